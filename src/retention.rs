@@ -1,0 +1,1 @@
+//! Forget policies: which snapshots to keep, and why.

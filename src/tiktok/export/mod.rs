@@ -1,0 +1,1 @@
+//! The "Download your data" export: opening (zip, folder, bare file) and parsing.

@@ -1,0 +1,1 @@
+//! The downloader: video pages, media selection, the bot wall, polite HTTP.

@@ -1,0 +1,1 @@
+//! TikTok link forms and video id extraction.

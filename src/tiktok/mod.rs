@@ -1,0 +1,5 @@
+//! Everything TikTok-specific. Knows nothing of packs or SQLite.
+
+pub mod export;
+pub mod fetch;
+pub mod links;
