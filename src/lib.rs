@@ -6,5 +6,8 @@
 //! - [`retention`]: forget policies (which snapshots to keep and why).
 //! - [`store`]: the content-addressed store; knows nothing of TikTok.
 
+pub mod commands;
+pub mod dates;
 pub mod retention;
+pub mod store;
 pub mod tiktok;

@@ -1,1 +1,257 @@
-fn main(){}
+//! The `tt-vault` binary: parse, dispatch, print, exit code. The work is in the library.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use cli::{emit, human_bytes, Bar, Cli, Command};
+use tt_vault::commands::{self, select::Selector};
+
+/// Exit codes: 0 ok, 1 problems found (verify, failed items), 2 usage or operational error.
+const PROBLEMS: u8 = 1;
+const ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tt-vault: error: {e:#}");
+            ExitCode::from(ERROR)
+        }
+    }
+}
+
+fn default_vault() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("tt-vault")
+}
+
+fn run(cli: &Cli) -> Result<u8> {
+    let vault_path = cli.vault.clone().unwrap_or_else(default_vault);
+    let bar = Bar::new(!cli.quiet && !cli.json);
+    let say = |text: String| {
+        if !cli.quiet {
+            println!("{text}");
+        }
+    };
+    let open = || commands::open(&vault_path).map_err(anyhow::Error::from);
+    match &cli.command {
+        Command::Init => {
+            let v = commands::init::init(&vault_path)?;
+            emit(cli.json, &serde_json::json!({"vault": v.root()}), |_| {
+                say(format!("created vault at {}", v.root().display()))
+            });
+            Ok(0)
+        }
+        Command::Snapshot {
+            media,
+            account,
+            time,
+            rehash,
+            wait,
+        } => {
+            let vault = open()?;
+            let time = time
+                .as_deref()
+                .map(tt_vault::dates::parse_instant)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--time: {e}"))?;
+            let args = commands::snapshot::SnapshotArgs {
+                account: account.clone(),
+                media: media.clone(),
+                time,
+                rehash: *rehash,
+                wait: *wait,
+            };
+            let out = commands::snapshot::snapshot(&vault, &args, &bar)
+                .with_context(|| format!("snapshot into {}", vault_path.display()))?;
+            emit(cli.json, &out, |o| {
+                say(format!(
+                    "snapshot {} of {} taken {}: {} files, {} ({} new, {} stored)",
+                    &o.id[..8],
+                    o.account,
+                    o.taken_at,
+                    o.files,
+                    human_bytes(o.bytes),
+                    human_bytes(o.new_bytes),
+                    human_bytes(o.stored_bytes)
+                ));
+                for n in &o.notes {
+                    say(n.clone());
+                }
+            });
+            Ok(if out.failed.is_empty() { 0 } else { PROBLEMS })
+        }
+        Command::Snapshots { account } => {
+            let list = commands::list::snapshots(&open()?, account.as_deref())?;
+            emit(cli.json, &list, |l| {
+                say(format!(
+                    "{:<8}  {:<24}  {:<16} {:>7} {:>11} {:>11}",
+                    "id", "taken_at", "account", "files", "size", "new stored"
+                ));
+                for s in l {
+                    say(format!(
+                        "{:<8}  {:<24}  {:<16} {:>7} {:>11} {:>11}",
+                        s.short_id(),
+                        s.taken_at,
+                        s.account,
+                        s.files,
+                        human_bytes(s.bytes),
+                        human_bytes(s.stored_bytes)
+                    ));
+                }
+            });
+            Ok(0)
+        }
+        Command::Ls { which, pick } => {
+            let sel = match which {
+                Some(w) => Selector::parse_positional(w, pick.account.clone()),
+                None => pick.selector(),
+            };
+            let listing = commands::list::ls(&open()?, &sel)?;
+            emit(cli.json, &listing, |l| {
+                for e in &l.entries {
+                    say(format!("{:>12}  {}", e.size, e.path));
+                }
+            });
+            Ok(0)
+        }
+        Command::Restore {
+            pick,
+            to,
+            include,
+            force,
+            verify,
+        } => {
+            let vault = open()?;
+            let args = commands::restore::RestoreArgs {
+                select: pick.selector(),
+                to: to.clone(),
+                include: include.clone(),
+                force: *force,
+                verify: *verify,
+            };
+            let out = commands::restore::restore(&vault, &args, &bar)?;
+            emit(cli.json, &out, |o| {
+                say(format!(
+                    "restored snapshot {} ({} taken {}) into {}: {} files, {} already there, {}",
+                    &o.snapshot[..8],
+                    o.account,
+                    o.taken_at,
+                    o.target,
+                    o.restored,
+                    o.skipped,
+                    human_bytes(o.bytes)
+                ));
+            });
+            for f in &out.failed {
+                eprintln!("tt-vault: could not restore {}: {}", f.path, f.error);
+            }
+            Ok(if out.failed.is_empty() { 0 } else { PROBLEMS })
+        }
+        Command::Verify { read_data, sample } => {
+            let report = commands::verify::verify(&open()?, *read_data, *sample, &bar)?;
+            emit(cli.json, &report, |r| {
+                for p in &r.problems {
+                    println!(
+                        "PROBLEM {}{}: {}",
+                        p.kind,
+                        p.pack
+                            .as_deref()
+                            .map(|n| format!(" in pack {n}"))
+                            .unwrap_or_default(),
+                        p.detail
+                    );
+                    if !p.snapshots.is_empty() {
+                        println!("  snapshots: {}", p.snapshots.join(", "));
+                    }
+                    for path in &p.paths {
+                        println!("  damaged: {path}");
+                    }
+                }
+                say(format!(
+                    "verify ({}): {} packs read, {} checked, {}",
+                    r.mode,
+                    r.packs_checked,
+                    human_bytes(r.bytes_checked),
+                    if r.ok {
+                        "no problems".to_string()
+                    } else {
+                        format!("{} problems", r.problems.len())
+                    }
+                ));
+            });
+            Ok(if report.ok { 0 } else { PROBLEMS })
+        }
+        Command::Audits => {
+            let list = commands::verify::audits(&open()?)?;
+            emit(cli.json, &list, |l| {
+                for a in l {
+                    let n = a.problems.as_array().map_or(0, |p| p.len());
+                    say(format!(
+                        "#{:<4} {}  {:<12} {:>5} packs {:>11}  {}",
+                        a.id,
+                        a.started_at,
+                        a.mode,
+                        a.packs_checked,
+                        human_bytes(a.bytes_checked as u64),
+                        match a.ok {
+                            Some(true) => "ok".to_string(),
+                            Some(false) => format!("{n} problems"),
+                            None => "did not finish".to_string(),
+                        }
+                    ));
+                }
+            });
+            Ok(0)
+        }
+        Command::Stats => {
+            let s = commands::stats::stats(&open()?)?;
+            emit(cli.json, &s, |s| {
+                say(format!(
+                    "{} snapshots, {} logical, {} stored in {} packs, dedup ratio {:.2}",
+                    s.snapshots,
+                    human_bytes(s.logical_bytes),
+                    human_bytes(s.stored_bytes),
+                    s.packs,
+                    s.dedup_ratio
+                ));
+                for a in &s.accounts {
+                    say(format!(
+                        "  {}: {} snapshots, {} logical, {} new, {} stored",
+                        a.account,
+                        a.snapshots,
+                        human_bytes(a.logical_bytes),
+                        human_bytes(a.new_bytes),
+                        human_bytes(a.stored_bytes)
+                    ));
+                }
+            });
+            Ok(0)
+        }
+        Command::RebuildIndex { wait } => {
+            let r = commands::rebuild::rebuild_index(&open()?, *wait)?;
+            emit(cli.json, &r, |r| {
+                say(format!(
+                    "rebuilt the index from {} packs: {} blobs, {} files, {} snapshots",
+                    r.packs, r.blobs, r.files, r.snapshots
+                ));
+                for s in &r.salvaged {
+                    say(format!("  pack {s}: trailer damaged, read blob by blob"));
+                }
+                for u in &r.unreadable {
+                    say(format!("  unreadable: {u}"));
+                }
+            });
+            Ok(if r.unreadable.is_empty() { 0 } else { PROBLEMS })
+        }
+    }
+}

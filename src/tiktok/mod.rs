@@ -3,3 +3,4 @@
 pub mod export;
 pub mod fetch;
 pub mod links;
+pub mod media;

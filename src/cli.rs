@@ -1,0 +1,201 @@
+//! Command-line definitions and output: human text or `--json`, progress bars on a
+//! terminal. No logic lives here.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use tt_vault::commands::Progress;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tt-vault",
+    version,
+    about = "Automatic, complete and safe TikTok backups in a deduplicated vault"
+)]
+pub struct Cli {
+    /// The vault directory (default: $TT_VAULT, else the platform data directory + tt-vault)
+    #[arg(long, global = true, env = "TT_VAULT", value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more about what is done
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Pick {
+    /// A snapshot id (any unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// The newest snapshot at or before this date (YYYY-MM-DD = end of that day, local time; or RFC 3339)
+    #[arg(long, value_name = "D")]
+    pub date: Option<String>,
+    /// The newest snapshot (the default)
+    #[arg(long, conflicts_with_all = ["snapshot", "date"])]
+    pub latest: bool,
+    /// The account, when the vault holds several
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new, empty vault
+    Init,
+    /// Take a new snapshot of the given sources
+    Snapshot {
+        /// A folder of saved videos (repeatable)
+        #[arg(long, value_name = "DIR")]
+        media: Vec<PathBuf>,
+        /// The account this snapshot belongs to
+        #[arg(long)]
+        account: Option<String>,
+        /// Stamp the snapshot with this time instead of now (RFC 3339, or YYYY-MM-DD)
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        /// Read every file, even those unchanged since the last snapshot
+        #[arg(long)]
+        rehash: bool,
+        /// Wait for another writer to finish instead of failing
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List snapshots
+    Snapshots {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// List the files of one snapshot (`latest`, an id prefix, or a date)
+    Ls {
+        /// `latest`, an id prefix or a date
+        which: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Restore a snapshot into a folder
+    Restore {
+        #[command(flatten)]
+        pick: Pick,
+        /// The folder to restore into
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Only paths matching this glob (repeatable)
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Overwrite files that exist with other content
+        #[arg(long)]
+        force: bool,
+        /// Re-read every restored file and check it again
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Check the vault: structure always, data with --read-data or --sample
+    Verify {
+        /// Decompress and re-hash every chunk
+        #[arg(long)]
+        read_data: bool,
+        /// Re-hash this percentage of packs, those verified longest ago first
+        #[arg(long, value_name = "PCT")]
+        sample: Option<u32>,
+    },
+    /// The history of verify runs
+    Audits,
+    /// Sizes and deduplication
+    Stats,
+    /// Recreate the index (vault.db) from the packs alone
+    RebuildIndex {
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+impl Pick {
+    pub fn selector(&self) -> tt_vault::commands::select::Selector {
+        tt_vault::commands::select::Selector {
+            snapshot: self.snapshot.clone(),
+            date: self.date.clone(),
+            account: self.account.clone(),
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub fn new(enabled: bool) -> Bar {
+        let enabled = enabled && std::io::stderr().is_terminal();
+        Bar {
+            bar: enabled.then(ProgressBar::hidden),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, what: &str, total: Option<u64>) {
+        if let Some(b) = &self.bar {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.reset();
+            b.set_length(total.unwrap_or(0));
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg:10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(what.to_string());
+        }
+    }
+
+    fn add(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Prints `value` as JSON when asked, else runs `human`.
+pub fn emit<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("serialisable output")
+        );
+    } else {
+        human(value);
+    }
+}

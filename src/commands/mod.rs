@@ -1,0 +1,53 @@
+//! One module per command; each an ordinary function the binary and the tests call.
+
+pub mod init;
+pub mod list;
+pub mod rebuild;
+pub mod restore;
+pub mod select;
+pub mod snapshot;
+pub mod stats;
+pub mod verify;
+
+use std::path::Path;
+
+use crate::store::{StoreError, Vault};
+
+/// How a long command reports progress; the CLI draws bars, tests ignore it.
+pub trait Progress: Sync {
+    /// A new phase: `what` is shown, `total` in bytes when known.
+    fn begin(&self, what: &str, total: Option<u64>);
+    fn add(&self, bytes: u64);
+    fn end(&self);
+}
+
+/// Progress that shows nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn begin(&self, _: &str, _: Option<u64>) {}
+    fn add(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+pub type Result<T> = std::result::Result<T, CommandError>;
+
+impl From<rusqlite::Error> for CommandError {
+    fn from(e: rusqlite::Error) -> Self {
+        CommandError::Store(e.into())
+    }
+}
+
+pub fn open(vault: &Path) -> Result<Vault> {
+    Ok(Vault::open(vault)?)
+}

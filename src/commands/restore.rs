@@ -1,0 +1,125 @@
+//! `tt-vault restore`: write a snapshot's files back out, byte for byte.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
+use crate::store::{snapshots, Vault};
+
+use super::select::{self, Selector};
+use super::{CommandError, Progress, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreArgs {
+    pub select: Selector,
+    pub to: PathBuf,
+    pub include: Vec<String>,
+    pub force: bool,
+    pub verify: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreOutcome {
+    pub snapshot: String,
+    pub account: String,
+    pub taken_at: String,
+    pub target: String,
+    pub restored: u64,
+    pub skipped: u64,
+    pub bytes: u64,
+    pub failed: Vec<RestoreFailure>,
+}
+
+pub fn restore(
+    vault: &Vault,
+    args: &RestoreArgs,
+    progress: &dyn Progress,
+) -> Result<RestoreOutcome> {
+    let conn = vault.connect()?;
+    let snap = select::resolve(&conn, &args.select)?;
+    let entries = snapshots::entries(&conn, &snap.id)?;
+    refuse_target_inside_sources(&args.to, &snap.sources)?;
+
+    let include = if args.include.is_empty() {
+        None
+    } else {
+        let mut b = GlobSetBuilder::new();
+        for g in &args.include {
+            b.add(Glob::new(g).map_err(|e| CommandError::Usage(format!("--include {g:?}: {e}")))?);
+        }
+        Some(b.build().map_err(|e| CommandError::Usage(e.to_string()))?)
+    };
+    let total = entries
+        .iter()
+        .filter(|e| include.as_ref().is_none_or(|s| s.is_match(&e.path)))
+        .map(|e| e.size)
+        .sum();
+    progress.begin("restore", Some(total));
+    let report = restorer::restore(
+        vault,
+        &entries,
+        &RestoreOptions {
+            target: args.to.clone(),
+            include,
+            force: args.force,
+            verify: args.verify,
+        },
+        &|n| progress.add(n),
+    )?;
+    progress.end();
+    Ok(RestoreOutcome {
+        snapshot: snap.id,
+        account: snap.account,
+        taken_at: snap.taken_at,
+        target: args.to.display().to_string(),
+        restored: report.restored,
+        skipped: report.skipped,
+        bytes: report.bytes,
+        failed: report.failed,
+    })
+}
+
+/// Restoring into a folder that was backed up would mix old copies into the live
+/// data (and into the next snapshot); refuse it.
+fn refuse_target_inside_sources(to: &Path, sources: &serde_json::Value) -> Result<()> {
+    let target = absolute(to);
+    for s in sources.as_array().into_iter().flatten() {
+        let Some(src) = s.get("path").and_then(|p| p.as_str()) else {
+            continue;
+        };
+        let src = absolute(Path::new(src));
+        if target.starts_with(&src) {
+            return Err(CommandError::Usage(format!(
+                "restore target {} is inside the snapshot's source {}; restore somewhere else",
+                to.display(),
+                src.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The canonical form of a path that may not exist yet: its nearest existing
+/// ancestor canonicalised, the rest appended.
+fn absolute(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(c, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                };
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}

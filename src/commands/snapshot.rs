@@ -1,0 +1,216 @@
+//! `tt-vault snapshot`: gather the sources into a new snapshot.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
+use crate::store::manifest::Source;
+use crate::store::{StoreError, Vault};
+use crate::tiktok::media;
+
+use super::{CommandError, Progress, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotArgs {
+    pub account: Option<String>,
+    pub media: Vec<PathBuf>,
+    /// The snapshot's time; now when not given.
+    pub time: Option<DateTime<Utc>>,
+    pub rehash: bool,
+    pub wait: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SnapshotOutcome {
+    pub id: String,
+    pub account: String,
+    pub taken_at: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub new_bytes: u64,
+    pub stored_bytes: u64,
+    pub failed: Vec<serde_json::Value>,
+    pub notes: Vec<String>,
+}
+
+/// A file found in a source, and where it goes in the snapshot.
+struct Planned {
+    fs_path: PathBuf,
+    path: String,
+    kind: &'static str,
+    item_id: Option<String>,
+    size: u64,
+}
+
+pub fn snapshot(
+    vault: &Vault,
+    args: &SnapshotArgs,
+    progress: &dyn Progress,
+) -> Result<SnapshotOutcome> {
+    if args.media.is_empty() {
+        return Err(CommandError::Usage(
+            "nothing to snapshot: give --media DIR (or --export FILE)".into(),
+        ));
+    }
+    let account = args.account.clone().unwrap_or_else(|| "default".into());
+    let mut sources = Vec::new();
+    let mut planned = Vec::new();
+    for dir in &args.media {
+        let root = unique_root(&sources, "media", dir);
+        let abs = fs::canonicalize(dir).map_err(|e| {
+            CommandError::Input(format!(
+                "media folder {}: {e}; check the path",
+                dir.display()
+            ))
+        })?;
+        if !abs.is_dir() {
+            return Err(CommandError::Input(format!(
+                "media source {} is not a folder; pass the folder that holds the videos",
+                dir.display()
+            )));
+        }
+        walk(&abs, &abs, &root, &mut planned)?;
+        sources.push(Source {
+            kind: "media".into(),
+            path: abs.display().to_string(),
+            root,
+        });
+    }
+
+    let lock = vault.lock_for_writing(args.wait)?;
+    let total: u64 = planned.iter().map(|p| p.size).sum();
+    progress.begin("snapshot", Some(total));
+    let on_bytes = |n| progress.add(n);
+    let builder = SnapshotBuilder::new(vault, &lock, &account, args.rehash, &on_bytes)?;
+    add_files(&builder, &planned)?;
+    progress.end();
+
+    let committed = builder.commit(SnapshotInfo {
+        account: account.clone(),
+        taken_at: args.time.unwrap_or_else(Utc::now),
+        sources,
+        failed: Vec::new(),
+        meta: serde_json::json!({}),
+    })?;
+    let m = committed.manifest;
+    Ok(SnapshotOutcome {
+        id: committed.id,
+        account,
+        taken_at: m.taken_at,
+        files: m.stats.files,
+        bytes: m.stats.bytes,
+        new_bytes: m.stats.new_bytes,
+        stored_bytes: m.stats.stored_bytes,
+        failed: m.failed,
+        notes: Vec::new(),
+    })
+}
+
+/// Adds files on two threads: each chunks and hashes its own file while the
+/// packing thread writes, so both cores are busy.
+fn add_files(builder: &SnapshotBuilder, planned: &[Planned]) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<CommandError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                if first_error.lock().unwrap().is_some() {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = planned.get(i) else { return };
+                if let Err(e) = builder.add_file(&p.path, &p.fs_path, p.kind, p.item_id.clone()) {
+                    first_error.lock().unwrap().get_or_insert(add_error(e));
+                    return;
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn add_error(e: AddError) -> CommandError {
+    match e {
+        AddError::Source { path, source } => CommandError::Input(format!(
+            "cannot read {path}: {source}; fix its permissions or move it out of the source folder"
+        )),
+        AddError::Store(s) => CommandError::Store(s),
+    }
+}
+
+/// `media/<folder name>`, made unique when two sources share a folder name.
+fn unique_root(sources: &[Source], prefix: &str, dir: &Path) -> String {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "files".into());
+    let mut root = format!("{prefix}/{name}");
+    let mut n = 2;
+    while sources.iter().any(|s| s.root == root) {
+        root = format!("{prefix}/{name}-{n}");
+        n += 1;
+    }
+    root
+}
+
+fn walk(base: &Path, dir: &Path, root: &str, out: &mut Vec<Planned>) -> Result<()> {
+    let read = |e: std::io::Error| {
+        CommandError::Input(format!(
+            "cannot read folder {}: {e}; fix its permissions or leave it out",
+            dir.display()
+        ))
+    };
+    let mut items: Vec<_> = fs::read_dir(dir)
+        .map_err(read)?
+        .collect::<std::io::Result<_>>()
+        .map_err(read)?;
+    items.sort_by_key(|e| e.file_name());
+    for item in items {
+        let path = item.path();
+        let meta = fs::symlink_metadata(&path).map_err(read)?;
+        if meta.is_dir() {
+            walk(base, &path, root, out)?;
+        } else if meta.is_file() {
+            let rel = path.strip_prefix(base).expect("walked under base");
+            let rel = rel
+                .to_str()
+                .ok_or_else(|| {
+                    CommandError::Input(format!(
+                        "file name {} is not valid UTF-8; rename it to back it up",
+                        path.display()
+                    ))
+                })?
+                .replace('\\', "/");
+            let item_id = if media::is_sidecar(&path) {
+                None
+            } else {
+                media::post_id(&path)
+            };
+            out.push(Planned {
+                path: format!("{root}/{rel}"),
+                fs_path: path,
+                kind: "media",
+                item_id,
+                size: meta.len(),
+            });
+        }
+        // Symlinks and special files are not followed: a backup of a folder must not
+        // wander outside it.
+    }
+    Ok(())
+}
+
+impl From<crate::store::lock::LockError> for CommandError {
+    fn from(e: crate::store::lock::LockError) -> Self {
+        CommandError::Store(StoreError::Lock(e))
+    }
+}

@@ -1,0 +1,468 @@
+//! Writing a snapshot.
+//!
+//! Callers (one per file, on as many threads as they like) chunk and hash on their
+//! own thread; new blobs go through a bounded channel to one packing thread, which
+//! picks the codec, appends to the open pack and commits each pack to the index once
+//! it is durable. So hashing and packing overlap, memory stays bounded by the
+//! channel (a few maximal chunks per caller), and a killed run leaves every finished
+//! pack committed for the next run to re-use.
+//!
+//! A blob is claimed before it is sent: `pending` holds the hashes sent but not yet
+//! committed, so two files sharing a chunk in one run store it once. The packer
+//! commits a pack to SQLite before it drops its hashes from `pending`, so a claim
+//! that misses `pending` and then finds nothing in SQLite is truly new.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Sender};
+use rusqlite::Connection;
+
+use super::chunker::{self, Chunker, Hash};
+use super::codec::{Codec, Compressor};
+use super::index::{self, FileRow};
+use super::lock::WriteLock;
+use super::manifest::{self, Entry, Manifest, Source, Stats};
+use super::pack::{BlobKind, PackWriter, HEADER_LEN, TARGET_PACK_SIZE};
+use super::{snapshots, Result, StoreError, Vault};
+
+enum Msg {
+    Blob {
+        kind: BlobKind,
+        hash: Hash,
+        raw: Vec<u8>,
+    },
+    /// Answer once every earlier blob is appended; with `commit`, also close the
+    /// open pack and commit it first.
+    Barrier { commit: bool, ack: Sender<()> },
+}
+
+/// The content-addressed writer under a snapshot.
+pub struct Archiver {
+    lookup: Mutex<Connection>,
+    pending: Arc<Mutex<HashSet<Hash>>>,
+    tx: Option<Sender<Msg>>,
+    packer: Option<JoinHandle<()>>,
+    packer_error: Arc<Mutex<Option<String>>>,
+    stored_bytes: Arc<AtomicU64>,
+    new_bytes: AtomicU64,
+}
+
+/// Why adding a file failed: its source could not be read (the caller decides
+/// whether to retry or record a failure), or the vault could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("reading {path}: {source}")]
+    Source {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Archiver {
+    fn new(vault: &Vault) -> Result<Archiver> {
+        let (tx, rx) = bounded::<Msg>(8);
+        let pending = Arc::new(Mutex::new(HashSet::new()));
+        let packer_error = Arc::new(Mutex::new(None));
+        let stored_bytes = Arc::new(AtomicU64::new(0));
+        let mut conn = vault.connect()?;
+        let packs_dir = vault.packs_dir();
+        let (p, e, s) = (pending.clone(), packer_error.clone(), stored_bytes.clone());
+        let packer = std::thread::Builder::new()
+            .name("packer".into())
+            .spawn(move || {
+                if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, &p, &s) {
+                    *e.lock().unwrap() = Some(err.to_string());
+                }
+            })
+            .map_err(|e| StoreError::Vault(format!("cannot start the packing thread: {e}")))?;
+        Ok(Archiver {
+            lookup: Mutex::new(vault.connect()?),
+            pending,
+            tx: Some(tx),
+            packer: Some(packer),
+            packer_error,
+            stored_bytes,
+            new_bytes: AtomicU64::new(0),
+        })
+    }
+
+    fn packer_failed(&self) -> StoreError {
+        let msg = self
+            .packer_error
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| "the packing thread stopped".into());
+        StoreError::Vault(format!("writing packs failed: {msg}"))
+    }
+
+    /// True when `hash` must be written: not in this run and not in the vault.
+    fn claim(&self, hash: &Hash) -> Result<bool> {
+        let mut pending = self.pending.lock().unwrap();
+        if pending.contains(hash) {
+            return Ok(false);
+        }
+        if index::has_chunk(&self.lookup.lock().unwrap(), hash)? {
+            return Ok(false);
+        }
+        pending.insert(*hash);
+        Ok(true)
+    }
+
+    fn send(&self, kind: BlobKind, hash: Hash, raw: Vec<u8>) -> Result<()> {
+        let tx = self.tx.as_ref().expect("archiver is open");
+        tx.send(Msg::Blob { kind, hash, raw })
+            .map_err(|_| self.packer_failed())
+    }
+
+    /// Stores one blob unless the vault has it; returns its hash.
+    pub fn store_blob(&self, kind: BlobKind, raw: Vec<u8>) -> Result<Hash> {
+        let hash = chunker::hash(&raw);
+        if self.claim(&hash)? {
+            self.send(kind, hash, raw)?;
+        }
+        Ok(hash)
+    }
+
+    /// Streams a file's bytes into the vault; `progress` is called with each chunk's size.
+    pub fn store_reader(
+        &self,
+        name: &str,
+        reader: &mut dyn Read,
+        progress: &dyn Fn(u64),
+    ) -> std::result::Result<FileRow, AddError> {
+        let mut chunker = Chunker::new(reader);
+        let mut whole = blake3::Hasher::new();
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let chunk = chunker.next_chunk().map_err(|source| AddError::Source {
+                path: name.to_string(),
+                source,
+            })?;
+            let Some(chunk) = chunk else { break };
+            whole.update(&chunk);
+            let hash = chunker::hash(&chunk);
+            let len = chunk.len() as u64;
+            size += len;
+            chunks.push(hash);
+            if self.claim(&hash)? {
+                self.new_bytes.fetch_add(len, Ordering::Relaxed);
+                self.send(BlobKind::Data, hash, chunk)?;
+            }
+            progress(len);
+        }
+        let mut row = FileRow {
+            hash: *whole.finalize().as_bytes(),
+            size,
+            chunks,
+            map: None,
+        };
+        if row.chunks.len() > 1 {
+            row.map = Some(self.store_blob(BlobKind::FileMap, manifest::encode_file_map(&row))?);
+        }
+        Ok(row)
+    }
+
+    /// Waits until everything sent so far is appended (and, with `commit`, in
+    /// committed packs).
+    fn sync(&self, commit: bool) -> Result<()> {
+        let (ack_tx, ack_rx) = bounded(1);
+        let tx = self.tx.as_ref().expect("archiver is open");
+        tx.send(Msg::Barrier {
+            commit,
+            ack: ack_tx,
+        })
+        .map_err(|_| self.packer_failed())?;
+        ack_rx.recv().map_err(|_| self.packer_failed())
+    }
+
+    /// Flushes and stops the packing thread.
+    fn finish(mut self) -> Result<()> {
+        self.sync(true)?;
+        self.stop();
+        match self.packer_error.lock().unwrap().take() {
+            Some(msg) => Err(StoreError::Vault(format!("writing packs failed: {msg}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.packer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Archiver {
+    /// An archiver dropped without `finish` abandons its open pack; packs already
+    /// committed stay for the next run to re-use.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pack_loop(
+    rx: &crossbeam_channel::Receiver<Msg>,
+    conn: &mut Connection,
+    packs_dir: &Path,
+    pending: &Mutex<HashSet<Hash>>,
+    stored_bytes: &AtomicU64,
+) -> Result<()> {
+    let mut compressor = Compressor::new().map_err(|e| StoreError::Vault(format!("zstd: {e}")))?;
+    let mut open: Option<PackWriter> = None;
+    let commit = |w: PackWriter, conn: &mut Connection| -> Result<()> {
+        let finished = w.finish()?;
+        let tx = conn.transaction()?;
+        index::insert_pack(&tx, &finished)?;
+        tx.commit()?;
+        let mut p = pending.lock().unwrap();
+        for e in &finished.entries {
+            p.remove(&e.header.hash);
+        }
+        Ok(())
+    };
+    let result = (|| {
+        for msg in rx.iter() {
+            match msg {
+                Msg::Blob { kind, hash, raw } => {
+                    let encoded = compressor
+                        .encode(&raw)
+                        .map_err(|e| StoreError::Vault(format!("zstd: {e}")))?;
+                    let (codec, stored) = match &encoded {
+                        Some(z) => (Codec::Zstd, &z[..]),
+                        None => (Codec::Raw, &raw[..]),
+                    };
+                    if open.is_none() {
+                        open = Some(PackWriter::create(packs_dir)?);
+                    }
+                    let w = open.as_mut().unwrap();
+                    w.append(kind, codec, hash, raw.len(), stored)?;
+                    stored_bytes.fetch_add((HEADER_LEN + stored.len()) as u64, Ordering::Relaxed);
+                    if w.len() >= TARGET_PACK_SIZE {
+                        commit(open.take().unwrap(), conn)?;
+                    }
+                }
+                Msg::Barrier { commit: close, ack } => {
+                    if close {
+                        if let Some(w) = open.take() {
+                            commit(w, conn)?;
+                        }
+                    }
+                    let _ = ack.send(());
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Some(w) = open.take() {
+        w.abandon();
+    }
+    result
+}
+
+/// What the caller knows of a snapshot besides its files.
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    pub account: String,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub sources: Vec<Source>,
+    pub failed: Vec<serde_json::Value>,
+    pub meta: serde_json::Value,
+}
+
+/// A snapshot that is durably in the vault.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub id: String,
+    pub manifest: Manifest,
+}
+
+/// Builds one snapshot; nothing is visible until [`SnapshotBuilder::commit`].
+pub struct SnapshotBuilder<'v> {
+    vault: &'v Vault,
+    on_bytes: &'v (dyn Fn(u64) + Sync),
+    archiver: Archiver,
+    parent: HashMap<String, Entry>,
+    entries: Mutex<Vec<Entry>>,
+    files: Mutex<Vec<FileRow>>,
+    rehash: bool,
+}
+
+impl<'v> SnapshotBuilder<'v> {
+    /// `rehash` reads every file even when the account's previous snapshot has it
+    /// with the same size, mtime and inode. `on_bytes` hears of every byte added.
+    pub fn new(
+        vault: &'v Vault,
+        _lock: &WriteLock,
+        account: &str,
+        rehash: bool,
+        on_bytes: &'v (dyn Fn(u64) + Sync),
+    ) -> Result<SnapshotBuilder<'v>> {
+        let conn = vault.connect()?;
+        let parent = match snapshots::latest(&conn, Some(account))? {
+            Some(s) => snapshots::entries(&conn, &s.id)?
+                .into_iter()
+                .map(|e| (e.path.clone(), e))
+                .collect(),
+            None => HashMap::new(),
+        };
+        Ok(SnapshotBuilder {
+            vault,
+            on_bytes,
+            archiver: Archiver::new(vault)?,
+            parent,
+            entries: Mutex::new(Vec::new()),
+            files: Mutex::new(Vec::new()),
+            rehash,
+        })
+    }
+
+    fn push(&self, entry: Entry) -> Entry {
+        self.entries.lock().unwrap().push(entry.clone());
+        entry
+    }
+
+    /// Adds a file from disk, re-using the parent snapshot's hash when size, mtime
+    /// and inode are unchanged (so an unchanged folder is not read again).
+    pub fn add_file(
+        &self,
+        path: &str,
+        fs_path: &Path,
+        kind: &str,
+        item_id: Option<String>,
+    ) -> std::result::Result<Entry, AddError> {
+        let source = |source| AddError::Source {
+            path: fs_path.display().to_string(),
+            source,
+        };
+        let mut file = File::open(fs_path).map_err(source)?;
+        let meta = file.metadata().map_err(source)?;
+        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        if !self.rehash {
+            if let Some(p) = self.parent.get(path) {
+                if p.size == meta.len()
+                    && p.mtime_ns == Some(mtime_ns)
+                    && p.inode == Some(meta.ino())
+                {
+                    (self.on_bytes)(p.size);
+                    return Ok(self.push(Entry {
+                        kind: kind.to_string(),
+                        item_id,
+                        ..p.clone()
+                    }));
+                }
+            }
+        }
+        self.stream(
+            path,
+            &mut file,
+            kind,
+            item_id,
+            Some(mtime_ns),
+            Some(meta.ino()),
+        )
+    }
+
+    /// Adds a file from any stream (a download, an archive member).
+    pub fn add_reader(
+        &self,
+        path: &str,
+        reader: &mut dyn Read,
+        kind: &str,
+        item_id: Option<String>,
+        mtime_ns: Option<i64>,
+    ) -> std::result::Result<Entry, AddError> {
+        self.stream(path, reader, kind, item_id, mtime_ns, None)
+    }
+
+    fn stream(
+        &self,
+        path: &str,
+        reader: &mut dyn Read,
+        kind: &str,
+        item_id: Option<String>,
+        mtime_ns: Option<i64>,
+        inode: Option<u64>,
+    ) -> std::result::Result<Entry, AddError> {
+        let row = self.archiver.store_reader(path, reader, self.on_bytes)?;
+        let entry = Entry {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            hash: row.hash,
+            size: row.size,
+            mtime_ns,
+            inode,
+            map: row.map,
+            item_id,
+        };
+        self.files.lock().unwrap().push(row);
+        Ok(self.push(entry))
+    }
+
+    /// Links content already in the vault under a new path (a video archived by an
+    /// earlier snapshot, say): costs an index row, no bytes.
+    pub fn add_existing(&self, path: &str, from: &Entry) -> Entry {
+        self.push(Entry {
+            path: path.to_string(),
+            ..from.clone()
+        })
+    }
+
+    /// Makes the snapshot durable and visible: the manifest goes into a pack, every
+    /// pack is committed, and only then the snapshot row.
+    pub fn commit(self, info: SnapshotInfo) -> Result<Committed> {
+        let mut entries = self.entries.into_inner().unwrap();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        if let Some(w) = entries.windows(2).find(|w| w[0].path == w[1].path) {
+            return Err(StoreError::Vault(format!(
+                "two files would be stored at the same path {} in one snapshot",
+                w[0].path
+            )));
+        }
+        // Stats count what this run stored before its manifest, which joins the same pack.
+        self.archiver.sync(false)?;
+        let stats = Stats {
+            files: entries.len() as u64,
+            bytes: entries.iter().map(|e| e.size).sum(),
+            new_bytes: self.archiver.new_bytes.load(Ordering::Relaxed),
+            stored_bytes: self.archiver.stored_bytes.load(Ordering::Relaxed),
+        };
+        let manifest = Manifest {
+            format: manifest::FORMAT,
+            account: info.account,
+            taken_at: info
+                .taken_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            sources: info.sources,
+            stats,
+            failed: info.failed,
+            meta: info.meta,
+            entries,
+        };
+        let hash = self
+            .archiver
+            .store_blob(BlobKind::Manifest, manifest.encode())?;
+        self.archiver.finish()?;
+        let mut conn = self.vault.connect()?;
+        let tx = conn.transaction()?;
+        for f in self.files.into_inner().unwrap() {
+            index::insert_file(&tx, &f)?;
+        }
+        let id = hex::encode(hash);
+        snapshots::insert(&tx, &id, &manifest)?;
+        tx.commit()?;
+        Ok(Committed { id, manifest })
+    }
+}

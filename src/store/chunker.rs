@@ -1,0 +1,172 @@
+//! Content-defined chunking (FastCDC 2020) over any `Read`, with BLAKE3 ids.
+//!
+//! Bounds: 256 KiB min / 1 MiB average / 4 MiB max. Video is the bulk of a TikTok
+//! vault; a 1 MiB average keeps the index small (about 1000 rows a GiB) while a
+//! re-muxed or trimmed video still shares all chunks past the first changed one.
+//! `benches/store.rs` measures the throughput at these bounds.
+//!
+//! The crate's own `StreamCDC` copies the whole look-ahead buffer for every chunk it
+//! emits; this reader keeps one large buffer and slides it only when the unread tail
+//! is shorter than a maximal chunk, so each byte is copied once into its chunk.
+
+use std::io::{self, Read};
+
+use fastcdc::v2020::{cut, logarithm2, MASKS};
+
+pub const MIN_CHUNK: usize = 256 * 1024;
+pub const AVG_CHUNK: usize = 1024 * 1024;
+pub const MAX_CHUNK: usize = 4 * 1024 * 1024;
+
+/// How much is read ahead: several maximal chunks, so that the tail moved back to
+/// the front of the buffer is small next to what was consumed.
+const BUFFER: usize = 4 * MAX_CHUNK;
+
+/// The BLAKE3 id of a stored byte sequence.
+pub type Hash = [u8; 32];
+
+pub fn hash(data: &[u8]) -> Hash {
+    *blake3::hash(data).as_bytes()
+}
+
+#[derive(Clone, Copy)]
+struct Masks {
+    s: u64,
+    l: u64,
+}
+
+impl Masks {
+    fn for_average(avg: usize) -> Masks {
+        // Normalisation level 1, the FastCDC paper's recommendation.
+        let bits = logarithm2(avg as u32) as usize;
+        Masks {
+            s: MASKS[bits + 1],
+            l: MASKS[bits - 1],
+        }
+    }
+}
+
+/// Splits a byte stream into content-defined chunks.
+pub struct Chunker<R> {
+    source: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    masks: Masks,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(source: R) -> Chunker<R> {
+        Chunker {
+            source,
+            buf: vec![0; BUFFER],
+            start: 0,
+            end: 0,
+            eof: false,
+            masks: Masks::for_average(AVG_CHUNK),
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while !self.eof && self.end < self.buf.len() {
+            match self.source.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next chunk, or `None` at the end of the stream. A read error is returned
+    /// as is, so a caller storing a download can tell a reset from a clean end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.end - self.start < MAX_CHUNK && !self.eof {
+            self.fill()?;
+        }
+        let available = &self.buf[self.start..self.end];
+        if available.is_empty() {
+            return Ok(None);
+        }
+        let m = self.masks;
+        let (_, len) = cut(
+            available,
+            MIN_CHUNK,
+            AVG_CHUNK,
+            MAX_CHUNK,
+            m.s,
+            m.l,
+            m.s << 1,
+            m.l << 1,
+        );
+        let chunk = available[..len].to_vec();
+        self.start += len;
+        Ok(Some(chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+
+    fn random(len: usize, seed: u64) -> Vec<u8> {
+        let mut v = vec![0; len];
+        rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+        v
+    }
+
+    fn chunks(data: &[u8]) -> Vec<Vec<u8>> {
+        // A reader that returns short reads, as sockets do, must not change the cuts.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(70_001);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut c = Chunker::new(Trickle(data));
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push(ch);
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_reassemble_and_respect_bounds() {
+        let data = random(20 * 1024 * 1024 + 123, 1);
+        let cs = chunks(&data);
+        assert_eq!(cs.concat(), data);
+        for c in &cs[..cs.len() - 1] {
+            assert!(c.len() >= MIN_CHUNK && c.len() <= MAX_CHUNK, "{}", c.len());
+        }
+        let avg = data.len() / cs.len();
+        assert!(avg > AVG_CHUNK / 2 && avg < AVG_CHUNK * 2, "average {avg}");
+    }
+
+    #[test]
+    fn small_and_empty_inputs() {
+        assert!(chunks(&[]).is_empty());
+        assert_eq!(chunks(b"hello"), vec![b"hello".to_vec()]);
+    }
+
+    #[test]
+    fn an_edit_at_the_front_keeps_later_chunks() {
+        let data = random(16 * 1024 * 1024, 2);
+        let mut edited = data.clone();
+        edited[..65536].copy_from_slice(&random(65536, 3));
+        let a: Vec<Hash> = chunks(&data).iter().map(|c| hash(c)).collect();
+        let b: Vec<Hash> = chunks(&edited).iter().map(|c| hash(c)).collect();
+        let shared = b.iter().filter(|h| a.contains(h)).count();
+        assert!(shared + 2 >= b.len(), "only {shared} of {} shared", b.len());
+    }
+}

@@ -1,0 +1,199 @@
+//! The SQLite index: a cache of what the packs hold, plus the audit history.
+//!
+//! Schema files live in `schema/NNN_*.sql` and are applied in order by
+//! [`migrate`], keyed on `PRAGMA user_version`. Higher layers may add their own
+//! tables through further schema files; this module only touches the store's tables.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::chunker::Hash;
+use super::codec::Codec;
+use super::pack::{BlobKind, FinishedPack};
+
+/// Every schema file, in order; the position is the version it brings the database to.
+const MIGRATIONS: &[(&str, &str)] = &[("001_init.sql", include_str!("../../schema/001_init.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// Opens (creating if asked) the database and brings its schema up to date.
+pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
+    let wrap = |source| IndexError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(wrap)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(wrap)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+    )
+    .map_err(wrap)?;
+    migrate(&mut conn).map_err(|e| match e {
+        MigrateError::Sqlite(source) => wrap(source),
+        MigrateError::TooNew(found) => IndexError::TooNew {
+            path: path.display().to_string(),
+            found,
+            known: MIGRATIONS.len(),
+        },
+    })?;
+    Ok(conn)
+}
+
+enum MigrateError {
+    Sqlite(rusqlite::Error),
+    TooNew(i64),
+}
+
+fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(MigrateError::Sqlite)?;
+    if version as usize > MIGRATIONS.len() {
+        return Err(MigrateError::TooNew(version));
+    }
+    for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(MigrateError::Sqlite)?;
+        tx.execute_batch(sql).map_err(MigrateError::Sqlite)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(MigrateError::Sqlite)?;
+        tx.commit().map_err(MigrateError::Sqlite)?;
+    }
+    Ok(())
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Where one blob lives.
+#[derive(Debug, Clone)]
+pub struct ChunkLocation {
+    pub pack: String,
+    pub offset: u64,
+    pub raw_len: u32,
+    pub stored_len: u32,
+    pub codec: Codec,
+    pub kind: BlobKind,
+}
+
+pub fn has_chunk(conn: &Connection, hash: &Hash) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?
+        .exists([&hash[..]])
+}
+
+pub fn chunk_location(conn: &Connection, hash: &Hash) -> Result<Option<ChunkLocation>> {
+    conn.prepare_cached(
+        "SELECT p.name, c.offset, c.raw_len, c.stored_len, c.codec, c.kind
+         FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.hash = ?1",
+    )?
+    .query_row([&hash[..]], |r| {
+        Ok(ChunkLocation {
+            pack: r.get(0)?,
+            offset: r.get::<_, i64>(1)? as u64,
+            raw_len: r.get::<_, i64>(2)? as u32,
+            stored_len: r.get::<_, i64>(3)? as u32,
+            codec: Codec::from_u8(r.get::<_, u8>(4)?).unwrap_or(Codec::Raw),
+            kind: BlobKind::from_u8(r.get::<_, u8>(5)?).unwrap_or(BlobKind::Data),
+        })
+    })
+    .optional()
+}
+
+/// Records a durable pack and its blobs. A blob already indexed elsewhere keeps
+/// its first location (two runs may race to store the same chunk; both copies are
+/// valid and prune reclaims the unused one).
+pub fn insert_pack(tx: &Transaction, pack: &FinishedPack) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO packs (name, size, blobs, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            pack.id,
+            pack.size as i64,
+            pack.entries.len() as i64,
+            now_rfc3339()
+        ],
+    )?;
+    let pack_id = tx.last_insert_rowid();
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, raw_len, stored_len, codec, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in &pack.entries {
+        let h = &e.header;
+        stmt.execute(params![
+            &h.hash[..],
+            pack_id,
+            e.offset as i64,
+            h.raw_len as i64,
+            h.stored_len as i64,
+            h.codec as u8,
+            h.kind as u8
+        ])?;
+    }
+    Ok(pack_id)
+}
+
+/// A file's content as the index knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub hash: Hash,
+    pub size: u64,
+    pub chunks: Vec<Hash>,
+    pub map: Option<Hash>,
+}
+
+pub fn split_hashes(blob: &[u8]) -> Vec<Hash> {
+    blob.chunks_exact(32)
+        .map(|c| c.try_into().expect("32-byte chunks"))
+        .collect()
+}
+
+pub fn file(conn: &Connection, hash: &Hash) -> Result<Option<FileRow>> {
+    conn.prepare_cached("SELECT size, chunks, map FROM files WHERE hash = ?1")?
+        .query_row([&hash[..]], |r| {
+            Ok(FileRow {
+                hash: *hash,
+                size: r.get::<_, i64>(0)? as u64,
+                chunks: split_hashes(&r.get::<_, Vec<u8>>(1)?),
+                map: r
+                    .get::<_, Option<Vec<u8>>>(2)?
+                    .and_then(|m| m.try_into().ok()),
+            })
+        })
+        .optional()
+}
+
+pub fn insert_file(tx: &Transaction, f: &FileRow) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO files (hash, size, chunks, map) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        &f.hash[..],
+        f.size as i64,
+        f.chunks.concat(),
+        f.map.as_ref().map(|m| &m[..])
+    ])?;
+    Ok(())
+}
+
+/// Resolves `hash` to a hex string for messages.
+pub fn short(hash: &Hash) -> String {
+    hex::encode(&hash[..8])
+}

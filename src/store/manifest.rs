@@ -1,0 +1,161 @@
+//! Snapshot manifests and file maps: the tree of a snapshot, stored as blobs.
+//!
+//! A manifest is a JSON document (then compressed like any blob; kind 2 in the pack
+//! header). Its BLAKE3 is the snapshot id. It carries everything the index's
+//! `snapshots` and `entries` rows hold, so `rebuild-index` recovers them:
+//!
+//! ```json
+//! { "format": 1, "account": "alice", "taken_at": "2026-10-01T08:00:00.000Z",
+//!   "sources": [{"kind": "media", "path": "/home/a/Movies/tiktok", "root": "media/tiktok"}],
+//!   "stats": {"files": 2, "bytes": 10, "new_bytes": 10, "stored_bytes": 96},
+//!   "failed": [], "meta": {},
+//!   "entries": [{"path": "media/tiktok/a.mp4", "kind": "media", "hash": "<hex>",
+//!                "size": 10, "mtime_ns": 1, "inode": 2, "map": null, "item_id": null}] }
+//! ```
+//!
+//! A file of two or more chunks also has a file map blob (kind 1), named by the
+//! entry's `map`: `file hash (32) | size (u64 LE) | chunk hashes (32 each)`. A file
+//! of one chunk needs none (its chunk hash is its file hash); an empty file has no
+//! chunks at all.
+
+use serde::{Deserialize, Serialize};
+
+use super::chunker::Hash;
+use super::index::FileRow;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    /// What kind of source this was ("media", "export", "download", ...).
+    pub kind: String,
+    /// Where it was read from, as given (absolute where known).
+    pub path: String,
+    /// Where its files sit inside the snapshot tree.
+    pub root: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    pub files: u64,
+    pub bytes: u64,
+    pub new_bytes: u64,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub path: String,
+    pub kind: String,
+    #[serde(with = "hex_hash")]
+    pub hash: Hash,
+    pub size: u64,
+    #[serde(default)]
+    pub mtime_ns: Option<i64>,
+    #[serde(default)]
+    pub inode: Option<u64>,
+    #[serde(default, with = "opt_hex_hash")]
+    pub map: Option<Hash>,
+    #[serde(default)]
+    pub item_id: Option<String>,
+}
+
+impl Entry {
+    /// The file row this entry implies, when no file map is needed to know it.
+    pub fn implied_file(&self) -> Option<FileRow> {
+        if self.map.is_some() {
+            return None;
+        }
+        let chunks = if self.size == 0 {
+            Vec::new()
+        } else {
+            vec![self.hash]
+        };
+        Some(FileRow {
+            hash: self.hash,
+            size: self.size,
+            chunks,
+            map: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub account: String,
+    pub taken_at: String,
+    pub sources: Vec<Source>,
+    pub stats: Stats,
+    #[serde(default)]
+    pub failed: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub meta: serde_json::Value,
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest serialises")
+    }
+
+    pub fn decode(raw: &[u8]) -> Result<Manifest, serde_json::Error> {
+        serde_json::from_slice(raw)
+    }
+}
+
+pub fn encode_file_map(f: &FileRow) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + 32 * f.chunks.len());
+    out.extend_from_slice(&f.hash);
+    out.extend_from_slice(&f.size.to_le_bytes());
+    for c in &f.chunks {
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+pub fn decode_file_map(raw: &[u8], map: Hash) -> Option<FileRow> {
+    if raw.len() < 40 || (raw.len() - 40) % 32 != 0 {
+        return None;
+    }
+    Some(FileRow {
+        hash: raw[..32].try_into().ok()?,
+        size: u64::from_le_bytes(raw[32..40].try_into().ok()?),
+        chunks: super::index::split_hashes(&raw[40..]),
+        map: Some(map),
+    })
+}
+
+mod hex_hash {
+    use super::Hash;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let s = String::deserialize(d)?;
+        let v = hex::decode(&s).map_err(D::Error::custom)?;
+        v.try_into()
+            .map_err(|_| D::Error::custom("hash must be 32 bytes"))
+    }
+}
+
+mod opt_hex_hash {
+    use super::Hash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => super::hex_hash::serialize(h, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::hex_hash")] Hash);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}

@@ -1,0 +1,68 @@
+//! The content-addressed store. Knows nothing of TikTok: it could back up anything.
+//!
+//! - [`chunker`]: FastCDC chunks and BLAKE3 ids.
+//! - [`codec`]: zstd or raw, decided by a cheap trial.
+//! - [`pack`]: the pack file format (documented there) and its writer and readers.
+//! - [`index`]: the SQLite index and its migrations.
+//! - [`manifest`]: snapshot manifests and file maps, stored as blobs.
+//! - [`lock`]: the one-writer lock.
+//! - [`vault`]: a vault directory: opening, creating, recovering after a crash.
+//! - [`archiver`]: writing a snapshot (parallel chunking, a packing thread).
+//! - [`restorer`]: reading files back, BLAKE3-checked.
+//! - [`checker`]: verify.
+//! - [`rebuild`]: recreating the index from the packs alone.
+
+pub mod archiver;
+pub mod checker;
+pub mod chunker;
+pub mod codec;
+pub mod index;
+pub mod lock;
+pub mod manifest;
+pub mod pack;
+pub mod rebuild;
+pub mod restorer;
+pub mod snapshots;
+pub mod vault;
+
+pub use chunker::Hash;
+pub use vault::Vault;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    #[error(transparent)]
+    Index(#[from] index::IndexError),
+    #[error("vault index: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("{0}")]
+    Vault(String),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("snapshot {0} not found; `tt-vault snapshots` lists them")]
+    NoSuchSnapshot(String),
+    #[error("snapshot prefix {prefix} is ambiguous: {matches}")]
+    Ambiguous { prefix: String, matches: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn io_at(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.into();
+    move |source| StoreError::Io { path, source }
+}

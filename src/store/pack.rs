@@ -1,0 +1,404 @@
+//! Pack files: the immutable, self-describing blob store.
+//!
+//! # Format (all integers little-endian)
+//!
+//! ```text
+//! pack    := "TTVPACK1" blob* trailer footer
+//! blob    := header(48) stored-bytes
+//! header  := "TTB1" kind:u8 codec:u8 0:u16 raw_len:u32 stored_len:u32 hash:[32]
+//! trailer := (header(48) offset:u64)*          -- one per blob, offset of its stored bytes
+//! footer  := "TTVPEND1" count:u32 trailer_len:u32 blake3(trailer):[32]   -- 48 bytes
+//! ```
+//!
+//! `hash` is the BLAKE3 of the blob's raw (decoded) bytes and is its id everywhere.
+//! `kind` says what the raw bytes are: file data, a file map (a multi-chunk file's
+//! chunk list) or a snapshot manifest (see `manifest.rs`). `codec` is 0 raw, 1 zstd.
+//!
+//! Every blob carries its own header, so a pack whose tail was lost can still be
+//! scanned blob by blob; the trailer repeats the headers so that reading a pack's
+//! table of contents costs one small read at the end. Together they let
+//! `rebuild-index` recover the whole index from packs alone.
+//!
+//! A pack is written under a temporary name, fsynced, renamed to
+//! `packs/<first two hex digits>/<id>.pack` and its directory fsynced; only then is
+//! it committed to the index. The id is random: packs are never rewritten, so the
+//! name need not be derived from the content.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use super::chunker::Hash;
+use super::codec::Codec;
+
+pub const PACK_MAGIC: &[u8; 8] = b"TTVPACK1";
+const BLOB_MAGIC: &[u8; 4] = b"TTB1";
+const FOOTER_MAGIC: &[u8; 8] = b"TTVPEND1";
+pub const HEADER_LEN: usize = 48;
+const TRAILER_ENTRY_LEN: usize = HEADER_LEN + 8;
+const FOOTER_LEN: usize = 48;
+/// Packs are closed once they pass this size: large enough that a vault of a
+/// terabyte is tens of thousands of files, small enough that a repack is cheap.
+pub const TARGET_PACK_SIZE: u64 = 32 * 1024 * 1024;
+pub const TMP_SUFFIX: &str = ".pack.tmp";
+
+/// What the raw bytes of a blob are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BlobKind {
+    Data = 0,
+    FileMap = 1,
+    Manifest = 2,
+}
+
+impl BlobKind {
+    pub fn from_u8(v: u8) -> Option<BlobKind> {
+        match v {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::FileMap),
+            2 => Some(BlobKind::Manifest),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobHeader {
+    pub kind: BlobKind,
+    pub codec: Codec,
+    pub raw_len: u32,
+    pub stored_len: u32,
+    pub hash: Hash,
+}
+
+impl BlobHeader {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(BLOB_MAGIC);
+        b[4] = self.kind as u8;
+        b[5] = self.codec as u8;
+        b[8..12].copy_from_slice(&self.raw_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.stored_len.to_le_bytes());
+        b[16..48].copy_from_slice(&self.hash);
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<BlobHeader> {
+        if b.len() < HEADER_LEN || &b[..4] != BLOB_MAGIC {
+            return None;
+        }
+        Some(BlobHeader {
+            kind: BlobKind::from_u8(b[4])?,
+            codec: Codec::from_u8(b[5])?,
+            raw_len: u32::from_le_bytes(b[8..12].try_into().ok()?),
+            stored_len: u32::from_le_bytes(b[12..16].try_into().ok()?),
+            hash: b[16..48].try_into().ok()?,
+        })
+    }
+}
+
+/// A blob's place in its pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobEntry {
+    pub header: BlobHeader,
+    /// Offset of the stored bytes (just past the blob header).
+    pub offset: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("pack {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("pack {path} is damaged: {what}")]
+    Damaged { path: PathBuf, what: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn pack_path(packs_dir: &Path, id: &str) -> PathBuf {
+    packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+}
+
+/// Writes one pack; see the module docs for the protocol.
+pub struct PackWriter {
+    packs_dir: PathBuf,
+    id: String,
+    tmp_path: PathBuf,
+    out: BufWriter<File>,
+    len: u64,
+    entries: Vec<BlobEntry>,
+}
+
+/// A pack that is durably in place under its final name.
+#[derive(Debug, Clone)]
+pub struct FinishedPack {
+    pub id: String,
+    pub size: u64,
+    pub entries: Vec<BlobEntry>,
+}
+
+impl PackWriter {
+    pub fn create(packs_dir: &Path) -> Result<PackWriter, PackError> {
+        let mut raw = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let id = hex::encode(raw);
+        let tmp_path = packs_dir.join(format!("{id}{TMP_SUFFIX}"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+            .map_err(io_err(&tmp_path))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(PACK_MAGIC).map_err(io_err(&tmp_path))?;
+        Ok(PackWriter {
+            packs_dir: packs_dir.to_path_buf(),
+            id,
+            tmp_path,
+            out,
+            len: PACK_MAGIC.len() as u64,
+            entries: Vec::new(),
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn append(
+        &mut self,
+        kind: BlobKind,
+        codec: Codec,
+        hash: Hash,
+        raw_len: usize,
+        stored: &[u8],
+    ) -> Result<BlobEntry, PackError> {
+        let header = BlobHeader {
+            kind,
+            codec,
+            raw_len: raw_len as u32,
+            stored_len: stored.len() as u32,
+            hash,
+        };
+        let path = &self.tmp_path;
+        self.out.write_all(&header.encode()).map_err(io_err(path))?;
+        self.out.write_all(stored).map_err(io_err(path))?;
+        let entry = BlobEntry {
+            header,
+            offset: self.len + HEADER_LEN as u64,
+        };
+        self.len += (HEADER_LEN + stored.len()) as u64;
+        self.entries.push(entry);
+        Ok(entry)
+    }
+
+    /// Writes the trailer, makes the pack durable and moves it to its final name.
+    pub fn finish(mut self) -> Result<FinishedPack, PackError> {
+        let mut trailer = Vec::with_capacity(self.entries.len() * TRAILER_ENTRY_LEN);
+        for e in &self.entries {
+            trailer.extend_from_slice(&e.header.encode());
+            trailer.extend_from_slice(&e.offset.to_le_bytes());
+        }
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(FOOTER_MAGIC);
+        footer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        footer.extend_from_slice(blake3::hash(&trailer).as_bytes());
+        let tmp = self.tmp_path.clone();
+        self.out.write_all(&trailer).map_err(io_err(&tmp))?;
+        self.out.write_all(&footer).map_err(io_err(&tmp))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io_err(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        drop(file);
+        let size = self.len + (trailer.len() + FOOTER_LEN) as u64;
+        let final_path = pack_path(&self.packs_dir, &self.id);
+        let dir = final_path.parent().expect("pack path has a parent");
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            sync_dir(&self.packs_dir)?;
+        }
+        fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
+        sync_dir(dir)?;
+        Ok(FinishedPack {
+            id: self.id,
+            size,
+            entries: self.entries,
+        })
+    }
+
+    /// Gives up on the pack (its blobs were never committed anywhere).
+    pub fn abandon(self) {
+        let path = self.tmp_path.clone();
+        drop(self.out);
+        let _ = fs::remove_file(path);
+    }
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Reads a pack's table of contents from its trailer.
+pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let size = f.metadata().map_err(io_err(path))?.len();
+    let damaged = |what: String| PackError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    if size < (PACK_MAGIC.len() + FOOTER_LEN) as u64 {
+        return Err(damaged(format!("only {size} bytes, too short for a pack")));
+    }
+    let mut footer = [0u8; FOOTER_LEN];
+    f.read_exact_at(&mut footer, size - FOOTER_LEN as u64)
+        .map_err(io_err(path))?;
+    if &footer[..8] != FOOTER_MAGIC {
+        return Err(damaged("no footer (truncated or overwritten)".into()));
+    }
+    let count = u32::from_le_bytes(footer[8..12].try_into().unwrap()) as usize;
+    let trailer_len = u32::from_le_bytes(footer[12..16].try_into().unwrap()) as u64;
+    if trailer_len != (count * TRAILER_ENTRY_LEN) as u64
+        || trailer_len + (FOOTER_LEN + PACK_MAGIC.len()) as u64 > size
+    {
+        return Err(damaged("footer sizes do not fit the file".into()));
+    }
+    let mut trailer = vec![0u8; trailer_len as usize];
+    f.seek(SeekFrom::Start(size - FOOTER_LEN as u64 - trailer_len))
+        .map_err(io_err(path))?;
+    f.read_exact(&mut trailer).map_err(io_err(path))?;
+    if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
+        return Err(damaged("trailer checksum mismatch".into()));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for raw in trailer.chunks_exact(TRAILER_ENTRY_LEN) {
+        let header = BlobHeader::decode(&raw[..HEADER_LEN])
+            .ok_or_else(|| damaged("bad blob header in trailer".into()))?;
+        let offset = u64::from_le_bytes(raw[HEADER_LEN..].try_into().unwrap());
+        entries.push(BlobEntry { header, offset });
+    }
+    Ok((size, entries))
+}
+
+/// Walks a pack blob by blob from the front, for packs whose trailer is lost.
+/// Returns the blobs whose headers read cleanly, up to the first damage.
+pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    let size = f.metadata().map_err(io_err(path))?.len();
+    let mut magic = [0u8; 8];
+    if f.read_exact_at(&mut magic, 0).is_err() || &magic != PACK_MAGIC {
+        return Err(PackError::Damaged {
+            path: path.to_path_buf(),
+            what: "not a tt-vault pack (bad magic)".into(),
+        });
+    }
+    let mut entries = Vec::new();
+    let mut pos = PACK_MAGIC.len() as u64;
+    let mut head = [0u8; HEADER_LEN];
+    while pos + HEADER_LEN as u64 <= size {
+        if f.read_exact_at(&mut head, pos).is_err() {
+            break;
+        }
+        let Some(header) = BlobHeader::decode(&head) else {
+            break;
+        };
+        let offset = pos + HEADER_LEN as u64;
+        if offset + header.stored_len as u64 > size {
+            break;
+        }
+        entries.push(BlobEntry { header, offset });
+        pos = offset + header.stored_len as u64;
+    }
+    Ok(entries)
+}
+
+/// Reads the stored bytes of one blob and checks its in-pack header.
+pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+    let start = entry.offset - HEADER_LEN as u64;
+    let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
+    f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
+    match BlobHeader::decode(&buf[..HEADER_LEN]) {
+        Some(h) if h == entry.header => {}
+        _ => {
+            return Err(PackError::Damaged {
+                path: path.to_path_buf(),
+                what: format!("blob header at offset {start} does not match the index"),
+            })
+        }
+    }
+    buf.drain(..HEADER_LEN);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::chunker::hash;
+
+    fn write_pack(dir: &Path, blobs: &[&[u8]]) -> FinishedPack {
+        let mut w = PackWriter::create(dir).unwrap();
+        for b in blobs {
+            w.append(BlobKind::Data, Codec::Raw, hash(b), b.len(), b)
+                .unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trip_through_trailer_and_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs: [&[u8]; 3] = [b"one", b"", b"three three"];
+        let p = write_pack(dir.path(), &blobs);
+        let path = pack_path(dir.path(), &p.id);
+        let (size, entries) = read_index(&path).unwrap();
+        assert_eq!(size, fs::metadata(&path).unwrap().len());
+        assert_eq!(entries, p.entries);
+        assert_eq!(scan(&path).unwrap(), p.entries);
+        let f = File::open(&path).unwrap();
+        for (e, b) in entries.iter().zip(blobs) {
+            assert_eq!(read_stored(&f, &path, e).unwrap(), b);
+            assert_eq!(e.header.hash, hash(b));
+        }
+        // No temporary file is left behind.
+        assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(TMP_SUFFIX)));
+    }
+
+    #[test]
+    fn a_truncated_pack_loses_its_trailer_but_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_pack(dir.path(), &[b"aaaa", b"bbbb"]);
+        let path = pack_path(dir.path(), &p.id);
+        let len = fs::metadata(&path).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 10).unwrap();
+        assert!(matches!(read_index(&path), Err(PackError::Damaged { .. })));
+        assert_eq!(scan(&path).unwrap(), p.entries);
+    }
+}

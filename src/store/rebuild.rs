@@ -1,0 +1,149 @@
+//! Recreating the index from the packs alone.
+//!
+//! Packs are the truth: their trailers give every blob's place, file-map blobs give
+//! the chunk lists of multi-chunk files, and manifest blobs give the snapshots with
+//! their entries. The new index is built beside the old one and swapped in only
+//! when complete; the old one is kept as `vault.db.before-rebuild`.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+
+use serde::Serialize;
+
+use super::codec;
+use super::index::{self, FileRow};
+use super::lock::WriteLock;
+use super::manifest::{self, Manifest};
+use super::pack::{self, BlobKind, FinishedPack};
+use super::{io_at, snapshots, Result, Vault};
+
+#[derive(Debug, Default, Serialize)]
+pub struct RebuildReport {
+    pub packs: u64,
+    pub blobs: u64,
+    pub snapshots: u64,
+    pub files: u64,
+    /// Packs read by scanning because their trailer was damaged.
+    pub salvaged: Vec<String>,
+    /// Packs or blobs that could not be read at all.
+    pub unreadable: Vec<String>,
+}
+
+pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> {
+    let db = vault.db_path();
+    let fresh = vault.root().join("vault.db.rebuilding");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", fresh.display()));
+    }
+    let mut report = RebuildReport::default();
+    {
+        let mut conn = index::open(&fresh)?;
+        let tx = conn.transaction()?;
+        let mut manifests = Vec::new();
+        let mut known_files = HashSet::new();
+        for path in vault.pack_files()? {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let Some(id) = name.strip_suffix(".pack") else {
+                continue;
+            };
+            let (size, entries) = match pack::read_index(&path) {
+                Ok(found) => found,
+                Err(_) => match pack::scan(&path) {
+                    Ok(entries) if !entries.is_empty() => {
+                        report.salvaged.push(id.to_string());
+                        (fs::metadata(&path).map_err(io_at(&path))?.len(), entries)
+                    }
+                    _ => {
+                        report.unreadable.push(id.to_string());
+                        continue;
+                    }
+                },
+            };
+            let file = File::open(&path).map_err(io_at(&path))?;
+            for e in &entries {
+                if e.header.kind == BlobKind::Data {
+                    continue;
+                }
+                let raw = pack::read_stored(&file, &path, e)
+                    .ok()
+                    .and_then(|s| codec::decode(e.header.codec, &s, e.header.raw_len as usize).ok())
+                    .filter(|raw| super::chunker::hash(raw) == e.header.hash);
+                let Some(raw) = raw else {
+                    report
+                        .unreadable
+                        .push(format!("{id}: blob {}", index::short(&e.header.hash)));
+                    continue;
+                };
+                match e.header.kind {
+                    BlobKind::FileMap => {
+                        if let Some(f) = manifest::decode_file_map(&raw, e.header.hash) {
+                            known_files.insert(f.hash);
+                            index::insert_file(&tx, &f)?;
+                        }
+                    }
+                    BlobKind::Manifest => match Manifest::decode(&raw) {
+                        Ok(m) => manifests.push((hex::encode(e.header.hash), m)),
+                        Err(err) => report.unreadable.push(format!("{id}: manifest: {err}")),
+                    },
+                    BlobKind::Data => {}
+                }
+            }
+            report.packs += 1;
+            report.blobs += entries.len() as u64;
+            index::insert_pack(
+                &tx,
+                &FinishedPack {
+                    id: id.to_string(),
+                    size,
+                    entries,
+                },
+            )?;
+        }
+        manifests.sort_by(|a, b| a.1.taken_at.cmp(&b.1.taken_at));
+        for (id, m) in &manifests {
+            for e in &m.entries {
+                if known_files.contains(&e.hash) {
+                    continue;
+                }
+                // A lost file map still gets a row, with no chunks: restore and
+                // verify then report the file as damaged instead of losing the entry.
+                let row = e.implied_file().unwrap_or(FileRow {
+                    hash: e.hash,
+                    size: e.size,
+                    chunks: Vec::new(),
+                    map: e.map,
+                });
+                index::insert_file(&tx, &row)?;
+                known_files.insert(e.hash);
+            }
+            snapshots::insert(&tx, id, m)?;
+            report.snapshots += 1;
+        }
+        report.files = known_files.len() as u64;
+        // Audit history is not in the packs; carry it over when the old index reads.
+        tx.commit()?;
+        if db.exists() {
+            let old = db.display().to_string().replace('\'', "''");
+            let _ = conn.execute_batch(&format!(
+                "ATTACH DATABASE '{old}' AS old;
+                 INSERT INTO audits SELECT * FROM old.audits;
+                 UPDATE packs SET verified_at = (SELECT o.verified_at FROM old.packs o WHERE o.name = packs.name);
+                 DETACH DATABASE old;"
+            ));
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
+    if db.exists() {
+        let backup = vault.root().join("vault.db.before-rebuild");
+        fs::rename(&db, &backup).map_err(io_at(&db))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    fs::rename(&fresh, &db).map_err(io_at(&fresh))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", fresh.display()));
+    }
+    pack::sync_dir(vault.root())?;
+    Ok(report)
+}

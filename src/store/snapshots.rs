@@ -1,0 +1,225 @@
+//! Snapshot rows in the index: recording, listing and finding them.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::manifest::{Entry, Manifest};
+use super::{Result, StoreError};
+
+/// A snapshot as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub account: String,
+    pub taken_at: String,
+    #[serde(skip)]
+    pub taken_ms: i64,
+    pub files: u64,
+    pub bytes: u64,
+    pub new_bytes: u64,
+    pub stored_bytes: u64,
+    pub sources: serde_json::Value,
+    pub failed: serde_json::Value,
+    #[serde(skip)]
+    pub meta: serde_json::Value,
+}
+
+impl Snapshot {
+    pub fn short_id(&self) -> &str {
+        &self.id[..8.min(self.id.len())]
+    }
+}
+
+const COLUMNS: &str =
+    "id, account, taken_at, taken_ms, files, bytes, new_bytes, stored_bytes, sources, failed, meta";
+
+fn from_row(r: &Row) -> rusqlite::Result<Snapshot> {
+    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or(serde_json::Value::Null))
+    };
+    Ok(Snapshot {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        taken_at: r.get(2)?,
+        taken_ms: r.get(3)?,
+        files: r.get::<_, i64>(4)? as u64,
+        bytes: r.get::<_, i64>(5)? as u64,
+        new_bytes: r.get::<_, i64>(6)? as u64,
+        stored_bytes: r.get::<_, i64>(7)? as u64,
+        sources: json(8)?,
+        failed: json(9)?,
+        meta: json(10)?,
+    })
+}
+
+pub fn parse_taken_at(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Records a snapshot and its entries (their files must already be indexed).
+pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
+    let taken_ms = parse_taken_at(&m.taken_at)
+        .map(|d| d.timestamp_millis())
+        .ok_or_else(|| StoreError::Vault(format!("snapshot {id} has a bad date {}", m.taken_at)))?;
+    tx.execute(
+        &format!("INSERT INTO snapshots ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            id,
+            m.account,
+            m.taken_at,
+            taken_ms,
+            m.stats.files as i64,
+            m.stats.bytes as i64,
+            m.stats.new_bytes as i64,
+            m.stats.stored_bytes as i64,
+            serde_json::to_string(&m.sources).unwrap(),
+            serde_json::to_string(&m.failed).unwrap(),
+            m.meta.to_string(),
+        ],
+    )?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO entries (snapshot_id, path, kind, file_hash, size, mtime_ns, inode, item_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in &m.entries {
+        stmt.execute(params![
+            id,
+            e.path,
+            e.kind,
+            &e.hash[..],
+            e.size as i64,
+            e.mtime_ns,
+            e.inode.map(|i| i as i64),
+            e.item_id
+        ])?;
+    }
+    Ok(())
+}
+
+/// All snapshots, oldest first, optionally of one account.
+pub fn list(conn: &Connection, account: Option<&str>) -> Result<Vec<Snapshot>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE ?1 IS NULL OR account = ?1 ORDER BY taken_ms, id"
+    ))?;
+    let rows = stmt.query_map([account], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn latest(conn: &Connection, account: Option<&str>) -> Result<Option<Snapshot>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM snapshots WHERE ?1 IS NULL OR account = ?1
+                 ORDER BY taken_ms DESC, id DESC LIMIT 1"
+            ),
+            [account],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn accounts(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT account FROM snapshots ORDER BY account")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Finds a snapshot by a unique prefix of its id.
+pub fn by_prefix(conn: &Connection, prefix: &str) -> Result<Snapshot> {
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::NoSuchSnapshot(prefix));
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 6"
+    ))?;
+    let found: Vec<Snapshot> = stmt
+        .query_map([&prefix], from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    match found.len() {
+        0 => Err(StoreError::NoSuchSnapshot(prefix)),
+        1 => Ok(found.into_iter().next().unwrap()),
+        _ => Err(StoreError::Ambiguous {
+            prefix,
+            matches: found
+                .iter()
+                .map(|s| s.short_id().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The newest snapshot taken at or before `at`.
+pub fn at_or_before(
+    conn: &Connection,
+    account: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Option<Snapshot>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM snapshots WHERE (?1 IS NULL OR account = ?1) AND taken_ms <= ?2
+                 ORDER BY taken_ms DESC, id DESC LIMIT 1"
+            ),
+            params![account, at.timestamp_millis()],
+            from_row,
+        )
+        .optional()?)
+}
+
+const ENTRY_COLUMNS: &str =
+    "e.path, e.kind, e.file_hash, e.size, e.mtime_ns, e.inode, f.map, e.item_id, e.snapshot_id";
+
+fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        path: r.get(0)?,
+        kind: r.get(1)?,
+        hash: r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 32]),
+        size: r.get::<_, i64>(3)? as u64,
+        mtime_ns: r.get(4)?,
+        inode: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
+        map: r
+            .get::<_, Option<Vec<u8>>>(6)?
+            .and_then(|m| m.try_into().ok()),
+        item_id: r.get(7)?,
+    })
+}
+
+pub fn entries(conn: &Connection, id: &str) -> Result<Vec<Entry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries e JOIN files f ON f.hash = e.file_hash
+         WHERE e.snapshot_id = ?1 ORDER BY e.path"
+    ))?;
+    let rows = stmt.query_map([id], entry_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The files of an item (a TikTok post id, say) as the newest snapshot holding it has them.
+pub fn entries_for_item(conn: &Connection, item_id: &str) -> Result<Vec<Entry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries e JOIN files f ON f.hash = e.file_hash
+         JOIN snapshots s ON s.id = e.snapshot_id
+         WHERE e.item_id = ?1 ORDER BY s.taken_ms DESC, e.snapshot_id, e.path"
+    ))?;
+    let rows = stmt.query_map([item_id], |r| {
+        Ok((r.get::<_, String>(8)?, entry_from_row(r)?))
+    })?;
+    let mut out = Vec::new();
+    let mut newest: Option<String> = None;
+    for row in rows {
+        let (snap, e) = row?;
+        if newest.get_or_insert_with(|| snap.clone()) != &snap {
+            break;
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+pub fn delete(tx: &Transaction, id: &str) -> Result<()> {
+    tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+    Ok(())
+}
