@@ -1,1 +1,0 @@
-//! Forget policies: which snapshots to keep, and why.
