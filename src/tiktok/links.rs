@@ -59,8 +59,9 @@ pub fn parse(link: &str) -> Option<VideoLink> {
     let path = path.split(['?', '#']).next().unwrap_or("/");
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
 
-    let is_tiktok = host == "tiktok.com" || host.ends_with(".tiktok.com");
-    let is_tiktokv = host.contains("tiktokv.");
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+    let is_tiktok = under("tiktok.com");
+    let is_tiktokv = under("tiktokv.com") || under("tiktokv.eu");
     if !is_tiktok && !is_tiktokv {
         return None;
     }
@@ -197,6 +198,8 @@ mod tests {
             "https://www.tiktok.com/@alice",
             "https://www.tiktok.com/@alice/video/notanumber",
             "https://nottiktok.com/@alice/video/1",
+            "https://tiktokv.evil.com/share/video/1/",
+            "https://x-tiktokv.example.org/share/video/1/",
         ] {
             assert_eq!(parse(link), None, "{link}");
         }

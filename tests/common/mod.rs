@@ -1,0 +1,148 @@
+//! Shared helpers for the end-to-end tests: run the real binary against a
+//! temporary vault, make deterministic files, compare trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rand::{RngCore, SeedableRng};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tt-vault")
+}
+
+/// A temporary vault and a scratch folder beside it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        env.ok(&["init"]);
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn vault(&self) -> PathBuf {
+        self.path("vault")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.env("TT_VAULT", self.vault()).env("TZ", "UTC");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run tt-vault")
+    }
+
+    /// Runs and demands exit code 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.expect(args, 0).0
+    }
+
+    /// Runs and demands the exit code; returns (stdout, stderr).
+    pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.run(args);
+        let (so, se) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tt-vault {args:?}\nstdout:\n{so}\nstderr:\n{se}"
+        );
+        (so, se)
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+    }
+
+    pub fn json_code(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (out, _) = self.expect(&all, code);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+    }
+
+    pub fn packs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for d in fs::read_dir(self.vault().join("packs")).unwrap() {
+            let d = d.unwrap().path();
+            if d.is_dir() {
+                for f in fs::read_dir(&d).unwrap() {
+                    out.push(f.unwrap().path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+pub fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, data).unwrap();
+}
+
+/// Every regular file under `root`, by '/'-separated relative path, with its BLAKE3.
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(
+                    rel,
+                    blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
+}
+
+/// Copies a folder (to keep a source's state at the time of a snapshot).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+            copy_tree(&p, &dest);
+        } else {
+            fs::create_dir_all(to).unwrap();
+            fs::copy(&p, &dest).unwrap();
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! The vault engine end to end, through the binary: snapshot, restore by date and id,
+//! dedup, damage, crash, rebuild-index, the writer lock and bad input.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{copy_tree, random_bytes, tree, write, Env};
+
+const MIB: usize = 1024 * 1024;
+
+/// A folder like a saved-videos folder: binaries of several sizes (one empty, one
+/// over 8 MiB), nested folders, unicode names and JSON.
+fn make_source(root: &Path) {
+    write(&root.join("big.mp4"), &random_bytes(9 * MIB + 17, 1));
+    write(&root.join("clips/a.mp4"), &random_bytes(3 * MIB, 2));
+    write(&root.join("clips/b.mp4"), &random_bytes(200_000, 3));
+    write(
+        &root.join("clips/deeper/still/c.mp4"),
+        &random_bytes(1_500_000, 4),
+    );
+    write(&root.join("empty.bin"), b"");
+    write(&root.join("ünïcødé 视频 🎬.mp4"), &random_bytes(70_000, 5));
+    let json: String = (0..2000)
+        .map(|i| format!("{{\"Date\":\"2024-01-01 10:{:02}:00\",\"Link\":\"https://www.tiktokv.com/share/video/73{i:017}/\"}},", i % 60))
+        .collect();
+    write(
+        &root.join("meta/likes.json"),
+        format!("[{}{{}}]", json).as_bytes(),
+    );
+}
+
+fn snapshot_json(env: &Env, src: &Path, time: &str) -> serde_json::Value {
+    env.json(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+        "--time",
+        time,
+    ])
+}
+
+/// The restored tree of a media source, relative to the source folder.
+fn restored(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    tree(&dir.join("media/src"))
+}
+
+#[test]
+fn round_trip_by_date_and_by_id() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let state1 = env.path("state1");
+    copy_tree(&src, &state1);
+    assert_eq!(first["files"], 7);
+    assert_eq!(first["account"], "alice");
+
+    // Add, delete, modify, rename and duplicate.
+    write(&src.join("new/added.mp4"), &random_bytes(2 * MIB, 10));
+    fs::remove_file(src.join("clips/b.mp4")).unwrap();
+    let mut a = fs::read(src.join("clips/a.mp4")).unwrap();
+    a[100] ^= 0xff;
+    fs::write(src.join("clips/a.mp4"), &a).unwrap();
+    fs::rename(src.join("big.mp4"), src.join("renamed big.mp4")).unwrap();
+    fs::copy(
+        src.join("clips/deeper/still/c.mp4"),
+        src.join("dup of c.mp4"),
+    )
+    .unwrap();
+    let second = snapshot_json(&env, &src, "2026-10-05T10:00:00Z");
+
+    let list = env.json(&["snapshots"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let out1 = env.path("out1");
+    env.ok(&[
+        "restore",
+        "--date",
+        "2026-10-02",
+        "--to",
+        out1.to_str().unwrap(),
+    ]);
+    assert_eq!(restored(&out1), tree(&state1));
+
+    let out2 = env.path("out2");
+    let id2 = &second["id"].as_str().unwrap()[..6];
+    env.ok(&["restore", "--snapshot", id2, "--to", out2.to_str().unwrap()]);
+    assert_eq!(restored(&out2), tree(&src));
+
+    let out3 = env.path("out3");
+    env.ok(&["restore", "--latest", "--to", out3.to_str().unwrap()]);
+    assert_eq!(restored(&out3), tree(&src));
+
+    // A subset.
+    let out4 = env.path("out4");
+    env.ok(&[
+        "restore",
+        "--latest",
+        "--include",
+        "**/clips/**",
+        "--to",
+        out4.to_str().unwrap(),
+    ]);
+    let sub = restored(&out4);
+    assert!(
+        !sub.is_empty() && sub.keys().all(|k| k.starts_with("clips/")),
+        "{sub:?}"
+    );
+
+    // Before the first snapshot: a clear error naming the oldest.
+    let (_, err) = env.expect(
+        &[
+            "restore",
+            "--date",
+            "2026-09-01",
+            "--to",
+            out4.to_str().unwrap(),
+        ],
+        2,
+    );
+    let first_id = &first["id"].as_str().unwrap()[..8];
+    assert!(
+        err.contains(first_id) && err.contains("2026-10-01"),
+        "{err}"
+    );
+
+    // `ls` by date and by id agree with the sources.
+    let ls = env.json(&["ls", "2026-10-01"]);
+    assert_eq!(ls["entries"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn restore_never_overwrites_and_resumes() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let out = env.path("out");
+    let to = out.to_str().unwrap();
+    env.ok(&["restore", "--latest", "--to", to]);
+    // Running again skips what is already right.
+    let again = env.json(&["restore", "--latest", "--to", to]);
+    assert_eq!(again["restored"], 0);
+    assert_eq!(again["skipped"], 7);
+    // A changed file is not overwritten without --force, and the rest still restores.
+    let victim = out.join("media/src/clips/a.mp4");
+    fs::write(&victim, b"local edit").unwrap();
+    fs::remove_file(out.join("media/src/empty.bin")).unwrap();
+    let (_, err) = env.expect(&["restore", "--latest", "--to", to], 1);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&victim).unwrap(), b"local edit");
+    assert!(out.join("media/src/empty.bin").exists());
+    env.ok(&["restore", "--latest", "--force", "--verify", "--to", to]);
+    assert_eq!(restored(&out), tree(&src));
+}
+
+#[test]
+fn dedup_stores_only_what_is_new() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let total: u64 = first["bytes"].as_u64().unwrap();
+    assert!(first["stored_bytes"].as_u64().unwrap() <= total + 4096);
+
+    // Unchanged: nothing new.
+    let same = snapshot_json(&env, &src, "2026-10-02T10:00:00Z");
+    assert_eq!(same["new_bytes"], 0);
+    assert_eq!(same["stored_bytes"], 0);
+
+    // New files: stored ≈ their size.
+    let new_unique = 3 * MIB + 123;
+    write(&src.join("fresh.mp4"), &random_bytes(new_unique, 77));
+    let s = snapshot_json(&env, &src, "2026-10-03T10:00:00Z");
+    let stored = s["stored_bytes"].as_u64().unwrap();
+    assert!(
+        stored as f64 <= 1.1 * new_unique as f64 + 4096.0,
+        "stored {stored}"
+    );
+    assert!(stored >= new_unique as u64, "stored {stored}");
+
+    // A byte-identical copy under a new name stores nothing.
+    fs::copy(src.join("fresh.mp4"), src.join("copy of fresh.mp4")).unwrap();
+    let s = snapshot_json(&env, &src, "2026-10-04T10:00:00Z");
+    assert_eq!(s["new_bytes"], 0);
+    assert_eq!(s["stored_bytes"], 0);
+
+    // A changed first 64 KiB of a 9 MiB video stores only a chunk or two.
+    let mut big = fs::read(src.join("big.mp4")).unwrap();
+    big[..65536].copy_from_slice(&random_bytes(65536, 99));
+    fs::write(src.join("big.mp4"), &big).unwrap();
+    let s = snapshot_json(&env, &src, "2026-10-05T10:00:00Z");
+    let new = s["new_bytes"].as_u64().unwrap();
+    assert!(new > 0 && new <= 2 * 4 * MIB as u64, "new {new}");
+    assert!(new < big.len() as u64 / 2, "new {new}");
+
+    let stats = env.json(&["stats"]);
+    assert_eq!(stats["snapshots"], 5);
+    assert!(stats["dedup_ratio"].as_f64().unwrap() > 3.0, "{stats}");
+}
+
+#[test]
+fn unchanged_files_are_not_read_again() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    // Same size and mtime but other bytes: only --rehash can see it, which proves
+    // the plain run trusted the parent snapshot instead of reading the file.
+    let p = src.join("clips/a.mp4");
+    let meta = fs::metadata(&p).unwrap();
+    let mut data = fs::read(&p).unwrap();
+    data[5] ^= 1;
+    fs::write(&p, &data).unwrap();
+    let f = fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(meta.modified().unwrap()).unwrap();
+    drop(f);
+    let plain = snapshot_json(&env, &src, "2026-10-02T10:00:00Z");
+    assert_eq!(plain["new_bytes"], 0);
+    let mut args = vec![
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+        "--rehash",
+    ];
+    args.extend(["--time", "2026-10-03T10:00:00Z"]);
+    let rehashed = env.json(&args);
+    assert!(rehashed["new_bytes"].as_u64().unwrap() > 0);
+}
+
+fn largest_pack(env: &Env) -> std::path::PathBuf {
+    env.packs()
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap()
+}
+
+#[test]
+fn damage_is_found_and_named() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    let snap = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let id8 = &snap["id"].as_str().unwrap()[..8];
+    env.ok(&["verify", "--read-data"]);
+
+    // Flip one byte in the middle of the big pack.
+    let pack = largest_pack(&env);
+    let mut bytes = fs::read(&pack).unwrap();
+    let original = bytes.clone();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x40;
+    fs::write(&pack, &bytes).unwrap();
+    // Structure alone does not read data; read-data must find it.
+    let report = env.json_code(&["verify", "--read-data"], 1);
+    assert_eq!(report["ok"], false);
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["kind"], "corrupt_chunk");
+    assert_eq!(problems[0]["snapshots"][0], id8);
+    assert!(!problems[0]["paths"].as_array().unwrap().is_empty());
+
+    // Restore: the damaged file fails loudly, the rest is restored.
+    let out = env.path("out");
+    let r = env.json_code(&["restore", "--latest", "--to", out.to_str().unwrap()], 1);
+    let failed: Vec<&str> = r["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "{r}");
+    assert!(problems[0]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == failed[0]));
+    let got = restored(&out);
+    let want = tree(&src);
+    assert_eq!(got.len(), want.len() - 1);
+    for (k, v) in &got {
+        assert_eq!(want.get(k), Some(v), "{k}");
+    }
+
+    // Truncated: the structural check alone finds it.
+    fs::write(&pack, &original[..original.len() - 100]).unwrap();
+    let report = env.json_code(&["verify"], 1);
+    assert_eq!(report["problems"][0]["kind"], "pack_size");
+    assert_eq!(report["problems"][0]["snapshots"][0], id8);
+
+    // Deleted: likewise.
+    fs::remove_file(&pack).unwrap();
+    let report = env.json_code(&["verify"], 1);
+    assert_eq!(report["problems"][0]["kind"], "missing_pack");
+
+    // Every run is in the audit history.
+    let audits = env.json(&["audits"]);
+    let oks: Vec<bool> = audits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(oks, [true, false, false, false]);
+}
+
+#[test]
+fn sampled_verify_covers_the_vault_over_time() {
+    let env = Env::new();
+    let src = env.path("src");
+    for i in 0..6 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(12 * MIB, 100 + i),
+        );
+    }
+    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let packs = env.packs().len() as u64;
+    assert!(packs >= 3, "{packs} packs");
+    let mut seen = 0;
+    for _ in 0..3 {
+        let r = env.json(&["verify", "--sample", "40"]);
+        seen += r["packs_checked"].as_u64().unwrap();
+    }
+    // Least recently verified first: three 40 % samples cover every pack.
+    assert!(seen >= packs, "{seen} of {packs}");
+    let out = env.run(&["verify", "--sample", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn killed_snapshot_leaves_a_valid_vault_and_resumes() {
+    let env = Env::new();
+    let src = env.path("src");
+    for i in 0..24 {
+        write(
+            &src.join(format!("v{i:02}.mp4")),
+            &random_bytes(16 * MIB, 200 + i),
+        );
+    }
+    let mut child = env
+        .cmd()
+        .args([
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            "alice",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once at least one pack is committed but before it is done.
+    let start = Instant::now();
+    while env
+        .packs()
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .count()
+        < 2
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "snapshot finished before it could be killed"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 0);
+    env.ok(&["verify", "--read-data"]);
+    let total = 24 * 16 * MIB as u64;
+    let s = env.json(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+    ]);
+    let stored = s["stored_bytes"].as_u64().unwrap();
+    assert!(
+        stored < total - 16 * MIB as u64,
+        "resumed run stored {stored} of {total}"
+    );
+    env.ok(&["verify", "--read-data"]);
+    let out = env.path("out");
+    env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);
+    assert_eq!(restored(&out), tree(&src));
+}
+
+#[test]
+fn rebuild_index_recovers_everything_from_packs() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let state1 = env.path("state1");
+    copy_tree(&src, &state1);
+    write(&src.join("later.mp4"), &random_bytes(5 * MIB, 55));
+    snapshot_json(&env, &src, "2026-10-03T10:00:00Z");
+    let before = env.json(&["snapshots"]);
+
+    for f in ["vault.db", "vault.db-wal", "vault.db-shm"] {
+        let _ = fs::remove_file(env.vault().join(f));
+    }
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 2);
+    assert_eq!(env.json(&["snapshots"]), before);
+    env.ok(&["verify", "--read-data"]);
+    let out1 = env.path("out1");
+    env.ok(&[
+        "restore",
+        "--snapshot",
+        first["id"].as_str().unwrap(),
+        "--to",
+        out1.to_str().unwrap(),
+    ]);
+    assert_eq!(restored(&out1), tree(&state1));
+    let out2 = env.path("out2");
+    env.ok(&[
+        "restore",
+        "--date",
+        "2026-10-04",
+        "--to",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(restored(&out2), tree(&src));
+}
+
+#[test]
+fn a_second_writer_is_refused_clearly() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    // Hold the lock from another process (flock(1) semantics via our own binary would
+    // need a long run; a plain flock holder is exact).
+    let lock = fs::File::open(env.vault().join("lock")).unwrap();
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: plain flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let (_, err) = env.expect(
+        &[
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            "alice",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("is locked by") && err.contains("--wait"),
+        "{err}"
+    );
+    // Readers still work beside the writer.
+    env.ok(&["verify"]);
+    env.ok(&["snapshots"]);
+    drop(lock);
+    env.ok(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+    ]);
+    env.ok(&["verify", "--read-data"]);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+
+    let (_, err) = env.expect(
+        &["snapshot", "--media", env.path("nope").to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("nope"), "{err}");
+
+    // A vault path that is a file.
+    let file = env.path("afile");
+    fs::write(&file, b"x").unwrap();
+    let out = env
+        .cmd()
+        .env("TT_VAULT", &file)
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a file"));
+    let out = env
+        .cmd()
+        .env("TT_VAULT", env.path("novault"))
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tt-vault init"));
+
+    // A restore target inside the source.
+    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let inside = src.join("restored-here");
+    let (_, err) = env.expect(
+        &["restore", "--latest", "--to", inside.to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("inside the snapshot's source"), "{err}");
+    assert!(!inside.exists());
+
+    // An unreadable file: the error names it and nothing is committed. Root reads
+    // anything, so run as nobody when we are root.
+    let secret = src.join("secret.mp4");
+    write(&secret, b"private");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let args = [
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+    ];
+    let out = if is_root {
+        open_up(env.dir.path());
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::bin(),
+            ])
+            .args(args)
+            .env("TT_VAULT", env.vault())
+            .output()
+            .unwrap()
+    } else {
+        env.run(&args)
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("secret.mp4"), "{err}");
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    env.ok(&["verify", "--read-data"]);
+}
+
+/// Lets an unprivileged user write the test's vault (for the permission test as root).
+fn open_up(dir: &Path) {
+    for e in walk_all(dir) {
+        let mode = if e.is_dir() { 0o777 } else { 0o666 };
+        if e.file_name().is_some_and(|n| n == "secret.mp4") {
+            continue;
+        }
+        let _ = fs::set_permissions(&e, fs::Permissions::from_mode(mode));
+    }
+}
+
+fn walk_all(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_all(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
