@@ -177,15 +177,25 @@ impl<'de> DeserializeSeed<'de> for Walk<'_, '_, '_> {
 }
 
 /// The partner's name from a chat key: `"Chat History with alice:"` → `alice`.
+/// ASCII lowercasing keeps byte offsets, so the match position is valid in `key`.
 fn chat_partner(key: &str) -> String {
+    const PREFIX: &str = "chat history with ";
     let k = key.trim().trim_end_matches(':').trim_end();
-    let lower = k.to_lowercase();
-    match lower.find("chat history with ") {
-        Some(i) if lower.is_char_boundary(i) && k.is_char_boundary(i + 18) => {
-            k[i + 18..].trim().to_string()
-        }
-        _ => k.to_string(),
+    match k.to_ascii_lowercase().find(PREFIX) {
+        Some(i) => k[i + PREFIX.len()..].trim().to_string(),
+        None => k.to_string(),
     }
+}
+
+#[cfg(test)]
+#[test]
+fn chat_keys_name_the_partner() {
+    assert_eq!(
+        chat_partner("Chat History with bruno_cooks:"),
+        "bruno_cooks"
+    );
+    assert_eq!(chat_partner("chat history with Élodie::"), "Élodie");
+    assert_eq!(chat_partner("group-42"), "group-42");
 }
 
 impl Walk<'_, '_, '_> {

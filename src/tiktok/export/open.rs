@@ -394,3 +394,46 @@ fn bomb(zip: &Path, entry: &str, detail: String) -> ExportError {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Declared sizes can lie; the guard counts what is really inflated.
+    #[test]
+    fn the_guard_stops_an_entry_inflating_past_its_ratio() {
+        let limits = Limits::default();
+        let mut total = 0;
+        let mut guard = Guard {
+            inner: io::repeat(0).take(50 << 20),
+            limits: &limits,
+            read: 0,
+            compressed: 1000,
+            total: &mut total,
+            tripped: None,
+        };
+        let err = io::copy(&mut guard, &mut io::sink()).unwrap_err();
+        assert!(err.to_string().contains("zip bomb"), "{err}");
+        assert!(guard.tripped.unwrap().contains("200:1"));
+        assert!(total < 2 << 20, "stopped early, after {total} bytes");
+    }
+
+    #[test]
+    fn the_guard_stops_at_the_total_limit() {
+        let limits = Limits {
+            max_total_uncompressed: 1000,
+            ..Limits::default()
+        };
+        let mut total = 900;
+        let mut guard = Guard {
+            inner: io::repeat(1).take(500),
+            limits: &limits,
+            read: 0,
+            compressed: 500,
+            total: &mut total,
+            tripped: None,
+        };
+        assert!(io::copy(&mut guard, &mut io::sink()).is_err());
+        assert!(guard.tripped.unwrap().contains("1000 bytes"));
+    }
+}

@@ -455,6 +455,20 @@ fn a_zip_parses_like_its_folder() {
 }
 
 #[test]
+fn a_zip_without_its_central_directory_is_read_from_local_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole.zip");
+    zip_dir(&fixture("json2026"), &whole);
+    let bytes = std::fs::read(&whole).unwrap();
+    // Cut inside the central directory, as an interrupted download would.
+    let broken = tmp.path().join("TikTok_Data_broken.zip");
+    std::fs::write(&broken, &bytes[..bytes.len() - 40]).unwrap();
+    let (report, records) = parse_all(&broken);
+    assert_eq!(records, parse_all(&fixture("json2026")).1);
+    assert_eq!(report.layout, Layout::Json2026);
+}
+
+#[test]
 fn a_bare_json_file_under_any_name_opens() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("export copy.json");
