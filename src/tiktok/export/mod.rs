@@ -1,1 +1,258 @@
 //! The "Download your data" export: opening (zip, folder, bare file) and parsing.
+//!
+//! [`Export::open`] finds the export's files and checks a ZIP's entries;
+//! [`Export::parse`] streams every row to a sink as a [`Record`], whatever the layout
+//! (three JSON generations and TXT; see `layout.rs`). Nothing is dropped: sections
+//! not understood are emitted whole as [`Section::Raw`] and listed in the report.
+//!
+//! - `open.rs`: sources, ZIP safety and decompression limits
+//! - `json.rs`: the streaming JSON walker
+//! - `txt.rs`: the TXT layout
+//! - `layout.rs`: where each section lives in each layout
+//! - `record.rs`: records and tolerant key matching
+//! - `dates.rs`: export dates
+
+mod dates;
+mod json;
+mod layout;
+mod open;
+mod record;
+mod txt;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use dates::Timestamp;
+pub use layout::Layout;
+pub use open::Limits;
+pub use record::{Record, Section};
+
+use open::Source;
+
+/// Why an export could not be read. Each message names the file (and inside a ZIP the
+/// entry), where in it, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read {path}: {source}; check that it exists and is readable")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} holds no TikTok export: no user_data_tiktok.json, user_data.json or .txt section files; \
+         pass the ZIP from \"Download your data\", its extracted folder, or the JSON file"
+    )]
+    NotAnExport { path: PathBuf },
+    #[error("{zip}: not a readable ZIP ({detail}); download the export again")]
+    BadZip { zip: PathBuf, detail: String },
+    #[error("{zip}: refusing entry {entry:?}: {reason}; TikTok does not produce such archives, so nothing was read from it")]
+    UnsafeEntry {
+        zip: PathBuf,
+        entry: String,
+        reason: String,
+    },
+    #[error("{zip}: entry {entry:?} looks like a zip bomb: {detail}; reading stopped. If this is a genuine export, raise the limits")]
+    ZipBomb {
+        zip: PathBuf,
+        entry: String,
+        detail: String,
+    },
+    #[error(
+        "{file}: malformed JSON at byte {offset} (line {line}, column {column}){}: {detail}; \
+         the export is truncated or corrupt, download it again",
+        key_path_suffix(key_path)
+    )]
+    Json {
+        file: String,
+        offset: u64,
+        line: usize,
+        column: usize,
+        /// The key path being read when the error was found.
+        key_path: String,
+        detail: String,
+    },
+    #[error("{file}: the catalogue rejected a record at {key_path}: {message}")]
+    Sink {
+        file: String,
+        key_path: String,
+        message: String,
+    },
+}
+
+fn key_path_suffix(key_path: &str) -> String {
+    if key_path.is_empty() {
+        String::new()
+    } else {
+        format!(" inside {key_path}")
+    }
+}
+
+/// What a parse found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseReport {
+    pub layout: Layout,
+    /// The account's username, from the profile.
+    pub account: Option<String>,
+    /// Records emitted, raw ones included.
+    pub records: u64,
+    /// Key paths (JSON) or file paths (TXT) of the sections understood, in file order.
+    pub understood: Vec<String>,
+    /// Key paths of the sections kept raw, in file order.
+    pub kept_raw: Vec<String>,
+}
+
+/// An opened export, ready to parse (any number of times).
+#[derive(Debug, Clone)]
+pub struct Export {
+    path: PathBuf,
+    source: Source,
+    kind: Kind,
+    files: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Json(String),
+    Txt,
+}
+
+const JSON_NAMES: &[&str] = &["user_data_tiktok.json", "user_data.json"];
+
+fn base_name(name: &str) -> String {
+    name.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+fn is_txt(name: &str) -> bool {
+    base_name(name).ends_with(".txt")
+}
+
+impl Export {
+    /// Opens a ZIP (as downloaded, read tolerantly), an extracted folder, a bare
+    /// `user_data_tiktok.json` / `user_data.json`, or a TXT-layout folder or ZIP, with
+    /// the default ZIP [`Limits`].
+    pub fn open(path: &Path) -> Result<Export, ExportError> {
+        Export::open_with(path, Limits::default())
+    }
+
+    /// [`Export::open`] with explicit decompression limits.
+    pub fn open_with(path: &Path, limits: Limits) -> Result<Export, ExportError> {
+        let (source, files) = Source::open(path, limits)?;
+        let json = files
+            .iter()
+            .find(|n| JSON_NAMES.contains(&base_name(n).as_str()))
+            .or_else(|| match source {
+                // A bare file under another name: trust the caller, unless it is TXT.
+                Source::File(_) if !is_txt(&files[0]) => files.first(),
+                _ => None,
+            });
+        let kind = match json {
+            Some(name) => Kind::Json(name.clone()),
+            None if files.iter().any(|n| is_txt(n)) => Kind::Txt,
+            None => {
+                return Err(ExportError::NotAnExport {
+                    path: path.to_path_buf(),
+                })
+            }
+        };
+        Ok(Export {
+            path: path.to_path_buf(),
+            source,
+            kind,
+            files,
+        })
+    }
+
+    /// The path given to [`Export::open`].
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every file of the export (relative, `/`-separated), including those not parsed;
+    /// for a bare file, its name.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// Streams every record to `sink`, in file order (TikTok lists newest first).
+    /// A sink error aborts the parse and is returned as [`ExportError::Sink`].
+    pub fn parse(
+        &self,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<ParseReport, ExportError> {
+        let mut em = Emitter {
+            sink,
+            records: 0,
+            understood: Vec::new(),
+            kept_raw: Vec::new(),
+            account: None,
+            failed: None,
+        };
+        let layout = match &self.kind {
+            Kind::Json(wanted) => {
+                let mut layout = Layout::Json2020;
+                self.source.each(&|n| n == wanted, &mut |name, reader| {
+                    layout = json::parse(reader, &self.source.display(name), &mut em)?;
+                    Ok(())
+                })?;
+                layout
+            }
+            Kind::Txt => {
+                self.source.each(&is_txt, &mut |name, reader| {
+                    txt::parse(name, reader, &self.source.display(name), &mut em)
+                })?;
+                Layout::Txt
+            }
+        };
+        Ok(ParseReport {
+            layout,
+            account: em.account,
+            records: em.records,
+            understood: em.understood,
+            kept_raw: em.kept_raw,
+        })
+    }
+}
+
+/// Hands records to the caller's sink and keeps the tallies for the report.
+pub(crate) struct Emitter<'s> {
+    sink: &'s mut dyn FnMut(Record) -> Result<(), String>,
+    records: u64,
+    understood: Vec<String>,
+    kept_raw: Vec<String>,
+    account: Option<String>,
+    /// The sink's error, kept while the parser unwinds.
+    failed: Option<String>,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, rec: Record) -> Result<(), String> {
+        match (self.sink)(rec) {
+            Ok(()) => {
+                self.records += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn understood(&mut self, path: &str) {
+        if !self.understood.iter().any(|p| p == path) {
+            self.understood.push(path.to_string());
+        }
+    }
+
+    fn kept_raw(&mut self, path: &str) {
+        if !self.kept_raw.iter().any(|p| p == path) {
+            self.kept_raw.push(path.to_string());
+        }
+    }
+}

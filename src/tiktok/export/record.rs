@@ -1,0 +1,254 @@
+//! What the parser yields: one [`Record`] per row of a section, whatever the layout.
+//!
+//! Both the JSON and TXT readers hand a row over as a map of its original keys and
+//! values; [`build`] picks the common fields out of it by tolerant key matching, so the
+//! layouts differ only in where rows are found, never in how a row is understood.
+
+use serde_json::{Map, Value};
+
+use super::dates::{self, Timestamp};
+use crate::tiktok::links;
+
+/// The catalogue section a record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Section {
+    Profile,
+    Posts,
+    Likes,
+    Favorites,
+    Comments,
+    Following,
+    Followers,
+    Messages,
+    WatchHistory,
+    Searches,
+    Logins,
+    Shares,
+    Reposts,
+    Blocked,
+    /// A section this parser does not understand, by its key path in the export
+    /// (`"Ads and data › Off TikTok Activity"`); kept whole, under the field `value`.
+    Raw(String),
+}
+
+impl Section {
+    /// The catalogue name (`"likes"`, `"history"`, …); for raw sections, the key path.
+    pub fn name(&self) -> &str {
+        match self {
+            Section::Profile => "profile",
+            Section::Posts => "posts",
+            Section::Likes => "likes",
+            Section::Favorites => "favorites",
+            Section::Comments => "comments",
+            Section::Following => "following",
+            Section::Followers => "followers",
+            Section::Messages => "messages",
+            Section::WatchHistory => "history",
+            Section::Searches => "searches",
+            Section::Logins => "logins",
+            Section::Shares => "shares",
+            Section::Reposts => "reposts",
+            Section::Blocked => "blocked",
+            Section::Raw(path) => path,
+        }
+    }
+}
+
+/// One row of the export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub section: Section,
+    pub date: Option<Timestamp>,
+    /// The TikTok post id, from the row's link.
+    pub video_id: Option<String>,
+    pub link: Option<String>,
+    /// Follows and blocks: the other user; messages: the chat partner; profile: the
+    /// account's own username.
+    pub username: Option<String>,
+    /// Comment text, message content, search term, post caption, profile bio.
+    pub text: Option<String>,
+    /// Messages: the sender.
+    pub from: Option<String>,
+    /// Every original key and value, verbatim (placeholders such as "N/A" included).
+    pub fields: Map<String, Value>,
+}
+
+/// The separator used in key paths, as in `Activity › Like List`.
+pub const PATH_SEP: &str = " › ";
+
+/// Reduces a key to what identifies it: case, spaces, underscores and trailing colons
+/// vary between years and between the JSON and TXT layouts (`SearchTerm`,
+/// `Search Term:`, `HashTag Link::`).
+pub fn norm(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A value as text, or `None` for the placeholders exports use for "nothing"
+/// (`""`, `"N/A"`, `"None"`, `null`). Numbers count: likes are sometimes numbers,
+/// sometimes strings.
+pub fn present(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => {
+            let t = s.trim();
+            let empty = t.is_empty()
+                || t.eq_ignore_ascii_case("n/a")
+                || t.eq_ignore_ascii_case("none")
+                || t.eq_ignore_ascii_case("null");
+            (!empty).then(|| t.to_string())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// True for a section that holds nothing: `null`, `""`, `[]`, `{}`, or containers of
+/// only those (`{"FavoriteEffectsList": null}`). Placeholders such as `"N/A"` count as
+/// content here: a section of placeholders is still kept.
+pub fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.iter().all(is_empty),
+        Value::Object(o) => o.values().all(is_empty),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn first(fields: &Map<String, Value>, wanted: &[&str]) -> Option<String> {
+    wanted.iter().find_map(|w| {
+        fields
+            .iter()
+            .find(|(k, _)| norm(k) == *w)
+            .and_then(|(_, v)| present(v))
+    })
+}
+
+/// Keys holding the row's date, in order of preference.
+const DATE_KEYS: &[&str] = &["date", "datetime", "time", "timestamp"];
+/// Keys holding the row's link. `Video Link` is the old TXT spelling; favourite
+/// sounds, effects and hashtags carry `SoundLink`, `EffectLink`, `HashTag Link`.
+const LINK_KEYS: &[&str] = &[
+    "link",
+    "videolink",
+    "url",
+    "hashtaglink",
+    "effectlink",
+    "soundlink",
+];
+/// `UserName` (JSON follow and block lists), `Username` (TXT), `userName` (profile).
+const USER_KEYS: &[&str] = &["username", "uniqueid"];
+
+fn text_keys(section: &Section) -> &'static [&'static str] {
+    match section {
+        Section::Comments => &["comment", "commentcontent"],
+        Section::Messages => &["content", "message"],
+        Section::Searches => &["searchterm", "term"],
+        Section::Posts => &["title", "caption", "description", "videodescription"],
+        Section::Profile => &["biodescription", "bio"],
+        Section::Shares => &["sharedcontent"],
+        _ => &[],
+    }
+}
+
+/// Builds a record from a row's original keys and values.
+pub fn build(section: Section, fields: Map<String, Value>) -> Record {
+    let date = first(&fields, DATE_KEYS).and_then(|d| dates::parse(&d));
+    let mut link = first(&fields, LINK_KEYS);
+    let username = first(&fields, USER_KEYS);
+    let text = first(&fields, text_keys(&section));
+    let from = first(&fields, &["from", "sender"]);
+    // A shared video in a direct message is a bare link as the content.
+    if link.is_none() && section == Section::Messages {
+        link = text
+            .as_deref()
+            .filter(|t| !t.contains(char::is_whitespace) && links::parse(t).is_some())
+            .map(str::to_string);
+    }
+    let video_id = link.as_deref().and_then(links::video_id);
+    Record {
+        section,
+        date,
+        video_id,
+        link,
+        username,
+        text,
+        from,
+        fields,
+    }
+}
+
+/// A record for a section kept verbatim: the whole value under `value`.
+pub fn raw(path: String, value: Value) -> Record {
+    let mut fields = Map::new();
+    fields.insert("value".to_string(), value);
+    Record {
+        section: Section::Raw(path),
+        date: None,
+        video_id: None,
+        link: None,
+        username: None,
+        text: None,
+        from: None,
+        fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn keys_match_whatever_their_spelling() {
+        assert_eq!(norm("Search Term:"), "searchterm");
+        assert_eq!(norm("HashTag Link::"), "hashtaglink");
+        assert_eq!(norm(" UserName "), "username");
+    }
+
+    #[test]
+    fn lowercase_2024_like_rows_give_link_and_id() {
+        let r = build(
+            Section::Likes,
+            obj(
+                json!({"date": "2024-05-02 08:00:00", "link": "https://www.tiktokv.com/share/video/7360000000000000001/"}),
+            ),
+        );
+        assert_eq!(r.video_id.as_deref(), Some("7360000000000000001"));
+        assert_eq!(r.date.unwrap().utc, 1_714_636_800);
+    }
+
+    #[test]
+    fn placeholders_are_absent_but_kept_in_fields() {
+        let r = build(
+            Section::Followers,
+            obj(json!({"Date": "N/A", "UserName": "None", "Link": ""})),
+        );
+        assert_eq!((r.date, r.username, r.link), (None, None, None));
+        assert_eq!(r.fields["UserName"], json!("None"));
+        assert_eq!(r.fields["Date"], json!("N/A"));
+    }
+
+    #[test]
+    fn a_shared_video_in_a_message_is_its_link() {
+        let r = build(
+            Section::Messages,
+            obj(
+                json!({"Date": "2024-01-01 00:00:00", "From": "bob", "Content": "https://www.tiktokv.com/share/video/7300000000000000009/"}),
+            ),
+        );
+        assert_eq!(r.video_id.as_deref(), Some("7300000000000000009"));
+        assert_eq!(r.from.as_deref(), Some("bob"));
+        let r = build(
+            Section::Messages,
+            obj(json!({"From": "bob", "Content": "look https://www.tiktok.com/@a/video/1 lol"})),
+        );
+        assert_eq!(r.link, None);
+    }
+}

@@ -1,0 +1,701 @@
+//! Parses every fixture in `tests/fixtures/exports/` and the bad inputs the issue lists.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use zip::write::SimpleFileOptions;
+
+use super::*;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/exports")
+        .join(rel)
+}
+
+fn parse_all(path: &Path) -> (ParseReport, Vec<Record>) {
+    let export = Export::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut records = Vec::new();
+    let report = export
+        .parse(&mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+    assert_eq!(report.records, records.len() as u64);
+    (report, records)
+}
+
+fn of<'a>(records: &'a [Record], section: &Section) -> Vec<&'a Record> {
+    records.iter().filter(|r| &r.section == section).collect()
+}
+
+/// Records per catalogue section, raw sections excluded.
+fn counts(records: &[Record]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| !matches!(r.section, Section::Raw(_)))
+    {
+        match out.iter_mut().find(|(n, _)| n == r.section.name()) {
+            Some((_, c)) => *c += 1,
+            None => out.push((r.section.name().to_string(), 1)),
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expect_counts(records: &[Record], want: &[(&str, usize)]) {
+    let mut want: Vec<(String, usize)> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    want.sort();
+    assert_eq!(counts(records), want);
+}
+
+fn ids(records: &[&Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r.video_id.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn json_2020_layout() {
+    let (report, records) = parse_all(&fixture("json2020/user_data.json"));
+    assert_eq!(report.layout, Layout::Json2020);
+    assert_eq!(report.account.as_deref(), Some("mila.bakes"));
+    expect_counts(
+        &records,
+        &[
+            ("profile", 1),
+            ("posts", 3),
+            ("likes", 5),
+            ("favorites", 3),
+            ("comments", 2),
+            ("following", 3),
+            ("followers", 4),
+            ("messages", 5),
+            ("history", 6),
+            ("searches", 3),
+            ("logins", 2),
+            ("shares", 1),
+            ("blocked", 1),
+        ],
+    );
+    assert_eq!(
+        report.kept_raw,
+        [
+            "Activity › Favorite Hashtags",
+            "Activity › Status",
+            "App Settings › Settings",
+            "Ads and data › Ad Interests",
+            "Ads and data › Off TikTok Activity",
+        ]
+    );
+    assert!(report
+        .understood
+        .contains(&"Activity › Video Browsing History".to_string()));
+
+    let profile = of(&records, &Section::Profile)[0];
+    assert_eq!(profile.username.as_deref(), Some("mila.bakes"));
+    assert_eq!(profile.text.as_deref(), Some("Sourdough every Sunday 🍞"));
+    assert_eq!(profile.fields["likesReceived"], json!("1523"));
+    assert_eq!(profile.fields["profileVideo"], json!("None"));
+
+    let posts = of(&records, &Section::Posts);
+    assert_eq!(
+        ids(&posts),
+        [
+            "7217654321098765432",
+            "7200123456789012345",
+            "7168000111222333444"
+        ]
+    );
+    let first = posts[0].date.as_ref().unwrap();
+    assert_eq!(first.raw, "2023-04-02 18:11:09");
+    assert_eq!(first.utc, 1_680_459_069);
+    assert!(first.assumed_utc);
+    assert_eq!(posts[2].fields["Likes"], json!("N/A"));
+
+    let followers = of(&records, &Section::Followers);
+    assert_eq!(followers[3].username.as_deref(), Some("oldfan_2019"));
+    assert_eq!(followers[3].date, None, "N/A is no date");
+
+    let messages = of(&records, &Section::Messages);
+    assert_eq!(messages[0].username.as_deref(), Some("bruno_cooks"));
+    assert_eq!(messages[0].from.as_deref(), Some("bruno_cooks"));
+    assert_eq!(messages[1].text.as_deref(), Some("78%, long cold proof"));
+    assert_eq!(messages[2].video_id.as_deref(), Some("7226500000000000102"));
+    assert_eq!(messages[3].username.as_deref(), Some("tara.k"));
+
+    let searches = of(&records, &Section::Searches);
+    assert_eq!(searches[0].text.as_deref(), Some("banneton"));
+    let comments = of(&records, &Section::Comments);
+    assert_eq!(
+        comments[0].text.as_deref(),
+        Some("That oven spring though!")
+    );
+    assert_eq!(
+        of(&records, &Section::Blocked)[0].username.as_deref(),
+        Some("spam.bread.deals")
+    );
+
+    let raw = records
+        .iter()
+        .find(|r| r.section == Section::Raw("Ads and data › Off TikTok Activity".into()))
+        .unwrap();
+    assert_eq!(
+        raw.fields["value"]["OffTikTokActivityDataList"][0]["Source"],
+        json!("flourshop.example")
+    );
+}
+
+#[test]
+fn json_2024_layout() {
+    let (report, records) = parse_all(&fixture("json2024/user_data_tiktok.json"));
+    assert_eq!(report.layout, Layout::Json2024);
+    assert_eq!(report.account.as_deref(), Some("mila.bakes"));
+    expect_counts(
+        &records,
+        &[
+            ("profile", 1),
+            ("posts", 4),
+            ("likes", 5),
+            ("favorites", 2),
+            ("comments", 3),
+            ("following", 2),
+            ("followers", 3),
+            ("messages", 3),
+            ("history", 7),
+            ("searches", 2),
+            ("logins", 1),
+            ("shares", 1),
+            ("blocked", 1),
+        ],
+    );
+    assert_eq!(
+        report.kept_raw,
+        [
+            "Ads and data › Ad Interests",
+            "Ads and data › Off TikTok Activity",
+            "App Settings › Settings",
+            "Profile › Autofill",
+            "Your Activity › Favorite Sounds",
+            "Your Activity › Hashtag",
+            "Your Activity › Status",
+        ]
+    );
+
+    let profile = of(&records, &Section::Profile)[0];
+    assert_eq!(
+        profile.text.as_deref(),
+        Some("Sourdough every Sunday 🍞 | Lisbon")
+    );
+    assert_eq!(profile.fields["displayName"], json!("Mila Bakes"));
+
+    let likes = of(&records, &Section::Likes);
+    assert_eq!(
+        ids(&likes),
+        [
+            "7416000000000000401",
+            "7415900000000000402",
+            "7415500000000000403",
+            "7414800000000000404",
+            ""
+        ]
+    );
+    assert_eq!(likes[0].date.as_ref().unwrap().raw, "2024-09-21 22:00:00");
+    assert_eq!(likes[4].link, None);
+    assert_eq!(likes[4].fields["link"], json!("N/A"));
+    // Container siblings are metadata, not rows or sections.
+    assert!(likes.iter().all(|r| !r.fields.contains_key("App")));
+
+    let posts = of(&records, &Section::Posts);
+    assert_eq!(posts[0].text.as_deref(), Some("Sunday bake #sourdough"));
+    assert_eq!(posts[1].fields["Likes"], json!(1204));
+    assert_eq!(posts[2].text, None, "N/A caption");
+    assert_eq!(posts[3].video_id.as_deref(), Some("7406900000000000014"));
+
+    let comments = of(&records, &Section::Comments);
+    assert_eq!(
+        comments[1].text.as_deref(),
+        Some("@bruno_cooks try 2% salt")
+    );
+    assert_eq!(comments[1].date.as_ref().unwrap().utc, 1_725_955_500);
+
+    let messages = of(&records, &Section::Messages);
+    assert_eq!(messages[2].username.as_deref(), Some("crumb.shots"));
+    assert_eq!(messages[1].video_id.as_deref(), Some("7416000000000000401"));
+}
+
+#[test]
+fn json_2026_layout() {
+    let (report, records) = parse_all(&fixture("json2026/user_data_tiktok.json"));
+    assert_eq!(report.layout, Layout::Json2026);
+    assert_eq!(report.account.as_deref(), Some("mila.bakes"));
+    expect_counts(
+        &records,
+        &[
+            ("profile", 1),
+            ("posts", 5),
+            ("likes", 12),
+            ("favorites", 3),
+            ("comments", 2),
+            ("following", 3),
+            ("followers", 6),
+            ("messages", 4),
+            ("history", 5),
+            ("searches", 3),
+            ("logins", 1),
+            ("shares", 1),
+            ("reposts", 1),
+            ("blocked", 1),
+        ],
+    );
+    assert_eq!(
+        report.kept_raw,
+        [
+            "Likes and Favorites › Favorite Collection",
+            "Profile And Settings › Autofill",
+            "Profile And Settings › Settings",
+            "Your Activity › Activity Summary",
+        ]
+    );
+    let summary = records
+        .iter()
+        .find(|r| r.section.name() == "Your Activity › Activity Summary")
+        .unwrap();
+    assert_eq!(
+        summary.fields["value"]["ActivitySummaryMap"]["videosSharedSinceAccountRegistration"],
+        json!("97")
+    );
+    let followers = of(&records, &Section::Followers);
+    assert_eq!(followers[0].username.as_deref(), Some("bruno_cooks"));
+    assert_eq!(followers[5].username.as_deref(), Some("rye.guy"));
+    let reposts = of(&records, &Section::Reposts);
+    assert_eq!(reposts[0].video_id.as_deref(), Some("7503000000000000601"));
+    let searches = of(&records, &Section::Searches);
+    assert_eq!(searches[2].text, None, "N/A search term");
+    assert_eq!(searches[2].fields["SearchTerm"], json!("N/A"));
+}
+
+#[test]
+fn txt_layout() {
+    let (report, records) = parse_all(&fixture("txt"));
+    assert_eq!(report.layout, Layout::Txt);
+    assert_eq!(report.account.as_deref(), Some("mila.bakes"));
+    expect_counts(
+        &records,
+        &[
+            ("profile", 1),
+            ("posts", 3),
+            ("likes", 4),
+            ("favorites", 2),
+            ("comments", 2),
+            ("following", 2),
+            ("followers", 3),
+            ("messages", 4),
+            ("history", 5),
+            ("searches", 2),
+            ("logins", 1),
+        ],
+    );
+    assert_eq!(
+        report.kept_raw,
+        [
+            "TikTok › Activity › Favorite HashTags",
+            "TikTok › Activity › Favorite Sounds",
+            "TikTok › Ads and data › Off TikTok Activity",
+        ]
+    );
+    // Like List.txt has a BOM and CRLF: the first key must still be `Date`.
+    let likes = of(&records, &Section::Likes);
+    assert!(likes[0].fields.contains_key("Date"));
+    assert_eq!(likes[0].date.as_ref().unwrap().raw, "2022-03-04 21:10:00");
+    assert_eq!(likes[0].video_id.as_deref(), Some("7071000000000000101"));
+    assert_eq!(
+        likes[3].link.as_deref(),
+        Some("https://www.tiktokv.com/share/video/7069100000000000104/")
+    );
+
+    let history = of(&records, &Section::WatchHistory);
+    assert_eq!(
+        history[4].video_id.as_deref(),
+        Some("7071000000000000305"),
+        "old `Video Link:` key"
+    );
+
+    let profile = of(&records, &Section::Profile)[0];
+    assert_eq!(profile.text.as_deref(), Some("Sourdough every Sunday 🍞"));
+    assert_eq!(profile.fields["Likes Received"], json!("311"));
+
+    let comments = of(&records, &Section::Comments);
+    assert_eq!(
+        comments[0].text.as_deref(),
+        Some("that ear!!\nit's perfect")
+    );
+
+    let messages = of(&records, &Section::Messages);
+    assert_eq!(messages[1].from.as_deref(), Some("mila.bakes"));
+    assert_eq!(messages[1].text.as_deref(), Some("78%: long cold proof"));
+    assert!(!messages[1].date.as_ref().unwrap().assumed_utc);
+    assert_eq!(messages[2].video_id.as_deref(), Some("7069900000000000103"));
+    assert_eq!(messages[3].username.as_deref(), Some("tara.k"));
+    assert_eq!(
+        messages[3].text.as_deref(),
+        Some("happy valentine's loaf day\nthe heart shaped one?")
+    );
+
+    let hashtags = records
+        .iter()
+        .find(|r| r.section.name() == "TikTok › Activity › Favorite HashTags")
+        .unwrap();
+    assert!(hashtags.fields["value"]
+        .as_str()
+        .unwrap()
+        .contains("HashTag Link:: https://www.tiktok.com/tag/sourdough"));
+    assert_eq!(
+        of(&records, &Section::Searches)[1].text.as_deref(),
+        Some("starter smells like acetone")
+    );
+}
+
+fn set(
+    records: &[Record],
+    section: &Section,
+    key: fn(&Record) -> Option<String>,
+) -> BTreeSet<String> {
+    of(records, section).into_iter().filter_map(key).collect()
+}
+
+#[test]
+fn pair_differs_exactly_as_documented() {
+    let (_, a) = parse_all(&fixture("pair/a/user_data_tiktok.json"));
+    let (_, b) = parse_all(&fixture("pair/b/user_data_tiktok.json"));
+    let vid = |r: &Record| r.video_id.clone();
+    let user = |r: &Record| r.username.clone();
+    let diff = |s: &Section, k: fn(&Record) -> Option<String>| {
+        let (sa, sb) = (set(&a, s, k), set(&b, s, k));
+        let added: Vec<String> = sb.difference(&sa).cloned().collect();
+        let removed: Vec<String> = sa.difference(&sb).cloned().collect();
+        (added, removed)
+    };
+    assert_eq!(
+        diff(&Section::Posts, vid),
+        (
+            vec![
+                "7514700000000000023".to_string(),
+                "7517300000000000022".into(),
+                "7519900000000000021".into()
+            ],
+            vec!["7500100000000000014".to_string()]
+        )
+    );
+    let (likes_added, likes_removed) = diff(&Section::Likes, vid);
+    assert_eq!(likes_added.len(), 10);
+    assert!(likes_added
+        .iter()
+        .all(|id| id.starts_with("75180000000000002")));
+    assert!(likes_removed.is_empty());
+    assert_eq!(
+        diff(&Section::Followers, user),
+        (vec![], vec!["loafer_lou".to_string(), "rye.guy".into()])
+    );
+    assert_eq!(diff(&Section::Following, user), (vec![], vec![]));
+    assert_eq!(diff(&Section::Favorites, vid), (vec![], vec![]));
+    let msg = |r: &Record| Some(format!("{}|{}", r.date.as_ref()?.raw, r.text.as_deref()?));
+    let (new_messages, lost) = diff(&Section::Messages, msg);
+    assert_eq!(new_messages.len(), 3);
+    assert!(lost.is_empty());
+    let bio = |rs: &[Record]| of(rs, &Section::Profile)[0].text.clone();
+    assert_eq!(
+        bio(&a).as_deref(),
+        Some("Sourdough every Sunday 🍞 | Lisbon")
+    );
+    assert_eq!(
+        bio(&b).as_deref(),
+        Some("Rye month 🌾 then back to sourdough | Lisbon")
+    );
+}
+
+// ---- packaging: ZIPs and bare files ----
+
+fn zip_dir(dir: &Path, zip_path: &Path) {
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(zip_path).unwrap());
+    let mut files = Vec::new();
+    open::walk(dir, dir, &mut files).unwrap();
+    files.sort();
+    for rel in files {
+        writer
+            .start_file(rel.clone(), SimpleFileOptions::default())
+            .unwrap();
+        writer
+            .write_all(&std::fs::read(dir.join(&rel)).unwrap())
+            .unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn a_zip_parses_like_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["json2024", "txt"] {
+        let zip_path = tmp.path().join(format!("TikTok_Data_{name}.zip"));
+        zip_dir(&fixture(name), &zip_path);
+        let (zr, zrecs) = parse_all(&zip_path);
+        let (fr, frecs) = parse_all(&fixture(name));
+        assert_eq!(zrecs, frecs, "{name}");
+        assert_eq!(
+            (zr.layout, zr.account, zr.kept_raw),
+            (fr.layout, fr.account, fr.kept_raw)
+        );
+    }
+}
+
+#[test]
+fn a_zip_without_its_central_directory_is_read_from_local_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole.zip");
+    zip_dir(&fixture("json2026"), &whole);
+    let bytes = std::fs::read(&whole).unwrap();
+    // Cut inside the central directory, as an interrupted download would.
+    let broken = tmp.path().join("TikTok_Data_broken.zip");
+    std::fs::write(&broken, &bytes[..bytes.len() - 40]).unwrap();
+    let (report, records) = parse_all(&broken);
+    assert_eq!(records, parse_all(&fixture("json2026")).1);
+    assert_eq!(report.layout, Layout::Json2026);
+}
+
+#[test]
+fn a_bare_json_file_under_any_name_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("export copy.json");
+    std::fs::copy(fixture("json2026/user_data_tiktok.json"), &path).unwrap();
+    let (report, records) = parse_all(&path);
+    assert_eq!(report.layout, Layout::Json2026);
+    assert_eq!(records.len(), parse_all(&fixture("json2026")).1.len());
+}
+
+#[test]
+fn a_bom_before_json_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(std::fs::read(fixture("json2024/user_data_tiktok.json")).unwrap());
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        parse_all(&path).1.len(),
+        parse_all(&fixture("json2024")).1.len()
+    );
+}
+
+// ---- bad input ----
+
+#[test]
+fn truncated_json_names_file_offset_and_key_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let full = std::fs::read(fixture("json2024/user_data_tiktok.json")).unwrap();
+    let cut = full.len() * 2 / 3;
+    std::fs::write(&path, &full[..cut]).unwrap();
+    let export = Export::open(&path).unwrap();
+    let mut seen = 0;
+    let err = export
+        .parse(&mut |_| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap_err();
+    let ExportError::Json {
+        file,
+        offset,
+        line,
+        key_path,
+        ..
+    } = &err
+    else {
+        panic!("want a JSON error, got {err}");
+    };
+    assert!(file.ends_with("user_data_tiktok.json"), "{file}");
+    assert_eq!(*offset, cut as u64);
+    assert!(*line > 1);
+    assert!(!key_path.is_empty());
+    let message = err.to_string();
+    assert!(message.contains(&format!("at byte {cut}")), "{message}");
+    assert!(message.contains("download it again"), "{message}");
+    assert!(seen > 0, "records before the damage were still streamed");
+}
+
+#[test]
+fn garbage_json_reports_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data.json");
+    std::fs::write(
+        &path,
+        "{\n  \"Activity\": {\n    \"Like List\": {\"ItemFavoriteList\": [}\n",
+    )
+    .unwrap();
+    let err = Export::open(&path)
+        .unwrap()
+        .parse(&mut |_| Ok(()))
+        .unwrap_err();
+    match &err {
+        ExportError::Json {
+            line,
+            column,
+            key_path,
+            ..
+        } => {
+            assert_eq!((*line, *column), (3, 40));
+            assert_eq!(key_path, "Activity › Like List › ItemFavoriteList");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+fn zip_with(entries: &[(&str, &[u8])], path: &Path) {
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in entries {
+        writer
+            .start_file(*name, SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn zip_entries_escaping_the_root_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = std::fs::read(fixture("json2024/user_data_tiktok.json")).unwrap();
+    for evil in ["../evil", "TikTok/../../evil.txt", "/etc/evil", "C:\\evil"] {
+        let path = tmp.path().join("evil.zip");
+        zip_with(&[("user_data_tiktok.json", &json), (evil, b"x")], &path);
+        match Export::open(&path) {
+            Err(e @ ExportError::UnsafeEntry { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains(&format!("{evil:?}")), "{m}");
+            }
+            other => panic!("{evil}: want UnsafeEntry, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn zip_symlinks_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("link.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    writer
+        .add_symlink(
+            "user_data_tiktok.json",
+            "/etc/passwd",
+            SimpleFileOptions::default(),
+        )
+        .unwrap();
+    writer.finish().unwrap();
+    let err = Export::open(&path).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+}
+
+#[test]
+fn zip_bombs_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bomb.zip");
+    let zeros = vec![0u8; 50 << 20];
+    zip_with(&[("user_data_tiktok.json", &zeros)], &path);
+    // By ratio, with the default limits.
+    let err = Export::open(&path).unwrap_err();
+    assert!(matches!(err, ExportError::ZipBomb { .. }), "{err}");
+    assert!(err.to_string().contains("zip bomb"), "{err}");
+    // By total size, with the ratio check out of the way.
+    let small = Limits {
+        max_total_uncompressed: 10 << 20,
+        max_ratio: u64::MAX,
+        ..Limits::default()
+    };
+    let err = Export::open_with(&path, small).unwrap_err();
+    assert!(matches!(err, ExportError::ZipBomb { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&(10u64 << 20).to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_sink_error_aborts_the_parse() {
+    let export = Export::open(&fixture("json2024")).unwrap();
+    let mut n = 0;
+    let err = export
+        .parse(&mut |_| {
+            n += 1;
+            if n == 3 {
+                Err("disk full".into())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+    assert_eq!(n, 3, "nothing emitted after the failure");
+    match err {
+        ExportError::Sink { message, .. } => assert_eq!(message, "disk full"),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_folder_without_an_export_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.md"), "hello").unwrap();
+    assert!(matches!(
+        Export::open(tmp.path()),
+        Err(ExportError::NotAnExport { .. })
+    ));
+}
+
+// ---- streaming ----
+
+#[test]
+fn a_large_watch_history_streams() {
+    const ROWS: usize = 200_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write!(
+        out,
+        r#"{{"Profile": {{"Profile Info": {{"ProfileMap": {{"userName": "heavy.user"}}}}}}, "Your Activity": {{"Watch History": {{"VideoList": ["#
+    )
+    .unwrap();
+    for i in 0..ROWS {
+        let sep = if i == 0 { "" } else { "," };
+        write!(
+            out,
+            r#"{sep}{{"Date": "2025-01-01 00:00:00", "Link": "https://www.tiktokv.com/share/video/{}/"}}"#,
+            7_400_000_000_000_000_000u64 + i as u64
+        )
+        .unwrap();
+    }
+    write!(out, "]}}}}}}").unwrap();
+    drop(out);
+
+    let export = Export::open(&path).unwrap();
+    let (mut history, mut last_id) = (0usize, None);
+    let report = export
+        .parse(&mut |r| {
+            if r.section == Section::WatchHistory {
+                history += 1;
+                last_id = r.video_id;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(history, ROWS);
+    assert_eq!(report.records, ROWS as u64 + 1);
+    assert_eq!(report.account.as_deref(), Some("heavy.user"));
+    assert_eq!(
+        last_id,
+        Some((7_400_000_000_000_000_000u64 + ROWS as u64 - 1).to_string())
+    );
+}

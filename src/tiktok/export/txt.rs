@@ -1,0 +1,240 @@
+//! Reader for the TXT layout: one `.txt` file per section.
+//!
+//! Rows are blocks of `Key: value` lines separated by blank lines (`Date: …` / `Link: …`;
+//! `Video Link:` in old exports; `HashTag Link::` with a double colon in favourite
+//! hashtags). A line without a key continues the previous value (multi-line comments).
+//! Files are read line by line, CRLF or LF, so a large `Browsing History.txt` streams
+//! like the JSON does. An empty section holds a sentence such as "You have no data in
+//! this section", which has no keys and yields nothing.
+//!
+//! Direct messages are different: `>>> Chat History with <user>::` opens a chat, then
+//! each line is `YYYY-MM-DD HH:MM:SS[ UTC] <sender>: <content>` (format as read by public
+//! TXT DM viewers). Each message becomes a record with the JSON layout's keys `Date`,
+//! `From`, `Content`. The profile file is one record of all its keys.
+//! Files of sections not understood are kept whole as text.
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde_json::{Map, Value};
+
+use super::record::{self, Section, PATH_SEP};
+use super::{dates, layout, open, Emitter, ExportError};
+
+/// Parses one TXT section file named `name` (relative, `/`-separated).
+pub(crate) fn parse(
+    name: &str,
+    reader: &mut dyn Read,
+    file: &str,
+    em: &mut Emitter<'_>,
+) -> Result<(), ExportError> {
+    let without_ext = name
+        .strip_suffix(".txt")
+        .or_else(|| name.strip_suffix(".TXT"))
+        .unwrap_or(name);
+    let stem = without_ext.rsplit('/').next().unwrap_or(without_ext);
+    let path = without_ext.replace('/', PATH_SEP);
+    let mut lines = Lines {
+        reader: BufReader::new(reader),
+        buf: Vec::new(),
+        file,
+        number: 0,
+    };
+    let sink = |em: &mut Emitter<'_>, rec: record::Record, line: usize| {
+        em.emit(rec).map_err(|message| ExportError::Sink {
+            file: file.to_string(),
+            key_path: format!("line {line}"),
+            message,
+        })
+    };
+    let Some(section) = layout::txt_section(stem) else {
+        let mut text = String::new();
+        while let Some(line) = lines.next_line()? {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if !text.trim().is_empty() {
+            em.kept_raw(&path);
+            sink(em, record::raw(path, Value::String(text)), lines.number)?;
+        }
+        return Ok(());
+    };
+    em.understood(&path);
+    match section {
+        Section::Messages => messages(&mut lines, em, &sink),
+        Section::Profile => {
+            let mut fields = Map::new();
+            let mut last = None;
+            while let Some(line) = lines.next_line()? {
+                key_line(&line, &mut fields, &mut last);
+            }
+            if !fields.is_empty() {
+                let rec = record::build(Section::Profile, fields);
+                if em.account.is_none() {
+                    em.account = rec.username.clone();
+                }
+                sink(em, rec, lines.number)?;
+            }
+            Ok(())
+        }
+        section => {
+            let mut fields = Map::new();
+            let mut last: Option<String> = None;
+            while let Some(line) = lines.next_line()? {
+                if line.trim().is_empty() {
+                    if !fields.is_empty() {
+                        sink(
+                            em,
+                            record::build(section.clone(), std::mem::take(&mut fields)),
+                            lines.number,
+                        )?;
+                    }
+                    last = None;
+                    continue;
+                }
+                // A repeated key without a blank line between starts the next row.
+                if let Some((key, _)) = split_key(&line) {
+                    if fields.contains_key(key) {
+                        sink(
+                            em,
+                            record::build(section.clone(), std::mem::take(&mut fields)),
+                            lines.number,
+                        )?;
+                        last = None;
+                    }
+                }
+                key_line(&line, &mut fields, &mut last);
+            }
+            if !fields.is_empty() {
+                sink(em, record::build(section, fields), lines.number)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn messages(
+    lines: &mut Lines<'_, '_>,
+    em: &mut Emitter<'_>,
+    sink: &dyn Fn(&mut Emitter<'_>, record::Record, usize) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    let mut partner: Option<String> = None;
+    let mut pending: Option<Map<String, Value>> = None;
+    let flush = |em: &mut Emitter<'_>,
+                 pending: &mut Option<Map<String, Value>>,
+                 partner: &Option<String>,
+                 line| {
+        if let Some(fields) = pending.take() {
+            let mut rec = record::build(Section::Messages, fields);
+            rec.username = partner.clone();
+            sink(em, rec, line)?;
+        }
+        Ok::<(), ExportError>(())
+    };
+    while let Some(line) = lines.next_line()? {
+        if let Some(rest) = line.trim_start().strip_prefix(">>>") {
+            flush(em, &mut pending, &partner, lines.number)?;
+            let rest = rest.trim().trim_end_matches(':').trim_end();
+            let who = rest
+                .get(..18)
+                .filter(|p| p.eq_ignore_ascii_case("chat history with "))
+                .map(|_| &rest[18..])
+                .unwrap_or(rest);
+            partner = Some(who.trim().to_string());
+            continue;
+        }
+        if partner.is_none() {
+            continue; // "No data" sentences before any chat
+        }
+        if let Some((ts, rest)) = dates::split_leading(&line) {
+            flush(em, &mut pending, &partner, lines.number)?;
+            let (from, content) = rest.split_once(": ").unwrap_or(("", rest));
+            let mut fields = Map::new();
+            fields.insert("Date".into(), Value::String(ts.raw));
+            fields.insert("From".into(), Value::String(from.to_string()));
+            fields.insert("Content".into(), Value::String(content.to_string()));
+            pending = Some(fields);
+        } else if let Some(Value::String(content)) =
+            pending.as_mut().and_then(|f| f.get_mut("Content"))
+        {
+            if !line.is_empty() {
+                content.push('\n');
+                content.push_str(&line);
+            }
+        }
+    }
+    flush(em, &mut pending, &partner, lines.number)
+}
+
+/// Splits `Key: value` (also `Key:: value`, `Key:`) into the key as written, less
+/// its final colon, and the value. URLs (`https://…`) are not keys.
+fn split_key(line: &str) -> Option<(&str, &str)> {
+    let i = line.find(':')?;
+    let run = line[i..].bytes().take_while(|b| *b == b':').count();
+    let after = &line[i + run..];
+    let key = &line[..i + run - 1];
+    let keyish = !key.trim().is_empty() && key.len() <= 64 && !key.starts_with(char::is_whitespace);
+    (keyish && (after.is_empty() || after.starts_with(' ') || after.starts_with('\t')))
+        .then(|| (key, after.trim()))
+}
+
+fn key_line(line: &str, fields: &mut Map<String, Value>, last: &mut Option<String>) {
+    match split_key(line) {
+        Some((key, value)) => {
+            fields.insert(key.to_string(), Value::String(value.to_string()));
+            *last = Some(key.to_string());
+        }
+        None => {
+            if let Some(Value::String(v)) = last.as_ref().and_then(|k| fields.get_mut(k)) {
+                v.push('\n');
+                v.push_str(line);
+            }
+        }
+    }
+}
+
+struct Lines<'r, 'f> {
+    reader: BufReader<&'r mut dyn Read>,
+    buf: Vec<u8>,
+    file: &'f str,
+    number: usize,
+}
+
+impl Lines<'_, '_> {
+    /// The next line without its CR/LF, decoded leniently (a stray invalid byte must
+    /// not lose the section).
+    fn next_line(&mut self) -> Result<Option<String>, ExportError> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| open::io_err(std::path::Path::new(self.file), e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+            self.buf.pop();
+        }
+        Ok(Some(String::from_utf8_lossy(&self.buf).into_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_single_and_double_colons() {
+        assert_eq!(
+            split_key("Date: 2024-01-01 00:00:00"),
+            Some(("Date", "2024-01-01 00:00:00"))
+        );
+        assert_eq!(
+            split_key("HashTag Link:: https://x/y"),
+            Some(("HashTag Link:", "https://x/y"))
+        );
+        assert_eq!(split_key("Link:"), Some(("Link", "")));
+        assert_eq!(split_key("https://www.tiktok.com/@a/video/1"), None);
+        assert_eq!(split_key("just words"), None);
+    }
+}
