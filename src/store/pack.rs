@@ -6,7 +6,7 @@
 //! pack    := "TTVPACK1" blob* trailer footer
 //! blob    := header(48) stored-bytes
 //! header  := "TTB1" kind:u8 codec:u8 0:u16 raw_len:u32 stored_len:u32 hash:[32]
-//! trailer := (header(48) offset:u64)*          -- one per blob, offset of its stored bytes
+//! trailer := (offset:u64 header(48))*          -- one per blob, offset of its stored bytes
 //! footer  := "TTVPEND1" count:u32 trailer_len:u32 blake3(trailer):[32]   -- 48 bytes
 //! ```
 //!
@@ -16,7 +16,9 @@
 //!
 //! Every blob carries its own header, so a pack whose tail was lost can still be
 //! scanned blob by blob; the trailer repeats the headers so that reading a pack's
-//! table of contents costs one small read at the end. Together they let
+//! table of contents costs one small read at the end. (Its entries start with the
+//! offset, never with the blob magic, so a scan stops where the trailer begins: no
+//! offset in a pack of tens of MiB spells "TTB1".) Together they let
 //! `rebuild-index` recover the whole index from packs alone.
 //!
 //! A pack is written under a temporary name, fsynced, renamed to
@@ -215,8 +217,8 @@ impl PackWriter {
     pub fn finish(mut self) -> Result<FinishedPack, PackError> {
         let mut trailer = Vec::with_capacity(self.entries.len() * TRAILER_ENTRY_LEN);
         for e in &self.entries {
-            trailer.extend_from_slice(&e.header.encode());
             trailer.extend_from_slice(&e.offset.to_le_bytes());
+            trailer.extend_from_slice(&e.header.encode());
         }
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(FOOTER_MAGIC);
@@ -295,9 +297,9 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     }
     let mut entries = Vec::with_capacity(count);
     for raw in trailer.chunks_exact(TRAILER_ENTRY_LEN) {
-        let header = BlobHeader::decode(&raw[..HEADER_LEN])
+        let offset = u64::from_le_bytes(raw[..8].try_into().unwrap());
+        let header = BlobHeader::decode(&raw[8..])
             .ok_or_else(|| damaged("bad blob header in trailer".into()))?;
-        let offset = u64::from_le_bytes(raw[HEADER_LEN..].try_into().unwrap());
         entries.push(BlobEntry { header, offset });
     }
     Ok((size, entries))
