@@ -312,8 +312,10 @@ mod tests {
     use super::*;
 
     fn http(base: Option<&str>) -> Http {
-        let mut cfg = FetchConfig::default();
-        cfg.base = base.map(str::to_string);
+        let cfg = FetchConfig {
+            base: base.map(str::to_string),
+            ..FetchConfig::default()
+        };
         Http::new(&cfg, &[]).unwrap()
     }
 
@@ -337,8 +339,10 @@ mod tests {
         let u = Url::parse("https://m.tiktok.com/v/1.html").unwrap();
         assert_eq!(h.physical(&u).as_str(), "http://localhost:9/tt/v/1.html");
         assert_eq!(http(None).physical(&u), u);
-        let mut cfg = FetchConfig::default();
-        cfg.base = Some("not a url".into());
+        let cfg = FetchConfig {
+            base: Some("not a url".into()),
+            ..FetchConfig::default()
+        };
         assert!(matches!(Http::new(&cfg, &[]), Err(ClientError::BadBase(_))));
     }
 
