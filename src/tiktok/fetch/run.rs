@@ -27,7 +27,8 @@ use std::sync::Mutex;
 /// Bot-wall challenges solved for one page before it counts as blocked.
 const MAX_CHALLENGES: u32 = 3;
 
-/// Runs the whole download (own tokio runtime inside; callers are sync). `progress` is
+/// Runs the whole download (own tokio runtime inside; callers are sync and must not be
+/// inside a tokio runtime themselves). `progress` is
 /// called after each post. A configuration that cannot be used (bad base address,
 /// unreadable cookies file) fails every target with [`FailReason::Stopped`] and says why;
 /// [`try_download_all`] returns that error instead.
