@@ -19,7 +19,10 @@ const MB: u64 = 1_000_000;
 
 fn main() {
     // `cargo bench` passes --bench; anything else (a filter) is ignored here.
-    let total_mb: u64 = std::env::var("TT_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(1536);
+    let total_mb: u64 = std::env::var("TT_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1536);
     let dir = std::env::var_os("TT_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus"));
@@ -30,13 +33,21 @@ fn main() {
     fs::create_dir_all(&work).unwrap();
     let mbs = |secs: f64, n: u64| n as f64 / MB as f64 / secs;
 
-    println!("corpus: {} ({:.0} MB in {} files)", corpus.display(), bytes as f64 / MB as f64, count(&corpus));
+    println!(
+        "corpus: {} ({:.0} MB in {} files)",
+        corpus.display(),
+        bytes as f64 / MB as f64,
+        count(&corpus)
+    );
     let mut rows: Vec<(String, f64, u64)> = Vec::new();
 
     if which("b3sum") {
         let files = list(&corpus);
         let t = time(|| {
-            run(Command::new("b3sum").arg("--num-threads").arg("1").args(&files), false);
+            run(Command::new("b3sum")
+                .arg("--num-threads")
+                .arg("1")
+                .args(&files));
         });
         rows.push(("b3sum --num-threads 1".into(), t, bytes));
         let t = time(|| write_copy(&files, &work.join("copy.bin")));
@@ -48,7 +59,7 @@ fn main() {
     let tt = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tt-vault"));
         c.env("TT_VAULT", &vault).arg("-q").args(args);
-        run(&mut c, true);
+        run(&mut c);
     };
     tt(&["init"]);
     let src = corpus.to_str().unwrap();
@@ -58,7 +69,11 @@ fn main() {
     rows.push(("tt-vault no-change re-snapshot".into(), t, bytes));
     let extra = add_new_files(&corpus, bytes / 20);
     let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
-    rows.push(("tt-vault snapshot after +5 % files".into(), t, bytes + extra));
+    rows.push((
+        "tt-vault snapshot after +5 % files".into(),
+        t,
+        bytes + extra,
+    ));
     let out = work.join("restore");
     let t = time(|| tt(&["restore", "--latest", "--to", out.to_str().unwrap()]));
     rows.push(("tt-vault restore".into(), t, bytes + extra));
@@ -72,8 +87,12 @@ fn main() {
         let repo = work.join("restic");
         let restic = |args: &[&str]| {
             let mut c = Command::new("restic");
-            c.env("RESTIC_PASSWORD", "bench").arg("-q").arg("-r").arg(&repo).args(args);
-            run(&mut c, true);
+            c.env("RESTIC_PASSWORD", "bench")
+                .arg("-q")
+                .arg("-r")
+                .arg(&repo)
+                .args(args);
+            run(&mut c);
         };
         restic(&["init"]);
         let t = time(|| restic(&["backup", src]));
@@ -98,12 +117,8 @@ fn time(f: impl FnOnce()) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn run(c: &mut Command, quiet: bool) {
-    if quiet {
-        c.stdout(std::process::Stdio::null());
-    } else {
-        c.stdout(std::process::Stdio::null());
-    }
+fn run(c: &mut Command) {
+    c.stdout(std::process::Stdio::null());
     let status = c.status().unwrap_or_else(|e| panic!("{c:?}: {e}"));
     assert!(status.success(), "{c:?} failed: {status}");
 }
@@ -121,7 +136,10 @@ fn which(tool: &str) -> bool {
 fn generate(dir: &Path, target: u64) -> u64 {
     let marker = dir.join(".complete");
     if marker.exists() {
-        return list(dir).iter().map(|p| fs::metadata(p).unwrap().len()).sum();
+        return list(dir)
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum();
     }
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir.join("videos")).unwrap();
@@ -132,7 +150,11 @@ fn generate(dir: &Path, target: u64) -> u64 {
     while total < target * 98 / 100 {
         let len = rng.gen_range(MB..=12 * MB).min(target - total) as usize;
         rng.fill_bytes(&mut buf[..len]);
-        fs::write(dir.join(format!("videos/2024-01-01_73{i:017}.mp4")), &buf[..len]).unwrap();
+        fs::write(
+            dir.join(format!("videos/2024-01-01_73{i:017}.mp4")),
+            &buf[..len],
+        )
+        .unwrap();
         total += len as u64;
         i += 1;
     }

@@ -76,7 +76,8 @@ fn bench(c: &mut Criterion) {
                 |(dir, vault)| {
                     let lock = vault.lock_for_writing(false).unwrap();
                     let quiet = |_| {};
-                    let builder = SnapshotBuilder::new(&vault, &lock, "bench", false, &quiet).unwrap();
+                    let builder =
+                        SnapshotBuilder::new(&vault, &lock, "bench", false, &quiet).unwrap();
                     builder
                         .add_reader("data", &mut Cursor::new(&d[..]), "media", None, None)
                         .unwrap();

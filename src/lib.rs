@@ -1,10 +1,10 @@
 //! tt-vault: TikTok backups in a deduplicated, content-addressed vault.
 //!
 //! Layers, each talking only downward:
-//! - [`commands`]: one function per CLI command, called by the binary and the tests.
-//! - [`tiktok`]: everything TikTok-specific (export parsing, links, downloader).
-//! - [`retention`]: forget policies (which snapshots to keep and why).
-//! - [`store`]: the content-addressed store; knows nothing of TikTok.
+//! - [`commands`] — one function per CLI command, called by the binary and the tests.
+//! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
+//! - [`retention`] — forget policies (which snapshots to keep and why).
+//! - [`store`] — the content-addressed store; knows nothing of TikTok.
 
 pub mod commands;
 pub mod dates;

@@ -11,7 +11,10 @@ use serde::Serialize;
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
 use crate::store::{StoreError, Vault};
+use crate::tiktok::fetch::FetchConfig;
 use crate::tiktok::media;
+
+use super::download::{self, Which};
 
 use super::{CommandError, Progress, Result};
 
@@ -23,6 +26,11 @@ pub struct SnapshotArgs {
     pub time: Option<DateTime<Utc>>,
     pub rehash: bool,
     pub wait: bool,
+    /// Post links to download (`--url`).
+    pub urls: Vec<String>,
+    /// The export's lists to download; `None` = the default (posts, with an export).
+    pub download: Option<Vec<Which>>,
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,11 +60,12 @@ pub fn snapshot(
     args: &SnapshotArgs,
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
-    if args.media.is_empty() {
+    if args.media.is_empty() && args.urls.is_empty() {
         return Err(CommandError::Usage(
-            "nothing to snapshot: give --media DIR (or --export FILE)".into(),
+            "nothing to snapshot: give --media DIR, --export FILE or --url LINK".into(),
         ));
     }
+    let targets = download::targets_from_urls(&args.urls);
     let account = args.account.clone().unwrap_or_else(|| "default".into());
     let mut sources = Vec::new();
     let mut planned = Vec::new();
@@ -90,11 +99,26 @@ pub fn snapshot(
     add_files(&builder, &planned)?;
     progress.end();
 
+    let mut failed = Vec::new();
+    let mut notes = Vec::new();
+    if !targets.is_empty() {
+        sources.push(Source {
+            kind: "download".into(),
+            path: format!("{} links", targets.len()),
+            root: "videos".into(),
+        });
+        progress.begin("download", None);
+        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        progress.end();
+        notes.push(summary.line());
+        failed = summary.failed;
+    }
+
     let committed = builder.commit(SnapshotInfo {
         account: account.clone(),
         taken_at: args.time.unwrap_or_else(Utc::now),
         sources,
-        failed: Vec::new(),
+        failed,
         meta: serde_json::json!({}),
     })?;
     let m = committed.manifest;
@@ -107,7 +131,7 @@ pub fn snapshot(
         new_bytes: m.stats.new_bytes,
         stored_bytes: m.stats.stored_bytes,
         failed: m.failed,
-        notes: Vec::new(),
+        notes,
     })
 }
 
