@@ -147,6 +147,41 @@ pub fn media_bytes(name: &str) -> Vec<u8> {
     out
 }
 
+/// Post ids starting with this serve a 2–8 MB video each (for the download bench).
+pub const BULK_PREFIX: &str = "79";
+
+/// The link of bulk post `n`.
+pub fn bulk_link(n: usize) -> String {
+    format!("https://www.tiktok.com/@bulk/video/{BULK_PREFIX}{n:017}")
+}
+
+/// The video of a bulk post: 2–8 MB, distinct for every id (so nothing dedups), cheap
+/// to make: one shared random block XORed with a per-id key.
+pub fn bulk_bytes(id: &str) -> Vec<u8> {
+    static BLOCK: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    let block = BLOCK.get_or_init(|| {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        (0..(8 << 20) / 8)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect()
+    });
+    let key: u64 = id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let len = (2 << 20) + (key % (6 << 20)) as usize;
+    let mut out = Vec::with_capacity(len + 8);
+    for w in block.iter().take(len.div_ceil(8)) {
+        out.extend_from_slice(&(w ^ key).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// The media file names of the video of post `id` (the right one).
 pub fn video_name(id: &str) -> String {
     format!("v{id}-h264.mp4")
@@ -256,6 +291,11 @@ fn page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, id: &str, c
             });
             universal_html(&detail_item(item(base, id, user, video)))
         }
+        _ if id.starts_with(BULK_PREFIX) => {
+            let video = json!({"duration": 30, "width": 1080, "height": 1920,
+                               "playAddr": media_url(base, &format!("bulk-{id}.mp4"))});
+            universal_html(&detail_item(item(base, id, user, video)))
+        }
         _ if id.starts_with("73000000000000000") => {
             let video = json!({"duration": 5, "width": 576, "height": 1024,
                                "playAddr": media_url(base, &video_name(id))});
@@ -275,13 +315,19 @@ fn media(conn: &mut TcpStream, req: &Request, name: &str, count: usize) {
         return respond(conn, 403, &[], b"Forbidden: no tt_chain_token or Referer");
     }
     // Every codec other than the h264 one serves the wrong bytes.
-    let body =
-        if name.ends_with("-vvc.mp4") || name.ends_with("-hevc.mp4") || name.ends_with("-play.mp4")
-        {
-            b"wrong codec".repeat(100)
-        } else {
-            media_bytes(name)
-        };
+    let body = if let Some(id) = name
+        .strip_prefix("bulk-")
+        .and_then(|n| n.strip_suffix(".mp4"))
+    {
+        bulk_bytes(id)
+    } else if name.ends_with("-vvc.mp4")
+        || name.ends_with("-hevc.mp4")
+        || name.ends_with("-play.mp4")
+    {
+        b"wrong codec".repeat(100)
+    } else {
+        media_bytes(name)
+    };
     let has = |id: &str| name.contains(id);
     let first = count == 1;
     if has(ids::RESET_ALWAYS) || (has(ids::RESET_ONCE) && first) {
