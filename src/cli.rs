@@ -75,6 +75,8 @@ pub enum Command {
         /// Wait for another writer to finish instead of failing
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        download: DownloadFlags,
     },
     /// List snapshots
     Snapshots {
@@ -143,6 +145,45 @@ pub enum Command {
     },
 }
 
+/// The downloader's flags on `snapshot`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DownloadFlags {
+    /// A TikTok post link to download into the snapshot (repeatable)
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Which of the export's lists to download: posts, likes, favorites (comma-separated) or none [default with --export: posts]
+    #[arg(long, value_name = "LISTS")]
+    pub download: Option<String>,
+    /// Posts downloaded at once
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Requests per second, over the whole run
+    #[arg(long, value_name = "R", default_value_t = 2.0)]
+    pub rate: f64,
+    /// A Netscape cookies.txt with your TikTok session (to archive your own private posts)
+    #[arg(long, value_name = "FILE")]
+    pub cookies: Option<PathBuf>,
+    /// Seconds before a silent request is given up (and retried)
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Retries of a failing request
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl DownloadFlags {
+    pub fn fetch_config(&self) -> tt_vault::tiktok::fetch::FetchConfig {
+        tt_vault::tiktok::fetch::FetchConfig {
+            jobs: self.jobs.max(1),
+            rate: self.rate,
+            cookies_file: self.cookies.clone(),
+            timeout: std::time::Duration::from_secs_f64(self.timeout.max(0.1)),
+            retries: self.retries,
+            ..tt_vault::tiktok::fetch::FetchConfig::from_env()
+        }
+    }
+}
+
 impl Pick {
     pub fn selector(&self) -> tt_vault::commands::select::Selector {
         tt_vault::commands::select::Selector {
@@ -175,7 +216,7 @@ impl Progress for Bar {
             b.set_length(total.unwrap_or(0));
             b.set_style(
                 ProgressStyle::with_template(
-                    "{msg:10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -187,6 +228,12 @@ impl Progress for Bar {
     fn add(&self, bytes: u64) {
         if let Some(b) = &self.bar {
             b.inc(bytes);
+        }
+    }
+
+    fn message(&self, text: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(text);
         }
     }
 

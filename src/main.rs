@@ -59,6 +59,7 @@ fn run(cli: &Cli) -> Result<u8> {
             time,
             rehash,
             wait,
+            download,
         } => {
             let vault = open()?;
             let time = time
@@ -74,6 +75,13 @@ fn run(cli: &Cli) -> Result<u8> {
                 time,
                 rehash: *rehash,
                 wait: *wait,
+                urls: download.urls.clone(),
+                download: download
+                    .download
+                    .as_deref()
+                    .map(commands::download::Which::parse_list)
+                    .transpose()?,
+                fetch: download.fetch_config(),
             };
             let out = commands::snapshot::snapshot(&vault, &args, &bar)
                 .with_context(|| format!("snapshot into {}", vault_path.display()))?;

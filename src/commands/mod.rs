@@ -1,6 +1,7 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
 pub mod diff;
+pub mod download;
 pub mod init;
 pub mod list;
 pub mod rebuild;
@@ -20,6 +21,8 @@ pub trait Progress: Sync {
     /// A new phase: `what` is shown, `total` in bytes when known.
     fn begin(&self, what: &str, total: Option<u64>);
     fn add(&self, bytes: u64);
+    /// A line of status beside the bar (videos done, failures so far).
+    fn message(&self, _text: String) {}
     fn end(&self);
 }
 

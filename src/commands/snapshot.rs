@@ -14,7 +14,10 @@ use crate::store::manifest::Source;
 use crate::store::snapshots::parse_taken_at;
 use crate::store::{StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
+use crate::tiktok::fetch::FetchConfig;
 use crate::tiktok::media;
+
+use super::download::{self, Which};
 
 use super::{CommandError, Progress, Result};
 
@@ -30,6 +33,11 @@ pub struct SnapshotArgs {
     pub time: Option<DateTime<Utc>>,
     pub rehash: bool,
     pub wait: bool,
+    /// Post links to download (`--url`).
+    pub urls: Vec<String>,
+    /// The export's lists to download; `None` = the default (posts, with an export).
+    pub download: Option<Vec<Which>>,
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,11 +71,12 @@ pub fn snapshot(
     args: &SnapshotArgs,
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
-    if args.media.is_empty() && args.export.is_none() {
+    if args.media.is_empty() && args.urls.is_empty() && args.export.is_none() {
         return Err(CommandError::Usage(
-            "nothing to snapshot: give --export PATH and/or --media DIR".into(),
+            "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
+    let targets = download::targets_from_urls(&args.urls);
     // The export is parsed in full before anything is written: a malformed one
     // fails here, with the vault untouched.
     let export = args.export.as_deref().map(check_export).transpose()?;
@@ -114,15 +123,29 @@ pub fn snapshot(
     add_files(&builder, &planned)?;
     progress.end();
 
+    let mut failed = Vec::new();
+    let mut notes = Vec::new();
+    if !targets.is_empty() {
+        sources.push(Source {
+            kind: "download".into(),
+            path: format!("{} links", targets.len()),
+            root: "videos".into(),
+        });
+        progress.begin("download", None);
+        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        progress.end();
+        notes.push(summary.line());
+        failed = summary.failed;
+    }
+
     let committed = builder.commit(SnapshotInfo {
         account: account.clone(),
         taken_at: args.time.unwrap_or_else(Utc::now),
         sources,
-        failed: Vec::new(),
+        failed,
         meta: serde_json::json!({}),
     })?;
     let m = committed.manifest;
-    let mut notes = Vec::new();
     let (mut sections_understood, mut sections_raw) = (Vec::new(), Vec::new());
     if let Some((e, _)) = &export {
         let root = &m.sources[0].root;
