@@ -183,6 +183,13 @@ fn json_2020_values_and_media_archived() {
     assert!(field(&searches, "term").contains(&"banneton".to_string()));
 }
 
+/// Catalogue rows in the vault's index.
+fn item_rows(env: &Env) -> i64 {
+    let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM export_items", [], |r| r.get(0))
+        .unwrap()
+}
+
 fn snapshot_at(env: &Env, export: &Path, time: &str) -> Value {
     env.json(&["snapshot", "--export", s(export), "--time", time])
 }
@@ -195,8 +202,16 @@ fn pair_show_diff_restore_and_rebuild() {
     let b_bytes = fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap();
     write(&dl, &a_bytes);
     let a = snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
+    let rows_a = item_rows(&env);
     write(&dl, &b_bytes);
     let b = snapshot_at(&env, &dl, "2026-11-01T10:00:00Z");
+    let rows_b = item_rows(&env);
+    // B adds only its new or changed rows: 3 posts, 10 likes, 3 messages, the
+    // profile, and the raw sections that differ; nothing is copied per snapshot.
+    assert!(
+        rows_b - rows_a < 25,
+        "{rows_a} rows after A, {rows_b} after B"
+    );
     assert_eq!(a["account"], "mila.bakes");
     assert_eq!(b["account"], "mila.bakes");
     assert!(
@@ -208,6 +223,11 @@ fn pair_show_diff_restore_and_rebuild() {
     // The same export again costs nothing but its manifest.
     let c = snapshot_at(&env, &dl, "2026-11-02T10:00:00Z");
     assert_eq!(c["new_bytes"], 0, "{c}");
+    assert_eq!(
+        item_rows(&env),
+        rows_b,
+        "an unchanged export adds no catalogue rows"
+    );
 
     let old = env.json(&["show", "profile", "--date", "2026-06-01"]);
     let new = env.json(&["show", "profile"]);
@@ -355,6 +375,11 @@ fn a_zip_export_is_stored_whole_and_catalogued() {
         fs::read(&zip).unwrap()
     );
     assert!(restored.join("views/likes.json").is_file());
+    // A later snapshot without an export shows the newest export before it.
+    let media = env.path("saved");
+    write(&media.join("clip.mp4"), b"video");
+    env.ok(&["snapshot", "--media", s(&media), "--account", "mila"]);
+    assert_eq!(count(&env, "likes"), 12);
 }
 
 #[test]
