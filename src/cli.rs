@@ -54,6 +54,12 @@ pub enum Command {
     Init,
     /// Take a new snapshot of the given sources
     Snapshot {
+        /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
+        #[arg(long, value_name = "PATH")]
+        export: Option<PathBuf>,
+        /// Accept an export of another TikTok user than the account's earlier exports
+        #[arg(long)]
+        force: bool,
         /// A folder of saved videos (repeatable)
         #[arg(long, value_name = "DIR")]
         media: Vec<PathBuf>,
@@ -83,6 +89,24 @@ pub enum Command {
         which: Option<String>,
         #[command(flatten)]
         pick: Pick,
+    },
+    /// Show one section of the TikTok export as it was at a snapshot
+    Show {
+        /// What to show
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(tt_vault::catalogue::SECTIONS))]
+        section: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// What changed in the TikTok export between two snapshots (ids, `latest` or dates)
+    Diff {
+        /// The older snapshot: an id prefix, a date, or `latest`
+        a: String,
+        /// The newer snapshot: an id prefix, a date, or `latest`
+        b: String,
+        /// The account, when the vault holds several
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Restore a snapshot into a folder
     Restore {
@@ -232,6 +256,112 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Columns of the human `show` table per section: (heading, view key).
+fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
+    match section {
+        "posts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("caption", "caption"),
+            ("link", "link"),
+        ],
+        "likes" | "favorites" | "reposts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("link", "link"),
+        ],
+        "history" => &[("date", "date"), ("id", "id"), ("link", "link")],
+        "comments" => &[("date", "date"), ("comment", "comment")],
+        "following" | "followers" | "blocked" => &[("date", "date"), ("username", "username")],
+        "messages" => &[
+            ("date", "date"),
+            ("chat", "chat"),
+            ("from", "from"),
+            ("content", "content"),
+        ],
+        "searches" => &[("date", "date"), ("term", "term")],
+        "raw" => &[("section", "section")],
+        _ => &[("date", "date"), ("text", "text"), ("link", "link")],
+    }
+}
+
+/// Prints a `show` view as a readable table (profile: one field per line).
+pub fn print_view(section: &str, view: &serde_json::Value) {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.replace('\n', " "),
+        other => other.to_string(),
+    };
+    if let Some(obj) = view.as_object() {
+        for (k, v) in obj {
+            match v.as_object() {
+                Some(fields) => {
+                    for (fk, fv) in fields {
+                        println!("  {fk:<22} {}", cell(fv));
+                    }
+                }
+                None => println!("{k:<24} {}", cell(v)),
+            }
+        }
+        return;
+    }
+    let rows = view.as_array().map(Vec::as_slice).unwrap_or_default();
+    let cols = show_columns(section);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|(_, key)| cell(&r[*key])).collect())
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (head, _))| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count().min(60))
+                .chain([head.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(cols.iter().map(|(h, _)| h.to_string()).collect());
+    for r in table {
+        line(r);
+    }
+    println!("({} rows)", rows.len());
+}
+
+/// Prints a diff: one line per change.
+pub fn print_diff(diff: &serde_json::Value) {
+    let mut any = false;
+    if let Some(changed) = diff["profile"]["changed"].as_object() {
+        for (field, v) in changed {
+            any = true;
+            println!("profile {field}: {} -> {}", v[0], v[1]);
+        }
+    }
+    for (section, d) in diff.as_object().into_iter().flatten() {
+        for (what, sign) in [("added", "+"), ("removed", "-"), ("changed", "~")] {
+            for item in d[what].as_array().into_iter().flatten() {
+                any = true;
+                println!("{sign} {section}: {}", item.as_str().unwrap_or_default());
+            }
+        }
+    }
+    if !any {
+        println!("no changes");
     }
 }
 

@@ -1,11 +1,13 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
+pub mod diff;
 pub mod download;
 pub mod init;
 pub mod list;
 pub mod rebuild;
 pub mod restore;
 pub mod select;
+pub mod show;
 pub mod snapshot;
 pub mod stats;
 pub mod verify;
@@ -41,6 +43,8 @@ pub enum CommandError {
     Usage(String),
     #[error("{0}")]
     Input(String),
+    #[error(transparent)]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
 }
 
 pub type Result<T> = std::result::Result<T, CommandError>;

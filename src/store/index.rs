@@ -13,7 +13,14 @@ use super::codec::Codec;
 use super::pack::{BlobKind, FinishedPack};
 
 /// Every schema file, in order; the position is the version it brings the database to.
-const MIGRATIONS: &[(&str, &str)] = &[("001_init.sql", include_str!("../../schema/001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init.sql", include_str!("../../schema/001_init.sql")),
+    // 002 (another branch) goes here; until it is merged, 003 is applied as version 2.
+    (
+        "003_catalogue.sql",
+        include_str!("../../schema/003_catalogue.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
