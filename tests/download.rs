@@ -204,3 +204,90 @@ fn a_killed_download_resumes_without_refetching() {
     }
     assert!(s["files"].as_u64().unwrap() >= 4);
 }
+
+/// An export (2024 layout) whose own posts live on the local server: the default
+/// `--download posts` fetches them, `show posts` tells archived from failed.
+#[test]
+fn export_posts_are_downloaded_and_shown() {
+    let env = Env::new();
+    let server = Server::start();
+    let post = |id: &str, date: &str| serde_json::json!({"Date": date, "Link": format!("https://www.tiktokv.com/share/video/{id}/"), "Likes": "3"});
+    let export = serde_json::json!({
+        "Profile": {"Profile Info": {"ProfileMap": {"userName": "carol", "bioDescription": "hi"}}},
+        "Post": {"Posts": {"VideoList": [
+            post(ids::CODECS, "2024-05-01 10:00:00"),
+            post(ids::GONE, "2024-04-01 10:00:00"),
+            post(ids::SIGI, "2024-03-01 10:00:00"),
+        ]}},
+        "Your Activity": {"Like List": {"ItemFavoriteList": [
+            {"date": "2024-05-02 10:00:00", "link": format!("https://www.tiktokv.com/share/video/{}/", ids::PHOTO)}
+        ]}}
+    });
+    let path = env.path("user_data_tiktok.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&export).unwrap()).unwrap();
+    let run = |extra: &[&str], code: i32| {
+        let out = env
+            .cmd()
+            .env("TT_VAULT_TIKTOK_BASE", &server.base)
+            .args([
+                "snapshot",
+                "--export",
+                path.to_str().unwrap(),
+                "--rate",
+                "50",
+                "--timeout",
+                "2",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let s = run(&[], 1);
+    assert_eq!(s["account"], "carol");
+    assert_eq!(s["failed"].as_array().unwrap().len(), 1, "{s}");
+    // Likes are not fetched by default.
+    assert!(server
+        .requests_to(&format!("/@_/video/{}", ids::PHOTO))
+        .is_empty());
+
+    let posts = env.json(&["show", "posts"]);
+    let by_id = |id: &str| {
+        posts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id(ids::CODECS)["archived"], true);
+    assert_eq!(by_id(ids::SIGI)["archived"], true);
+    assert_eq!(by_id(ids::GONE)["archived"], false);
+    assert_eq!(by_id(ids::GONE)["failure"]["reason"], "deleted");
+
+    // Asking for likes too fetches only the like; the posts are already archived.
+    let before = server.requests_to("/media").len();
+    run(&["--download", "posts,likes"], 1);
+    let media: Vec<String> = server
+        .requests_to("/media")
+        .iter()
+        .skip(before)
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        media
+            .iter()
+            .all(|p| p.contains(ids::PHOTO) || p.contains("avatar")),
+        "{media:?}"
+    );
+    let likes = env.json(&["show", "likes"]);
+    assert_eq!(likes[0]["archived"], true, "{likes}");
+}

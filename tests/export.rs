@@ -78,7 +78,13 @@ fn every_layout_snapshots_and_shows() {
     ];
     for (rel, layout, posts, likes, followers, messages, history, raw) in cases {
         let env = Env::new();
-        let out = env.json(&["snapshot", "--export", s(&fixture(rel))]);
+        let out = env.json(&[
+            "snapshot",
+            "--download",
+            "none",
+            "--export",
+            s(&fixture(rel)),
+        ]);
         assert_eq!(
             out["account"], "mila.bakes",
             "{rel}: account from the export"
@@ -151,6 +157,8 @@ fn json_2020_values_and_media_archived() {
     );
     env.ok(&[
         "snapshot",
+        "--download",
+        "none",
         "--export",
         s(&fixture("json2020/user_data.json")),
         "--media",
@@ -191,7 +199,15 @@ fn item_rows(env: &Env) -> i64 {
 }
 
 fn snapshot_at(env: &Env, export: &Path, time: &str) -> Value {
-    env.json(&["snapshot", "--export", s(export), "--time", time])
+    env.json(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(export),
+        "--time",
+        time,
+    ])
 }
 
 #[test]
@@ -360,7 +376,15 @@ fn a_zip_export_is_stored_whole_and_catalogued() {
     let data = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
     let zip = env.path("dl/TikTok_Data_1780000000.zip");
     zip_with(&zip, &[("user_data_tiktok.json", &data)]);
-    let out = env.json(&["snapshot", "--export", s(&zip), "--account", "mila"]);
+    let out = env.json(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&zip),
+        "--account",
+        "mila",
+    ]);
     assert_eq!(out["account"], "mila");
     assert_eq!(count(&env, "likes"), 12);
     let ls = env.json(&["ls"]);
@@ -378,7 +402,15 @@ fn a_zip_export_is_stored_whole_and_catalogued() {
     // A later snapshot without an export shows the newest export before it.
     let media = env.path("saved");
     write(&media.join("clip.mp4"), b"video");
-    env.ok(&["snapshot", "--media", s(&media), "--account", "mila"]);
+    env.ok(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--media",
+        s(&media),
+        "--account",
+        "mila",
+    ]);
     assert_eq!(count(&env, "likes"), 12);
 }
 
@@ -400,13 +432,19 @@ fn a_bom_crlf_txt_export_reads_like_the_original() {
         }
     }
     convert(&copy);
-    env.ok(&["snapshot", "--export", s(&copy)]);
+    env.ok(&["snapshot", "--download", "none", "--export", s(&copy)]);
     let crlf = [
         env.json(&["show", "likes"]),
         env.json(&["show", "messages"]),
     ];
     let plain = Env::new();
-    plain.ok(&["snapshot", "--export", s(&fixture("txt"))]);
+    plain.ok(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&fixture("txt")),
+    ]);
     let want = [
         plain.json(&["show", "likes"]),
         plain.json(&["show", "messages"]),
@@ -424,6 +462,8 @@ fn vault_with_one_snapshot() -> (Env, Value) {
     let env = Env::new();
     env.ok(&[
         "snapshot",
+        "--download",
+        "none",
         "--export",
         s(&fixture("json2024/user_data_tiktok.json")),
     ]);
@@ -454,7 +494,7 @@ fn bad_json_is_refused_and_the_vault_is_unchanged() {
     assert_refused(
         &env,
         &before,
-        &["snapshot", "--export", s(&truncated)],
+        &["snapshot", "--download", "none", "--export", s(&truncated)],
         &["trunc/user_data_tiktok.json", "byte"],
     );
     let mut bad = good.clone();
@@ -467,6 +507,8 @@ fn bad_json_is_refused_and_the_vault_is_unchanged() {
         &before,
         &[
             "snapshot",
+            "--download",
+            "none",
             "--export",
             s(&malformed),
             "--account",
@@ -488,7 +530,7 @@ fn hostile_zips_are_refused_and_the_vault_is_unchanged() {
     assert_refused(
         &env,
         &before,
-        &["snapshot", "--export", s(&evil)],
+        &["snapshot", "--download", "none", "--export", s(&evil)],
         &["evil.zip", "../evil"],
     );
     let abs = env.path("abs.zip");
@@ -499,7 +541,7 @@ fn hostile_zips_are_refused_and_the_vault_is_unchanged() {
     assert_refused(
         &env,
         &before,
-        &["snapshot", "--export", s(&abs)],
+        &["snapshot", "--download", "none", "--export", s(&abs)],
         &["abs.zip", "/tmp/evil"],
     );
     let zeros = vec![0u8; 20 << 20];
@@ -511,7 +553,7 @@ fn hostile_zips_are_refused_and_the_vault_is_unchanged() {
     assert_refused(
         &env,
         &before,
-        &["snapshot", "--export", s(&bomb)],
+        &["snapshot", "--download", "none", "--export", s(&bomb)],
         &["bomb.zip", "video/bomb.bin", "zip bomb"],
     );
     assert!(!env.path("evil").exists() && !Path::new("/tmp/evil").exists());
@@ -530,7 +572,15 @@ fn another_users_export_needs_force() {
         )
         .as_bytes(),
     );
-    let args = ["snapshot", "--export", s(&other), "--account", "mila.bakes"];
+    let args = [
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&other),
+        "--account",
+        "mila.bakes",
+    ];
     assert_refused(
         &env,
         &before,
@@ -538,7 +588,7 @@ fn another_users_export_needs_force() {
         &["someone.else", "mila.bakes", "--force"],
     );
     // Without --account it simply becomes its own account.
-    let own = env.json(&["snapshot", "--export", s(&other)]);
+    let own = env.json(&["snapshot", "--download", "none", "--export", s(&other)]);
     assert_eq!(own["account"], "someone.else");
     let mut forced = args.to_vec();
     forced.push("--force");

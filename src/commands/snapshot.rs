@@ -76,10 +76,16 @@ pub fn snapshot(
             "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
-    let targets = download::targets_from_urls(&args.urls);
+    let mut targets = download::targets_from_urls(&args.urls);
     // The export is parsed in full before anything is written: a malformed one
     // fails here, with the vault untouched.
     let export = args.export.as_deref().map(check_export).transpose()?;
+    if let Some((e, _)) = &export {
+        let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
+        if !which.is_empty() {
+            targets.extend(download::targets_from_export(e, &which)?);
+        }
+    }
     let account = args
         .account
         .clone()
