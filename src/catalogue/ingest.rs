@@ -26,7 +26,19 @@ pub struct NewVersion<'a> {
 /// (which must already be committed).
 pub fn ingest(conn: &mut Connection, v: &NewVersion, export: &Export) -> Result<ParseReport> {
     let tx = conn.transaction()?;
-    let seq = next_seq(&tx, v.account)?;
+    let report = ingest_in(&tx, v, export)?;
+    tx.commit()?;
+    Ok(report)
+}
+
+/// As [`ingest`], inside the caller's transaction (the snapshot's own commit, so a
+/// snapshot and its catalogue become visible together).
+pub fn ingest_in(
+    tx: &rusqlite::Transaction,
+    v: &NewVersion,
+    export: &Export,
+) -> Result<ParseReport> {
+    let seq = next_seq(tx, v.account)?;
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS export_seen (
              key BLOB NOT NULL, occurrence INTEGER NOT NULL, PRIMARY KEY (key, occurrence)
@@ -35,7 +47,7 @@ pub fn ingest(conn: &mut Connection, v: &NewVersion, export: &Export) -> Result<
     )?;
     let mut position = 0i64;
     let report = export.parse(&mut |rec| {
-        add(&tx, v.account, seq, position, &rec).map_err(|e| e.to_string())?;
+        add(tx, v.account, seq, position, &rec).map_err(|e| e.to_string())?;
         position += 1;
         Ok(())
     })?;
@@ -64,7 +76,6 @@ pub fn ingest(conn: &mut Connection, v: &NewVersion, export: &Export) -> Result<
         ],
     )?;
     tx.execute("DELETE FROM temp.export_seen", [])?;
-    tx.commit()?;
     Ok(report)
 }
 

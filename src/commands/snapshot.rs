@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::catalogue::{ingest, layout_name};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
-use crate::store::snapshots::parse_taken_at;
 use crate::store::{StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
 use crate::tiktok::fetch::FetchConfig;
@@ -144,32 +143,34 @@ pub fn snapshot(
         failed = summary.failed;
     }
 
-    let committed = builder.commit(SnapshotInfo {
-        account: account.clone(),
-        taken_at: args.time.unwrap_or_else(Utc::now),
-        sources,
-        failed,
-        meta: serde_json::json!({}),
-    })?;
+    let taken_at = args.time.unwrap_or_else(Utc::now);
+    let mut report = None;
+    let committed = builder.commit_with(
+        SnapshotInfo {
+            account: account.clone(),
+            taken_at,
+            sources: sources.clone(),
+            failed,
+            meta: serde_json::json!({}),
+        },
+        |tx, id| {
+            let Some((e, _)) = &export else { return Ok(()) };
+            let v = ingest::NewVersion {
+                snapshot_id: id,
+                account: &account,
+                taken_ms: taken_at.timestamp_millis(),
+                export_root: &sources[0].root,
+            };
+            let r = ingest::ingest_in(tx, &v, e).map_err(|err| {
+                format!("cataloguing the export failed: {err}; nothing was committed")
+            })?;
+            report = Some(r);
+            Ok(())
+        },
+    )?;
     let m = committed.manifest;
     let (mut sections_understood, mut sections_raw) = (Vec::new(), Vec::new());
-    if let Some((e, _)) = &export {
-        let root = &m.sources[0].root;
-        let taken_ms = parse_taken_at(&m.taken_at).map_or(0, |d| d.timestamp_millis());
-        let mut conn = vault.connect()?;
-        let v = ingest::NewVersion {
-            snapshot_id: &committed.id,
-            account: &account,
-            taken_ms,
-            export_root: root,
-        };
-        let report = ingest::ingest(&mut conn, &v, e).map_err(|err| {
-            CommandError::Input(format!(
-                "snapshot {} is stored, but cataloguing its export failed: {err}; \
-                 run `tt-vault rebuild-index` to catalogue it again",
-                &committed.id[..8]
-            ))
-        })?;
+    if let Some(report) = report {
         notes.extend(export_notes(&report));
         sections_understood = report.understood;
         sections_raw = report.kept_raw;

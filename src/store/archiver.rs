@@ -444,6 +444,17 @@ impl<'v> SnapshotBuilder<'v> {
     /// Makes the snapshot durable and visible: the manifest goes into a pack, every
     /// pack is committed, and only then the snapshot row.
     pub fn commit(self, info: SnapshotInfo) -> Result<Committed> {
+        self.commit_with(info, |_, _| Ok(()))
+    }
+
+    /// As [`commit`](Self::commit), with `extra` run inside the transaction that makes
+    /// the snapshot visible (given the snapshot id), so that what a higher layer
+    /// derives from it appears at the same moment or not at all.
+    pub fn commit_with(
+        self,
+        info: SnapshotInfo,
+        extra: impl FnOnce(&rusqlite::Transaction, &str) -> std::result::Result<(), String>,
+    ) -> Result<Committed> {
         let mut entries = self.entries.into_inner().unwrap();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         if let Some(w) = entries.windows(2).find(|w| w[0].path == w[1].path) {
@@ -484,6 +495,7 @@ impl<'v> SnapshotBuilder<'v> {
         let id = hex::encode(hash);
         snapshots::insert(&tx, &id, &manifest)?;
         journal::clear(&tx)?;
+        extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;
         Ok(Committed { id, manifest })
     }
