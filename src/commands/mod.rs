@@ -1,7 +1,9 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
+pub mod forget;
 pub mod init;
 pub mod list;
+pub mod prune;
 pub mod rebuild;
 pub mod restore;
 pub mod select;

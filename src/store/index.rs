@@ -13,7 +13,10 @@ use super::codec::Codec;
 use super::pack::{BlobKind, FinishedPack};
 
 /// Every schema file, in order; the position is the version it brings the database to.
-const MIGRATIONS: &[(&str, &str)] = &[("001_init.sql", include_str!("../../schema/001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init.sql", include_str!("../../schema/001_init.sql")),
+    ("002_prune.sql", include_str!("../../schema/002_prune.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
