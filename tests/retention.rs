@@ -327,6 +327,10 @@ fn a_prune_killed_at_any_point_loses_nothing_and_a_rerun_finishes() {
 
         env.expect(&["verify", "--read-data"], 0);
         restores_identically(&env, &last, &state);
+        // The index rebuilt from the packs the crash left agrees too.
+        env.ok(&["rebuild-index"]);
+        assert_eq!(snapshot_ids(&env), [last.clone()].into(), "{point}");
+        restores_identically(&env, &last, &state);
 
         env.ok(&["prune", "--max-unused", "0", "--max-repack", "100"]);
         let after = stored_bytes(&env);
@@ -347,4 +351,31 @@ fn a_prune_killed_at_any_point_loses_nothing_and_a_rerun_finishes() {
         assert_eq!(snapshot_ids(&env), [last.clone()].into(), "{point}");
         restores_identically(&env, &last, &state);
     }
+}
+
+#[test]
+fn a_forget_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a.bin"), &random_bytes(100_000, 20));
+    let first = snap(&env, &src, "alice", "2026-01-01T10:00:00Z");
+    let second = snap(&env, &src, "alice", "2026-01-02T10:00:00Z");
+    let out = env
+        .cmd()
+        .env("TT_VAULT_FAILPOINT", "forget-after-tombstone")
+        .args(["forget", &first[..8]])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_none(),
+        "forget should have been killed"
+    );
+    // Not committed: the index still lists it, and the vault verifies.
+    assert_eq!(snapshot_ids(&env).len(), 2);
+    env.expect(&["verify", "--read-data"], 0);
+    // The next writer adopts the tombstone's pack and with it the forget.
+    env.ok(&["prune", "--dry-run"]);
+    assert_eq!(snapshot_ids(&env), [second.clone()].into());
+    env.ok(&["rebuild-index"]);
+    assert_eq!(snapshot_ids(&env), [second].into());
 }

@@ -71,7 +71,8 @@ pub const FAILPOINT_ENV: &str = "TT_VAULT_FAILPOINT";
 
 /// Crash tests: when `$TT_VAULT_FAILPOINT` equals `name`, the process aborts here at
 /// once, with no unwinding and no cleanup, as a SIGKILL would leave it. The points:
-/// `prune-after-new-packs`, `prune-after-commit`, `prune-mid-delete`.
+/// `prune-after-new-packs`, `prune-after-commit`, `prune-mid-delete` (after the first
+/// old pack is deleted) and `forget-after-tombstone` (durable, not yet committed).
 pub fn failpoint(name: &str) {
     if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == name) {
         std::process::abort();

@@ -88,6 +88,7 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
         &raw,
     )?;
     let finished = w.finish()?;
+    super::failpoint("forget-after-tombstone");
     let mut conn = vault.connect()?;
     let tx = conn.transaction()?;
     index::insert_pack(&tx, &finished)?;
