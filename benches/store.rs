@@ -1,1 +1,102 @@
-fn main() {}
+//! Throughput of the store's hot path: chunking, hashing, the codec decision and the
+//! whole archiver (chunk + hash + pack + fsync) on incompressible and JSON data.
+//!
+//! `cargo bench --bench store`
+
+use std::io::Cursor;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rand::{RngCore, SeedableRng};
+
+use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
+use tt_vault::store::chunker::{self, Chunker};
+use tt_vault::store::codec::Compressor;
+use tt_vault::store::Vault;
+
+const LEN: usize = 64 * 1024 * 1024;
+
+fn incompressible() -> Vec<u8> {
+    let mut v = vec![0u8; LEN];
+    rand::rngs::StdRng::seed_from_u64(1).fill_bytes(&mut v);
+    v
+}
+
+fn json() -> Vec<u8> {
+    let mut out = Vec::with_capacity(LEN);
+    let mut i = 0u64;
+    while out.len() < LEN {
+        out.extend_from_slice(
+            format!(
+                "{{\"Date\": \"2024-{:02}-{:02} 10:{:02}:{:02}\", \"Link\": \"https://www.tiktokv.com/share/video/7{:018}/\"}},\n",
+                i % 12 + 1, i % 28 + 1, i % 60, (i * 7) % 60, i * 7919
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    out.truncate(LEN);
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let inputs = [("incompressible", incompressible()), ("json", json())];
+    let mut g = c.benchmark_group("store");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(LEN as u64));
+    for (name, data) in &inputs {
+        g.bench_with_input(BenchmarkId::new("chunk", name), data, |b, d| {
+            b.iter(|| {
+                let mut c = Chunker::new(Cursor::new(&d[..]));
+                let mut n = 0;
+                while let Some(ch) = c.next_chunk().unwrap() {
+                    n += ch.len();
+                }
+                n
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("chunk+hash+codec", name), data, |b, d| {
+            let mut z = Compressor::new().unwrap();
+            b.iter(|| {
+                let mut c = Chunker::new(Cursor::new(&d[..]));
+                let mut stored = 0;
+                while let Some(ch) = c.next_chunk().unwrap() {
+                    let _ = chunker::hash(&ch);
+                    stored += z.encode(&ch).unwrap().map_or(ch.len(), |p| p.len());
+                }
+                stored
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("archive", name), data, |b, d| {
+            b.iter_with_setup(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let vault = Vault::init(&dir.path().join("v")).unwrap();
+                    (dir, vault)
+                },
+                |(dir, vault)| {
+                    let lock = vault.lock_for_writing(false).unwrap();
+                    let quiet = |_| {};
+                    let builder =
+                        SnapshotBuilder::new(&vault, &lock, "bench", false, &quiet).unwrap();
+                    builder
+                        .add_reader("data", &mut Cursor::new(&d[..]), "media", None, None)
+                        .unwrap();
+                    builder
+                        .commit(SnapshotInfo {
+                            account: "bench".into(),
+                            taken_at: chrono::Utc::now(),
+                            sources: Vec::new(),
+                            failed: Vec::new(),
+                            meta: serde_json::json!({}),
+                        })
+                        .unwrap();
+                    drop(dir);
+                },
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

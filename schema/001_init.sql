@@ -71,3 +71,18 @@ CREATE TABLE audits (
     ok            INTEGER,
     problems      TEXT    NOT NULL DEFAULT '[]'  -- JSON array, as `verify --json` prints
 );
+
+-- Files a run stored for an item (a post) before the run committed: a killed
+-- download resumes from here instead of fetching again. A row counts only while
+-- every blob it names is in `chunks` (that is, in a committed pack); each snapshot
+-- commit empties the table.
+CREATE TABLE journal (
+    item_id   TEXT    NOT NULL,
+    path      TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    file_hash BLOB    NOT NULL,
+    size      INTEGER NOT NULL,
+    chunks    BLOB    NOT NULL,
+    map       BLOB,
+    PRIMARY KEY (item_id, path)
+) WITHOUT ROWID;

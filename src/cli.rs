@@ -54,6 +54,12 @@ pub enum Command {
     Init,
     /// Take a new snapshot of the given sources
     Snapshot {
+        /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
+        #[arg(long, value_name = "PATH")]
+        export: Option<PathBuf>,
+        /// Accept an export of another TikTok user than the account's earlier exports
+        #[arg(long)]
+        force: bool,
         /// A folder of saved videos (repeatable)
         #[arg(long, value_name = "DIR")]
         media: Vec<PathBuf>,
@@ -69,6 +75,8 @@ pub enum Command {
         /// Wait for another writer to finish instead of failing
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        download: DownloadFlags,
     },
     /// List snapshots
     Snapshots {
@@ -81,6 +89,24 @@ pub enum Command {
         which: Option<String>,
         #[command(flatten)]
         pick: Pick,
+    },
+    /// Show one section of the TikTok export as it was at a snapshot
+    Show {
+        /// What to show
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(tt_vault::catalogue::SECTIONS))]
+        section: String,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// What changed in the TikTok export between two snapshots (ids, `latest` or dates)
+    Diff {
+        /// The older snapshot: an id prefix, a date, or `latest`
+        a: String,
+        /// The newer snapshot: an id prefix, a date, or `latest`
+        b: String,
+        /// The account, when the vault holds several
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Restore a snapshot into a folder
     Restore {
@@ -215,6 +241,45 @@ impl PruneLimits {
     }
 }
 
+/// The downloader's flags on `snapshot`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DownloadFlags {
+    /// A TikTok post link to download into the snapshot (repeatable)
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Which of the export's lists to download: posts, likes, favorites (comma-separated) or none [default with --export: posts]
+    #[arg(long, value_name = "LISTS")]
+    pub download: Option<String>,
+    /// Posts downloaded at once
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Requests per second, over the whole run
+    #[arg(long, value_name = "R", default_value_t = 2.0)]
+    pub rate: f64,
+    /// A Netscape cookies.txt with your TikTok session (to archive your own private posts)
+    #[arg(long, value_name = "FILE")]
+    pub cookies: Option<PathBuf>,
+    /// Seconds before a silent request is given up (and retried)
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Retries of a failing request
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl DownloadFlags {
+    pub fn fetch_config(&self) -> tt_vault::tiktok::fetch::FetchConfig {
+        tt_vault::tiktok::fetch::FetchConfig {
+            jobs: self.jobs.max(1),
+            rate: self.rate,
+            cookies_file: self.cookies.clone(),
+            timeout: std::time::Duration::from_secs_f64(self.timeout.max(0.1)),
+            retries: self.retries,
+            ..tt_vault::tiktok::fetch::FetchConfig::from_env()
+        }
+    }
+}
+
 impl Pick {
     pub fn selector(&self) -> tt_vault::commands::select::Selector {
         tt_vault::commands::select::Selector {
@@ -247,7 +312,7 @@ impl Progress for Bar {
             b.set_length(total.unwrap_or(0));
             b.set_style(
                 ProgressStyle::with_template(
-                    "{msg:10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -259,6 +324,12 @@ impl Progress for Bar {
     fn add(&self, bytes: u64) {
         if let Some(b) = &self.bar {
             b.inc(bytes);
+        }
+    }
+
+    fn message(&self, text: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(text);
         }
     }
 
@@ -281,6 +352,112 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Columns of the human `show` table per section: (heading, view key).
+fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
+    match section {
+        "posts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("caption", "caption"),
+            ("link", "link"),
+        ],
+        "likes" | "favorites" | "reposts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("link", "link"),
+        ],
+        "history" => &[("date", "date"), ("id", "id"), ("link", "link")],
+        "comments" => &[("date", "date"), ("comment", "comment")],
+        "following" | "followers" | "blocked" => &[("date", "date"), ("username", "username")],
+        "messages" => &[
+            ("date", "date"),
+            ("chat", "chat"),
+            ("from", "from"),
+            ("content", "content"),
+        ],
+        "searches" => &[("date", "date"), ("term", "term")],
+        "raw" => &[("section", "section")],
+        _ => &[("date", "date"), ("text", "text"), ("link", "link")],
+    }
+}
+
+/// Prints a `show` view as a readable table (profile: one field per line).
+pub fn print_view(section: &str, view: &serde_json::Value) {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.replace('\n', " "),
+        other => other.to_string(),
+    };
+    if let Some(obj) = view.as_object() {
+        for (k, v) in obj {
+            match v.as_object() {
+                Some(fields) => {
+                    for (fk, fv) in fields {
+                        println!("  {fk:<22} {}", cell(fv));
+                    }
+                }
+                None => println!("{k:<24} {}", cell(v)),
+            }
+        }
+        return;
+    }
+    let rows = view.as_array().map(Vec::as_slice).unwrap_or_default();
+    let cols = show_columns(section);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|(_, key)| cell(&r[*key])).collect())
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (head, _))| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count().min(60))
+                .chain([head.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(cols.iter().map(|(h, _)| h.to_string()).collect());
+    for r in table {
+        line(r);
+    }
+    println!("({} rows)", rows.len());
+}
+
+/// Prints a diff: one line per change.
+pub fn print_diff(diff: &serde_json::Value) {
+    let mut any = false;
+    if let Some(changed) = diff["profile"]["changed"].as_object() {
+        for (field, v) in changed {
+            any = true;
+            println!("profile {field}: {} -> {}", v[0], v[1]);
+        }
+    }
+    for (section, d) in diff.as_object().into_iter().flatten() {
+        for (what, sign) in [("added", "+"), ("removed", "-"), ("changed", "~")] {
+            for item in d[what].as_array().into_iter().flatten() {
+                any = true;
+                println!("{sign} {section}: {}", item.as_str().unwrap_or_default());
+            }
+        }
+    }
+    if !any {
+        println!("no changes");
     }
 }
 

@@ -1,11 +1,13 @@
 //! tt-vault: TikTok backups in a deduplicated, content-addressed vault.
 //!
 //! Layers, each talking only downward:
-//! - [`commands`]: one function per CLI command, called by the binary and the tests.
-//! - [`tiktok`]: everything TikTok-specific (export parsing, links, downloader).
-//! - [`retention`]: forget policies (which snapshots to keep and why).
-//! - [`store`]: the content-addressed store; knows nothing of TikTok.
+//! - [`commands`] — one function per CLI command, called by the binary and the tests.
+//! - [`catalogue`] — the TikTok export catalogue in the index (versions, views, diffs).
+//! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
+//! - [`retention`] — forget policies (which snapshots to keep and why).
+//! - [`store`] — the content-addressed store; knows nothing of TikTok.
 
+pub mod catalogue;
 pub mod commands;
 pub mod dates;
 pub mod retention;

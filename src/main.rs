@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{emit, human_bytes, Bar, Cli, Command};
+use cli::{emit, human_bytes, print_diff, print_view, Bar, Cli, Command};
 use tt_vault::commands::{self, select::Selector};
 
 /// Exit codes: 0 ok, 1 problems found (verify, failed items), 2 usage or operational error.
@@ -52,11 +52,14 @@ fn run(cli: &Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Snapshot {
+            export,
+            force,
             media,
             account,
             time,
             rehash,
             wait,
+            download,
         } => {
             let vault = open()?;
             let time = time
@@ -67,9 +70,18 @@ fn run(cli: &Cli) -> Result<u8> {
             let args = commands::snapshot::SnapshotArgs {
                 account: account.clone(),
                 media: media.clone(),
+                export: export.clone(),
+                force: *force,
                 time,
                 rehash: *rehash,
                 wait: *wait,
+                urls: download.urls.clone(),
+                download: download
+                    .download
+                    .as_deref()
+                    .map(commands::download::Which::parse_list)
+                    .transpose()?,
+                fetch: download.fetch_config(),
             };
             let out = commands::snapshot::snapshot(&vault, &args, &bar)
                 .with_context(|| format!("snapshot into {}", vault_path.display()))?;
@@ -124,6 +136,20 @@ fn run(cli: &Cli) -> Result<u8> {
             });
             Ok(0)
         }
+        Command::Show { section, pick } => {
+            let shown = commands::show::show(&open()?, &pick.selector(), section)?;
+            emit(cli.json, &shown.view, |v| print_view(section, v));
+            Ok(0)
+        }
+        Command::Diff { a, b, account } => {
+            let d = commands::diff::diff(
+                &open()?,
+                &Selector::parse_positional(a, account.clone()),
+                &Selector::parse_positional(b, account.clone()),
+            )?;
+            emit(cli.json, &d, print_diff);
+            Ok(0)
+        }
         Command::Restore {
             pick,
             to,
@@ -151,6 +177,9 @@ fn run(cli: &Cli) -> Result<u8> {
                     o.skipped,
                     human_bytes(o.bytes)
                 ));
+                if !o.views.is_empty() {
+                    say(format!("wrote readable views: {}", o.views.join(", ")));
+                }
             });
             for f in &out.failed {
                 eprintln!("tt-vault: could not restore {}: {}", f.path, f.error);
@@ -242,16 +271,28 @@ fn run(cli: &Cli) -> Result<u8> {
             emit(cli.json, &r, |r| {
                 say(format!(
                     "rebuilt the index from {} packs: {} blobs, {} files, {} snapshots",
-                    r.packs, r.blobs, r.files, r.snapshots
+                    r.store.packs, r.store.blobs, r.store.files, r.store.snapshots
                 ));
-                for s in &r.salvaged {
+                if r.exports > 0 {
+                    say(format!("catalogued {} exports again", r.exports));
+                }
+                for p in &r.export_problems {
+                    say(format!("  export not catalogued: {p}"));
+                }
+                for s in &r.store.salvaged {
                     say(format!("  pack {s}: trailer damaged, read blob by blob"));
                 }
-                for u in &r.unreadable {
+                for u in &r.store.unreadable {
                     say(format!("  unreadable: {u}"));
                 }
             });
-            Ok(if r.unreadable.is_empty() { 0 } else { PROBLEMS })
+            Ok(
+                if r.store.unreadable.is_empty() && r.export_problems.is_empty() {
+                    0
+                } else {
+                    PROBLEMS
+                },
+            )
         }
         Command::Forget {
             ids,

@@ -46,6 +46,15 @@ fn snapshot_json(env: &Env, src: &Path, time: &str) -> serde_json::Value {
     ])
 }
 
+/// A vault with one snapshot (2026-10-01) of a fresh source folder.
+fn snapshotted_source() -> (Env, std::path::PathBuf, serde_json::Value) {
+    let env = Env::new();
+    let src = env.path("src");
+    make_source(&src);
+    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    (env, src, first)
+}
+
 /// The restored tree of a media source, relative to the source folder.
 fn restored(dir: &Path) -> std::collections::BTreeMap<String, String> {
     tree(&dir.join("media/src"))
@@ -53,10 +62,7 @@ fn restored(dir: &Path) -> std::collections::BTreeMap<String, String> {
 
 #[test]
 fn round_trip_by_date_and_by_id() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, first) = snapshotted_source();
     let state1 = env.path("state1");
     copy_tree(&src, &state1);
     assert_eq!(first["files"], 7);
@@ -138,10 +144,7 @@ fn round_trip_by_date_and_by_id() {
 
 #[test]
 fn restore_never_overwrites_and_resumes() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, _) = snapshotted_source();
     let out = env.path("out");
     let to = out.to_str().unwrap();
     env.ok(&["restore", "--latest", "--to", to]);
@@ -166,10 +169,7 @@ fn restore_never_overwrites_and_resumes() {
 
 #[test]
 fn dedup_stores_only_what_is_new() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, first) = snapshotted_source();
     let total: u64 = first["bytes"].as_u64().unwrap();
     assert!(first["stored_bytes"].as_u64().unwrap() <= total + 4096);
 
@@ -211,10 +211,7 @@ fn dedup_stores_only_what_is_new() {
 
 #[test]
 fn unchanged_files_are_not_read_again() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, _) = snapshotted_source();
     // Same size and mtime but other bytes: only --rehash can see it, which proves
     // the plain run trusted the parent snapshot instead of reading the file.
     let p = src.join("clips/a.mp4");
@@ -249,10 +246,7 @@ fn largest_pack(env: &Env) -> std::path::PathBuf {
 
 #[test]
 fn damage_is_found_and_named() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    let snap = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, snap) = snapshotted_source();
     let id8 = &snap["id"].as_str().unwrap()[..8];
     env.ok(&["verify", "--read-data"]);
 
@@ -404,10 +398,7 @@ fn killed_snapshot_leaves_a_valid_vault_and_resumes() {
 
 #[test]
 fn rebuild_index_recovers_everything_from_packs() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    let first = snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, first) = snapshotted_source();
     let state1 = env.path("state1");
     copy_tree(&src, &state1);
     write(&src.join("later.mp4"), &random_bytes(5 * MIB, 55));
@@ -443,10 +434,7 @@ fn rebuild_index_recovers_everything_from_packs() {
 
 #[test]
 fn a_second_writer_is_refused_clearly() {
-    let env = Env::new();
-    let src = env.path("src");
-    make_source(&src);
-    snapshot_json(&env, &src, "2026-10-01T10:00:00Z");
+    let (env, src, _) = snapshotted_source();
     // Hold the lock from another process (flock(1) semantics via our own binary would
     // need a long run; a plain flock holder is exact).
     let lock = fs::File::open(env.vault().join("lock")).unwrap();
@@ -563,7 +551,9 @@ fn bad_input_gets_clear_errors() {
 fn open_up(dir: &Path) {
     for e in walk_all(dir) {
         let mode = if e.is_dir() { 0o777 } else { 0o666 };
-        if e.file_name().is_some_and(|n| n == "secret.mp4") {
+        if e.file_name()
+            .is_some_and(|n| n == "secret.mp4" || n == "tt-vault")
+        {
             continue;
         }
         let _ = fs::set_permissions(&e, fs::Permissions::from_mode(mode));

@@ -1,5 +1,7 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
+pub mod diff;
+pub mod download;
 pub mod forget;
 pub mod init;
 pub mod list;
@@ -7,6 +9,7 @@ pub mod prune;
 pub mod rebuild;
 pub mod restore;
 pub mod select;
+pub mod show;
 pub mod snapshot;
 pub mod stats;
 pub mod verify;
@@ -20,6 +23,8 @@ pub trait Progress: Sync {
     /// A new phase: `what` is shown, `total` in bytes when known.
     fn begin(&self, what: &str, total: Option<u64>);
     fn add(&self, bytes: u64);
+    /// A line of status beside the bar (videos done, failures so far).
+    fn message(&self, _text: String) {}
     fn end(&self);
 }
 
@@ -40,6 +45,8 @@ pub enum CommandError {
     Usage(String),
     #[error("{0}")]
     Input(String),
+    #[error(transparent)]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
 }
 
 pub type Result<T> = std::result::Result<T, CommandError>;

@@ -1,11 +1,91 @@
-//! `tt-vault rebuild-index`: recreate vault.db from the packs.
+//! `tt-vault rebuild-index`: recreate vault.db from the packs, then the export
+//! catalogue from the export files stored in the snapshots.
 
+use std::fs;
+
+use serde::Serialize;
+
+use crate::catalogue::ingest::{self, NewVersion};
 use crate::store::rebuild::{self, RebuildReport};
-use crate::store::Vault;
+use crate::store::restorer::{self, RestoreOptions};
+use crate::store::{snapshots, Vault};
+use crate::tiktok::export::Export;
 
 use super::Result;
 
-pub fn rebuild_index(vault: &Vault, wait: bool) -> Result<RebuildReport> {
+#[derive(Debug, Serialize)]
+pub struct RebuildOutcome {
+    #[serde(flatten)]
+    pub store: RebuildReport,
+    /// Snapshots whose export was catalogued again.
+    pub exports: u64,
+    /// Exports that could not be read back or parsed, with why.
+    pub export_problems: Vec<String>,
+}
+
+pub fn rebuild_index(vault: &Vault, wait: bool) -> Result<RebuildOutcome> {
     let lock = vault.lock_for_writing(wait)?;
-    Ok(rebuild::rebuild_index(vault, &lock)?)
+    let store = rebuild::rebuild_index(vault, &lock)?;
+    let (exports, export_problems) = recatalogue(vault)?;
+    drop(lock);
+    Ok(RebuildOutcome {
+        store,
+        exports,
+        export_problems,
+    })
+}
+
+/// Re-parses every snapshot's stored export, oldest first, so versions come out in
+/// the order they were taken. Each export is read out of the vault into a scratch
+/// folder inside it (BLAKE3-checked like any restore) and removed afterwards.
+fn recatalogue(vault: &Vault) -> Result<(u64, Vec<String>)> {
+    let mut conn = vault.connect()?;
+    let scratch = vault
+        .root()
+        .join(format!("tmp-catalogue-{}", std::process::id()));
+    let mut done = 0;
+    let mut problems = Vec::new();
+    for snap in snapshots::list(&conn, None)? {
+        let roots: Vec<String> = snap
+            .sources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["kind"] == "export")
+            .filter_map(|s| s["root"].as_str().map(str::to_string))
+            .collect();
+        let Some(root) = roots.first() else { continue };
+        let entries: Vec<_> = snapshots::entries(&conn, &snap.id)?
+            .into_iter()
+            .filter(|e| e.path == *root || e.path.starts_with(&format!("{root}/")))
+            .collect();
+        let _ = fs::remove_dir_all(&scratch);
+        let opts = RestoreOptions {
+            target: scratch.clone(),
+            include: None,
+            force: true,
+            verify: false,
+        };
+        let restored = restorer::restore(vault, &entries, &opts, &|_| ())?;
+        let result = match restored.failed.first() {
+            Some(f) => Err(format!("{}: {}", f.path, f.error)),
+            None => Export::open(&scratch.join(root))
+                .map_err(|e| e.to_string())
+                .and_then(|export| {
+                    let v = NewVersion {
+                        snapshot_id: &snap.id,
+                        account: &snap.account,
+                        taken_ms: snap.taken_ms,
+                        export_root: root,
+                    };
+                    ingest::ingest(&mut conn, &v, &export).map_err(|e| e.to_string())
+                }),
+        };
+        match result {
+            Ok(_) => done += 1,
+            Err(e) => problems.push(format!("snapshot {}: {e}", snap.short_id())),
+        }
+    }
+    let _ = fs::remove_dir_all(&scratch);
+    Ok((done, problems))
 }

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
+use crate::catalogue::query;
 use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
-use crate::store::{snapshots, Vault};
+use crate::store::snapshots::{self, Snapshot};
+use crate::store::{restorer::safe_target, Vault};
 
 use super::select::{self, Selector};
 use super::{CommandError, Progress, Result};
@@ -30,6 +32,9 @@ pub struct RestoreOutcome {
     pub skipped: u64,
     pub bytes: u64,
     pub failed: Vec<RestoreFailure>,
+    /// Readable views of the TikTok export written under `views/` (empty when the
+    /// account has no export at that date).
+    pub views: Vec<String>,
 }
 
 pub fn restore(
@@ -57,18 +62,30 @@ pub fn restore(
         .map(|e| e.size)
         .sum();
     progress.begin("restore", Some(total));
-    let report = restorer::restore(
+    let mut report = restorer::restore(
         vault,
         &entries,
         &RestoreOptions {
             target: args.to.clone(),
-            include,
+            include: include.clone(),
             force: args.force,
             verify: args.verify,
         },
         &|n| progress.add(n),
     )?;
     progress.end();
+    let wanted = |p: &str| match &include {
+        Some(set) => set.is_match(p),
+        None => true,
+    };
+    let views = write_views(
+        &conn,
+        &snap,
+        &args.to,
+        args.force,
+        &wanted,
+        &mut report.failed,
+    )?;
     Ok(RestoreOutcome {
         snapshot: snap.id,
         account: snap.account,
@@ -78,7 +95,52 @@ pub fn restore(
         skipped: report.skipped,
         bytes: report.bytes,
         failed: report.failed,
+        views,
     })
+}
+
+/// Writes `views/<section>.json` for every section of the export the snapshot shows.
+/// Like restored files, an existing view with other content is kept unless `force`.
+fn write_views(
+    conn: &rusqlite::Connection,
+    snap: &Snapshot,
+    to: &Path,
+    force: bool,
+    wanted: &dyn Fn(&str) -> bool,
+    failed: &mut Vec<RestoreFailure>,
+) -> Result<Vec<String>> {
+    let Some(version) = query::version_at(conn, snap)? else {
+        return Ok(Vec::new());
+    };
+    let mut written = Vec::new();
+    for section in query::sections(conn, &version)? {
+        let rel = format!("views/{section}.json");
+        if !wanted(&rel) {
+            continue;
+        }
+        let view = query::view(conn, &version, snap, section)?;
+        let text = serde_json::to_string_pretty(&view).expect("views serialise") + "\n";
+        let result = safe_target(to, &rel).and_then(|dest| {
+            match std::fs::read(&dest) {
+                Ok(old) if old == text.as_bytes() => return Ok(()),
+                Ok(_) if !force => {
+                    return Err(format!(
+                        "{} already exists with other content; pass --force to overwrite",
+                        dest.display()
+                    ))
+                }
+                _ => {}
+            }
+            std::fs::create_dir_all(to.join("views"))
+                .and_then(|()| std::fs::write(&dest, &text))
+                .map_err(|e| format!("writing {}: {e}", dest.display()))
+        });
+        match result {
+            Ok(()) => written.push(rel),
+            Err(error) => failed.push(RestoreFailure { path: rel, error }),
+        }
+    }
+    Ok(written)
 }
 
 /// Restoring into a folder that was backed up would mix old copies into the live

@@ -8,10 +8,16 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::catalogue::{ingest, layout_name};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
+use crate::store::snapshots::parse_taken_at;
 use crate::store::{StoreError, Vault};
+use crate::tiktok::export::{Export, ParseReport};
+use crate::tiktok::fetch::FetchConfig;
 use crate::tiktok::media;
+
+use super::download::{self, Which};
 
 use super::{CommandError, Progress, Result};
 
@@ -19,10 +25,19 @@ use super::{CommandError, Progress, Result};
 pub struct SnapshotArgs {
     pub account: Option<String>,
     pub media: Vec<PathBuf>,
+    /// A TikTok "Download your data" export: ZIP, extracted folder, or JSON file.
+    pub export: Option<PathBuf>,
+    /// Accept an export whose username differs from the account's previous export.
+    pub force: bool,
     /// The snapshot's time; now when not given.
     pub time: Option<DateTime<Utc>>,
     pub rehash: bool,
     pub wait: bool,
+    /// Post links to download (`--url`).
+    pub urls: Vec<String>,
+    /// The export's lists to download; `None` = the default (posts, with an export).
+    pub download: Option<Vec<Which>>,
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +51,10 @@ pub struct SnapshotOutcome {
     pub stored_bytes: u64,
     pub failed: Vec<serde_json::Value>,
     pub notes: Vec<String>,
+    /// Key paths of the export's sections the catalogue understood (empty without an export).
+    pub sections_understood: Vec<String>,
+    /// Key paths of the export's sections kept verbatim.
+    pub sections_raw: Vec<String>,
 }
 
 /// A file found in a source, and where it goes in the snapshot.
@@ -52,14 +71,28 @@ pub fn snapshot(
     args: &SnapshotArgs,
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
-    if args.media.is_empty() {
+    if args.media.is_empty() && args.urls.is_empty() && args.export.is_none() {
         return Err(CommandError::Usage(
-            "nothing to snapshot: give --media DIR (or --export FILE)".into(),
+            "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
-    let account = args.account.clone().unwrap_or_else(|| "default".into());
+    let targets = download::targets_from_urls(&args.urls);
+    // The export is parsed in full before anything is written: a malformed one
+    // fails here, with the vault untouched.
+    let export = args.export.as_deref().map(check_export).transpose()?;
+    let account = args
+        .account
+        .clone()
+        .or_else(|| export.as_ref().and_then(|(_, r)| r.account.clone()))
+        .unwrap_or_else(|| "default".into());
+    if let Some((e, report)) = &export {
+        check_same_user(vault, &account, e, report, args.force)?;
+    }
     let mut sources = Vec::new();
     let mut planned = Vec::new();
+    if let Some((e, _)) = &export {
+        sources.push(plan_export(e, &mut planned)?);
+    }
     for dir in &args.media {
         let root = unique_root(&sources, "media", dir);
         let abs = fs::canonicalize(dir).map_err(|e| {
@@ -74,7 +107,7 @@ pub fn snapshot(
                 dir.display()
             )));
         }
-        walk(&abs, &abs, &root, &mut planned)?;
+        walk(&abs, &abs, &root, "media", &mut planned)?;
         sources.push(Source {
             kind: "media".into(),
             path: abs.display().to_string(),
@@ -90,14 +123,52 @@ pub fn snapshot(
     add_files(&builder, &planned)?;
     progress.end();
 
+    let mut failed = Vec::new();
+    let mut notes = Vec::new();
+    if !targets.is_empty() {
+        sources.push(Source {
+            kind: "download".into(),
+            path: format!("{} links", targets.len()),
+            root: "videos".into(),
+        });
+        progress.begin("download", None);
+        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        progress.end();
+        notes.push(summary.line());
+        failed = summary.failed;
+    }
+
     let committed = builder.commit(SnapshotInfo {
         account: account.clone(),
         taken_at: args.time.unwrap_or_else(Utc::now),
         sources,
-        failed: Vec::new(),
+        failed,
         meta: serde_json::json!({}),
     })?;
     let m = committed.manifest;
+    let (mut sections_understood, mut sections_raw) = (Vec::new(), Vec::new());
+    if let Some((e, _)) = &export {
+        let root = &m.sources[0].root;
+        let taken_ms = parse_taken_at(&m.taken_at).map_or(0, |d| d.timestamp_millis());
+        let mut conn = vault.connect()?;
+        let v = ingest::NewVersion {
+            snapshot_id: &committed.id,
+            account: &account,
+            taken_ms,
+            export_root: root,
+        };
+        let report = ingest::ingest(&mut conn, &v, e).map_err(|err| {
+            CommandError::Input(format!(
+                "snapshot {} is stored, but cataloguing its export failed: {err}; \
+                 run `tt-vault rebuild-index` to catalogue it again",
+                &committed.id[..8]
+            ))
+        })?;
+        notes.extend(export_notes(&report));
+        sections_understood = report.understood;
+        sections_raw = report.kept_raw;
+    }
+    drop(lock);
     Ok(SnapshotOutcome {
         id: committed.id,
         account,
@@ -107,8 +178,96 @@ pub fn snapshot(
         new_bytes: m.stats.new_bytes,
         stored_bytes: m.stats.stored_bytes,
         failed: m.failed,
-        notes: Vec::new(),
+        notes,
+        sections_understood,
+        sections_raw,
     })
+}
+
+/// Opens and fully parses an export, discarding the records: the check that it can
+/// be catalogued, made before the vault is touched.
+fn check_export(path: &Path) -> Result<(Export, ParseReport)> {
+    let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
+    let report = export
+        .parse(&mut |_| Ok(()))
+        .map_err(|e| CommandError::Input(e.to_string()))?;
+    Ok((export, report))
+}
+
+/// Refuses an export of another TikTok user under an account that had exports of
+/// one user so far: mixing two people's data in one account's history is a mistake
+/// more often than not.
+fn check_same_user(
+    vault: &Vault,
+    account: &str,
+    export: &Export,
+    report: &ParseReport,
+    force: bool,
+) -> Result<()> {
+    let conn = vault.connect()?;
+    let previous = ingest::previous_username(&conn, account)?;
+    if let (Some(prev), Some(now)) = (previous, &report.account) {
+        if &prev != now && !force {
+            return Err(CommandError::Input(format!(
+                "{} is an export of @{now}, but account {account}'s earlier exports are of @{prev}; \
+                 pass --account NAME to keep it under another account, or --force to add it to {account} anyway",
+                export.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Plans the export's files under `export/<name>`: a ZIP or JSON file as one file,
+/// a folder with all its files, byte for byte as they came.
+fn plan_export(export: &Export, planned: &mut Vec<Planned>) -> Result<Source> {
+    let path = export.path();
+    let abs = fs::canonicalize(path).map_err(|e| {
+        CommandError::Input(format!("export {}: {e}; check the path", path.display()))
+    })?;
+    let root = unique_root(&[], "export", &abs);
+    if abs.is_dir() {
+        walk(&abs, &abs, &root, "export", planned)?;
+    } else {
+        let size = fs::metadata(&abs)
+            .map_err(|e| CommandError::Input(format!("export {}: {e}", path.display())))?
+            .len();
+        planned.push(Planned {
+            fs_path: abs.clone(),
+            path: root.clone(),
+            kind: "export",
+            item_id: None,
+            size,
+        });
+    }
+    Ok(Source {
+        kind: "export".into(),
+        path: abs.display().to_string(),
+        root,
+    })
+}
+
+fn export_notes(report: &ParseReport) -> Vec<String> {
+    let mut notes = vec![format!(
+        "export ({}{}): {} records; understood {} sections: {}",
+        layout_name(report.layout),
+        report
+            .account
+            .as_deref()
+            .map(|a| format!(", @{a}"))
+            .unwrap_or_default(),
+        report.records,
+        report.understood.len(),
+        report.understood.join("; ")
+    )];
+    if !report.kept_raw.is_empty() {
+        notes.push(format!(
+            "kept {} sections verbatim (not understood, nothing dropped): {}",
+            report.kept_raw.len(),
+            report.kept_raw.join("; ")
+        ));
+    }
+    notes
 }
 
 /// Adds files on two threads: each chunks and hashes its own file while the
@@ -162,7 +321,13 @@ fn unique_root(sources: &[Source], prefix: &str, dir: &Path) -> String {
     root
 }
 
-fn walk(base: &Path, dir: &Path, root: &str, out: &mut Vec<Planned>) -> Result<()> {
+fn walk(
+    base: &Path,
+    dir: &Path,
+    root: &str,
+    kind: &'static str,
+    out: &mut Vec<Planned>,
+) -> Result<()> {
     let read = |e: std::io::Error| {
         CommandError::Input(format!(
             "cannot read folder {}: {e}; fix its permissions or leave it out",
@@ -178,7 +343,7 @@ fn walk(base: &Path, dir: &Path, root: &str, out: &mut Vec<Planned>) -> Result<(
         let path = item.path();
         let meta = fs::symlink_metadata(&path).map_err(read)?;
         if meta.is_dir() {
-            walk(base, &path, root, out)?;
+            walk(base, &path, root, kind, out)?;
         } else if meta.is_file() {
             let rel = path.strip_prefix(base).expect("walked under base");
             let rel = rel
@@ -190,7 +355,7 @@ fn walk(base: &Path, dir: &Path, root: &str, out: &mut Vec<Planned>) -> Result<(
                     ))
                 })?
                 .replace('\\', "/");
-            let item_id = if media::is_sidecar(&path) {
+            let item_id = if kind != "media" || media::is_sidecar(&path) {
                 None
             } else {
                 media::post_id(&path)
@@ -198,7 +363,7 @@ fn walk(base: &Path, dir: &Path, root: &str, out: &mut Vec<Planned>) -> Result<(
             out.push(Planned {
                 path: format!("{root}/{rel}"),
                 fs_path: path,
-                kind: "media",
+                kind,
                 item_id,
                 size: meta.len(),
             });

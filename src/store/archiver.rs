@@ -30,7 +30,7 @@ use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Entry, Manifest, Source, Stats};
 use super::pack::{BlobKind, PackWriter, HEADER_LEN, TARGET_PACK_SIZE};
-use super::{snapshots, Result, StoreError, Vault};
+use super::{journal, snapshots, Result, StoreError, Vault};
 
 enum Msg {
     Blob {
@@ -297,6 +297,8 @@ pub struct SnapshotBuilder<'v> {
     parent: HashMap<String, Entry>,
     entries: Mutex<Vec<Entry>>,
     files: Mutex<Vec<FileRow>>,
+    journal: Mutex<Connection>,
+    last_checkpoint: Mutex<std::time::Instant>,
     rehash: bool,
 }
 
@@ -325,6 +327,8 @@ impl<'v> SnapshotBuilder<'v> {
             parent,
             entries: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
+            journal: Mutex::new(vault.connect()?),
+            last_checkpoint: Mutex::new(std::time::Instant::now()),
             rehash,
         })
     }
@@ -407,13 +411,30 @@ impl<'v> SnapshotBuilder<'v> {
             map: row.map,
             item_id,
         };
+        journal::record(&self.journal.lock().unwrap(), &entry, &row)?;
         self.files.lock().unwrap().push(row);
         Ok(self.push(entry))
     }
 
+    /// Commits the open pack if `every` has passed since the last checkpoint, so that
+    /// a killed run loses at most that much work (with the journal, a resumed
+    /// download skips what was stored before the kill).
+    pub fn checkpoint(&self, every: std::time::Duration) -> Result<()> {
+        let mut last = self.last_checkpoint.lock().unwrap();
+        if last.elapsed() >= every {
+            self.archiver.sync(true)?;
+            *last = std::time::Instant::now();
+        }
+        Ok(())
+    }
+
     /// Links content already in the vault under a new path (a video archived by an
-    /// earlier snapshot, say): costs an index row, no bytes.
-    pub fn add_existing(&self, path: &str, from: &Entry) -> Entry {
+    /// earlier snapshot, or stored by a killed run: then `file` is its row from the
+    /// journal): costs an index row, no bytes.
+    pub fn add_existing(&self, path: &str, from: &Entry, file: Option<FileRow>) -> Entry {
+        if let Some(f) = file {
+            self.files.lock().unwrap().push(f);
+        }
         self.push(Entry {
             path: path.to_string(),
             ..from.clone()
@@ -462,6 +483,7 @@ impl<'v> SnapshotBuilder<'v> {
         }
         let id = hex::encode(hash);
         snapshots::insert(&tx, &id, &manifest)?;
+        journal::clear(&tx)?;
         tx.commit()?;
         Ok(Committed { id, manifest })
     }

@@ -16,6 +16,10 @@ use super::pack::{BlobKind, FinishedPack};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init.sql", include_str!("../../schema/001_init.sql")),
     ("002_prune.sql", include_str!("../../schema/002_prune.sql")),
+    (
+        "003_catalogue.sql",
+        include_str!("../../schema/003_catalogue.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,24 +1,26 @@
 //! The content-addressed store. Knows nothing of TikTok: it could back up anything.
 //!
-//! - [`chunker`]: FastCDC chunks and BLAKE3 ids.
-//! - [`codec`]: zstd or raw, decided by a cheap trial.
-//! - [`pack`]: the pack file format (documented there) and its writer and readers.
-//! - [`index`]: the SQLite index and its migrations.
-//! - [`manifest`]: snapshot manifests and file maps, stored as blobs.
-//! - [`lock`]: the one-writer lock.
-//! - [`vault`]: a vault directory: opening, creating, recovering after a crash.
-//! - [`archiver`]: writing a snapshot (parallel chunking, a packing thread).
-//! - [`restorer`]: reading files back, BLAKE3-checked.
-//! - [`checker`]: verify.
-//! - [`rebuild`]: recreating the index from the packs alone.
-//! - [`tombstone`]: the packs' record of forgotten snapshots.
-//! - [`pruner`]: removing what no snapshot references (crash-safe repacking).
+//! - [`chunker`] — FastCDC chunks and BLAKE3 ids.
+//! - [`codec`] — zstd or raw, decided by a cheap trial.
+//! - [`pack`] — the pack file format (documented there) and its writer and readers.
+//! - [`index`] — the SQLite index and its migrations.
+//! - [`manifest`] — snapshot manifests and file maps, stored as blobs.
+//! - [`journal`] — files stored by a run not yet committed, for resuming it.
+//! - [`lock`] — the one-writer lock.
+//! - [`vault`] — a vault directory: opening, creating, recovering after a crash.
+//! - [`archiver`] — writing a snapshot (parallel chunking, a packing thread).
+//! - [`restorer`] — reading files back, BLAKE3-checked.
+//! - [`checker`] — verify.
+//! - [`rebuild`] — recreating the index from the packs alone.
+//! - [`tombstone`] — the packs' record of forgotten snapshots.
+//! - [`pruner`] — removing what no snapshot references (crash-safe repacking).
 
 pub mod archiver;
 pub mod checker;
 pub mod chunker;
 pub mod codec;
 pub mod index;
+pub mod journal;
 pub mod lock;
 pub mod manifest;
 pub mod pack;

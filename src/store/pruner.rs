@@ -3,8 +3,9 @@
 //! # What is live
 //!
 //! The manifests of the remaining snapshots, the file maps and chunks of every file a
-//! remaining entry references, and the tombstones that still name a manifest present
-//! in some pack (see `tombstone.rs`). Everything else is dead.
+//! remaining entry references, the blobs of files in the resume journal (a killed
+//! run's work, see `journal.rs`), and the tombstones that still name a manifest
+//! present in some pack (see `tombstone.rs`). Everything else is dead.
 //!
 //! # What happens to a pack
 //!
@@ -300,7 +301,8 @@ pub fn finish_pending_deletes(vault: &Vault, conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Manifests of the snapshots, and the chunks and maps of the files their entries use.
+/// Manifests of the snapshots, and the chunks and maps of the files their entries
+/// (and the resume journal) use.
 fn referenced(conn: &Connection) -> Result<HashSet<Hash>> {
     let mut live = HashSet::new();
     let mut stmt = conn.prepare("SELECT id FROM snapshots")?;
@@ -314,7 +316,8 @@ fn referenced(conn: &Connection) -> Result<HashSet<Hash>> {
         live.insert(hash);
     }
     let mut stmt = conn.prepare(
-        "SELECT chunks, map FROM files WHERE hash IN (SELECT DISTINCT file_hash FROM entries)",
+        "SELECT chunks, map FROM files WHERE hash IN (SELECT DISTINCT file_hash FROM entries)
+         UNION ALL SELECT chunks, map FROM journal",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {

@@ -209,37 +209,62 @@ pub fn hash_file(path: &Path) -> io::Result<Hash> {
 }
 
 /// Restores `entries` under `opts.target`. Each file fails or succeeds on its own;
-/// failures are reported, never silently skipped.
+/// failures are reported, never silently skipped. Two workers restore files side by
+/// side, so reading, checking and writing use both cores.
 pub fn restore(
     vault: &Vault,
     entries: &[Entry],
     opts: &RestoreOptions,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RestoreReport> {
-    let mut reader = BlobReader::new(vault)?;
-    let mut report = RestoreReport::default();
     fs::create_dir_all(&opts.target).map_err(super::io_at(&opts.target))?;
-    for e in entries {
-        if let Some(set) = &opts.include {
-            if !set.is_match(&e.path) {
-                continue;
-            }
+    let wanted: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| {
+            opts.include
+                .as_ref()
+                .is_none_or(|set| set.is_match(&e.path))
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let report = std::sync::Mutex::new(RestoreReport::default());
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let mut reader = BlobReader::new(vault)?;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(e) = wanted.get(i) else {
+                            return Ok(());
+                        };
+                        let outcome = restore_one(&mut reader, e, opts, progress);
+                        let mut r = report.lock().unwrap();
+                        match outcome {
+                            Ok(true) => {
+                                r.restored += 1;
+                                r.bytes += e.size;
+                            }
+                            Ok(false) => {
+                                r.skipped += 1;
+                                progress(e.size);
+                            }
+                            Err(err) => r.failed.push(RestoreFailure {
+                                path: e.path.clone(),
+                                error: err,
+                            }),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("restore worker panicked")?;
         }
-        match restore_one(&mut reader, e, opts, progress) {
-            Ok(true) => {
-                report.restored += 1;
-                report.bytes += e.size;
-            }
-            Ok(false) => {
-                report.skipped += 1;
-                progress(e.size);
-            }
-            Err(err) => report.failed.push(RestoreFailure {
-                path: e.path.clone(),
-                error: err,
-            }),
-        }
-    }
+        Ok(())
+    })?;
+    let mut report = report.into_inner().unwrap();
+    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
 

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use dates::Timestamp;
 pub use layout::Layout;
 pub use open::Limits;
-pub use record::{Record, Section};
+pub use record::{norm, Record, Section};
 
 use open::Source;
 

@@ -1,0 +1,239 @@
+//! The corpus bench: a deterministic corpus shaped like a TikTok account
+//! (incompressible "videos" of 1–12 MB plus JSON), and the figures the README quotes.
+//!
+//! `cargo bench --bench corpus` (env: TT_BENCH_MB, default 1536; TT_BENCH_DIR,
+//! default target/bench-corpus). Prints MB/s for the first snapshot, a no-change
+//! re-snapshot, a snapshot after ~5 % new files, restore and `verify --read-data`,
+//! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH — the
+//! baselines they set on the same corpus in the same run.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use rand::{Rng, RngCore, SeedableRng};
+
+const MB: u64 = 1_000_000;
+
+fn main() {
+    // `cargo bench` passes --bench; anything else (a filter) is ignored here.
+    let total_mb: u64 = std::env::var("TT_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1536);
+    let dir = std::env::var_os("TT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus"));
+    let corpus = dir.join(format!("corpus-{total_mb}"));
+    let bytes = generate(&corpus, total_mb * MB);
+    let work = dir.join("work");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).unwrap();
+    let mbs = |secs: f64, n: u64| n as f64 / MB as f64 / secs;
+
+    println!(
+        "corpus: {} ({:.0} MB in {} files)",
+        corpus.display(),
+        bytes as f64 / MB as f64,
+        count(&corpus)
+    );
+    let mut rows: Vec<(String, f64, u64)> = Vec::new();
+
+    if which("b3sum") {
+        let files = list(&corpus);
+        let t = time(|| {
+            run(Command::new("b3sum")
+                .arg("--num-threads")
+                .arg("1")
+                .args(&files));
+        });
+        rows.push(("b3sum --num-threads 1".into(), t, bytes));
+        let t = time(|| write_copy(&files, &work.join("copy.bin")));
+        rows.push(("write the same bytes (+fsync)".into(), t, bytes));
+        fs::remove_file(work.join("copy.bin")).unwrap();
+    }
+
+    let vault = work.join("vault");
+    let tt = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tt-vault"));
+        c.env("TT_VAULT", &vault).arg("-q").args(args);
+        run(&mut c);
+    };
+    tt(&["init"]);
+    let src = corpus.to_str().unwrap();
+    let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
+    rows.push(("tt-vault first snapshot".into(), t, bytes));
+    let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
+    rows.push(("tt-vault no-change re-snapshot".into(), t, bytes));
+    let extra = add_new_files(&corpus, bytes / 20);
+    let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
+    rows.push((
+        "tt-vault snapshot after +5 % files".into(),
+        t,
+        bytes + extra,
+    ));
+    let out = work.join("restore");
+    let t = time(|| tt(&["restore", "--latest", "--to", out.to_str().unwrap()]));
+    rows.push(("tt-vault restore".into(), t, bytes + extra));
+    let t = time(|| tt(&["verify", "--read-data"]));
+    rows.push(("tt-vault verify --read-data".into(), t, bytes + extra));
+    let rss = peak_child_rss_mb();
+    remove_new_files(&corpus);
+    fs::remove_dir_all(&out).unwrap();
+
+    if which("restic") {
+        let repo = work.join("restic");
+        let restic = |args: &[&str]| {
+            let mut c = Command::new("restic");
+            c.env("RESTIC_PASSWORD", "bench")
+                .arg("-q")
+                .arg("-r")
+                .arg(&repo)
+                .args(args);
+            run(&mut c);
+        };
+        restic(&["init"]);
+        let t = time(|| restic(&["backup", src]));
+        rows.push(("restic backup (defaults)".into(), t, bytes));
+        let t = time(|| restic(&["restore", "latest", "--target", out.to_str().unwrap()]));
+        rows.push(("restic restore".into(), t, bytes));
+        let t = time(|| restic(&["check", "--read-data"]));
+        rows.push(("restic check --read-data".into(), t, bytes));
+    }
+
+    println!("{:<40} {:>9} {:>10}", "step", "seconds", "MB/s");
+    for (name, secs, n) in &rows {
+        println!("{name:<40} {secs:>9.2} {:>10.0}", mbs(*secs, *n));
+    }
+    println!("peak RSS of tt-vault: {rss:.0} MB");
+    let _ = fs::remove_dir_all(&work);
+}
+
+fn time(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn run(c: &mut Command) {
+    c.stdout(std::process::Stdio::null());
+    let status = c.status().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(status.success(), "{c:?} failed: {status}");
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Videos of 1–12 MB of random bytes and a few JSON files, the same every run.
+fn generate(dir: &Path, target: u64) -> u64 {
+    let marker = dir.join(".complete");
+    if marker.exists() {
+        return list(dir)
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum();
+    }
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir.join("videos")).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut total = 0;
+    let mut i = 0;
+    let mut buf = vec![0u8; 12 * MB as usize];
+    while total < target * 98 / 100 {
+        let len = rng.gen_range(MB..=12 * MB).min(target - total) as usize;
+        rng.fill_bytes(&mut buf[..len]);
+        fs::write(
+            dir.join(format!("videos/2024-01-01_73{i:017}.mp4")),
+            &buf[..len],
+        )
+        .unwrap();
+        total += len as u64;
+        i += 1;
+    }
+    let mut json = String::from("{\"Activity\": {\"Video Browsing History\": {\"VideoList\": [\n");
+    while (json.len() as u64) < target / 50 {
+        json.push_str(&format!(
+            "{{\"Date\": \"2024-01-01 10:{:02}:{:02}\", \"Link\": \"https://www.tiktokv.com/share/video/73{:017}/\"}},\n",
+            rng.gen_range(0..60),
+            rng.gen_range(0..60),
+            rng.gen_range(0..1_000_000_000u64)
+        ));
+    }
+    json.push_str("{}]}}}\n");
+    fs::write(dir.join("user_data.json"), &json).unwrap();
+    total += json.len() as u64;
+    fs::write(marker, b"").unwrap();
+    total
+}
+
+fn add_new_files(dir: &Path, bytes: u64) -> u64 {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let new = dir.join("new");
+    fs::create_dir_all(&new).unwrap();
+    let mut total = 0;
+    let mut i = 0;
+    while total < bytes {
+        let len = rng.gen_range(MB..=8 * MB) as usize;
+        let mut v = vec![0u8; len];
+        rng.fill_bytes(&mut v);
+        fs::write(new.join(format!("n{i}.mp4")), &v).unwrap();
+        total += len as u64;
+        i += 1;
+    }
+    total
+}
+
+fn remove_new_files(dir: &Path) {
+    let _ = fs::remove_dir_all(dir.join("new"));
+}
+
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(list(&p));
+        } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn count(dir: &Path) -> usize {
+    list(dir).len()
+}
+
+/// Reads every file and writes the bytes to one file, then fsyncs: what any backup
+/// must at least do.
+fn write_copy(files: &[PathBuf], to: &Path) {
+    let mut out = fs::File::create(to).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    for f in files {
+        let mut r = fs::File::open(f).unwrap();
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).unwrap();
+        }
+    }
+    out.sync_all().unwrap();
+}
+
+fn peak_child_rss_mb() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    u.ru_maxrss as f64 / 1024.0
+}

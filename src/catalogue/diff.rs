@@ -1,0 +1,162 @@
+//! What changed between two export versions of an account.
+//!
+//! Shape (`diff --json`): an object keyed by section. `profile` is
+//! `{"changed": {"<field>": [old, new]}}` (the view's `username`, `bio`,
+//! `display_name`, and every other original field by its own name). Every other
+//! section is `{"added": [...], "removed": [...]}`: video ids for posts, likes,
+//! favorites, reposts and history; usernames for follows and blocks; short
+//! descriptors (`date [chat] from: text`) for the rest; key paths under `raw`.
+//! Sections listed by id or username also carry `changed`: ids in both versions
+//! whose row changed (a post's like count, say).
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Map, Value};
+
+use super::query::{self, Item, Version, AT_VERSION, ITEM_COLUMNS, PROFILE_ALIASES};
+use super::{Result, SECTIONS};
+use crate::tiktok::export::norm;
+
+/// The diff from version `a` to version `b` (same account).
+pub fn diff(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
+    let mut out = Map::new();
+    out.insert("profile".into(), profile_changes(conn, a, b)?);
+    for &section in SECTIONS.iter().filter(|s| **s != "profile") {
+        let removed = only_in(conn, a, b, section)?;
+        let added = only_in(conn, b, a, section)?;
+        let entry = match identity(section) {
+            Some(ident) => {
+                let ids = |items: &[Item]| -> BTreeSet<String> {
+                    items.iter().filter_map(|i| ident(i).clone()).collect()
+                };
+                let (gone, new) = (ids(&removed), ids(&added));
+                let (in_a, in_b) = (
+                    present(conn, a, section, &new)?,
+                    present(conn, b, section, &gone)?,
+                );
+                let changed: Vec<&String> = new.intersection(&gone).collect();
+                json!({
+                    "added": new.iter().filter(|i| !in_a.contains(*i)).collect::<Vec<_>>(),
+                    "removed": gone.iter().filter(|i| !in_b.contains(*i)).collect::<Vec<_>>(),
+                    "changed": changed,
+                })
+            }
+            None => json!({
+                "added": added.iter().map(describe).collect::<Vec<_>>(),
+                "removed": removed.iter().map(describe).collect::<Vec<_>>(),
+            }),
+        };
+        out.insert(section.to_string(), entry);
+    }
+    Ok(Value::Object(out))
+}
+
+/// How rows of a section are identified in a diff, when not by descriptor.
+fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
+    match section {
+        "posts" | "likes" | "favorites" | "reposts" | "history" => Some(|i| &i.video_id),
+        "following" | "followers" | "blocked" => Some(|i| &i.username),
+        _ => None,
+    }
+}
+
+/// Which of `ids` the section holds at version `v`.
+fn present(
+    conn: &Connection,
+    v: &Version,
+    section: &str,
+    ids: &BTreeSet<String>,
+) -> Result<BTreeSet<String>> {
+    let column = if matches!(section, "following" | "followers" | "blocked") {
+        "username"
+    } else {
+        "video_id"
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT 1 FROM export_items WHERE {AT_VERSION} AND section = ?3 AND {column} = ?4 LIMIT 1"
+    ))?;
+    let mut found = BTreeSet::new();
+    for id in ids {
+        if stmt.exists(params![v.account, v.seq, section, id])? {
+            found.insert(id.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// Rows of `section` in version `x` whose item (key and occurrence) is not in `y`.
+fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result<Vec<Item>> {
+    let filter = if section == "raw" {
+        "is_raw = 1"
+    } else {
+        "is_raw = 0 AND section = ?4"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ITEM_COLUMNS} FROM export_items i WHERE {AT_VERSION} AND {filter}
+           AND NOT EXISTS (SELECT 1 FROM export_items j
+                           WHERE j.account = i.account AND j.key = i.key
+                             AND j.occurrence = i.occurrence
+                             AND j.first_seq <= ?3 AND (j.last_seq IS NULL OR j.last_seq >= ?3))
+         ORDER BY date_utc IS NULL, date_utc DESC, position, id"
+    ))?;
+    let rows = if section == "raw" {
+        stmt.query_map(params![x.account, x.seq, y.seq], query::item_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        stmt.query_map(
+            params![x.account, x.seq, y.seq, section],
+            query::item_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(rows)
+}
+
+/// A short human descriptor of a row that has no id of its own.
+fn describe(i: &Item) -> String {
+    if i.is_raw {
+        return i.section.clone();
+    }
+    let mut s = i.date_raw.clone().unwrap_or_default();
+    if let Some(chat) = i.username.as_deref().filter(|_| i.section == "messages") {
+        s.push_str(&format!(" [{chat}]"));
+    }
+    if let Some(from) = &i.sender {
+        s.push_str(&format!(" {from}"));
+    }
+    let what = i
+        .text
+        .as_deref()
+        .or(i.link.as_deref())
+        .or(i.username.as_deref())
+        .unwrap_or("");
+    if !what.is_empty() {
+        s.push_str(&format!(": {what}"));
+    }
+    s.trim_start().to_string()
+}
+
+fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
+    let (pa, pb) = (query::profile(conn, a)?, query::profile(conn, b)?);
+    let mut changed = Map::new();
+    for name in ["username", "bio", "display_name"] {
+        if pa[name] != pb[name] {
+            changed.insert(name.into(), json!([pa[name], pb[name]]));
+        }
+    }
+    let empty = Map::new();
+    let fa = pa["fields"].as_object().unwrap_or(&empty);
+    let fb = pb["fields"].as_object().unwrap_or(&empty);
+    let names: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    for k in names {
+        if PROFILE_ALIASES.contains(&norm(k).as_str()) {
+            continue;
+        }
+        let (old, new) = (fa.get(k), fb.get(k));
+        if old != new {
+            changed.insert(k.clone(), json!([old, new]));
+        }
+    }
+    Ok(json!({ "changed": changed }))
+}

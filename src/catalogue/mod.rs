@@ -1,0 +1,57 @@
+//! The TikTok export catalogue in the index: what each export said, by version.
+//!
+//! Sits beside `commands`, above `store` and `tiktok` (neither knows of it). The
+//! tables and the interval design are documented in `schema/003_catalogue.sql`.
+//!
+//! - [`ingest`]: one export into a new version, inserting only what changed.
+//! - [`query`]: the version a snapshot shows, and the readable views of its sections.
+//! - [`diff`]: what changed between two versions.
+
+pub mod diff;
+pub mod ingest;
+pub mod query;
+
+use crate::tiktok::export::{ExportError, Layout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("export catalogue: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub type Result<T> = std::result::Result<T, CatalogueError>;
+
+/// The sections `show` and the views know, in display order; raw sections come under `raw`.
+pub const SECTIONS: &[&str] = &[
+    "profile",
+    "posts",
+    "likes",
+    "favorites",
+    "comments",
+    "following",
+    "followers",
+    "messages",
+    "history",
+    "searches",
+    "logins",
+    "shares",
+    "reposts",
+    "blocked",
+    "raw",
+];
+
+/// How a layout is named in the index and in reports.
+pub fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Json2020 => "json2020",
+        Layout::Json2024 => "json2024",
+        Layout::Json2026 => "json2026",
+        Layout::Txt => "txt",
+    }
+}

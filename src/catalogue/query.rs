@@ -1,0 +1,272 @@
+//! Reading the catalogue: which export version a snapshot shows, and readable views
+//! of its sections (the JSON `show`, `restore`'s `views/` and scripts rely on).
+//!
+//! View shapes (keys scripts rely on; more may be added):
+//! - `profile`: an object with `username`, `bio`, `display_name`, `fields`.
+//! - `posts`, `likes`, `favorites`, `reposts`: `id` (video id string or null), `link`,
+//!   `date`, `archived` (media with that id is in the vault); posts add `caption` and,
+//!   when the snapshot recorded a failed download of it, `failure`.
+//! - `comments`: `date`, `comment`; `following`, `followers`, `blocked`: `date`,
+//!   `username`; `messages`: `date`, `chat`, `from`, `content`, `link`, `id`;
+//!   `history`: `date`, `id`, `link`; `searches`: `date`, `term`.
+//! - every row: `date` (as the export wrote it), `date_utc` (RFC 3339 or null),
+//!   `date_utc_assumed`, and `fields` (every original key and value).
+//! - `raw`: `section` (its key path in the export) and `value`, verbatim.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{json, Map, Value};
+
+use crate::store::snapshots::{self, Snapshot};
+
+use super::{CatalogueError, Result};
+
+/// One export version of an account.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Version {
+    pub snapshot_id: String,
+    pub account: String,
+    pub seq: i64,
+    pub taken_ms: i64,
+    pub layout: String,
+    pub username: Option<String>,
+    pub export_root: String,
+}
+
+/// One catalogue row.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub section: String,
+    pub is_raw: bool,
+    pub key: Vec<u8>,
+    pub occurrence: i64,
+    pub date_raw: Option<String>,
+    pub date_utc: Option<i64>,
+    pub date_assumed: Option<bool>,
+    pub video_id: Option<String>,
+    pub link: Option<String>,
+    pub username: Option<String>,
+    pub text: Option<String>,
+    pub sender: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+/// The rows of version `?2` of account `?1` (SQL condition on `export_items`).
+pub(crate) const AT_VERSION: &str =
+    "account = ?1 AND first_seq <= ?2 AND (last_seq IS NULL OR last_seq >= ?2)";
+
+pub(crate) const ITEM_COLUMNS: &str = "section, is_raw, key, occurrence, date_raw, date_utc, \
+     date_assumed, video_id, link, username, text, sender, fields";
+
+pub(crate) fn item_from_row(r: &Row) -> rusqlite::Result<Item> {
+    let fields: String = r.get(12)?;
+    Ok(Item {
+        section: r.get(0)?,
+        is_raw: r.get(1)?,
+        key: r.get(2)?,
+        occurrence: r.get(3)?,
+        date_raw: r.get(4)?,
+        date_utc: r.get(5)?,
+        date_assumed: r.get(6)?,
+        video_id: r.get(7)?,
+        link: r.get(8)?,
+        username: r.get(9)?,
+        text: r.get(10)?,
+        sender: r.get(11)?,
+        fields: match serde_json::from_str(&fields) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        },
+    })
+}
+
+/// The export version a snapshot shows: its own, else the newest of its account
+/// taken at or before it.
+pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>> {
+    Ok(conn
+        .query_row(
+            "SELECT snapshot_id, account, seq, taken_ms, layout, username, export_root
+             FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
+             ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1",
+            params![snap.account, snap.taken_ms, snap.id],
+            |r| {
+                Ok(Version {
+                    snapshot_id: r.get(0)?,
+                    account: r.get(1)?,
+                    seq: r.get(2)?,
+                    taken_ms: r.get(3)?,
+                    layout: r.get(4)?,
+                    username: r.get(5)?,
+                    export_root: r.get(6)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// [`version_at`], or an error that says what to do.
+pub fn require_version(conn: &Connection, snap: &Snapshot) -> Result<Version> {
+    version_at(conn, snap)?.ok_or_else(|| {
+        CatalogueError::NotFound(format!(
+            "snapshot {} of {} (taken {}) has no TikTok export, nor has any earlier snapshot of \
+             that account; take one with `tt-vault snapshot --export PATH`",
+            snap.short_id(),
+            snap.account,
+            snap.taken_at
+        ))
+    })
+}
+
+/// The rows of one section (`raw`: every raw section) at a version, newest first.
+pub fn items(conn: &Connection, v: &Version, section: &str) -> Result<Vec<Item>> {
+    let filter = if section == "raw" {
+        "is_raw = 1"
+    } else {
+        "is_raw = 0 AND section = ?3"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ITEM_COLUMNS} FROM export_items WHERE {AT_VERSION} AND {filter}
+         ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id"
+    ))?;
+    let rows = if section == "raw" {
+        stmt.query_map(params![v.account, v.seq], item_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        stmt.query_map(params![v.account, v.seq, section], item_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(rows)
+}
+
+/// The sections (from [`super::SECTIONS`]) that have rows at a version.
+pub fn sections(conn: &Connection, v: &Version) -> Result<Vec<&'static str>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT DISTINCT CASE WHEN is_raw THEN 'raw' ELSE section END
+         FROM export_items WHERE {AT_VERSION}"
+    ))?;
+    let found: Vec<String> = stmt
+        .query_map(params![v.account, v.seq], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(super::SECTIONS
+        .iter()
+        .copied()
+        .filter(|s| found.iter().any(|f| f == s))
+        .collect())
+}
+
+/// Field names that feed `username` and `bio` in the profile view, normalised; the
+/// diff reports those under the view's names only.
+pub(crate) const PROFILE_ALIASES: &[&str] = &[
+    "username",
+    "uniqueid",
+    "biodescription",
+    "bio",
+    "displayname",
+    "nickname",
+];
+
+fn profile_view(item: Option<&Item>) -> Value {
+    let Some(p) = item else {
+        return json!({"username": null, "bio": null, "display_name": null, "fields": {}});
+    };
+    let display = p.fields.iter().find_map(|(k, v)| {
+        matches!(
+            crate::tiktok::export::norm(k).as_str(),
+            "displayname" | "nickname"
+        )
+        .then(|| v.as_str().map(str::to_string))
+        .flatten()
+    });
+    json!({
+        "username": p.username,
+        "bio": p.text,
+        "display_name": display,
+        "fields": p.fields,
+    })
+}
+
+/// The profile view of a version.
+pub fn profile(conn: &Connection, v: &Version) -> Result<Value> {
+    Ok(profile_view(items(conn, v, "profile")?.first()))
+}
+
+fn utc_text(secs: Option<i64>) -> Value {
+    secs.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|d| Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// One row as shown; `failed` is the snapshot's list of failed downloads.
+fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
+    if item.is_raw {
+        return Ok(json!({
+            "section": item.section,
+            "value": item.fields.get("value").cloned().unwrap_or(Value::Null),
+        }));
+    }
+    let mut o = Map::new();
+    o.insert("date".into(), json!(item.date_raw));
+    let id_row = |o: &mut Map<String, Value>| {
+        o.insert("id".into(), json!(item.video_id));
+        o.insert("link".into(), json!(item.link));
+    };
+    match item.section.as_str() {
+        "posts" | "likes" | "favorites" | "reposts" => {
+            id_row(&mut o);
+            let archived = match &item.video_id {
+                Some(id) => !snapshots::entries_for_item(conn, id)?.is_empty(),
+                None => false,
+            };
+            o.insert("archived".into(), json!(archived));
+            if item.section == "posts" {
+                o.insert("caption".into(), json!(item.text));
+                let failure = item.video_id.as_ref().and_then(|id| {
+                    failed
+                        .as_array()?
+                        .iter()
+                        .find(|f| f["id"].as_str() == Some(id))
+                        .cloned()
+                });
+                if let Some(f) = failure {
+                    o.insert("failure".into(), f);
+                }
+            }
+        }
+        "history" => id_row(&mut o),
+        "comments" => {
+            o.insert("comment".into(), json!(item.text));
+        }
+        "following" | "followers" | "blocked" => {
+            o.insert("username".into(), json!(item.username));
+        }
+        "messages" => {
+            o.insert("chat".into(), json!(item.username));
+            o.insert("from".into(), json!(item.sender));
+            o.insert("content".into(), json!(item.text));
+            id_row(&mut o);
+        }
+        "searches" => {
+            o.insert("term".into(), json!(item.text));
+        }
+        _ => {
+            o.insert("text".into(), json!(item.text));
+            o.insert("link".into(), json!(item.link));
+        }
+    }
+    o.insert("date_utc".into(), utc_text(item.date_utc));
+    o.insert("date_utc_assumed".into(), json!(item.date_assumed));
+    o.insert("fields".into(), Value::Object(item.fields.clone()));
+    Ok(Value::Object(o))
+}
+
+/// The view of one section at a version: an object for `profile`, else an array.
+/// `snap` is the snapshot shown (its failed downloads annotate posts).
+pub fn view(conn: &Connection, v: &Version, snap: &Snapshot, section: &str) -> Result<Value> {
+    if section == "profile" {
+        return profile(conn, v);
+    }
+    let rows = items(conn, v, section)?
+        .iter()
+        .map(|i| row_view(conn, i, &snap.failed))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Value::Array(rows))
+}

@@ -1,0 +1,296 @@
+//! The downloader inside a snapshot: post links in, files into the snapshot, and
+//! each failure recorded in the snapshot instead of failing it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+use crate::store::archiver::{AddError, SnapshotBuilder};
+use crate::store::index::FileRow;
+use crate::store::manifest::Entry;
+use crate::store::{journal, snapshots, Vault};
+use crate::tiktok::export::{Export, Section};
+use crate::tiktok::fetch::{self, FetchConfig, MediaSink, Outcome, PostResult, StoredFile, Target};
+use crate::tiktok::links;
+
+use super::{CommandError, Progress, Result};
+
+/// Which of the export's lists to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Posts,
+    Likes,
+    Favorites,
+}
+
+impl Which {
+    /// Reads `posts,favorites,likes` or `none`.
+    pub fn parse_list(text: &str) -> Result<Vec<Which>> {
+        let mut out = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.to_ascii_lowercase().as_str() {
+                "none" => return Ok(Vec::new()),
+                "posts" => out.push(Which::Posts),
+                "likes" => out.push(Which::Likes),
+                "favorites" | "favourites" => out.push(Which::Favorites),
+                other => {
+                    return Err(CommandError::Usage(format!(
+                    "--download {other:?}: use posts, likes, favorites (comma-separated) or none"
+                )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn section(self) -> Section {
+        match self {
+            Which::Posts => Section::Posts,
+            Which::Likes => Section::Likes,
+            Which::Favorites => Section::Favorites,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Which::Posts => "posts",
+            Which::Likes => "likes",
+            Which::Favorites => "favorites",
+        }
+    }
+}
+
+/// The links of the chosen lists of an export, in the export's order.
+pub fn targets_from_export(export: &Export, which: &[Which]) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    export
+        .parse(&mut |r| {
+            if let Some(w) = which.iter().find(|w| w.section() == r.section) {
+                if let Some(link) = r.link.clone().or_else(|| r.video_id.clone()) {
+                    out.push(Target {
+                        link,
+                        video_id: r.video_id.clone(),
+                        date: r.date.as_ref().map(|d| d.raw.chars().take(10).collect()),
+                        source: w.name().into(),
+                    });
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| CommandError::Input(e.to_string()))?;
+    Ok(out)
+}
+
+/// Targets for links given on the command line.
+pub fn targets_from_urls(urls: &[String]) -> Vec<Target> {
+    urls.iter()
+        .map(|u| Target {
+            link: u.clone(),
+            video_id: links::video_id(u),
+            date: None,
+            source: "url".into(),
+        })
+        .collect()
+}
+
+/// Stores downloads into the snapshot being built.
+struct VaultSink<'a, 'v> {
+    builder: &'a SnapshotBuilder<'v>,
+    conn: Mutex<Connection>,
+    checkpoint: Duration,
+}
+
+/// How often finished posts are made durable during a download, so a killed run
+/// resumes without fetching them again (`TT_VAULT_CHECKPOINT_SECS`, default 10).
+fn checkpoint_interval() -> Duration {
+    let secs = std::env::var("TT_VAULT_CHECKPOINT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(10.0);
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+/// The post id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
+fn id_from_path(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next()?;
+    let after = name.split_once('_')?.1;
+    let id: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+    (!id.is_empty()).then_some(id)
+}
+
+impl MediaSink for VaultSink<'_, '_> {
+    fn store(&self, path: &str, body: &mut dyn io::Read) -> io::Result<StoredFile> {
+        let kind = if path.ends_with(".json") {
+            "sidecar"
+        } else {
+            "video"
+        };
+        match self
+            .builder
+            .add_reader(path, body, kind, id_from_path(path), None)
+        {
+            Ok(e) => {
+                // The sidecar is a post's last file: a good moment to make it durable.
+                if kind == "sidecar" {
+                    self.builder
+                        .checkpoint(self.checkpoint)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                }
+                Ok(StoredFile {
+                    hash: hex::encode(e.hash),
+                    size: e.size,
+                })
+            }
+            Err(AddError::Source { source, .. }) => Err(source),
+            Err(AddError::Store(e)) => Err(io::Error::other(e.to_string())),
+        }
+    }
+
+    fn already_archived(&self, video_id: &str) -> bool {
+        !archived_files(&self.conn.lock().unwrap(), video_id)
+            .unwrap_or_default()
+            .is_empty()
+    }
+}
+
+/// The files of a post the vault already has: from the newest snapshot holding it,
+/// else from a killed run's journal when that run stored the post completely (its
+/// metadata sidecar, stored last, is there). Journal files come with their rows.
+fn archived_files(conn: &Connection, video_id: &str) -> Result<Vec<(Entry, Option<FileRow>)>> {
+    let in_snapshots = snapshots::entries_for_item(conn, video_id)?;
+    if !in_snapshots.is_empty() {
+        return Ok(in_snapshots.into_iter().map(|e| (e, None)).collect());
+    }
+    let journaled = journal::committed_files(conn, video_id)?;
+    if journaled.iter().any(|(e, _)| e.path.ends_with(".json")) {
+        return Ok(journaled.into_iter().map(|(e, f)| (e, Some(f))).collect());
+    }
+    Ok(Vec::new())
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DownloadSummary {
+    pub archived: u64,
+    pub already: u64,
+    pub failed: Vec<Value>,
+}
+
+impl DownloadSummary {
+    /// "412 archived, 3 deleted on TikTok, 1 blocked by TikTok".
+    pub fn line(&self) -> String {
+        let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &self.failed {
+            *by_reason
+                .entry(f["reason_text"].as_str().unwrap_or("failed").to_string())
+                .or_default() += 1;
+        }
+        let mut parts = vec![format!("{} archived", self.archived)];
+        if self.already > 0 {
+            parts.push(format!("{} already in the vault", self.already));
+        }
+        parts.extend(by_reason.into_iter().map(|(r, n)| format!("{n} {r}")));
+        parts.join(", ")
+    }
+}
+
+/// Downloads `targets` into the snapshot. Posts already in the vault are linked in
+/// from the newest snapshot holding them, not fetched again.
+pub fn download(
+    vault: &Vault,
+    builder: &SnapshotBuilder,
+    targets: Vec<Target>,
+    cfg: &FetchConfig,
+    progress: &dyn Progress,
+) -> Result<DownloadSummary> {
+    let sink = VaultSink {
+        builder,
+        conn: Mutex::new(vault.connect()?),
+        checkpoint: checkpoint_interval(),
+    };
+    let total = targets.len();
+    let done = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let on_post = |r: &PostResult| {
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if matches!(r.outcome, Outcome::Failed(_)) {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        progress.message(format!(
+            "videos {n}/{total}, {} failed",
+            failed.load(Ordering::Relaxed)
+        ));
+    };
+    let results = fetch::try_download_all(cfg, targets, &sink, &on_post)
+        .map_err(|e| CommandError::Input(format!("cannot start downloading: {e}")))?;
+
+    let conn = vault.connect()?;
+    let mut summary = DownloadSummary::default();
+    let mut linked = HashSet::new();
+    for r in results {
+        match r.outcome {
+            Outcome::Archived { .. } => summary.archived += 1,
+            Outcome::AlreadyArchived => {
+                summary.already += 1;
+                let Some(id) = r.video_id.clone() else {
+                    continue;
+                };
+                if !linked.insert(id.clone()) {
+                    continue;
+                }
+                for (e, file) in archived_files(&conn, &id)? {
+                    let path = if e.path.starts_with("videos/") {
+                        e.path.clone()
+                    } else {
+                        format!("videos/{}", e.path.rsplit('/').next().unwrap_or(&e.path))
+                    };
+                    builder.add_existing(&path, &e, file);
+                }
+            }
+            Outcome::Failed(f) => summary.failed.push(json!({
+                "id": r.video_id,
+                "link": r.target.link,
+                "source": r.target.source,
+                "reason": f.reason.code(),
+                "reason_text": f.reason.to_string(),
+                "detail": f.detail,
+                "http_status": f.http_status,
+                "attempts": f.attempts,
+                "retry_next_run": f.retry_next_run,
+            })),
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_downloader_file_names() {
+        assert_eq!(
+            id_from_path("videos/2024-05-01_7301234567890123456.mp4").as_deref(),
+            Some("7301234567890123456")
+        );
+        assert_eq!(
+            id_from_path("videos/undated_42_01.jpeg").as_deref(),
+            Some("42")
+        );
+        assert_eq!(id_from_path("videos/nothing.mp4"), None);
+    }
+
+    #[test]
+    fn download_lists_parse() {
+        assert_eq!(
+            Which::parse_list("posts,likes").unwrap(),
+            [Which::Posts, Which::Likes]
+        );
+        assert!(Which::parse_list("none").unwrap().is_empty());
+        assert!(Which::parse_list("videos").is_err());
+    }
+}

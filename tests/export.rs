@@ -1,0 +1,550 @@
+//! The TikTok export end to end, through the binary: snapshot with --export in every
+//! layout, `show`, `diff`, restore's views, rebuild-index, and every bad input.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use zip::write::SimpleFileOptions;
+
+use common::{copy_tree, write, Env};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/exports")
+        .join(rel)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn field(rows: &Value, key: &str) -> Vec<String> {
+    rows.as_array()
+        .unwrap_or_else(|| panic!("not an array: {rows}"))
+        .iter()
+        .map(|r| r[key].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn count(env: &Env, section: &str) -> usize {
+    env.json(&["show", section]).as_array().unwrap().len()
+}
+
+/// Zips `files` (name, bytes) into `path`.
+fn zip_with(path: &Path, files: &[(&str, &[u8])]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for (name, data) in files {
+        z.start_file(*name, SimpleFileOptions::default()).unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn every_layout_snapshots_and_shows() {
+    // (export path, layout, posts, likes, followers, messages, history, raw sections)
+    let cases = [
+        ("json2020/user_data.json", "json2020", 3, 5, 4, 5, 6, 5),
+        (
+            "json2024/user_data_tiktok.json",
+            "json2024",
+            4,
+            5,
+            3,
+            3,
+            7,
+            7,
+        ),
+        ("json2026", "json2026", 5, 12, 6, 4, 5, 4),
+        ("txt", "txt", 3, 4, 3, 4, 5, 3),
+    ];
+    for (rel, layout, posts, likes, followers, messages, history, raw) in cases {
+        let env = Env::new();
+        let out = env.json(&["snapshot", "--export", s(&fixture(rel))]);
+        assert_eq!(
+            out["account"], "mila.bakes",
+            "{rel}: account from the export"
+        );
+        assert_eq!(out["sections_raw"].as_array().unwrap().len(), raw, "{rel}");
+        assert!(
+            out["sections_understood"].as_array().unwrap().len() >= 10,
+            "{rel}: {out}"
+        );
+        let profile = env.json(&["show", "profile"]);
+        assert_eq!(profile["username"], "mila.bakes", "{rel}");
+        assert!(
+            profile["bio"]
+                .as_str()
+                .unwrap()
+                .starts_with("Sourdough every Sunday"),
+            "{rel}: {profile}"
+        );
+        assert_eq!(count(&env, "posts"), posts, "{rel}");
+        assert_eq!(count(&env, "likes"), likes, "{rel}");
+        assert_eq!(count(&env, "followers"), followers, "{rel}");
+        assert_eq!(count(&env, "messages"), messages, "{rel}");
+        assert_eq!(count(&env, "history"), history, "{rel}");
+        assert_eq!(count(&env, "raw"), raw, "{rel}");
+        let likes = env.json(&["show", "likes"]);
+        let first = &likes[0];
+        assert!(first["id"].as_str().unwrap().len() >= 19, "{rel}: {first}");
+        assert!(
+            first["date"].is_string() && first["link"].is_string(),
+            "{rel}"
+        );
+        assert_eq!(first["archived"], false);
+        for (section, key) in [
+            ("comments", "comment"),
+            ("following", "username"),
+            ("messages", "from"),
+            ("messages", "content"),
+        ] {
+            let rows = env.json(&["show", section]);
+            assert!(
+                rows.as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| r.get("date").is_some()),
+                "{rel} {section}"
+            );
+            assert!(rows[0][key].is_string(), "{rel} {section}.{key}: {rows}");
+        }
+        let versions = env.json(&["ls"]);
+        let paths: Vec<&str> = versions["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert!(paths.iter().all(|p| p.starts_with("export/")), "{paths:?}");
+        let human = env.ok(&["show", "posts"]);
+        assert!(human.contains(&format!("({posts} rows)")), "{human}");
+        let _ = layout;
+    }
+}
+
+#[test]
+fn json_2020_values_and_media_archived() {
+    let env = Env::new();
+    let media = env.path("saved");
+    write(
+        &media.join("7200123456789012345.mp4"),
+        b"not really a video",
+    );
+    env.ok(&[
+        "snapshot",
+        "--export",
+        s(&fixture("json2020/user_data.json")),
+        "--media",
+        s(&media),
+    ]);
+    let posts = env.json(&["show", "posts"]);
+    assert_eq!(
+        field(&posts, "id"),
+        [
+            "7217654321098765432",
+            "7200123456789012345",
+            "7168000111222333444"
+        ]
+    );
+    let archived: Vec<bool> = posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["archived"].as_bool().unwrap())
+        .collect();
+    assert_eq!(archived, [false, true, false]);
+    assert_eq!(posts[0]["date"], "2023-04-02 18:11:09");
+    assert_eq!(posts[0]["date_utc"], "2023-04-02T18:11:09Z");
+    assert_eq!(posts[0]["date_utc_assumed"], true);
+    let followers = env.json(&["show", "followers"]);
+    assert!(field(&followers, "username").contains(&"oldfan_2019".to_string()));
+    let blocked = env.json(&["show", "blocked"]);
+    assert_eq!(field(&blocked, "username"), ["spam.bread.deals"]);
+    let searches = env.json(&["show", "searches"]);
+    assert!(field(&searches, "term").contains(&"banneton".to_string()));
+}
+
+/// Catalogue rows in the vault's index.
+fn item_rows(env: &Env) -> i64 {
+    let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM export_items", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn snapshot_at(env: &Env, export: &Path, time: &str) -> Value {
+    env.json(&["snapshot", "--export", s(export), "--time", time])
+}
+
+#[test]
+fn pair_show_diff_restore_and_rebuild() {
+    let env = Env::new();
+    let dl = env.path("downloads/user_data_tiktok.json");
+    let a_bytes = fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap();
+    let b_bytes = fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap();
+    write(&dl, &a_bytes);
+    let a = snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
+    let rows_a = item_rows(&env);
+    write(&dl, &b_bytes);
+    let b = snapshot_at(&env, &dl, "2026-11-01T10:00:00Z");
+    let rows_b = item_rows(&env);
+    // B adds only its new or changed rows: 3 posts, 10 likes, 3 messages, the
+    // profile, and the raw sections that differ; nothing is copied per snapshot.
+    assert!(
+        rows_b - rows_a < 25,
+        "{rows_a} rows after A, {rows_b} after B"
+    );
+    assert_eq!(a["account"], "mila.bakes");
+    assert_eq!(b["account"], "mila.bakes");
+    assert!(
+        b["stored_bytes"].as_u64().unwrap() < 2 * b_bytes.len() as u64,
+        "second snapshot stored {} for a {}-byte export",
+        b["stored_bytes"],
+        b_bytes.len()
+    );
+    // The same export again costs nothing but its manifest.
+    let c = snapshot_at(&env, &dl, "2026-11-02T10:00:00Z");
+    assert_eq!(c["new_bytes"], 0, "{c}");
+    assert_eq!(
+        item_rows(&env),
+        rows_b,
+        "an unchanged export adds no catalogue rows"
+    );
+
+    let old = env.json(&["show", "profile", "--date", "2026-06-01"]);
+    let new = env.json(&["show", "profile"]);
+    assert_eq!(old["bio"], "Sourdough every Sunday 🍞 | Lisbon");
+    assert_eq!(new["bio"], "Rye month 🌾 then back to sourdough | Lisbon");
+    assert_eq!(count(&env, "posts"), 7);
+    assert_eq!(
+        env.json(&["show", "posts", "--date", "2026-06-01"])
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let a_id = a["id"].as_str().unwrap();
+    let by_id = env.json(&["show", "likes", "--snapshot", &a_id[..10]]);
+    assert_eq!(by_id.as_array().unwrap().len(), 12);
+
+    let diff = env.json(&["diff", "2026-06-01", "2026-11-01"]);
+    check_pair_diff(&diff);
+    // The unchanged re-snapshot shows no change at all.
+    let none = env.json(&["diff", "2026-11-01", "latest"]);
+    for (section, d) in none.as_object().unwrap() {
+        for (k, v) in d.as_object().unwrap() {
+            let empty = match v {
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => false,
+            };
+            assert!(empty, "{section}.{k}: {v}");
+        }
+    }
+
+    let out = env.path("out");
+    let restored = env.json(&["restore", "--date", "2026-06-01", "--to", s(&out)]);
+    assert_eq!(
+        fs::read(out.join("export/user_data_tiktok.json")).unwrap(),
+        a_bytes,
+        "the export comes back exactly as it came"
+    );
+    assert!(strings(&restored["views"]).contains(&"views/profile.json".to_string()));
+    let view = |name: &str| -> Value {
+        serde_json::from_slice(&fs::read(out.join("views").join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(
+        view("profile.json")["bio"],
+        "Sourdough every Sunday 🍞 | Lisbon"
+    );
+    assert_eq!(view("posts.json").as_array().unwrap().len(), 5);
+    assert_eq!(view("likes.json").as_array().unwrap().len(), 12);
+    assert_eq!(view("followers.json").as_array().unwrap().len(), 6);
+    // Restoring again is a no-op, views included.
+    env.ok(&["restore", "--date", "2026-06-01", "--to", s(&out)]);
+
+    let before: Vec<Value> = [
+        env.json(&["show", "profile", "--date", "2026-06-01"]),
+        env.json(&["show", "messages"]),
+        env.json(&["show", "likes", "--date", "2026-06-01"]),
+        env.json(&["diff", "2026-06-01", "2026-11-01"]),
+    ]
+    .into();
+    let rebuilt = env.json(&["rebuild-index"]);
+    assert_eq!(rebuilt["exports"], 3, "{rebuilt}");
+    let after: Vec<Value> = [
+        env.json(&["show", "profile", "--date", "2026-06-01"]),
+        env.json(&["show", "messages"]),
+        env.json(&["show", "likes", "--date", "2026-06-01"]),
+        env.json(&["diff", "2026-06-01", "2026-11-01"]),
+    ]
+    .into();
+    assert_eq!(before, after);
+}
+
+fn check_pair_diff(diff: &Value) {
+    let changed = diff["profile"]["changed"].as_object().unwrap();
+    assert_eq!(changed.keys().collect::<Vec<_>>(), ["bio"], "{diff}");
+    assert_eq!(
+        changed["bio"],
+        serde_json::json!([
+            "Sourdough every Sunday 🍞 | Lisbon",
+            "Rye month 🌾 then back to sourdough | Lisbon"
+        ])
+    );
+    let of = |section: &str, what: &str| -> BTreeSet<String> {
+        strings(&diff[section][what]).into_iter().collect()
+    };
+    assert_eq!(
+        of("posts", "added"),
+        set(&[
+            "7519900000000000021",
+            "7517300000000000022",
+            "7514700000000000023"
+        ])
+    );
+    assert_eq!(of("posts", "removed"), set(&["7500100000000000014"]));
+    let likes: Vec<String> = (200..210).map(|i| format!("7518000000000000{i}")).collect();
+    assert_eq!(of("likes", "added"), likes.into_iter().collect());
+    assert_eq!(of("followers", "removed"), set(&["loafer_lou", "rye.guy"]));
+    let messages = strings(&diff["messages"]["added"]);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("what flour do you use?") && m.contains("rye.fan")));
+    assert!(messages.iter().any(|m| m.contains("agreed, 100% rye next")));
+    let expected = [
+        ("posts", "added"),
+        ("posts", "removed"),
+        ("likes", "added"),
+        ("followers", "removed"),
+        ("messages", "added"),
+    ];
+    for (section, d) in diff.as_object().unwrap() {
+        if section == "profile" {
+            continue;
+        }
+        for (what, v) in d.as_object().unwrap() {
+            if !expected.contains(&(section.as_str(), what.as_str())) {
+                assert_eq!(
+                    v,
+                    &serde_json::json!([]),
+                    "unexpected change in {section}.{what}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_zip_export_is_stored_whole_and_catalogued() {
+    let env = Env::new();
+    let data = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let zip = env.path("dl/TikTok_Data_1780000000.zip");
+    zip_with(&zip, &[("user_data_tiktok.json", &data)]);
+    let out = env.json(&["snapshot", "--export", s(&zip), "--account", "mila"]);
+    assert_eq!(out["account"], "mila");
+    assert_eq!(count(&env, "likes"), 12);
+    let ls = env.json(&["ls"]);
+    assert_eq!(
+        ls["entries"][0]["path"],
+        "export/TikTok_Data_1780000000.zip"
+    );
+    let restored = env.path("r");
+    env.ok(&["restore", "--to", s(&restored)]);
+    assert_eq!(
+        fs::read(restored.join("export/TikTok_Data_1780000000.zip")).unwrap(),
+        fs::read(&zip).unwrap()
+    );
+    assert!(restored.join("views/likes.json").is_file());
+    // A later snapshot without an export shows the newest export before it.
+    let media = env.path("saved");
+    write(&media.join("clip.mp4"), b"video");
+    env.ok(&["snapshot", "--media", s(&media), "--account", "mila"]);
+    assert_eq!(count(&env, "likes"), 12);
+}
+
+#[test]
+fn a_bom_crlf_txt_export_reads_like_the_original() {
+    let env = Env::new();
+    let copy = env.path("dl/TikTok");
+    copy_tree(&fixture("txt"), &copy);
+    fn convert(dir: &Path) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                convert(&p);
+            } else {
+                let text = fs::read_to_string(&p).unwrap();
+                let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
+                fs::write(&p, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+            }
+        }
+    }
+    convert(&copy);
+    env.ok(&["snapshot", "--export", s(&copy)]);
+    let crlf = [
+        env.json(&["show", "likes"]),
+        env.json(&["show", "messages"]),
+    ];
+    let plain = Env::new();
+    plain.ok(&["snapshot", "--export", s(&fixture("txt"))]);
+    let want = [
+        plain.json(&["show", "likes"]),
+        plain.json(&["show", "messages"]),
+    ];
+    for (c, w) in crlf.iter().zip(&want) {
+        assert_eq!(field(c, "id"), field(w, "id"));
+        assert_eq!(field(c, "date"), field(w, "date"));
+        assert_eq!(field(c, "content"), field(w, "content"));
+    }
+    assert_eq!(env.json(&["show", "profile"])["username"], "mila.bakes");
+}
+
+/// A vault with one good snapshot, for the bad inputs to bounce off.
+fn vault_with_one_snapshot() -> (Env, Value) {
+    let env = Env::new();
+    env.ok(&[
+        "snapshot",
+        "--export",
+        s(&fixture("json2024/user_data_tiktok.json")),
+    ]);
+    let before = env.json(&["snapshots"]);
+    (env, before)
+}
+
+fn assert_refused(env: &Env, before: &Value, args: &[&str], needles: &[&str]) {
+    let (_, err) = env.expect(args, 2);
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {n:?} not in {err}");
+    }
+    assert_eq!(
+        &env.json(&["snapshots"]),
+        before,
+        "{args:?} changed the vault"
+    );
+    env.ok(&["verify", "--read-data"]);
+    assert_eq!(count(env, "posts"), 4);
+}
+
+#[test]
+fn bad_json_is_refused_and_the_vault_is_unchanged() {
+    let (env, before) = vault_with_one_snapshot();
+    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let truncated = env.path("trunc/user_data_tiktok.json");
+    write(&truncated, &good[..good.len() / 2]);
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--export", s(&truncated)],
+        &["trunc/user_data_tiktok.json", "byte"],
+    );
+    let mut bad = good.clone();
+    let at = good.len() / 3;
+    bad.splice(at..at, b"}}]]:,".iter().copied());
+    let malformed = env.path("bad/user_data_tiktok.json");
+    write(&malformed, &bad);
+    assert_refused(
+        &env,
+        &before,
+        &[
+            "snapshot",
+            "--export",
+            s(&malformed),
+            "--account",
+            "mila.bakes",
+        ],
+        &["bad/user_data_tiktok.json", "malformed JSON", "byte"],
+    );
+}
+
+#[test]
+fn hostile_zips_are_refused_and_the_vault_is_unchanged() {
+    let (env, before) = vault_with_one_snapshot();
+    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let evil = env.path("evil.zip");
+    zip_with(
+        &evil,
+        &[("user_data_tiktok.json", &good), ("../evil", b"x")],
+    );
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--export", s(&evil)],
+        &["evil.zip", "../evil"],
+    );
+    let abs = env.path("abs.zip");
+    zip_with(
+        &abs,
+        &[("/tmp/evil", b"x"), ("user_data_tiktok.json", &good)],
+    );
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--export", s(&abs)],
+        &["abs.zip", "/tmp/evil"],
+    );
+    let zeros = vec![0u8; 20 << 20];
+    let bomb = env.path("bomb.zip");
+    zip_with(
+        &bomb,
+        &[("user_data_tiktok.json", &good), ("video/bomb.bin", &zeros)],
+    );
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--export", s(&bomb)],
+        &["bomb.zip", "video/bomb.bin", "zip bomb"],
+    );
+    assert!(!env.path("evil").exists() && !Path::new("/tmp/evil").exists());
+}
+
+#[test]
+fn another_users_export_needs_force() {
+    let (env, before) = vault_with_one_snapshot();
+    let text = fs::read_to_string(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let other = env.path("other/user_data_tiktok.json");
+    write(
+        &other,
+        text.replace(
+            "\"userName\": \"mila.bakes\"",
+            "\"userName\": \"someone.else\"",
+        )
+        .as_bytes(),
+    );
+    let args = ["snapshot", "--export", s(&other), "--account", "mila.bakes"];
+    assert_refused(
+        &env,
+        &before,
+        &args,
+        &["someone.else", "mila.bakes", "--force"],
+    );
+    // Without --account it simply becomes its own account.
+    let own = env.json(&["snapshot", "--export", s(&other)]);
+    assert_eq!(own["account"], "someone.else");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    env.ok(&forced);
+    assert_eq!(
+        env.json(&["show", "profile", "--account", "mila.bakes"])["username"],
+        "someone.else"
+    );
+}

@@ -1,0 +1,4 @@
+//! Shared helpers for the end-to-end tests. Each test binary uses a part of them.
+#![allow(dead_code)]
+
+pub mod tiktok_server;
