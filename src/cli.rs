@@ -143,6 +143,102 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Forget snapshots: those named, or those a keep policy (applied per account) drops
+    Forget {
+        /// Snapshot ids (unique prefixes) to forget, instead of a policy
+        ids: Vec<String>,
+        #[command(flatten)]
+        keep: Keep,
+        /// Only this account's snapshots
+        #[arg(long)]
+        account: Option<String>,
+        /// Show what would be kept and removed, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Prune right after forgetting
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        limits: PruneLimits,
+        /// Forget even a snapshot that is the last one holding some video
+        #[arg(long)]
+        allow_video_loss: bool,
+        /// Wait for another writer to finish instead of failing
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Remove from the packs what no snapshot references
+    Prune {
+        /// Show what would be deleted and repacked, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        limits: PruneLimits,
+        /// Wait for another writer to finish instead of failing
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// The `--keep-*` policy of `forget` (counts: a number or `unlimited`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct Keep {
+    /// Keep the N newest snapshots
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest hours that have one
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest days that have one
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest ISO weeks that have one
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest months that have one
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest years that have one
+    #[arg(long, value_name = "N", value_parser = tt_vault::retention::parse_count)]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot within this span of the newest (e.g. 90d, 1y6m)
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within: Option<tt_vault::retention::Span>,
+}
+
+impl Keep {
+    pub fn policy(&self) -> tt_vault::retention::Policy {
+        tt_vault::retention::Policy {
+            last: self.keep_last,
+            hourly: self.keep_hourly,
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+            yearly: self.keep_yearly,
+            within: self.keep_within,
+        }
+    }
+}
+
+/// How much repacking `prune` may do.
+#[derive(Debug, Args, Clone)]
+pub struct PruneLimits {
+    /// Copy at most this share of the vault's bytes into new packs per run
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = tt_vault::commands::prune::parse_percent)]
+    pub max_repack: f64,
+    /// Leave partly used packs alone while their waste is under this share of the vault
+    #[arg(long, value_name = "PCT", default_value = "5%", value_parser = tt_vault::commands::prune::parse_percent)]
+    pub max_unused: f64,
+}
+
+impl PruneLimits {
+    pub fn options(&self, dry_run: bool) -> tt_vault::store::pruner::PruneOptions {
+        tt_vault::store::pruner::PruneOptions {
+            dry_run,
+            max_repack_pct: self.max_repack,
+            max_unused_pct: self.max_unused,
+        }
+    }
 }
 
 /// The downloader's flags on `snapshot`.

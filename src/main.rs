@@ -294,5 +294,103 @@ fn run(cli: &Cli) -> Result<u8> {
                 },
             )
         }
+        Command::Forget {
+            ids,
+            keep,
+            account,
+            dry_run,
+            prune,
+            limits,
+            allow_video_loss,
+            wait,
+        } => {
+            let args = commands::forget::ForgetArgs {
+                ids: ids.clone(),
+                policy: keep.policy(),
+                account: account.clone(),
+                dry_run: *dry_run,
+                prune: prune.then(|| limits.options(false)),
+                allow_video_loss: *allow_video_loss,
+                wait: *wait,
+            };
+            let r = commands::forget::forget(&open()?, &args, &bar)?;
+            emit(cli.json, &r, |r| {
+                if let Some(p) = &r.policy {
+                    say(format!("policy: {p}"));
+                }
+                for v in &r.snapshots {
+                    say(format!(
+                        "{:<6}  {}  {:<24}  {:<16}  {}",
+                        if v.keep { "keep" } else { "remove" },
+                        v.short_id(),
+                        v.taken_at,
+                        v.account,
+                        v.reasons.join(", ")
+                    ));
+                }
+                if !r.protected_videos.is_empty() {
+                    say(format!(
+                        "kept {} videos that no other snapshot holds (--allow-video-loss to drop them): {}",
+                        r.protected_videos.len(),
+                        r.protected_videos.join(", ")
+                    ));
+                }
+                if !r.lost_videos.is_empty() {
+                    say(format!(
+                        "{} videos are no longer in any snapshot: {}",
+                        r.lost_videos.len(),
+                        r.lost_videos.join(", ")
+                    ));
+                }
+                say(format!(
+                    "{} {} snapshots, {} {}",
+                    if r.dry_run { "would forget" } else { "forgot" },
+                    r.removed,
+                    if r.dry_run { "would keep" } else { "kept" },
+                    r.kept
+                ));
+                if r.dry_run && *prune {
+                    say("(dry run: nothing forgotten, so nothing to prune)".into());
+                }
+                if let Some(p) = &r.prune {
+                    say(prune_summary(p));
+                }
+            });
+            Ok(0)
+        }
+        Command::Prune {
+            dry_run,
+            limits,
+            wait,
+        } => {
+            let args = commands::prune::PruneArgs {
+                options: limits.options(*dry_run),
+                wait: *wait,
+            };
+            let r = commands::prune::prune(&open()?, &args, &bar)?;
+            emit(cli.json, &r, |r| say(prune_summary(r)));
+            Ok(0)
+        }
     }
+}
+
+fn prune_summary(r: &tt_vault::store::pruner::PruneReport) -> String {
+    let mut text = format!(
+        "{}: {} packs deleted, {} repacked into {} ({} copied), {} freed; the vault is now {} in {} packs",
+        if r.dry_run { "prune (dry run)" } else { "prune" },
+        r.packs_deleted,
+        r.packs_repacked,
+        if r.dry_run { "new ones".to_string() } else { r.packs_written.to_string() },
+        human_bytes(r.bytes_repacked),
+        human_bytes(r.bytes_freed),
+        human_bytes(r.bytes_after),
+        r.packs_after
+    );
+    if r.unused_bytes_left > 0 {
+        text.push_str(&format!(
+            "\n  {} unused left in partly used packs (--max-unused / --max-repack)",
+            human_bytes(r.unused_bytes_left)
+        ));
+    }
+    text
 }

@@ -2,8 +2,10 @@
 
 pub mod diff;
 pub mod download;
+pub mod forget;
 pub mod init;
 pub mod list;
+pub mod prune;
 pub mod rebuild;
 pub mod restore;
 pub mod select;

@@ -15,7 +15,7 @@ use super::pack::{BlobKind, FinishedPack};
 /// Every schema file, in order; the position is the version it brings the database to.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init.sql", include_str!("../../schema/001_init.sql")),
-    // 002 (another branch) goes here; until it is merged, 003 is applied as version 2.
+    ("002_prune.sql", include_str!("../../schema/002_prune.sql")),
     (
         "003_catalogue.sql",
         include_str!("../../schema/003_catalogue.sql"),

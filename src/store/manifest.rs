@@ -17,6 +17,10 @@
 //! entry's `map`: `file hash (32) | size (u64 LE) | chunk hashes (32 each)`. A file
 //! of one chunk needs none (its chunk hash is its file hash); an empty file has no
 //! chunks at all.
+//!
+//! A forgotten snapshot's manifest stays in its pack until prune removes it; a
+//! tombstone blob (kind 3, see `tombstone.rs`) names it meanwhile, so that
+//! `rebuild-index` does not bring the snapshot back.
 
 use serde::{Deserialize, Serialize};
 

@@ -12,6 +12,8 @@
 //! - [`restorer`] — reading files back, BLAKE3-checked.
 //! - [`checker`] — verify.
 //! - [`rebuild`] — recreating the index from the packs alone.
+//! - [`tombstone`] — the packs' record of forgotten snapshots.
+//! - [`pruner`] — removing what no snapshot references (crash-safe repacking).
 
 pub mod archiver;
 pub mod checker;
@@ -22,9 +24,11 @@ pub mod journal;
 pub mod lock;
 pub mod manifest;
 pub mod pack;
+pub mod pruner;
 pub mod rebuild;
 pub mod restorer;
 pub mod snapshots;
+pub mod tombstone;
 pub mod vault;
 
 pub use chunker::Hash;
@@ -63,6 +67,19 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The environment variable that names a failpoint (see [`failpoint`]).
+pub const FAILPOINT_ENV: &str = "TT_VAULT_FAILPOINT";
+
+/// Crash tests: when `$TT_VAULT_FAILPOINT` equals `name`, the process aborts here at
+/// once, with no unwinding and no cleanup, as a SIGKILL would leave it. The points:
+/// `prune-after-new-packs`, `prune-after-commit`, `prune-mid-delete` (after the first
+/// old pack is deleted) and `forget-after-tombstone` (durable, not yet committed).
+pub fn failpoint(name: &str) {
+    if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
 
 pub(crate) fn io_at(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.into();

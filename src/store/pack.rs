@@ -11,8 +11,9 @@
 //! ```
 //!
 //! `hash` is the BLAKE3 of the blob's raw (decoded) bytes and is its id everywhere.
-//! `kind` says what the raw bytes are: file data, a file map (a multi-chunk file's
-//! chunk list) or a snapshot manifest (see `manifest.rs`). `codec` is 0 raw, 1 zstd.
+//! `kind` says what the raw bytes are: 0 file data, 1 a file map (a multi-chunk
+//! file's chunk list), 2 a snapshot manifest (see `manifest.rs`) or 3 a tombstone
+//! (the ids of forgotten snapshots, see `tombstone.rs`). `codec` is 0 raw, 1 zstd.
 //!
 //! Every blob carries its own header, so a pack whose tail was lost can still be
 //! scanned blob by blob; the trailer repeats the headers so that reading a pack's
@@ -25,6 +26,10 @@
 //! `packs/<first two hex digits>/<id>.pack` and its directory fsynced; only then is
 //! it committed to the index. The id is random: packs are never rewritten, so the
 //! name need not be derived from the content.
+//!
+//! Prune (`pruner.rs`) never edits a pack either: it copies the live blobs of a
+//! partly used pack verbatim (same stored bytes, same codec) into new packs,
+//! commits the index, and only then deletes the old file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -40,8 +45,8 @@ pub const PACK_MAGIC: &[u8; 8] = b"TTVPACK1";
 const BLOB_MAGIC: &[u8; 4] = b"TTB1";
 const FOOTER_MAGIC: &[u8; 8] = b"TTVPEND1";
 pub const HEADER_LEN: usize = 48;
-const TRAILER_ENTRY_LEN: usize = HEADER_LEN + 8;
-const FOOTER_LEN: usize = 48;
+pub const TRAILER_ENTRY_LEN: usize = HEADER_LEN + 8;
+pub const FOOTER_LEN: usize = 48;
 /// Packs are closed once they pass this size: large enough that a vault of a
 /// terabyte is tens of thousands of files, small enough that a repack is cheap.
 pub const TARGET_PACK_SIZE: u64 = 32 * 1024 * 1024;
@@ -54,6 +59,9 @@ pub enum BlobKind {
     Data = 0,
     FileMap = 1,
     Manifest = 2,
+    /// Names snapshots that were forgotten, so that `rebuild-index` does not bring
+    /// back a manifest still sitting in a pack (see `tombstone.rs`).
+    Tombstone = 3,
 }
 
 impl BlobKind {
@@ -62,6 +70,7 @@ impl BlobKind {
             0 => Some(BlobKind::Data),
             1 => Some(BlobKind::FileMap),
             2 => Some(BlobKind::Manifest),
+            3 => Some(BlobKind::Tombstone),
             _ => None,
         }
     }

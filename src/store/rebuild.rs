@@ -2,7 +2,8 @@
 //!
 //! Packs are the truth: their trailers give every blob's place, file-map blobs give
 //! the chunk lists of multi-chunk files, and manifest blobs give the snapshots with
-//! their entries. The new index is built beside the old one and swapped in only
+//! their entries, except those a tombstone names (forgotten snapshots whose manifests
+//! prune has not yet removed; see tombstone.rs). The new index is built beside the old one and swapped in only
 //! when complete; the old one is kept as `vault.db.before-rebuild`.
 
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Manifest};
 use super::pack::{self, BlobKind, FinishedPack};
+use super::tombstone::Tombstone;
 use super::{io_at, snapshots, Result, Vault};
 
 #[derive(Debug, Default, Serialize)]
@@ -23,6 +25,8 @@ pub struct RebuildReport {
     pub blobs: u64,
     pub snapshots: u64,
     pub files: u64,
+    /// Manifests left out because a tombstone names them (forgotten snapshots).
+    pub forgotten: u64,
     /// Packs read by scanning because their trailer was damaged.
     pub salvaged: Vec<String>,
     /// Packs or blobs that could not be read at all.
@@ -41,6 +45,8 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
         let tx = conn.transaction()?;
         let mut manifests = Vec::new();
         let mut known_files = HashSet::new();
+        let mut forgotten = HashSet::new();
+        let mut seen = HashSet::new();
         for path in vault.pack_files()? {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let Some(id) = name.strip_suffix(".pack") else {
@@ -82,8 +88,16 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                         }
                     }
                     BlobKind::Manifest => match Manifest::decode(&raw) {
-                        Ok(m) => manifests.push((hex::encode(e.header.hash), m)),
+                        // A repack killed before its commit leaves a second copy.
+                        Ok(m) if seen.insert(e.header.hash) => {
+                            manifests.push((hex::encode(e.header.hash), m))
+                        }
+                        Ok(_) => {}
                         Err(err) => report.unreadable.push(format!("{id}: manifest: {err}")),
+                    },
+                    BlobKind::Tombstone => match Tombstone::decode(&raw) {
+                        Ok(t) => forgotten.extend(t.snapshots),
+                        Err(err) => report.unreadable.push(format!("{id}: tombstone: {err}")),
                     },
                     BlobKind::Data => {}
                 }
@@ -99,6 +113,9 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                 },
             )?;
         }
+        let found = manifests.len();
+        manifests.retain(|(id, _)| !forgotten.contains(id));
+        report.forgotten = (found - manifests.len()) as u64;
         manifests.sort_by(|a, b| a.1.taken_at.cmp(&b.1.taken_at));
         for (id, m) in &manifests {
             for e in &m.entries {

@@ -88,9 +88,11 @@ impl Vault {
     }
 
     /// Takes the writer lock and repairs what a killed writer may have left:
-    /// temporary packs are deleted (nothing references them) and packs that were
-    /// renamed into place but never committed are adopted, so their chunks are
-    /// re-used instead of written again.
+    /// temporary packs are deleted (nothing references them), packs a committed
+    /// prune no longer needs are deleted (`pending_deletes`, see pruner.rs), and packs
+    /// that were renamed into place but never committed are adopted, so their chunks
+    /// are re-used instead of written again (a tombstone among them takes effect:
+    /// the snapshots it names are forgotten, see tombstone.rs).
     pub fn lock_for_writing(&self, wait: bool) -> Result<WriteLock> {
         let lock = WriteLock::acquire(&self.root, wait)?;
         self.recover()?;
@@ -99,6 +101,8 @@ impl Vault {
 
     fn recover(&self) -> Result<()> {
         let mut conn = self.connect()?;
+        // Before adoption, or the dead packs of a killed prune would be taken back.
+        super::pruner::finish_pending_deletes(self, &conn)?;
         let known: std::collections::HashSet<String> = conn
             .prepare("SELECT name FROM packs")?
             .query_map([], |r| r.get(0))?
@@ -118,6 +122,7 @@ impl Vault {
             // A pack that does not read cleanly is left for verify to report.
             if let Ok((size, entries)) = pack::read_index(&path) {
                 let tx = conn.transaction()?;
+                super::tombstone::apply_adopted(&tx, &path, &entries)?;
                 index::insert_pack(
                     &tx,
                     &pack::FinishedPack {

@@ -1,0 +1,57 @@
+//! `tt-vault prune`: remove from the packs what no snapshot references.
+
+use crate::store::pruner::{self, PruneOptions, PruneReport};
+use crate::store::Vault;
+
+use super::{Progress, Result};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneArgs {
+    pub options: PruneOptions,
+    pub wait: bool,
+}
+
+pub fn prune(vault: &Vault, args: &PruneArgs, progress: &dyn Progress) -> Result<PruneReport> {
+    let lock = vault.lock_for_writing(args.wait)?;
+    run_locked(vault, &lock, &args.options, progress)
+}
+
+/// Prune under a lock the caller already holds (`forget --prune`).
+pub(crate) fn run_locked(
+    vault: &Vault,
+    lock: &crate::store::lock::WriteLock,
+    options: &PruneOptions,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
+    progress.begin("repack", None);
+    let add = |n| progress.add(n);
+    let report = pruner::prune(vault, lock, options, &add)?;
+    progress.end();
+    Ok(report)
+}
+
+/// Reads a `--max-repack` / `--max-unused` percentage: `10`, `10%` or `2.5%`, 0 to 100.
+pub fn parse_percent(text: &str) -> std::result::Result<f64, String> {
+    let number = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    match number.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "invalid percentage {text:?}: give a number from 0 to 100, e.g. 10 or 10%"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_percent;
+
+    #[test]
+    fn percentages() {
+        assert_eq!(parse_percent("10"), Ok(10.0));
+        assert_eq!(parse_percent("2.5%"), Ok(2.5));
+        assert_eq!(parse_percent("100%"), Ok(100.0));
+        assert!(parse_percent("101").is_err());
+        assert!(parse_percent("-1").is_err());
+        assert!(parse_percent("ten").is_err());
+    }
+}

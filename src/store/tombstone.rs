@@ -1,0 +1,174 @@
+//! Tombstones: the packs' own record of forgotten snapshots.
+//!
+//! Forgetting a snapshot deletes its index rows at once, but its manifest blob stays
+//! in a pack until prune drops it, and `rebuild-index` recreates snapshots from the
+//! manifests it finds in packs. So forget first writes a tombstone blob (kind 3)
+//! naming the forgotten snapshots into a small pack of its own, and commits that pack
+//! in the same transaction that deletes their rows. Then:
+//!
+//! - `rebuild-index` skips every manifest a tombstone names;
+//! - recovery (`Vault::lock_for_writing`) that adopts a tombstone's pack left by a
+//!   killed forget deletes the snapshots it names, so the index agrees with the packs.
+//!
+//! # Format
+//!
+//! The raw bytes are JSON, stored raw (they are small):
+//!
+//! ```json
+//! {"format": 1, "forgotten_at": "2026-10-01T08:00:00.000Z", "snapshots": ["<hex id>", ...]}
+//! ```
+//!
+//! # Lifetime
+//!
+//! A tombstone stays live for as long as any manifest it names is still in the trailer
+//! of any pack. Prune decides this at the start of a run, before it deletes anything,
+//! so a tombstone always outlives the manifests it names: the run that drops the last
+//! copy of a manifest keeps the tombstone, a later run drops it.
+
+use std::fs::File;
+use std::path::Path;
+
+use rusqlite::Transaction;
+use serde::{Deserialize, Serialize};
+
+use super::chunker::{self, Hash};
+use super::codec::{self, Codec};
+use super::index;
+use super::lock::WriteLock;
+use super::pack::{self, BlobEntry, BlobKind, PackWriter};
+use super::restorer::BlobReader;
+use super::{snapshots, Result, StoreError, Vault};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub format: u32,
+    pub forgotten_at: String,
+    /// Snapshot ids (hex BLAKE3 of their manifests).
+    pub snapshots: Vec<String>,
+}
+
+impl Tombstone {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("tombstone serialises")
+    }
+
+    pub fn decode(raw: &[u8]) -> std::result::Result<Tombstone, serde_json::Error> {
+        serde_json::from_slice(raw)
+    }
+
+    /// The manifest hashes it names (ids that are not hex hashes are ignored).
+    pub fn manifests(&self) -> Vec<Hash> {
+        self.snapshots
+            .iter()
+            .filter_map(|id| hex::decode(id).ok()?.try_into().ok())
+            .collect()
+    }
+}
+
+/// Forgets snapshots: a tombstone naming them is made durable in a new pack, then
+/// one transaction commits that pack and deletes their rows (entries cascade).
+pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let raw = Tombstone {
+        format: FORMAT,
+        forgotten_at: index::now_rfc3339(),
+        snapshots: ids.to_vec(),
+    }
+    .encode();
+    let mut w = PackWriter::create(&vault.packs_dir())?;
+    w.append(
+        BlobKind::Tombstone,
+        Codec::Raw,
+        chunker::hash(&raw),
+        raw.len(),
+        &raw,
+    )?;
+    let finished = w.finish()?;
+    super::failpoint("forget-after-tombstone");
+    let mut conn = vault.connect()?;
+    let tx = conn.transaction()?;
+    index::insert_pack(&tx, &finished)?;
+    for id in ids {
+        snapshots::delete(&tx, id)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every tombstone the index knows, with its hash.
+pub fn indexed(vault: &Vault) -> Result<Vec<(Hash, Tombstone)>> {
+    let mut reader = BlobReader::new(vault)?;
+    let hashes: Vec<Hash> = reader
+        .conn()
+        .prepare("SELECT hash FROM chunks WHERE kind = ?1")?
+        .query_map([BlobKind::Tombstone as u8], |r| r.get::<_, Vec<u8>>(0))?
+        .filter_map(|h| h.map(|h| h.try_into().ok()).transpose())
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(hashes.len());
+    for h in hashes {
+        let raw = reader.read(&h).map_err(|e| {
+            StoreError::Vault(format!(
+                "tombstone {}: {e}; run `tt-vault verify`",
+                index::short(&h)
+            ))
+        })?;
+        let t = Tombstone::decode(&raw).map_err(|e| {
+            StoreError::Vault(format!("tombstone {} is unreadable: {e}", index::short(&h)))
+        })?;
+        out.push((h, t));
+    }
+    Ok(out)
+}
+
+/// Applies the tombstones of a pack being adopted after a crash: the snapshots they
+/// name are deleted from the index. Unreadable tombstones are left for verify.
+pub fn apply_adopted(tx: &Transaction, path: &Path, entries: &[BlobEntry]) -> Result<()> {
+    let mut tombs = entries
+        .iter()
+        .filter(|e| e.header.kind == BlobKind::Tombstone)
+        .peekable();
+    if tombs.peek().is_none() {
+        return Ok(());
+    }
+    let file = File::open(path).map_err(super::io_at(path))?;
+    for e in tombs {
+        let Some(t) = read_in_pack(&file, path, e) else {
+            continue;
+        };
+        for id in &t.snapshots {
+            snapshots::delete(tx, id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one tombstone blob straight from its pack, hash-checked.
+pub fn read_in_pack(file: &File, path: &Path, e: &BlobEntry) -> Option<Tombstone> {
+    let stored = pack::read_stored(file, path, e).ok()?;
+    let raw = codec::decode(e.header.codec, &stored, e.header.raw_len as usize).ok()?;
+    (chunker::hash(&raw) == e.header.hash)
+        .then(|| Tombstone::decode(&raw).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_names_only_well_formed_ids() {
+        let good = "ab".repeat(32);
+        let t = Tombstone {
+            format: FORMAT,
+            forgotten_at: "2026-10-01T08:00:00.000Z".into(),
+            snapshots: vec![good.clone(), "not-hex".into()],
+        };
+        let back = Tombstone::decode(&t.encode()).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.manifests(), vec![[0xab; 32]]);
+    }
+}
