@@ -86,6 +86,7 @@ pub enum Command {
     /// List the files of one snapshot (`latest`, an id prefix, or a date)
     Ls {
         /// `latest`, an id prefix or a date
+        #[arg(conflicts_with_all = ["snapshot", "date", "latest"])]
         which: Option<String>,
         #[command(flatten)]
         pick: Pick,
@@ -309,14 +310,22 @@ impl Progress for Bar {
         if let Some(b) = &self.bar {
             b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             b.reset();
+            // Without a known total (a download), a spinner with bytes and rate.
+            let template = match total {
+                Some(_) => {
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+                }
+                None => "{spinner} {msg} {bytes} {binary_bytes_per_sec}",
+            };
             b.set_length(total.unwrap_or(0));
             b.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template(template)
+                    .expect("valid template")
+                    .progress_chars("=> "),
             );
+            if total.is_none() {
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+            }
             b.set_message(what.to_string());
         }
     }
@@ -362,6 +371,9 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
             ("date", "date"),
             ("id", "id"),
             ("archived", "archived"),
+            ("failed", "failed"),
+            ("likes", "likes"),
+            ("sound", "sound"),
             ("caption", "caption"),
             ("link", "link"),
         ],

@@ -44,7 +44,8 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, DateError> {
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
     }
-    // A bare day here means its start, not its end.
+    // A bare day here means its middle (noon), so the day stays the same in every
+    // time zone a reader may later use.
     let (day, zone) = split_zone(t);
     let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| DateError(text.into()))?;
     let start = day.and_hms_opt(12, 0, 0).expect("valid time");
@@ -69,12 +70,12 @@ fn split_zone(t: &str) -> (&str, Option<FixedOffset>) {
     if let Some(day) = t.strip_suffix(['Z', 'z']) {
         return (day, FixedOffset::east_opt(0));
     }
-    if t.len() == 16 {
+    if let (Some(day), Some(zone)) = (t.get(..10), t.get(10..)) {
         if let Ok(off) = DateTime::parse_from_str(
-            &format!("2000-01-01T00:00:00{}", &t[10..]),
+            &format!("2000-01-01T00:00:00{zone}"),
             "%Y-%m-%dT%H:%M:%S%:z",
         ) {
-            return (&t[..10], Some(*off.offset()));
+            return (day, Some(*off.offset()));
         }
     }
     (t, None)
@@ -100,6 +101,8 @@ mod tests {
 
     #[test]
     fn nonsense_is_an_error_that_explains() {
+        assert!(parse_until("2026-10-0é+0100").is_err());
+        assert!(parse_instant("2026-10-0é+0100").is_err());
         let e = parse_until("yesterday").unwrap_err().to_string();
         assert!(e.contains("yesterday") && e.contains("YYYY-MM-DD"), "{e}");
         assert!(parse_until("2026-13-01").is_err());

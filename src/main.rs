@@ -16,6 +16,11 @@ const PROBLEMS: u8 = 1;
 const ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`tt-vault show likes | head`), as Unix tools do.
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
@@ -98,6 +103,26 @@ fn run(cli: &Cli) -> Result<u8> {
                 ));
                 for n in &o.notes {
                     say(n.clone());
+                }
+                if cli.verbose {
+                    for f in &o.failed {
+                        say(format!(
+                            "  failed {}: {} ({}; HTTP {}, {} attempts) {}",
+                            f["id"].as_str().unwrap_or("?"),
+                            f["reason_text"].as_str().unwrap_or("failed"),
+                            f["detail"].as_str().unwrap_or(""),
+                            f["http_status"]
+                                .as_u64()
+                                .map_or("-".into(), |s| s.to_string()),
+                            f["attempts"],
+                            f["link"].as_str().unwrap_or("")
+                        ));
+                    }
+                } else if !o.failed.is_empty() {
+                    say(format!(
+                        "{} posts could not be fetched (recorded in the snapshot; -v lists them, `tt-vault show posts` too)",
+                        o.failed.len()
+                    ));
                 }
             });
             Ok(if out.failed.is_empty() { 0 } else { PROBLEMS })
@@ -200,17 +225,26 @@ fn run(cli: &Cli) -> Result<u8> {
                         p.detail
                     );
                     if !p.snapshots.is_empty() {
-                        println!("  snapshots: {}", p.snapshots.join(", "));
+                        let short: Vec<&str> =
+                            p.snapshots.iter().map(|s| &s[..8.min(s.len())]).collect();
+                        println!("  snapshots: {}", short.join(", "));
                     }
                     for path in &p.paths {
                         println!("  damaged: {path}");
                     }
                 }
+                let read = if r.mode == "structure" {
+                    "index, pack trailers and references checked".to_string()
+                } else {
+                    format!(
+                        "{} packs read, {} re-hashed",
+                        r.packs_checked,
+                        human_bytes(r.bytes_checked)
+                    )
+                };
                 say(format!(
-                    "verify ({}): {} packs read, {} checked, {}",
+                    "verify ({}): {read}, {}",
                     r.mode,
-                    r.packs_checked,
-                    human_bytes(r.bytes_checked),
                     if r.ok {
                         "no problems".to_string()
                     } else {
@@ -255,7 +289,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 ));
                 for a in &s.accounts {
                     say(format!(
-                        "  {}: {} snapshots, {} logical, {} new, {} stored",
+                        "  {}: {} snapshots, {} logical; when taken they added {} new, {} stored",
                         a.account,
                         a.snapshots,
                         human_bytes(a.logical_bytes),

@@ -247,7 +247,7 @@ fn largest_pack(env: &Env) -> std::path::PathBuf {
 #[test]
 fn damage_is_found_and_named() {
     let (env, src, snap) = snapshotted_source();
-    let id8 = &snap["id"].as_str().unwrap()[..8];
+    let id = snap["id"].as_str().unwrap();
     env.ok(&["verify", "--read-data"]);
 
     // Flip one byte in the middle of the big pack.
@@ -262,7 +262,7 @@ fn damage_is_found_and_named() {
     assert_eq!(report["ok"], false);
     let problems = report["problems"].as_array().unwrap();
     assert_eq!(problems[0]["kind"], "corrupt_chunk");
-    assert_eq!(problems[0]["snapshots"][0], id8);
+    assert_eq!(problems[0]["snapshots"][0], id);
     assert!(!problems[0]["paths"].as_array().unwrap().is_empty());
 
     // Restore: the damaged file fails loudly, the rest is restored.
@@ -291,7 +291,7 @@ fn damage_is_found_and_named() {
     fs::write(&pack, &original[..original.len() - 100]).unwrap();
     let report = env.json_code(&["verify"], 1);
     assert_eq!(report["problems"][0]["kind"], "pack_size");
-    assert_eq!(report["problems"][0]["snapshots"][0], id8);
+    assert_eq!(report["problems"][0]["snapshots"][0], id);
 
     // Deleted: likewise.
     fs::remove_file(&pack).unwrap();
@@ -571,4 +571,36 @@ fn walk_all(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_waiting_writer_goes_on_when_the_lock_is_released() {
+    let (env, src, _) = snapshotted_source();
+    let lock = fs::File::open(env.vault().join("lock")).unwrap();
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: plain flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let child = env
+        .cmd()
+        .args([
+            "snapshot",
+            "--wait",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            "alice",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        env.json(&["snapshots"]).as_array().unwrap().len(),
+        1,
+        "it did not wait"
+    );
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 2);
 }

@@ -219,6 +219,16 @@ fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
             o.insert("archived".into(), json!(archived));
             if item.section == "posts" {
                 o.insert("caption".into(), json!(item.text));
+                // Export key names vary in case between years ("Likes", "likes").
+                let field = |name: &str| {
+                    item.fields
+                        .iter()
+                        .find(|(k, _)| k.trim_end_matches(':').eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Null)
+                };
+                o.insert("likes".into(), field("likes"));
+                o.insert("sound".into(), field("sound"));
                 let failure = item.video_id.as_ref().and_then(|id| {
                     failed
                         .as_array()?
@@ -227,6 +237,7 @@ fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
                         .cloned()
                 });
                 if let Some(f) = failure {
+                    o.insert("failed".into(), f["reason_text"].clone());
                     o.insert("failure".into(), f);
                 }
             }

@@ -14,7 +14,7 @@ use crate::store::archiver::{AddError, SnapshotBuilder};
 use crate::store::index::FileRow;
 use crate::store::manifest::Entry;
 use crate::store::{journal, snapshots, Vault};
-use crate::tiktok::export::{Export, Section};
+use crate::tiktok::export::{Record, Section};
 use crate::tiktok::fetch::{self, FetchConfig, MediaSink, Outcome, PostResult, StoredFile, Target};
 use crate::tiktok::links;
 
@@ -32,7 +32,17 @@ impl Which {
     /// Reads `posts,favorites,likes` or `none`.
     pub fn parse_list(text: &str) -> Result<Vec<Which>> {
         let mut out = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parts: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.len() > 1 && parts.iter().any(|p| p.eq_ignore_ascii_case("none")) {
+            return Err(CommandError::Usage(format!(
+                "--download {text:?}: `none` cannot be combined with other lists"
+            )));
+        }
+        for part in parts {
             match part.to_ascii_lowercase().as_str() {
                 "none" => return Ok(Vec::new()),
                 "posts" => out.push(Which::Posts),
@@ -65,25 +75,17 @@ impl Which {
     }
 }
 
-/// The links of the chosen lists of an export, in the export's order.
-pub fn targets_from_export(export: &Export, which: &[Which]) -> Result<Vec<Target>> {
-    let mut out = Vec::new();
-    export
-        .parse(&mut |r| {
-            if let Some(w) = which.iter().find(|w| w.section() == r.section) {
-                if let Some(link) = r.link.clone().or_else(|| r.video_id.clone()) {
-                    out.push(Target {
-                        link,
-                        video_id: r.video_id.clone(),
-                        date: r.date.as_ref().map(|d| d.raw.chars().take(10).collect()),
-                        source: w.name().into(),
-                    });
-                }
-            }
-            Ok(())
-        })
-        .map_err(|e| CommandError::Input(e.to_string()))?;
-    Ok(out)
+/// The download target an export record stands for, when it is in a chosen list
+/// (called for every record of the one parse that also checks the export).
+pub fn export_target(r: &Record, which: &[Which]) -> Option<Target> {
+    let w = which.iter().find(|w| w.section() == r.section)?;
+    let link = r.link.clone().or_else(|| r.video_id.clone())?;
+    Some(Target {
+        link,
+        video_id: r.video_id.clone(),
+        date: r.date.as_ref().map(|d| d.raw.chars().take(10).collect()),
+        source: w.name().into(),
+    })
 }
 
 /// Targets for links given on the command line.
@@ -292,5 +294,6 @@ mod tests {
         );
         assert!(Which::parse_list("none").unwrap().is_empty());
         assert!(Which::parse_list("videos").is_err());
+        assert!(Which::parse_list("posts,none").is_err());
     }
 }

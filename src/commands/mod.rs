@@ -28,15 +28,6 @@ pub trait Progress: Sync {
     fn end(&self);
 }
 
-/// Progress that shows nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn begin(&self, _: &str, _: Option<u64>) {}
-    fn add(&self, _: u64) {}
-    fn end(&self) {}
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]

@@ -15,13 +15,6 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn by_id(id: &str) -> Selector {
-        Selector {
-            snapshot: Some(id.to_string()),
-            ..Selector::default()
-        }
-    }
-
     /// Reads a positional `latest` / id-prefix / date argument.
     pub fn parse_positional(text: &str, account: Option<String>) -> Selector {
         let is_date = text.len() >= 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';

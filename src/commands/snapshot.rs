@@ -13,7 +13,7 @@ use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
 use crate::store::{StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
-use crate::tiktok::fetch::FetchConfig;
+use crate::tiktok::fetch::{FetchConfig, Target};
 use crate::tiktok::media;
 
 use super::download::{self, Which};
@@ -78,11 +78,33 @@ pub fn snapshot(
     let mut targets = download::targets_from_urls(&args.urls);
     // The export is parsed in full before anything is written: a malformed one
     // fails here, with the vault untouched.
-    let export = args.export.as_deref().map(check_export).transpose()?;
-    if let Some((e, _)) = &export {
-        let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
-        if !which.is_empty() {
-            targets.extend(download::targets_from_export(e, &which)?);
+    if args.export.is_none() && args.download.as_ref().is_some_and(|w| !w.is_empty()) {
+        return Err(CommandError::Usage(
+            "--download picks lists of an export: give --export too (or use --url LINK)".into(),
+        ));
+    }
+    let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
+    let export = match args
+        .export
+        .as_deref()
+        .map(|p| check_export(p, &which))
+        .transpose()?
+    {
+        Some((e, report, found)) => {
+            targets.extend(found);
+            Some((e, report))
+        }
+        None => None,
+    };
+    if !targets.is_empty() {
+        if let Some(cookies) = &args.fetch.cookies_file {
+            // Found now, not after every local file is already read and packed.
+            std::fs::File::open(cookies).map_err(|e| {
+                CommandError::Input(format!(
+                    "--cookies {}: {e}; check the path",
+                    cookies.display()
+                ))
+            })?;
         }
     }
     let account = args
@@ -95,8 +117,9 @@ pub fn snapshot(
     }
     let mut sources = Vec::new();
     let mut planned = Vec::new();
+    let mut skipped = Vec::new();
     if let Some((e, _)) = &export {
-        sources.push(plan_export(e, &mut planned)?);
+        sources.push(plan_export(e, &mut planned, &mut skipped)?);
     }
     for dir in &args.media {
         let root = unique_root(&sources, "media", dir);
@@ -112,7 +135,7 @@ pub fn snapshot(
                 dir.display()
             )));
         }
-        walk(&abs, &abs, &root, "media", &mut planned)?;
+        walk(&abs, &abs, &root, "media", &mut planned, &mut skipped)?;
         sources.push(Source {
             kind: "media".into(),
             path: abs.display().to_string(),
@@ -130,6 +153,13 @@ pub fn snapshot(
 
     let mut failed = Vec::new();
     let mut notes = Vec::new();
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "skipped {} symlinks or special files (not followed): {}",
+            skipped.len(),
+            skipped.join(", ")
+        ));
+    }
     if !targets.is_empty() {
         sources.push(Source {
             kind: "download".into(),
@@ -193,12 +223,17 @@ pub fn snapshot(
 
 /// Opens and fully parses an export, discarding the records: the check that it can
 /// be catalogued, made before the vault is touched.
-fn check_export(path: &Path) -> Result<(Export, ParseReport)> {
+/// The same pass collects the links of the lists to download.
+fn check_export(path: &Path, which: &[Which]) -> Result<(Export, ParseReport, Vec<Target>)> {
     let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
+    let mut targets = Vec::new();
     let report = export
-        .parse(&mut |_| Ok(()))
+        .parse(&mut |r| {
+            targets.extend(download::export_target(&r, which));
+            Ok(())
+        })
         .map_err(|e| CommandError::Input(e.to_string()))?;
-    Ok((export, report))
+    Ok((export, report, targets))
 }
 
 /// Refuses an export of another TikTok user under an account that had exports of
@@ -227,14 +262,18 @@ fn check_same_user(
 
 /// Plans the export's files under `export/<name>`: a ZIP or JSON file as one file,
 /// a folder with all its files, byte for byte as they came.
-fn plan_export(export: &Export, planned: &mut Vec<Planned>) -> Result<Source> {
+fn plan_export(
+    export: &Export,
+    planned: &mut Vec<Planned>,
+    skipped: &mut Vec<String>,
+) -> Result<Source> {
     let path = export.path();
     let abs = fs::canonicalize(path).map_err(|e| {
         CommandError::Input(format!("export {}: {e}; check the path", path.display()))
     })?;
     let root = unique_root(&[], "export", &abs);
     if abs.is_dir() {
-        walk(&abs, &abs, &root, "export", planned)?;
+        walk(&abs, &abs, &root, "export", planned, skipped)?;
     } else {
         let size = fs::metadata(&abs)
             .map_err(|e| CommandError::Input(format!("export {}: {e}", path.display())))?
@@ -334,6 +373,7 @@ fn walk(
     root: &str,
     kind: &'static str,
     out: &mut Vec<Planned>,
+    skipped: &mut Vec<String>,
 ) -> Result<()> {
     let read = |e: std::io::Error| {
         CommandError::Input(format!(
@@ -350,7 +390,7 @@ fn walk(
         let path = item.path();
         let meta = fs::symlink_metadata(&path).map_err(read)?;
         if meta.is_dir() {
-            walk(base, &path, root, kind, out)?;
+            walk(base, &path, root, kind, out, skipped)?;
         } else if meta.is_file() {
             let rel = path.strip_prefix(base).expect("walked under base");
             let rel = rel
@@ -374,9 +414,11 @@ fn walk(
                 item_id,
                 size: meta.len(),
             });
+        } else {
+            // Symlinks and special files are not followed: a backup of a folder must
+            // not wander outside it. They are named in the snapshot's notes.
+            skipped.push(path.display().to_string());
         }
-        // Symlinks and special files are not followed: a backup of a folder must not
-        // wander outside it.
     }
     Ok(())
 }

@@ -404,7 +404,7 @@ fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
         for chunk in &p.chunks {
             let manifest_of = hex::encode(chunk);
             if snapshot_exists.exists([&manifest_of])? {
-                snaps.insert(manifest_of[..8].to_string());
+                snaps.insert(manifest_of.clone());
                 paths.insert(format!("(manifest of snapshot {})", &manifest_of[..8]));
             }
             for file in broken_files.get(chunk).into_iter().flatten() {
@@ -413,7 +413,7 @@ fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
                 })?;
                 for row in rows {
                     let (snap, path) = row?;
-                    snaps.insert(snap[..8].to_string());
+                    snaps.insert(snap);
                     paths.insert(path);
                 }
             }

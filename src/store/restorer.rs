@@ -177,7 +177,7 @@ pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, Str
         if let Ok(m) = fs::symlink_metadata(&dir) {
             if !m.is_dir() {
                 return Err(format!(
-                    "refusing to restore {rel}: {} is a symlink or not a directory",
+                    "refused: {} is a symlink or not a directory",
                     dir.display()
                 ));
             }
@@ -185,10 +185,7 @@ pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, Str
     }
     if let Ok(m) = fs::symlink_metadata(&out) {
         if m.file_type().is_symlink() {
-            return Err(format!(
-                "refusing to restore {rel}: {} is a symlink",
-                out.display()
-            ));
+            return Err(format!("refused: {} is a symlink", out.display()));
         }
     }
     Ok(out)
@@ -299,10 +296,12 @@ fn restore_one(
     let tmp = dir.join(format!(".{name}.tt-vault-tmp"));
     let result = (|| {
         let file = reader.file(&e.hash).map_err(|err| err.to_string())?;
+        // A stale temporary from an interrupted run goes; create_new then never
+        // follows a symlink someone planted under that name.
+        let _ = fs::remove_file(&tmp);
         let mut out = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&tmp)
             .map_err(|err| format!("creating {}: {err}", tmp.display()))?;
         {

@@ -136,8 +136,10 @@ pub struct Failure {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailReason {
-    /// HTTP 404, or status 10221.
+    /// HTTP 404.
     Deleted,
+    /// Status 10221: the author's account no longer exists.
+    AccountNotFound,
     /// Status 10216.
     PrivatePost,
     /// Status 10222.
@@ -167,6 +169,7 @@ impl FailReason {
     pub fn code(&self) -> String {
         match self {
             FailReason::Deleted => "deleted".into(),
+            FailReason::AccountNotFound => "account_not_found".into(),
             FailReason::PrivatePost => "private_post".into(),
             FailReason::PrivateAccount => "private_account".into(),
             FailReason::RegionLocked => "region_locked".into(),
@@ -199,6 +202,7 @@ impl std::fmt::Display for FailReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
             FailReason::Deleted => "deleted on TikTok".to_string(),
+            FailReason::AccountNotFound => "account not found on TikTok".into(),
             FailReason::PrivatePost => "private post".into(),
             FailReason::PrivateAccount => "private account".into(),
             FailReason::RegionLocked => "not available in this region".into(),

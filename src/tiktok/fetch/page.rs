@@ -160,7 +160,7 @@ pub fn status_reason(code: i64) -> FailReason {
     match code {
         10216 => FailReason::PrivatePost,
         10222 => FailReason::PrivateAccount,
-        10221 => FailReason::Deleted,
+        10221 => FailReason::AccountNotFound,
         10231 => FailReason::RegionLocked,
         10204 => FailReason::Blocked,
         other => FailReason::Unavailable(other),
@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(status_reason(10216), FailReason::PrivatePost);
         assert_eq!(status_reason(10222), FailReason::PrivateAccount);
-        assert_eq!(status_reason(10221), FailReason::Deleted);
+        assert_eq!(status_reason(10221), FailReason::AccountNotFound);
         assert_eq!(status_reason(10231), FailReason::RegionLocked);
         assert_eq!(status_reason(10204), FailReason::Blocked);
         assert_eq!(status_reason(10000), FailReason::Unavailable(10000));
