@@ -99,4 +99,51 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+
+/// Why 256 KiB / 1 MiB / 4 MiB: for each candidate bound set, chunking speed on video
+/// bytes, index rows per GiB, and how much of a 64 MiB "video" is stored again after a
+/// re-mux-like edit (8 bytes inserted near the front, a 64 KiB block changed in the
+/// middle). Printed once; criterion times the chunking.
+fn bounds(c: &mut Criterion) {
+    const KIB: usize = 1024;
+    let sets = [
+        ("64K/256K/1M", 64 * KIB, 256 * KIB, 1024 * KIB),
+        ("256K/1M/4M", 256 * KIB, 1024 * KIB, 4096 * KIB),
+        ("1M/4M/16M", 1024 * KIB, 4096 * KIB, 16384 * KIB),
+    ];
+    let data = incompressible();
+    let mut edited = data.clone();
+    edited.splice(1000..1000, [7u8; 8]);
+    let mid = edited.len() / 2;
+    edited[mid..mid + 65536].fill(1);
+    let cut = |d: &[u8], (min, avg, max): (usize, usize, usize)| -> Vec<(chunker::Hash, usize)> {
+        let mut c = Chunker::with_bounds(Cursor::new(d), min, avg, max);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push((chunker::hash(&ch), ch.len()));
+        }
+        out
+    };
+    let mut g = c.benchmark_group("bounds");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(LEN as u64));
+    for (name, min, avg, max) in sets {
+        let a = cut(&data, (min, avg, max));
+        let b = cut(&edited, (min, avg, max));
+        let known: std::collections::HashSet<_> = a.iter().map(|(h, _)| *h).collect();
+        let again: usize = b.iter().filter(|(h, _)| !known.contains(h)).map(|(_, l)| l).sum();
+        println!(
+            "bounds {name}: {} chunks/GiB, edit stores {:.1} MiB of 64 MiB again",
+            a.len() * 16,
+            again as f64 / (1 << 20) as f64
+        );
+        g.bench_with_input(BenchmarkId::new("chunk", name), &data, |bch, d| {
+            bch.iter(|| cut(d, (min, avg, max)).len())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(bound_choice, bounds);
+criterion_main!(benches, bound_choice);
