@@ -132,7 +132,7 @@ fn run(cli: &Cli) -> Result<u8> {
             emit(cli.json, &list, |l| {
                 say(format!(
                     "{:<8}  {:<24}  {:<16} {:>7} {:>11} {:>11}",
-                    "id", "taken_at", "account", "files", "size", "new stored"
+                    "id", "taken_at", "account", "files", "size", "stored"
                 ));
                 for s in l {
                     say(format!(

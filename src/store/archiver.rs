@@ -82,6 +82,8 @@ impl Archiver {
             .spawn(move || {
                 if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, &p, &s) {
                     *e.lock().unwrap() = Some(err.to_string());
+                    // Drop what was queued (and the barriers' answer channels with it).
+                    while rx.try_recv().is_ok() {}
                 }
             })
             .map_err(|e| StoreError::Vault(format!("cannot start the packing thread: {e}")))?;
@@ -184,7 +186,21 @@ impl Archiver {
             ack: ack_tx,
         })
         .map_err(|_| self.packer_failed())?;
-        ack_rx.recv().map_err(|_| self.packer_failed())
+        // A packer that died (disk full) after our barrier was queued never answers,
+        // and the queued barrier keeps the answer channel open: watch the thread too.
+        loop {
+            match ack_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(self.packer_failed())
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if self.packer.as_ref().is_none_or(|h| h.is_finished()) {
+                        return Err(self.packer_failed());
+                    }
+                }
+            }
+        }
     }
 
     /// Flushes and stops the packing thread.
