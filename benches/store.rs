@@ -100,7 +100,6 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
-
 /// Why 256 KiB / 1 MiB / 4 MiB: for each candidate bound set, chunking speed on video
 /// bytes, index rows per GiB, and how much of a 64 MiB "video" is stored again after a
 /// re-mux-like edit (8 bytes inserted near the front, a 64 KiB block changed in the
@@ -132,7 +131,11 @@ fn bounds(c: &mut Criterion) {
         let a = cut(&data, (min, avg, max));
         let b = cut(&edited, (min, avg, max));
         let known: std::collections::HashSet<_> = a.iter().map(|(h, _)| *h).collect();
-        let again: usize = b.iter().filter(|(h, _)| !known.contains(h)).map(|(_, l)| l).sum();
+        let again: usize = b
+            .iter()
+            .filter(|(h, _)| !known.contains(h))
+            .map(|(_, l)| l)
+            .sum();
         println!(
             "bounds {name}: {} chunks/GiB, edit stores {:.1} MiB of 64 MiB again",
             a.len() * 16,

@@ -101,16 +101,7 @@ impl<R: Read> Chunker<R> {
             return Ok(None);
         }
         let m = self.masks;
-        let (_, len) = cut(
-            available,
-            min,
-            avg,
-            max,
-            m.s,
-            m.l,
-            m.s << 1,
-            m.l << 1,
-        );
+        let (_, len) = cut(available, min, avg, max, m.s, m.l, m.s << 1, m.l << 1);
         let chunk = available[..len].to_vec();
         self.start += len;
         Ok(Some(chunk))
