@@ -72,7 +72,7 @@ fn a_full_disk_fails_cleanly_and_keeps_what_was_stored() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("No space left"), "{err}");
 
-    let leftovers: Vec<_> = walk(&vault.join("packs"))
+    let leftovers: Vec<_> = common::files_under(&vault.join("packs"))
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".tmp"))
         .collect();
@@ -88,17 +88,4 @@ fn a_full_disk_fails_cleanly_and_keeps_what_was_stored() {
             .success()
     );
     assert_eq!(tree(&restored.join("media/small-src")), tree(&small));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
