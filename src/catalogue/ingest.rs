@@ -103,11 +103,22 @@ fn next_seq(tx: &Transaction, account: &str) -> rusqlite::Result<i64> {
 
 fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -> Result<()> {
     let key = item_key(rec);
-    let occurrence: i64 = tx
-        .prepare_cached("SELECT COUNT(*) FROM temp.export_seen WHERE key = ?1")?
-        .query_row([&key[..]], |r| r.get(0))?;
-    tx.prepare_cached("INSERT INTO temp.export_seen (key, occurrence) VALUES (?1, ?2)")?
-        .execute(params![&key[..], occurrence])?;
+    // Most rows are unique: one statement claims occurrence 0; only a duplicate
+    // pays for counting the earlier ones.
+    let first = tx
+        .prepare_cached("INSERT OR IGNORE INTO temp.export_seen (key, occurrence) VALUES (?1, 0)")?
+        .execute([&key[..]])?
+        == 1;
+    let occurrence: i64 = if first {
+        0
+    } else {
+        let n: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM temp.export_seen WHERE key = ?1")?
+            .query_row([&key[..]], |r| r.get(0))?;
+        tx.prepare_cached("INSERT INTO temp.export_seen (key, occurrence) VALUES (?1, ?2)")?
+            .execute(params![&key[..], n])?;
+        n
+    };
     let open: Option<i64> = tx
         .prepare_cached(
             "SELECT id FROM export_items
@@ -247,5 +258,52 @@ mod tests {
         let a = record(Section::Messages, m.clone(), Some("ann"));
         let b = record(Section::Messages, m, Some("bob"));
         assert_ne!(item_key(&a), item_key(&b));
+    }
+
+    /// Exact duplicate rows (TikTok repeats a watch-history row when a video is
+    /// opened twice in a second) are kept as separate items, and survive re-ingest.
+    #[test]
+    fn exact_duplicates_are_counted_and_kept_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = crate::store::Vault::init(&dir.path().join("v")).unwrap();
+        let mut conn = vault.connect().unwrap();
+        let row = json!({"Date": "2024-01-01 10:00:00", "Link": "https://www.tiktokv.com/share/video/7300000000000000001/"});
+        let other = json!({"Date": "2024-01-01 10:00:01", "Link": "https://www.tiktokv.com/share/video/7300000000000000002/"});
+        let export =
+            json!({"Activity": {"Video Browsing History": {"VideoList": [row, row, other, row]}}});
+        let path = dir.path().join("user_data.json");
+        std::fs::write(&path, export.to_string()).unwrap();
+        let export = Export::open(&path).unwrap();
+        for (n, snap) in ["a", "b"].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO snapshots (id, account, taken_at, taken_ms, files, bytes, new_bytes, stored_bytes, sources, failed, meta)
+                 VALUES (?1, 'acc', '2026-01-01T00:00:00Z', ?2, 0, 0, 0, 0, '[]', '[]', '{}')",
+                params![snap, n as i64],
+            )
+            .unwrap();
+            let v = NewVersion {
+                snapshot_id: snap,
+                account: "acc",
+                taken_ms: n as i64,
+                export_root: "export/user_data.json",
+            };
+            ingest(&mut conn, &v, &export).unwrap();
+            let counts: Vec<(i64, i64)> = conn
+                .prepare("SELECT occurrence, count(*) FROM export_items WHERE section = 'history' AND last_seq IS NULL GROUP BY occurrence ORDER BY occurrence")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(counts, [(0, 2), (1, 1), (2, 1)], "after version {}", n + 1);
+        }
+        let total: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM export_items WHERE section = 'history'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(total, 4, "an unchanged export adds no rows");
     }
 }
