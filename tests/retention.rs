@@ -1,12 +1,17 @@
 //! forget and prune end to end, through the binary: policies per account, ids, the
-//! video-protection rule, what prune frees, crashes at each failpoint, and
-//! rebuild-index after forget.
+//! video-protection rule, what prune frees, crashes at each failpoint and a real
+//! SIGKILL mid-repack, the writer lock, and rebuild-index after forget.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::os::unix::io::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use common::{copy_tree, random_bytes, tree, write, Env};
 
@@ -378,4 +383,527 @@ fn a_forget_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
     assert_eq!(snapshot_ids(&env), [second.clone()].into());
     env.ok(&["rebuild-index"]);
     assert_eq!(snapshot_ids(&env), [second].into());
+}
+
+#[test]
+fn forget_with_prune_in_one_go_frees_the_forgotten_packs() {
+    let env = Env::new();
+    let src = env.path("src");
+    // Each snapshot's new file lands in a pack of its own (with its manifest), so
+    // forgetting the first two leaves two packs with nothing live: the default limits
+    // delete them.
+    write(&src.join("one.bin"), &random_bytes(MIB, 30));
+    snap(&env, &src, "alice", "2026-01-01T10:00:00Z");
+    fs::remove_file(src.join("one.bin")).unwrap();
+    write(&src.join("two.bin"), &random_bytes(MIB, 31));
+    snap(&env, &src, "alice", "2026-01-02T10:00:00Z");
+    fs::remove_file(src.join("two.bin")).unwrap();
+    write(&src.join("deep/three.bin"), &random_bytes(3 * MIB / 2, 32));
+    let last = snap(&env, &src, "alice", "2026-01-03T10:00:00Z");
+    let state = tree(&src);
+    let stats_before = env.json(&["stats"]);
+    let before = stats_before["stored_bytes"].as_u64().unwrap();
+    assert_eq!(stats_before["snapshots"], 3);
+
+    let r = env.json(&["forget", "--keep-last", "1", "--prune"]);
+    assert_eq!(r["removed"], 2);
+    assert_eq!(r["kept"], 1);
+    let p = &r["prune"];
+    assert!(p.is_object(), "forget --prune reports the prune: {r}");
+    assert_eq!(p["dry_run"], false);
+    assert_eq!(p["packs_deleted"], 2, "{p}");
+    assert_eq!(p["packs_repacked"], 0, "{p}");
+    let freed = p["bytes_freed"].as_u64().unwrap();
+    assert!(freed > 0, "{p}");
+    // The two forgotten files and their manifests, in whole packs.
+    let forgotten = 2 * MIB as u64;
+    assert!(
+        (forgotten..forgotten + SLACK).contains(&freed),
+        "freed {freed}, the forgotten snapshots alone held {forgotten}"
+    );
+
+    // stats: one snapshot left, and the stored bytes dropped by what prune freed
+    // (less the small tombstone pack forget wrote).
+    let stats_after = env.json(&["stats"]);
+    assert_eq!(stats_after["snapshots"], 1);
+    let after = stats_after["stored_bytes"].as_u64().unwrap();
+    assert_eq!(p["bytes_after"].as_u64().unwrap(), after, "{p}");
+    assert!(
+        after <= before - freed + 4096 && after >= before - freed,
+        "before {before}, freed {freed}, after {after}"
+    );
+    assert_eq!(
+        stats_after["packs"].as_u64().unwrap(),
+        stats_before["packs"].as_u64().unwrap() - 2 + 1,
+        "two packs gone, one tombstone pack added"
+    );
+    assert_eq!(pack_bytes_on_disk(&env), after);
+    assert_eq!(snapshot_ids(&env), [last.clone()].into());
+
+    restores_identically(&env, &last, &state);
+    env.expect(&["verify", "--read-data"], 0);
+
+    // The human report shows the prune line too.
+    let text = env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    assert!(text.contains("prune: "), "{text}");
+    assert!(text.contains("packs deleted"), "{text}");
+}
+
+/// Takes a snapshot of the same small folder at each time; returns time → id.
+fn series(env: &Env, times: &[&str]) -> BTreeMap<String, String> {
+    let src = env.path("src");
+    write(&src.join("note.txt"), b"the same content every time");
+    times
+        .iter()
+        .map(|t| (t.to_string(), snap(env, &src, "alice", t)))
+        .collect()
+}
+
+/// The times of the snapshots a forget report keeps.
+fn kept_times(report: &serde_json::Value, by_time: &BTreeMap<String, String>) -> Vec<String> {
+    let v = verdicts(report);
+    assert_eq!(
+        v.len(),
+        by_time.len(),
+        "every snapshot is decided: {report}"
+    );
+    by_time
+        .iter()
+        .filter(|(_, id)| v[*id].0)
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+#[test]
+fn within_weekly_and_monthly_rules_on_a_three_month_series() {
+    let env = Env::new();
+    // Every 5 days from Thursday 1 January 2026 to Friday 27 March, at noon UTC, plus
+    // an earlier snapshot on 25 February and a later one on 22 March.
+    let mut times: Vec<String> = (0..18)
+        .map(|i| {
+            let day =
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(5 * i);
+            format!("{day}T12:00:00Z")
+        })
+        .collect();
+    assert_eq!(times[11], "2026-02-25T12:00:00Z");
+    assert_eq!(times[17], "2026-03-27T12:00:00Z");
+    times.push("2026-02-25T08:00:00Z".into());
+    times.push("2026-03-22T18:00:00Z".into());
+    let refs: Vec<&str> = times.iter().map(String::as_str).collect();
+    let by_time = series(&env, &refs);
+    assert_eq!(by_time.len(), 20);
+    assert_eq!(
+        by_time.values().collect::<BTreeSet<_>>().len(),
+        20,
+        "distinct ids"
+    );
+    let dry = |args: &[&str]| {
+        let mut all = vec!["forget", "--dry-run"];
+        all.extend_from_slice(args);
+        env.json(&all)
+    };
+
+    // Within 30 days of the newest (27 March, noon): strictly after 25 February noon.
+    let r = dry(&["--keep-within", "30d"]);
+    assert_eq!(
+        kept_times(&r, &by_time),
+        [
+            "2026-03-02T12:00:00Z",
+            "2026-03-07T12:00:00Z",
+            "2026-03-12T12:00:00Z",
+            "2026-03-17T12:00:00Z",
+            "2026-03-22T12:00:00Z",
+            "2026-03-22T18:00:00Z",
+            "2026-03-27T12:00:00Z",
+        ]
+    );
+    assert_eq!(
+        verdicts(&r)[&by_time["2026-03-02T12:00:00Z"]].1,
+        ["within 30d"]
+    );
+
+    // Two ISO weeks: week 13 (Friday 27 March) and week 12 (Monday 16 to Sunday 22
+    // March), whose newest is the Sunday evening one.
+    let r = dry(&["--keep-weekly", "2"]);
+    assert_eq!(
+        kept_times(&r, &by_time),
+        ["2026-03-22T18:00:00Z", "2026-03-27T12:00:00Z"]
+    );
+
+    // Two months: the newest of March and the newest of February (the noon one).
+    let r = dry(&["--keep-monthly", "2"]);
+    assert_eq!(
+        kept_times(&r, &by_time),
+        ["2026-02-25T12:00:00Z", "2026-03-27T12:00:00Z"]
+    );
+    assert_eq!(r["removed"], 18);
+
+    // All three at once, for real.
+    let r = env.json(&[
+        "forget",
+        "--keep-within",
+        "30d",
+        "--keep-weekly",
+        "2",
+        "--keep-monthly",
+        "2",
+    ]);
+    let want = [
+        "2026-02-25T12:00:00Z",
+        "2026-03-02T12:00:00Z",
+        "2026-03-07T12:00:00Z",
+        "2026-03-12T12:00:00Z",
+        "2026-03-17T12:00:00Z",
+        "2026-03-22T12:00:00Z",
+        "2026-03-22T18:00:00Z",
+        "2026-03-27T12:00:00Z",
+    ];
+    assert_eq!(kept_times(&r, &by_time), want);
+    assert_eq!(r["kept"], 8);
+    assert_eq!(r["removed"], 12);
+    let v = verdicts(&r);
+    let reasons = |t: &str| v[&by_time[t]].clone();
+    // Kept by two rules: listed once, with both reasons in rule order.
+    assert_eq!(
+        reasons("2026-03-22T18:00:00Z"),
+        (true, vec!["weekly snapshot".into(), "within 30d".into()])
+    );
+    assert_eq!(
+        reasons("2026-03-27T12:00:00Z"),
+        (
+            true,
+            vec![
+                "weekly snapshot".into(),
+                "monthly snapshot".into(),
+                "within 30d".into()
+            ]
+        )
+    );
+    assert_eq!(
+        reasons("2026-02-25T12:00:00Z"),
+        (true, vec!["monthly snapshot".into()])
+    );
+    assert_eq!(
+        reasons("2026-03-22T12:00:00Z"),
+        (true, vec!["within 30d".into()])
+    );
+    assert_eq!(
+        reasons("2026-02-25T08:00:00Z"),
+        (false, vec!["kept by no rule".into()])
+    );
+    let kept_ids: Vec<&str> = r["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept_ids.iter().collect::<BTreeSet<_>>().len(),
+        20,
+        "each snapshot listed once"
+    );
+    let left: BTreeSet<String> = want.iter().map(|t| by_time[*t].clone()).collect();
+    assert_eq!(snapshot_ids(&env), left);
+
+    // Applying the same policy again forgets nothing more.
+    let r = env.json(&[
+        "forget",
+        "--keep-within",
+        "30d",
+        "--keep-weekly",
+        "2",
+        "--keep-monthly",
+        "2",
+    ]);
+    assert_eq!(r["removed"], 0);
+    assert_eq!(snapshot_ids(&env), left);
+}
+
+/// Holds the vault's writer lock (an exclusive flock) until dropped.
+fn hold_lock(env: &Env) -> fs::File {
+    let lock = fs::File::open(env.vault().join("lock")).unwrap();
+    // SAFETY: plain flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    lock
+}
+
+/// Starts `args` with `--wait` while the lock is held, checks that it waits, releases
+/// the lock and returns its output.
+fn waits_for_the_lock(env: &Env, lock: fs::File, args: &[&str]) -> std::process::Output {
+    let mut child = env
+        .cmd()
+        .args(args)
+        .args(["--wait", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(400));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{args:?} --wait should wait while the lock is held"
+    );
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?} --wait: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn prune_and_forget_are_refused_while_another_writer_holds_the_lock() {
+    let env = Env::new();
+    let (last, state, _) = three_snapshots(&env);
+    let before = stored_bytes(&env);
+    let packs = env.packs();
+
+    let lock = hold_lock(&env);
+    let (_, err) = env.expect(&["prune", "--max-unused", "0", "--max-repack", "100"], 2);
+    assert!(
+        err.contains("is locked by") && err.contains("--wait"),
+        "{err}"
+    );
+    // Readers still work beside the writer.
+    env.ok(&["verify"]);
+    assert_eq!(
+        stored_bytes(&env),
+        before,
+        "a refused prune changes nothing"
+    );
+    assert_eq!(env.packs(), packs);
+
+    let out = waits_for_the_lock(
+        &env,
+        lock,
+        &["prune", "--max-unused", "0", "--max-repack", "100"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["packs_deleted"], 1);
+    assert_eq!(r["packs_repacked"], 1);
+    assert_eq!(
+        before - stored_bytes(&env),
+        r["bytes_freed"].as_u64().unwrap()
+    );
+    restores_identically(&env, &last, &state);
+
+    // forget: the same, once a newer snapshot gives it something to do.
+    let src = env.path("src");
+    write(&src.join("newer.bin"), &random_bytes(10_000, 40));
+    let newest = snap(&env, &src, "alice", "2026-01-04T10:00:00Z");
+    let lock = hold_lock(&env);
+    let (_, err) = env.expect(&["forget", "--keep-last", "1"], 2);
+    assert!(
+        err.contains("is locked by") && err.contains("--wait"),
+        "{err}"
+    );
+    let (_, err) = env.expect(&["forget", &last[..8]], 2);
+    assert!(err.contains("is locked by"), "{err}");
+    let (_, err) = env.expect(&["forget", "--keep-last", "1", "--prune"], 2);
+    assert!(err.contains("is locked by"), "{err}");
+    assert_eq!(snapshot_ids(&env), [last.clone(), newest.clone()].into());
+    let dry = env.json(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(dry["removed"], 1);
+    assert_eq!(
+        snapshot_ids(&env).len(),
+        2,
+        "a refused forget changes nothing"
+    );
+
+    let out = waits_for_the_lock(&env, lock, &["forget", "--keep-last", "1"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["removed"], 1);
+    assert_eq!(snapshot_ids(&env), [newest].into());
+    // The lock is free again for a plain (non-waiting) writer.
+    env.ok(&["prune"]);
+    env.expect(&["verify", "--read-data"], 0);
+}
+
+/// A change in the packs folder: (files before the run, files now) → seen.
+type Event = fn(&BTreeSet<PathBuf>, &BTreeSet<PathBuf>) -> bool;
+
+fn is_pack(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "pack")
+}
+
+fn new_temporary_pack(before: &BTreeSet<PathBuf>, now: &BTreeSet<PathBuf>) -> bool {
+    now.difference(before)
+        .any(|p| p.to_string_lossy().ends_with(".tmp"))
+}
+
+fn new_pack_in_place(before: &BTreeSet<PathBuf>, now: &BTreeSet<PathBuf>) -> bool {
+    now.difference(before).any(|p| is_pack(p))
+}
+
+fn old_pack_deleted(before: &BTreeSet<PathBuf>, now: &BTreeSet<PathBuf>) -> bool {
+    before.difference(now).any(|p| is_pack(p))
+}
+
+/// Runs a full prune and SIGKILLs it `delay_ms` after `event` is seen in the packs
+/// folder (or after 10 s). Returns false when prune finished first.
+fn kill_prune_when(env: &Env, event: Event, delay_ms: u64) -> bool {
+    let before = pack_files(env);
+    let mut child = env
+        .cmd()
+        .args(["prune", "--max-unused", "0", "--max-repack", "100"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if event(&before, &pack_files(env)) {
+            sleep(Duration::from_millis(delay_ms));
+            break;
+        }
+        sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        return false;
+    }
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "prune failed on its own: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+/// Every file under the packs folder, temporary ones included.
+fn pack_files(env: &Env) -> BTreeSet<PathBuf> {
+    fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&env.vault().join("packs"), &mut out);
+    out
+}
+
+#[test]
+fn a_prune_sigkilled_mid_repack_loses_nothing_and_a_rerun_finishes() {
+    const FILE: usize = 16 * MIB;
+    let env = Env::new();
+    let src = env.path("src");
+    // name → BLAKE3 of the files now in `src`.
+    let mut now: BTreeMap<String, String> = BTreeMap::new();
+    let add = |now: &mut BTreeMap<String, String>, i: u64| {
+        let data = random_bytes(FILE, 1000 + i);
+        let name = format!("f{i:02}.bin");
+        write(&src.join(&name), &data);
+        now.insert(name, blake3::hash(&data).to_hex().to_string());
+    };
+    // 0: f00..f04; 1: + f05..f09; 2: the odd ones of those + f10..f14; 3: + f15..f19.
+    for i in 0..5 {
+        add(&mut now, i);
+    }
+    snap(&env, &src, "alice", "2026-01-01T10:00:00Z");
+    for i in 5..10 {
+        add(&mut now, i);
+    }
+    snap(&env, &src, "alice", "2026-01-02T10:00:00Z");
+    for i in (0..10).step_by(2) {
+        let name = format!("f{i:02}.bin");
+        fs::remove_file(src.join(&name)).unwrap();
+        now.remove(&name);
+    }
+    for i in 10..15 {
+        add(&mut now, i);
+    }
+    let s2 = snap(&env, &src, "alice", "2026-01-03T10:00:00Z");
+    let state2 = now.clone();
+    for i in 15..20 {
+        add(&mut now, i);
+    }
+    let s3 = snap(&env, &src, "alice", "2026-01-04T10:00:00Z");
+    let state3 = now;
+    fs::remove_dir_all(&src).unwrap();
+
+    // Forgetting the first two leaves the even files of f00..f09 dead, spread over
+    // every pack of those snapshots: all of them are partly used and get repacked.
+    let r = env.json(&["forget", "--keep-last", "2"]);
+    assert_eq!(r["removed"], 2);
+    let before = stored_bytes(&env);
+    let only_forgotten = 5 * FILE as u64;
+    let dry = env.json(&[
+        "prune",
+        "--dry-run",
+        "--max-unused",
+        "0",
+        "--max-repack",
+        "100",
+    ]);
+    assert!(dry["packs_repacked"].as_u64().unwrap() >= 2, "{dry}");
+    assert!(
+        dry["bytes_repacked"].as_u64().unwrap() >= 4 * FILE as u64,
+        "{dry}"
+    );
+
+    // SIGKILL prune at three moments, each time on what the previous kill left: while
+    // it writes its first new pack, once a new pack is in place (mid-repack), and once
+    // it deletes old packs. A prune that got there first is fine, and said.
+    let rounds: [(&str, Event, u64); 3] = [
+        ("while writing the first new pack", new_temporary_pack, 40),
+        ("after a new pack is in place", new_pack_in_place, 0),
+        ("while deleting old packs", old_pack_deleted, 0),
+    ];
+    for (moment, event, delay_ms) in rounds {
+        let killed = kill_prune_when(&env, event, delay_ms);
+        eprintln!(
+            "{moment}: {}",
+            if killed {
+                "killed"
+            } else {
+                "note: prune finished before the SIGKILL"
+            }
+        );
+        // Whatever the moment: the vault verifies and every kept snapshot restores.
+        env.expect(&["verify", "--read-data"], 0);
+        assert_eq!(
+            snapshot_ids(&env),
+            [s2.clone(), s3.clone()].into(),
+            "{moment}"
+        );
+        restores_identically(&env, &s2, &state2);
+        restores_identically(&env, &s3, &state3);
+    }
+
+    // A second prune finishes the job: the forgotten bytes are gone.
+    env.json(&["prune", "--max-unused", "0", "--max-repack", "100"]);
+    let after = stored_bytes(&env);
+    let freed = before - after;
+    assert!(
+        (only_forgotten..only_forgotten + SLACK).contains(&freed),
+        "freed {freed} of {before}; the forgotten snapshots alone held {only_forgotten}"
+    );
+    assert_eq!(pack_bytes_on_disk(&env), after, "stray or old packs left");
+    assert!(
+        fs::read_dir(env.vault().join("packs"))
+            .unwrap()
+            .all(|e| e.unwrap().path().is_dir()),
+        "temporary packs left: {:?}",
+        pack_files(&env)
+    );
+    env.expect(&["verify", "--read-data"], 0);
+    restores_identically(&env, &s3, &state3);
+    // And the index rebuilt from the packs that are left agrees.
+    env.ok(&["rebuild-index"]);
+    assert_eq!(snapshot_ids(&env), [s2, s3.clone()].into());
+    restores_identically(&env, &s3, &state3);
 }
