@@ -291,3 +291,307 @@ fn export_posts_are_downloaded_and_shown() {
     let likes = env.json(&["show", "likes"]);
     assert_eq!(likes[0]["archived"], true, "{likes}");
 }
+
+/// Runs `tt-vault snapshot` against the server with the small timeout flags; returns
+/// (exit code, stdout, stderr).
+fn run_snapshot(env: &Env, server: &Server, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = env
+        .cmd()
+        .env("TT_VAULT_TIKTOK_BASE", &server.base)
+        .arg("snapshot")
+        .args(args)
+        .args(["--timeout", "1", "--retries", "1", "--rate", "50"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn failure_of<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    s["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no failed list: {s}"))
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not among the failures: {s}"))
+}
+
+fn latest_paths(env: &Env) -> Vec<String> {
+    env.json(&["ls", "latest"])["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_cookies_file_opens_the_users_private_post() {
+    let server = Server::start();
+    let page = format!("/@someone/video/{}", ids::NEEDS_SESSION);
+
+    // Without the session: a private post, recorded, nothing stored for it.
+    let without = Env::new();
+    let s = snapshot_urls(&without, &server, &[ids::NEEDS_SESSION, ids::SIGI], &[], 1);
+    let f = failure_of(&s, ids::NEEDS_SESSION);
+    assert_eq!(f["reason"], "private_post", "{f}");
+    assert_eq!(s["failed"].as_array().unwrap().len(), 1, "{s}");
+    assert!(!latest_paths(&without)
+        .iter()
+        .any(|p| p.contains(ids::NEEDS_SESSION)));
+    let asked = server.requests_to(&page);
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|r| r.cookie("sessionid").is_none()));
+
+    // With a Netscape cookies.txt holding the session (a comment, an HttpOnly line
+    // and an unrelated expired cookie, as browser extensions write them).
+    let env = Env::new();
+    let cookies = env.path("cookies.txt");
+    std::fs::write(
+        &cookies,
+        format!(
+            "# Netscape HTTP Cookie File\n\
+             # This is a generated file! Do not edit.\n\n\
+             .tiktok.com\tTRUE\t/\tFALSE\t1\told_cookie\tstale\n\
+             #HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\t{}\n",
+            tt::SESSION
+        ),
+    )
+    .unwrap();
+    let s = snapshot_urls(
+        &env,
+        &server,
+        &[ids::NEEDS_SESSION],
+        &["--cookies", cookies.to_str().unwrap()],
+        0,
+    );
+    assert_eq!(s["failed"].as_array().unwrap().len(), 0, "{s}");
+    let last = server.requests_to(&page).pop().unwrap();
+    assert_eq!(last.cookie("sessionid").as_deref(), Some(tt::SESSION));
+    assert_eq!(
+        last.cookie("old_cookie"),
+        None,
+        "an expired cookie was sent"
+    );
+    let out = env.path("out");
+    env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(out.join(format!("videos/{DATE}_{}.mp4", ids::NEEDS_SESSION))).unwrap(),
+        tt::media_bytes(&tt::video_name(ids::NEEDS_SESSION))
+    );
+
+    // A cookies file that does not exist: a usage error naming it, nothing committed,
+    // nothing asked of the server.
+    let before = env.json(&["snapshots"]);
+    let requests = server.requests().len();
+    let missing = env.path("no-such-cookies.txt");
+    let (code, _, err) = run_snapshot(
+        &env,
+        &server,
+        &[
+            "--account",
+            "alice",
+            "--url",
+            &link(ids::CODECS),
+            "--cookies",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no-such-cookies.txt"), "{err}");
+    assert_eq!(env.json(&["snapshots"]), before);
+    assert_eq!(server.requests().len(), requests, "the server was asked");
+    env.ok(&["verify", "--read-data"]);
+}
+
+#[test]
+fn repeated_blocks_stop_the_run() {
+    let env = Env::new();
+    let server = Server::start();
+    // Ten posts of a user whose pages all answer 403, then a good post.
+    let blocked: Vec<String> = (0..10)
+        .map(|n| {
+            format!(
+                "https://www.tiktok.com/@{}/video/73100000000000000{n:02}",
+                tt::BLOCKED_USER
+            )
+        })
+        .collect();
+    let mut args = vec!["--account", "alice", "--jobs", "1", "--json"];
+    for l in &blocked {
+        args.extend(["--url", l.as_str()]);
+    }
+    let good = link(ids::CODECS);
+    args.extend(["--url", good.as_str()]);
+    let (code, out, err) = run_snapshot(&env, &server, &args);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let failed = s["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 11, "{s}");
+    let reasons = |r: &str| failed.iter().filter(|f| f["reason"] == r).count();
+    // The default max_blocked is 5.
+    assert_eq!(reasons("blocked"), 5, "{s}");
+    assert_eq!(reasons("stopped"), 6, "{s}");
+    assert!(failed
+        .iter()
+        .filter(|f| f["reason"] == "blocked")
+        .all(|f| f["http_status"] == 403));
+    assert_eq!(failure_of(&s, ids::CODECS)["reason"], "stopped");
+    // Nothing asked after the fifth block: five page requests, and that is all.
+    let reqs = server.requests();
+    assert_eq!(
+        reqs.len(),
+        5,
+        "{:?}",
+        reqs.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert!(reqs
+        .iter()
+        .all(|r| r.path.starts_with(&format!("/@{}/", tt::BLOCKED_USER))));
+    // The snapshot still completes, and says the run was stopped.
+    assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    let said = format!("{}{err}", s["notes"]);
+    assert!(
+        said.contains("5 blocked") && said.contains("6 not tried"),
+        "the summary does not say so: {said}"
+    );
+    env.ok(&["verify", "--read-data"]);
+
+    // With the default four jobs at once, posts already in flight may still be asked,
+    // but never more than max_blocked + jobs - 1 pages.
+    let env = Env::new();
+    let server = Server::start();
+    let many: Vec<String> = (0..16)
+        .map(|n| {
+            format!(
+                "https://www.tiktok.com/@{}/video/73200000000000000{n:02}",
+                tt::BLOCKED_USER
+            )
+        })
+        .collect();
+    let mut args = vec!["--account", "alice", "--json"];
+    for l in &many {
+        args.extend(["--url", l.as_str()]);
+    }
+    let (code, out, err) = run_snapshot(&env, &server, &args);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stopped = s["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "stopped")
+        .count();
+    let asked = server.requests().len();
+    assert!(asked <= 8, "{asked} pages asked after the stop");
+    assert_eq!(stopped, 16 - asked, "{s}");
+}
+
+/// A 2024-layout export whose own posts, likes and favourites live on the server.
+fn lists_export(env: &Env) -> std::path::PathBuf {
+    let share = |id: &str| format!("https://www.tiktokv.com/share/video/{id}/");
+    let export = serde_json::json!({
+        "Profile": {"Profile Info": {"ProfileMap": {"userName": "dana", "bioDescription": "hi"}}},
+        "Post": {"Posts": {"VideoList": [
+            {"Date": "2024-05-01 10:00:00", "Link": share(ids::CODECS), "Likes": "3"},
+        ]}},
+        "Your Activity": {
+            "Like List": {"ItemFavoriteList": [
+                {"date": "2024-05-02 10:00:00", "link": share(ids::SIGI)}
+            ]},
+            "Favorite Videos": {"FavoriteVideoList": [
+                {"Date": "2024-05-03 10:00:00", "Link": share("7300000000000000021")}
+            ]}
+        }
+    });
+    let path = env.path("dl/user_data_tiktok.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&export).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn download_likes_fetches_only_the_likes() {
+    let env = Env::new();
+    let server = Server::start();
+    let export = lists_export(&env);
+    let export = export.to_str().unwrap();
+    let (code, out, err) = run_snapshot(
+        &env,
+        &server,
+        &["--export", export, "--download", "likes", "--json"],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["account"], "dana");
+    // Only the like's page was asked for; not the own post, not the favourite.
+    let pages: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/video/"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(!pages.is_empty());
+    assert!(pages.iter().all(|p| p.contains(ids::SIGI)), "{pages:?}");
+    let likes = env.json(&["show", "likes"]);
+    assert_eq!(likes[0]["id"], ids::SIGI);
+    assert_eq!(likes[0]["archived"], true, "{likes}");
+    assert_eq!(env.json(&["show", "posts"])[0]["archived"], false);
+    assert_eq!(env.json(&["show", "favorites"])[0]["archived"], false);
+    let out = env.path("out");
+    env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(out.join(format!("videos/2024-05-02_{}.mp4", ids::SIGI))).unwrap(),
+        tt::media_bytes(&tt::video_name(ids::SIGI))
+    );
+
+    // `none` does not combine with a list; an unknown list is refused too. Neither
+    // commits anything or asks the server.
+    let before = env.json(&["snapshots"]);
+    let requests = server.requests().len();
+    for bad in ["posts,none", "none,likes", "posts,bogus"] {
+        let (code, _, err) = run_snapshot(&env, &server, &["--export", export, "--download", bad]);
+        assert_eq!(code, Some(2), "--download {bad}: {err}");
+        assert!(
+            err.contains("--download") || err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(env.json(&["snapshots"]), before);
+    assert_eq!(server.requests().len(), requests);
+}
+
+#[test]
+fn resets_and_short_bodies_are_network_failures_and_store_nothing() {
+    let env = Env::new();
+    let server = Server::start();
+    let s = snapshot_urls(
+        &env,
+        &server,
+        &[ids::RESET_ALWAYS, ids::SHORT_ALWAYS, ids::CODECS],
+        &[],
+        1,
+    );
+    assert_eq!(s["failed"].as_array().unwrap().len(), 2, "{s}");
+    for id in [ids::RESET_ALWAYS, ids::SHORT_ALWAYS] {
+        let f = failure_of(&s, id);
+        assert_eq!(f["reason"], "network", "{id}: {f}");
+        assert_eq!(f["retry_next_run"], true, "{id}: {f}");
+        // --retries 1: the media was asked for twice.
+        let media = server.requests_to(&format!("/media/{}", tt::video_name(id)));
+        assert_eq!(media.len(), 2, "{id}");
+        assert!(f["attempts"].as_u64().unwrap() >= 2, "{id}: {f}");
+    }
+    let paths = latest_paths(&env);
+    assert!(
+        paths.contains(&format!("videos/{DATE}_{}.mp4", ids::CODECS)),
+        "{paths:?}"
+    );
+    for id in [ids::RESET_ALWAYS, ids::SHORT_ALWAYS] {
+        assert!(!paths.iter().any(|p| p.contains(id)), "{id}: {paths:?}");
+    }
+    env.ok(&["verify", "--read-data"]);
+}

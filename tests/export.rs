@@ -598,3 +598,154 @@ fn another_users_export_needs_force() {
         "someone.else"
     );
 }
+
+#[test]
+fn a_zip_with_a_symlink_entry_is_refused() {
+    let (env, before) = vault_with_one_snapshot();
+    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let link = env.path("link.zip");
+    {
+        let mut z = zip::ZipWriter::new(fs::File::create(&link).unwrap());
+        z.start_file("user_data_tiktok.json", SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(&good).unwrap();
+        // A symlink entry: unix mode 0o120777, the target as its content.
+        z.add_symlink(
+            "Activity/escape.txt",
+            "/etc/passwd",
+            SimpleFileOptions::default(),
+        )
+        .unwrap();
+        z.finish().unwrap();
+    }
+    // The archive really carries a symlink entry (the test would prove nothing otherwise).
+    let mut check = zip::ZipArchive::new(fs::File::open(&link).unwrap()).unwrap();
+    let mode = check
+        .by_name("Activity/escape.txt")
+        .unwrap()
+        .unix_mode()
+        .unwrap();
+    assert_eq!(mode & 0o170000, 0o120000, "mode {mode:o}");
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--download", "none", "--export", s(&link)],
+        &["link.zip", "Activity/escape.txt", "symbolic link"],
+    );
+    assert!(!env.path("Activity").exists());
+}
+
+/// Overwrites the declared uncompressed size of the only entry of a ZIP, in its local
+/// header and in its central directory record.
+fn lie_about_size(zip: &mut [u8], size: u32) {
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    zip[22..26].copy_from_slice(&size.to_le_bytes());
+    let central = zip
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("a central directory record");
+    zip[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+}
+
+/// Declared sizes can lie: an entry that declares 4 KB but inflates to 24 MB of JSON
+/// whitespace is stopped while it is read, by the bytes actually inflated.
+///
+/// The total-size limit (8 GiB, `Limits::max_total_uncompressed`) has no CLI or
+/// environment knob, so reaching it would take gigabytes of inflation; this test covers
+/// the per-entry ratio guard on lying sizes instead.
+#[test]
+fn a_zip_whose_declared_sizes_lie_is_stopped_while_inflating() {
+    let (env, before) = vault_with_one_snapshot();
+    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    assert_eq!(good.iter().position(|b| !b.is_ascii_whitespace()), Some(0));
+    let mut padded = Vec::with_capacity(good.len() + (24 << 20));
+    padded.push(good[0]);
+    padded.resize(1 + (24 << 20), b' ');
+    padded.extend_from_slice(&good[1..]);
+    assert!(serde_json::from_slice::<Value>(&padded).is_ok());
+    let liar = env.path("liar.zip");
+    zip_with(&liar, &[("user_data_tiktok.json", &padded)]);
+    let mut bytes = fs::read(&liar).unwrap();
+    assert!(bytes.len() < 1 << 20, "deflate should shrink the padding");
+    lie_about_size(&mut bytes, 4096);
+    fs::write(&liar, &bytes).unwrap();
+    {
+        let mut z = zip::ZipArchive::new(fs::File::open(&liar).unwrap()).unwrap();
+        assert_eq!(
+            z.by_index_raw(0).unwrap().size(),
+            4096,
+            "the lie is in place"
+        );
+    }
+    assert_refused(
+        &env,
+        &before,
+        &["snapshot", "--download", "none", "--export", s(&liar)],
+        &["liar.zip", "user_data_tiktok.json", "zip bomb"],
+    );
+}
+
+#[test]
+fn a_bare_json_export_with_a_bom_is_read() {
+    let env = Env::new();
+    let good = fs::read(fixture("json2024/user_data_tiktok.json")).unwrap();
+    assert!(!good.starts_with(b"\xEF\xBB\xBF"));
+    let bom = env.path("dl/user_data_tiktok.json");
+    write(&bom, &[b"\xEF\xBB\xBF".as_slice(), &good].concat());
+    let out = env.json(&["snapshot", "--download", "none", "--export", s(&bom)]);
+    assert_eq!(out["account"], "mila.bakes", "{out}");
+    assert_eq!(env.json(&["show", "profile"])["username"], "mila.bakes");
+    assert_eq!(count(&env, "posts"), 4);
+    assert_eq!(count(&env, "likes"), 5);
+    // Stored as it came, BOM included.
+    let restored = env.path("r");
+    env.ok(&["restore", "--to", s(&restored)]);
+    assert_eq!(
+        fs::read(restored.join("export/user_data_tiktok.json")).unwrap(),
+        fs::read(&bom).unwrap()
+    );
+}
+
+#[test]
+fn favorites_and_history_rows_carry_id_link_and_date() {
+    let env = Env::new();
+    env.ok(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&fixture("json2024/user_data_tiktok.json")),
+    ]);
+    let row = |section: &str, id: &str| -> Value {
+        let rows = env.json(&["show", section]);
+        let all = rows
+            .as_array()
+            .unwrap_or_else(|| panic!("{section}: {rows}"));
+        for r in all {
+            for key in ["id", "link", "date"] {
+                assert!(r[key].is_string(), "{section}: {key} missing in {r}");
+            }
+        }
+        all.iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{section}: no row {id} in {rows}"))
+    };
+    let fav = row("favorites", "7415600000000000201");
+    assert_eq!(
+        fav["link"],
+        "https://www.tiktokv.com/share/video/7415600000000000201/"
+    );
+    assert_eq!(fav["date"], "2024-09-19 10:00:00");
+    assert_eq!(fav["archived"], false);
+    assert_eq!(count(&env, "favorites"), 2);
+    let seen = row("history", "7417400000000000301");
+    assert_eq!(
+        seen["link"],
+        "https://www.tiktokv.com/share/video/7417400000000000301/"
+    );
+    assert_eq!(seen["date"], "2024-09-22 23:00:00");
+    // Newest first, as in the export.
+    let history = env.json(&["show", "history"]);
+    assert_eq!(history[0]["id"], "7417400000000000301");
+}
