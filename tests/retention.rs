@@ -81,6 +81,15 @@ fn restores_identically(env: &Env, id: &str, expected: &BTreeMap<String, String>
     assert_eq!(&tree(&to.join("media/src")), expected, "snapshot {id}");
 }
 
+/// The vault verifies, `last` restores, and the index rebuilt from the packs agrees.
+fn intact_and_rebuildable(env: &Env, last: &str, state: &BTreeMap<String, String>, point: &str) {
+    env.expect(&["verify", "--read-data"], 0);
+    restores_identically(env, last, state);
+    env.ok(&["rebuild-index"]);
+    assert_eq!(snapshot_ids(env), [last.to_string()].into(), "{point}");
+    restores_identically(env, last, state);
+}
+
 #[test]
 fn forget_by_policy_per_account_dry_run_then_real() {
     let env = Env::new();
@@ -330,12 +339,7 @@ fn a_prune_killed_at_any_point_loses_nothing_and_a_rerun_finishes() {
             "{point}: prune should have been killed: {out:?}"
         );
 
-        env.expect(&["verify", "--read-data"], 0);
-        restores_identically(&env, &last, &state);
-        // The index rebuilt from the packs the crash left agrees too.
-        env.ok(&["rebuild-index"]);
-        assert_eq!(snapshot_ids(&env), [last.clone()].into(), "{point}");
-        restores_identically(&env, &last, &state);
+        intact_and_rebuildable(&env, &last, &state, point);
 
         env.ok(&["prune", "--max-unused", "0", "--max-repack", "100"]);
         let after = stored_bytes(&env);
@@ -349,12 +353,7 @@ fn a_prune_killed_at_any_point_loses_nothing_and_a_rerun_finishes() {
             after,
             "{point}: old packs left on disk"
         );
-        env.expect(&["verify", "--read-data"], 0);
-        restores_identically(&env, &last, &state);
-        // And the index rebuilt from the packs agrees.
-        env.ok(&["rebuild-index"]);
-        assert_eq!(snapshot_ids(&env), [last.clone()].into(), "{point}");
-        restores_identically(&env, &last, &state);
+        intact_and_rebuildable(&env, &last, &state, point);
     }
 }
 
