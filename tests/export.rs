@@ -249,6 +249,11 @@ fn pair_show_diff_restore_and_rebuild() {
     let new = env.json(&["show", "profile"]);
     assert_eq!(old["bio"], "Sourdough every Sunday 🍞 | Lisbon");
     assert_eq!(new["bio"], "Rye month 🌾 then back to sourdough | Lisbon");
+    // Counts as they were then.
+    let n = |v: &Value, k: &str| v["counts"][k].as_i64().unwrap();
+    assert_eq!((n(&old, "posts"), n(&new, "posts")), (5, 7));
+    assert_eq!(n(&old, "followers") - n(&new, "followers"), 2);
+    assert_eq!(n(&new, "likes") - n(&old, "likes"), 10);
     assert_eq!(count(&env, "posts"), 7);
     assert_eq!(
         env.json(&["show", "posts", "--date", "2026-06-01"])

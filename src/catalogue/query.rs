@@ -184,9 +184,23 @@ fn profile_view(item: Option<&Item>) -> Value {
     })
 }
 
-/// The profile view of a version.
+/// The profile view of a version, with the counts as they were then (exports carry
+/// no reliable follower counts in the profile; the lists themselves are the truth).
 pub fn profile(conn: &Connection, v: &Version) -> Result<Value> {
-    Ok(profile_view(items(conn, v, "profile")?.first()))
+    let mut view = profile_view(items(conn, v, "profile")?.first());
+    let mut counts = Map::new();
+    for section in ["posts", "followers", "following", "likes", "favorites"] {
+        let n: i64 = conn.query_row(
+            &format!(
+                "SELECT count(*) FROM export_items WHERE {AT_VERSION} AND is_raw = 0 AND section = ?3"
+            ),
+            params![v.account, v.seq, section],
+            |r| r.get(0),
+        )?;
+        counts.insert(section.into(), json!(n));
+    }
+    view["counts"] = Value::Object(counts);
+    Ok(view)
 }
 
 fn utc_text(secs: Option<i64>) -> Value {
