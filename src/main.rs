@@ -297,6 +297,19 @@ fn run(cli: &Cli) -> Result<u8> {
                         human_bytes(a.stored_bytes)
                     ));
                 }
+                if cli.verbose {
+                    for p in &s.per_snapshot {
+                        say(format!(
+                            "    {} {} {}: {} logical, added {} new, {} stored",
+                            &p.id[..8],
+                            p.account,
+                            p.taken_at,
+                            human_bytes(p.bytes),
+                            human_bytes(p.new_bytes),
+                            human_bytes(p.stored_bytes)
+                        ));
+                    }
+                }
             });
             Ok(0)
         }

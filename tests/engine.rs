@@ -210,6 +210,14 @@ fn dedup_stores_only_what_is_new() {
 
     let stats = env.json(&["stats"]);
     assert_eq!(stats["snapshots"], 5);
+    let per: Vec<u64> = stats["per_snapshot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["new_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per.len(), 5);
+    assert_eq!((per[1], per[3]), (0, 0), "{per:?}");
     assert!(stats["dedup_ratio"].as_f64().unwrap() > 3.0, "{stats}");
 }
 
