@@ -399,56 +399,100 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
 }
 
 /// Prints a `show` view as a readable table (profile: one field per line).
-pub fn print_view(section: &str, view: &serde_json::Value) {
-    let cell = |v: &serde_json::Value| match v {
+fn cell(v: &serde_json::Value) -> String {
+    match v {
         serde_json::Value::Null => "-".to_string(),
         serde_json::Value::String(s) => s.replace('\n', " "),
         other => other.to_string(),
-    };
-    if let Some(obj) = view.as_object() {
-        for (k, v) in obj {
-            match v.as_object() {
-                Some(fields) => {
-                    for (fk, fv) in fields {
-                        println!("  {fk:<22} {}", cell(fv));
-                    }
+    }
+}
+
+/// Prints an object view (the profile): its fields, then nested objects indented.
+pub fn print_view(_section: &str, view: &serde_json::Value) {
+    for (k, v) in view.as_object().into_iter().flatten() {
+        match v.as_object() {
+            Some(fields) => {
+                for (fk, fv) in fields {
+                    println!("  {fk:<22} {}", cell(fv));
                 }
-                None => println!("{k:<24} {}", cell(v)),
             }
+            None => println!("{k:<24} {}", cell(v)),
         }
-        return;
     }
-    let rows = view.as_array().map(Vec::as_slice).unwrap_or_default();
-    let cols = show_columns(section);
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| cols.iter().map(|(_, key)| cell(&r[*key])).collect())
-        .collect();
-    let widths: Vec<usize> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, (head, _))| {
-            table
+}
+
+/// A table printed as rows stream in: columns are sized on blocks of rows, so a
+/// section of millions of rows is never held at once.
+pub struct Table {
+    cols: &'static [(&'static str, &'static str)],
+    block: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    rows: u64,
+}
+
+const TABLE_BLOCK: usize = 1000;
+
+impl Table {
+    pub fn new(section: &str) -> Table {
+        Table {
+            cols: show_columns(section),
+            block: Vec::new(),
+            widths: None,
+            rows: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: serde_json::Value) -> std::io::Result<()> {
+        self.block
+            .push(self.cols.iter().map(|(_, key)| cell(&row[*key])).collect());
+        self.rows += 1;
+        if self.block.len() == TABLE_BLOCK {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        let widths = self.widths.get_or_insert_with(|| {
+            self.cols
                 .iter()
-                .map(|r| r[i].chars().count().min(60))
-                .chain([head.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(cols.iter().map(|(h, _)| h.to_string()).collect());
-    for r in table {
-        line(r);
+                .enumerate()
+                .map(|(i, (head, _))| {
+                    self.block
+                        .iter()
+                        .map(|r| r[i].chars().count().min(60))
+                        .chain([head.len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect()
+        });
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths.iter())
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("{}", parts.join("  ").trim_end());
+        };
+        if self.rows <= self.block.len() as u64 {
+            line(
+                &self
+                    .cols
+                    .iter()
+                    .map(|(h, _)| h.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for r in self.block.drain(..) {
+            line(&r);
+        }
     }
-    println!("({} rows)", rows.len());
+
+    pub fn finish(mut self) {
+        self.flush();
+        println!("({} rows)", self.rows);
+    }
 }
 
 /// Prints a diff: one line per change.

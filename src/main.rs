@@ -163,7 +163,17 @@ fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Show { section, pick } => {
             let shown = commands::show::show(&open()?, &pick.selector(), section)?;
-            emit(cli.json, &shown.view, |v| print_view(section, v));
+            if cli.json {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                shown.write_json(&mut out)?;
+                std::io::Write::flush(&mut out)?;
+            } else if section == "profile" {
+                print_view(section, &shown.profile()?);
+            } else {
+                let mut table = cli::Table::new(section);
+                shown.each_row(&mut |row| table.push(row))?;
+                table.finish();
+            }
             Ok(0)
         }
         Command::Diff { a, b, account } => {

@@ -23,6 +23,8 @@ pub enum CatalogueError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     NotFound(String),
+    #[error("writing a view: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, CatalogueError>;

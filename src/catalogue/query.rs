@@ -16,7 +16,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
-use crate::store::snapshots::{self, Snapshot};
+use std::collections::HashSet;
+
+use crate::store::snapshots::Snapshot;
 
 use super::{CatalogueError, Result};
 
@@ -118,8 +120,24 @@ pub fn require_version(conn: &Connection, snap: &Snapshot) -> Result<Version> {
 
 /// The rows of one section (`raw`: every raw section) at a version, newest first.
 pub fn items(conn: &Connection, v: &Version, section: &str) -> Result<Vec<Item>> {
+    let mut out = Vec::new();
+    each_item(conn, v, section, &mut |i| {
+        out.push(i);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// As [`items`], one at a time: a heavy account's likes or watch history is
+/// millions of rows, never held at once.
+fn each_item(
+    conn: &Connection,
+    v: &Version,
+    section: &str,
+    f: &mut dyn FnMut(Item) -> Result<()>,
+) -> Result<()> {
     let filter = if section == "raw" {
-        "is_raw = 1"
+        "is_raw = 1 AND ?3 = 'raw'"
     } else {
         "is_raw = 0 AND section = ?3"
     };
@@ -127,14 +145,11 @@ pub fn items(conn: &Connection, v: &Version, section: &str) -> Result<Vec<Item>>
         "SELECT {ITEM_COLUMNS} FROM export_items WHERE {AT_VERSION} AND {filter}
          ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id"
     ))?;
-    let rows = if section == "raw" {
-        stmt.query_map(params![v.account, v.seq], item_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    } else {
-        stmt.query_map(params![v.account, v.seq, section], item_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    Ok(rows)
+    let mut rows = stmt.query(params![v.account, v.seq, section])?;
+    while let Some(r) = rows.next()? {
+        f(item_from_row(r)?)?;
+    }
+    Ok(())
 }
 
 /// The sections (from [`super::SECTIONS`]) that have rows at a version.
@@ -210,12 +225,13 @@ fn utc_text(secs: Option<i64>) -> Value {
 }
 
 /// One row as shown; `failed` is the snapshot's list of failed downloads.
-fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
+/// `archived` holds every post id with files in the vault.
+fn row_view(item: &Item, failed: &Value, archived: &HashSet<String>) -> Value {
     if item.is_raw {
-        return Ok(json!({
+        return json!({
             "section": item.section,
             "value": item.fields.get("value").cloned().unwrap_or(Value::Null),
-        }));
+        });
     }
     let mut o = Map::new();
     o.insert("date".into(), json!(item.date_raw));
@@ -226,11 +242,11 @@ fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
     match item.section.as_str() {
         "posts" | "likes" | "favorites" | "reposts" => {
             id_row(&mut o);
-            let archived = match &item.video_id {
-                Some(id) => !snapshots::entries_for_item(conn, id)?.is_empty(),
-                None => false,
-            };
-            o.insert("archived".into(), json!(archived));
+            let is_archived = item
+                .video_id
+                .as_ref()
+                .is_some_and(|id| archived.contains(id));
+            o.insert("archived".into(), json!(is_archived));
             if item.section == "posts" {
                 o.insert("caption".into(), json!(item.text));
                 // Export key names vary in case between years ("Likes", "likes").
@@ -280,18 +296,50 @@ fn row_view(conn: &Connection, item: &Item, failed: &Value) -> Result<Value> {
     o.insert("date_utc".into(), utc_text(item.date_utc));
     o.insert("date_utc_assumed".into(), json!(item.date_assumed));
     o.insert("fields".into(), Value::Object(item.fields.clone()));
-    Ok(Value::Object(o))
+    Value::Object(o)
 }
 
-/// The view of one section at a version: an object for `profile`, else an array.
-/// `snap` is the snapshot shown (its failed downloads annotate posts).
-pub fn view(conn: &Connection, v: &Version, snap: &Snapshot, section: &str) -> Result<Value> {
+/// The rows of a list section's view, one at a time, newest first.
+pub fn each_row(
+    conn: &Connection,
+    v: &Version,
+    snap: &Snapshot,
+    section: &str,
+    f: &mut dyn FnMut(Value) -> Result<()>,
+) -> Result<()> {
+    // One query for the archived ids, not one per row.
+    let archived: HashSet<String> = conn
+        .prepare("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    each_item(conn, v, section, &mut |i| {
+        f(row_view(&i, &snap.failed, &archived))
+    })
+}
+
+/// Writes a section's view as pretty JSON, row by row, so memory stays flat
+/// whatever the section's size.
+pub fn write_view(
+    conn: &Connection,
+    v: &Version,
+    snap: &Snapshot,
+    section: &str,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     if section == "profile" {
-        return profile(conn, v);
+        serde_json::to_writer_pretty(&mut *out, &profile(conn, v)?)
+            .map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
     }
-    let rows = items(conn, v, section)?
-        .iter()
-        .map(|i| row_view(conn, i, &snap.failed))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Value::Array(rows))
+    out.write_all(b"[")?;
+    let mut first = true;
+    each_row(conn, v, snap, section, &mut |row| {
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        serde_json::to_writer_pretty(&mut *out, &row).map_err(std::io::Error::from)?;
+        Ok(())
+    })?;
+    out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+    Ok(())
 }

@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::catalogue::query;
 use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
+use crate::store::restorer::{hash_file, safe_target};
 use crate::store::snapshots::{self, Snapshot};
-use crate::store::{restorer::safe_target, Vault};
+use crate::store::Vault;
 
 use super::select::{self, Selector};
 use super::{CommandError, Progress, Result};
@@ -118,22 +119,38 @@ fn write_views(
         if !wanted(&rel) {
             continue;
         }
-        let view = query::view(conn, &version, snap, section)?;
-        let text = serde_json::to_string_pretty(&view).expect("views serialise") + "\n";
+        // Streamed to a temporary file (a view can be millions of rows), then
+        // compared with what is there and renamed into place.
         let result = safe_target(to, &rel).and_then(|dest| {
-            match std::fs::read(&dest) {
-                Ok(old) if old == text.as_bytes() => return Ok(()),
-                Ok(_) if !force => {
-                    return Err(format!(
-                        "{} already exists with other content; pass --force to overwrite",
-                        dest.display()
-                    ))
-                }
-                _ => {}
-            }
-            std::fs::create_dir_all(to.join("views"))
-                .and_then(|()| std::fs::write(&dest, &text))
-                .map_err(|e| format!("writing {}: {e}", dest.display()))
+            let dir = to.join("views");
+            let tmp = dir.join(format!(".{section}.json.tt-vault-tmp"));
+            let fail = |e: &dyn std::fmt::Display| format!("writing {}: {e}", dest.display());
+            std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
+            let _ = std::fs::remove_file(&tmp);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| fail(&e))?;
+            let mut out = std::io::BufWriter::new(file);
+            query::write_view(conn, &version, snap, section, &mut out)
+                .map_err(|e| fail(&e))
+                .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| fail(&e)))?;
+            drop(out);
+            let same = match (hash_file(&dest), hash_file(&tmp)) {
+                (Ok(old), Ok(new)) => Some(old == new),
+                _ => None,
+            };
+            let outcome = match same {
+                Some(true) => Ok(()),
+                Some(false) if !force => Err(format!(
+                    "{} already exists with other content; pass --force to overwrite",
+                    dest.display()
+                )),
+                _ => std::fs::rename(&tmp, &dest).map_err(|e| fail(&e)),
+            };
+            let _ = std::fs::remove_file(&tmp);
+            outcome
         });
         match result {
             Ok(()) => written.push(rel),

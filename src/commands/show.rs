@@ -1,27 +1,57 @@
 //! `tt-vault show SECTION`: one section of the TikTok export as it was at a snapshot.
 
-use serde::Serialize;
+use std::io::Write;
 
-use crate::catalogue::{query, SECTIONS};
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::catalogue::query::{self, Version};
+use crate::catalogue::SECTIONS;
+use crate::store::snapshots::Snapshot;
 use crate::store::Vault;
 
 use super::select::{self, Selector};
 use super::{CommandError, Result};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Shown {
-    /// The snapshot picked.
-    pub snapshot: String,
-    /// The snapshot whose export is shown (the same, or the newest earlier one with an export).
-    pub export_snapshot: String,
-    pub account: String,
-    pub taken_at: String,
+/// One section of one snapshot's export, ready to be printed: rows are read as they
+/// are written out, never all held at once.
+pub struct Showing {
+    conn: Connection,
+    snap: Snapshot,
+    version: Version,
     pub section: String,
-    /// An object for `profile`, else an array (shapes in `catalogue::query`).
-    pub view: serde_json::Value,
 }
 
-pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Shown> {
+impl Showing {
+    /// The whole view as pretty JSON: an object for `profile`, else an array.
+    pub fn write_json(&self, out: &mut dyn Write) -> Result<()> {
+        Ok(query::write_view(
+            &self.conn,
+            &self.version,
+            &self.snap,
+            &self.section,
+            out,
+        )?)
+    }
+
+    /// The profile view (only for `profile`).
+    pub fn profile(&self) -> Result<Value> {
+        Ok(query::profile(&self.conn, &self.version)?)
+    }
+
+    /// Each row of a list section, newest first.
+    pub fn each_row(&self, f: &mut dyn FnMut(Value) -> std::io::Result<()>) -> Result<()> {
+        Ok(query::each_row(
+            &self.conn,
+            &self.version,
+            &self.snap,
+            &self.section,
+            &mut |row| Ok(f(row)?),
+        )?)
+    }
+}
+
+pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Showing> {
     if !SECTIONS.contains(&section) {
         return Err(CommandError::Usage(format!(
             "unknown section {section:?}; one of {}",
@@ -31,13 +61,10 @@ pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Shown> {
     let conn = vault.connect()?;
     let snap = select::resolve(&conn, select)?;
     let version = query::require_version(&conn, &snap)?;
-    let view = query::view(&conn, &version, &snap, section)?;
-    Ok(Shown {
-        snapshot: snap.id,
-        export_snapshot: version.snapshot_id,
-        account: snap.account,
-        taken_at: snap.taken_at,
+    Ok(Showing {
+        conn,
+        snap,
+        version,
         section: section.to_string(),
-        view,
     })
 }
