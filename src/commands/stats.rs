@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::store::snapshots::{self, Snapshot};
 use crate::store::Vault;
 
 use super::Result;
@@ -17,18 +18,7 @@ pub struct Stats {
     pub unique_bytes: u64,
     pub accounts: Vec<AccountStats>,
     /// Each snapshot: its logical size and what it added when it was taken.
-    pub per_snapshot: Vec<SnapshotStats>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SnapshotStats {
-    pub id: String,
-    pub account: String,
-    pub taken_at: String,
-    pub files: u64,
-    pub bytes: u64,
-    pub new_bytes: u64,
-    pub stored_bytes: u64,
+    pub per_snapshot: Vec<Snapshot>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,18 +55,7 @@ pub fn stats(vault: &Vault) -> Result<Stats> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let per_snapshot = crate::store::snapshots::list(&conn, None)?
-        .into_iter()
-        .map(|s| SnapshotStats {
-            id: s.id,
-            account: s.account,
-            taken_at: s.taken_at,
-            files: s.files,
-            bytes: s.bytes,
-            new_bytes: s.new_bytes,
-            stored_bytes: s.stored_bytes,
-        })
-        .collect();
+    let per_snapshot = snapshots::list(&conn, None)?;
     Ok(Stats {
         snapshots,
         logical_bytes,
