@@ -46,37 +46,36 @@ fn recatalogue(vault: &Vault) -> Result<(u64, Vec<String>)> {
     let mut done = 0;
     let mut problems = Vec::new();
     for snap in snapshots::list(&conn, None)? {
-        let roots: Vec<String> = snap
+        let root = snap
             .sources
             .as_array()
             .into_iter()
             .flatten()
             .filter(|s| s["kind"] == "export")
-            .filter_map(|s| s["root"].as_str().map(str::to_string))
-            .collect();
-        let Some(root) = roots.first() else { continue };
+            .find_map(|s| s["root"].as_str().map(str::to_string));
+        let Some(root) = root else { continue };
+        let under = format!("{root}/");
         let entries: Vec<_> = snapshots::entries(&conn, &snap.id)?
             .into_iter()
-            .filter(|e| e.path == *root || e.path.starts_with(&format!("{root}/")))
+            .filter(|e| e.path == root || e.path.starts_with(&under))
             .collect();
         let _ = fs::remove_dir_all(&scratch);
         let opts = RestoreOptions {
             target: scratch.clone(),
-            include: None,
             force: true,
             verify: false,
         };
         let restored = restorer::restore(vault, &entries, &opts, &|_| ())?;
         let result = match restored.failed.first() {
             Some(f) => Err(format!("{}: {}", f.path, f.error)),
-            None => Export::open(&scratch.join(root))
+            None => Export::open(&scratch.join(&root))
                 .map_err(|e| e.to_string())
                 .and_then(|export| {
                     let v = NewVersion {
                         snapshot_id: &snap.id,
                         account: &snap.account,
                         taken_ms: snap.taken_ms,
-                        export_root: root,
+                        export_root: &root,
                     };
                     ingest::ingest(&mut conn, &v, &export).map_err(|e| e.to_string())
                 }),

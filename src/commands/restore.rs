@@ -45,7 +45,7 @@ pub fn restore(
 ) -> Result<RestoreOutcome> {
     let conn = vault.connect()?;
     let snap = select::resolve(&conn, &args.select)?;
-    let entries = snapshots::entries(&conn, &snap.id)?;
+    let mut entries = snapshots::entries(&conn, &snap.id)?;
     refuse_target_inside_sources(&args.to, &snap.sources)?;
 
     let include = if args.include.is_empty() {
@@ -57,28 +57,21 @@ pub fn restore(
         }
         Some(b.build().map_err(|e| CommandError::Usage(e.to_string()))?)
     };
-    let total = entries
-        .iter()
-        .filter(|e| include.as_ref().is_none_or(|s| s.is_match(&e.path)))
-        .map(|e| e.size)
-        .sum();
+    let wanted = |p: &str| include.as_ref().is_none_or(|set| set.is_match(p));
+    entries.retain(|e| wanted(&e.path));
+    let total = entries.iter().map(|e| e.size).sum();
     progress.begin("restore", Some(total));
     let mut report = restorer::restore(
         vault,
         &entries,
         &RestoreOptions {
             target: args.to.clone(),
-            include: include.clone(),
             force: args.force,
             verify: args.verify,
         },
         &|n| progress.add(n),
     )?;
     progress.end();
-    let wanted = |p: &str| match &include {
-        Some(set) => set.is_match(p),
-        None => true,
-    };
     let views = write_views(
         &conn,
         &snap,

@@ -48,12 +48,6 @@ pub enum StoreError {
     Lock(#[from] lock::LockError),
     #[error("{0}")]
     Vault(String),
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

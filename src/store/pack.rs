@@ -364,6 +364,33 @@ pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
+/// Decodes a blob's stored bytes and checks them against its hash.
+pub fn decode_checked(path: &Path, entry: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>, PackError> {
+    let damaged = |what: String| PackError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    let h = &entry.header;
+    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize).map_err(|e| {
+        damaged(format!(
+            "blob {} cannot be decoded: {e}",
+            hex::encode(&h.hash[..8])
+        ))
+    })?;
+    if super::chunker::hash(&raw) != h.hash {
+        return Err(damaged(format!(
+            "blob {} does not match its BLAKE3",
+            hex::encode(&h.hash[..8])
+        )));
+    }
+    Ok(raw)
+}
+
+/// One blob's raw bytes, read, decoded and hash-checked.
+pub fn read_raw(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+    decode_checked(path, entry, &read_stored(f, path, entry)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

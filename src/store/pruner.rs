@@ -45,8 +45,8 @@ use std::path::Path;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::chunker::{self, Hash};
-use super::codec::{self, Codec};
+use super::chunker::Hash;
+use super::codec::Codec;
 use super::index::{self, split_hashes};
 use super::lock::WriteLock;
 use super::pack::{self, BlobEntry, BlobHeader, BlobKind, FinishedPack, PackWriter};
@@ -498,9 +498,7 @@ fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<V
 /// never carry damage into a new pack and then delete the only other evidence.
 fn copy_checked(file: &File, path: &Path, b: &Blob) -> Result<Vec<u8>> {
     let stored = pack::read_stored(file, path, &b.entry())?;
-    let ok = codec::decode(b.codec, &stored, b.raw_len as usize)
-        .is_ok_and(|raw| chunker::hash(&raw) == b.hash);
-    if !ok {
+    if pack::decode_checked(path, &b.entry(), &stored).is_err() {
         return Err(StoreError::Vault(format!(
             "blob {} in pack {} does not match its hash; prune stopped without changing \
              anything. Run `tt-vault verify --read-data` to see what is damaged",

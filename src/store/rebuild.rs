@@ -11,7 +11,6 @@ use std::fs::{self, File};
 
 use serde::Serialize;
 
-use super::codec;
 use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Manifest};
@@ -70,11 +69,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                 if e.header.kind == BlobKind::Data {
                     continue;
                 }
-                let raw = pack::read_stored(&file, &path, e)
-                    .ok()
-                    .and_then(|s| codec::decode(e.header.codec, &s, e.header.raw_len as usize).ok())
-                    .filter(|raw| super::chunker::hash(raw) == e.header.hash);
-                let Some(raw) = raw else {
+                let Ok(raw) = pack::read_raw(&file, &path, e) else {
                     report
                         .unreadable
                         .push(format!("{id}: blob {}", index::short(&e.header.hash)));

@@ -6,11 +6,9 @@ use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use globset::GlobSet;
 use rusqlite::Connection;
 
-use super::chunker::{self, Hash};
-use super::codec;
+use super::chunker::Hash;
 use super::index::{self, FileRow};
 use super::manifest::Entry;
 use super::pack::{self, BlobEntry, BlobHeader};
@@ -90,13 +88,7 @@ impl<'v> BlobReader<'v> {
             },
             offset: loc.offset,
         };
-        let stored = pack::read_stored(file, &path, &entry).map_err(|e| corrupt(e.to_string()))?;
-        let raw = codec::decode(loc.codec, &stored, loc.raw_len as usize)
-            .map_err(|e| corrupt(format!("cannot decode: {e}")))?;
-        if &chunker::hash(&raw) != hash {
-            return Err(corrupt("content does not match its BLAKE3".into()));
-        }
-        Ok(raw)
+        pack::read_raw(file, &path, &entry).map_err(|e| corrupt(e.to_string()))
     }
 
     pub fn file(&self, hash: &Hash) -> std::result::Result<FileRow, ReadError> {
@@ -132,7 +124,6 @@ impl<'v> BlobReader<'v> {
 
 pub struct RestoreOptions {
     pub target: PathBuf,
-    pub include: Option<GlobSet>,
     pub force: bool,
     pub verify: bool,
 }
@@ -215,14 +206,6 @@ pub fn restore(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RestoreReport> {
     fs::create_dir_all(&opts.target).map_err(super::io_at(&opts.target))?;
-    let wanted: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| {
-            opts.include
-                .as_ref()
-                .is_none_or(|set| set.is_match(&e.path))
-        })
-        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let report = std::sync::Mutex::new(RestoreReport::default());
     std::thread::scope(|s| -> Result<()> {
@@ -232,7 +215,7 @@ pub fn restore(
                     let mut reader = BlobReader::new(vault)?;
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(e) = wanted.get(i) else {
+                        let Some(e) = entries.get(i) else {
                             return Ok(());
                         };
                         let outcome = restore_one(&mut reader, e, opts, progress);

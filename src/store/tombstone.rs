@@ -32,7 +32,7 @@ use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
 use super::chunker::{self, Hash};
-use super::codec::{self, Codec};
+use super::codec::Codec;
 use super::index;
 use super::lock::WriteLock;
 use super::pack::{self, BlobEntry, BlobKind, PackWriter};
@@ -148,11 +148,7 @@ pub fn apply_adopted(tx: &Transaction, path: &Path, entries: &[BlobEntry]) -> Re
 
 /// Decodes one tombstone blob straight from its pack, hash-checked.
 pub fn read_in_pack(file: &File, path: &Path, e: &BlobEntry) -> Option<Tombstone> {
-    let stored = pack::read_stored(file, path, e).ok()?;
-    let raw = codec::decode(e.header.codec, &stored, e.header.raw_len as usize).ok()?;
-    (chunker::hash(&raw) == e.header.hash)
-        .then(|| Tombstone::decode(&raw).ok())
-        .flatten()
+    Tombstone::decode(&pack::read_raw(file, path, e).ok()?).ok()
 }
 
 #[cfg(test)]
