@@ -1,7 +1,7 @@
 -- tt-vault index, version 1.
--- The index is a cache of what the packs hold (every row below except `audits` and
--- `packs.verified_at` can be recreated by `tt-vault rebuild-index`) plus the
--- catalogue for fast queries. Hashes are 32-byte BLAKE3 digests stored as BLOBs.
+-- The index is a cache of what the packs hold (every row below except `audits`,
+-- `journal` and the pack timestamps can be recreated by `tt-vault rebuild-index`)
+-- plus the catalogue for fast queries. Hashes are 32-byte BLAKE3 digests stored as BLOBs.
 
 CREATE TABLE packs (
     id          INTEGER PRIMARY KEY,
@@ -20,7 +20,7 @@ CREATE TABLE chunks (
     raw_len    INTEGER NOT NULL,
     stored_len INTEGER NOT NULL,
     codec      INTEGER NOT NULL,           -- 0 raw, 1 zstd
-    kind       INTEGER NOT NULL            -- 0 data, 1 file map, 2 manifest
+    kind       INTEGER NOT NULL            -- 0 data, 1 file map, 2 manifest, 3 tombstone
 ) WITHOUT ROWID;
 CREATE INDEX chunks_by_pack ON chunks(pack_id);
 

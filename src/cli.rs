@@ -16,7 +16,7 @@ use tt_vault::commands::Progress;
     about = "Automatic, complete and safe TikTok backups in a deduplicated vault"
 )]
 pub struct Cli {
-    /// The vault directory (default: $TT_VAULT, else the platform data directory + tt-vault)
+    /// The vault directory (default: $TT_VAULT, else $XDG_DATA_HOME/tt-vault or ~/.local/share/tt-vault)
     #[arg(long, global = true, env = "TT_VAULT", value_name = "PATH")]
     pub vault: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
@@ -398,7 +398,6 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// Prints a `show` view as a readable table (profile: one field per line).
 fn cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".to_string(),
@@ -408,7 +407,7 @@ fn cell(v: &serde_json::Value) -> String {
 }
 
 /// Prints an object view (the profile): its fields, then nested objects indented.
-pub fn print_view(_section: &str, view: &serde_json::Value) {
+pub fn print_view(view: &serde_json::Value) {
     for (k, v) in view.as_object().into_iter().flatten() {
         match v.as_object() {
             Some(fields) => {

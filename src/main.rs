@@ -10,6 +10,7 @@ use clap::Parser;
 
 use cli::{emit, human_bytes, print_diff, print_view, Bar, Cli, Command};
 use tt_vault::commands::{self, select::Selector};
+use tt_vault::store::snapshots::short;
 
 /// Exit codes: 0 ok, 1 problems found (verify, failed items), 2 usage or operational error.
 const PROBLEMS: u8 = 1;
@@ -93,7 +94,7 @@ fn run(cli: &Cli) -> Result<u8> {
             emit(cli.json, &out, |o| {
                 say(format!(
                     "snapshot {} of {} taken {}: {} files, {} ({} new, {} stored)",
-                    &o.id[..8],
+                    short(&o.id),
                     o.account,
                     o.taken_at,
                     o.files,
@@ -168,7 +169,7 @@ fn run(cli: &Cli) -> Result<u8> {
                 shown.write_json(&mut out)?;
                 std::io::Write::flush(&mut out)?;
             } else if section == "profile" {
-                print_view(section, &shown.profile()?);
+                print_view(&shown.profile()?);
             } else {
                 let mut table = cli::Table::new(section);
                 shown.each_row(&mut |row| table.push(row))?;
@@ -204,7 +205,7 @@ fn run(cli: &Cli) -> Result<u8> {
             emit(cli.json, &out, |o| {
                 say(format!(
                     "restored snapshot {} ({} taken {}) into {}: {} files, {} already there, {}",
-                    &o.snapshot[..8],
+                    short(&o.snapshot),
                     o.account,
                     o.taken_at,
                     o.target,
@@ -235,8 +236,7 @@ fn run(cli: &Cli) -> Result<u8> {
                         p.detail
                     );
                     if !p.snapshots.is_empty() {
-                        let short: Vec<&str> =
-                            p.snapshots.iter().map(|s| &s[..8.min(s.len())]).collect();
+                        let short: Vec<&str> = p.snapshots.iter().map(|s| short(s)).collect();
                         println!("  snapshots: {}", short.join(", "));
                     }
                     for path in &p.paths {
@@ -311,7 +311,7 @@ fn run(cli: &Cli) -> Result<u8> {
                     for p in &s.per_snapshot {
                         say(format!(
                             "    {} {} {}: {} logical, added {} new, {} stored",
-                            &p.id[..8],
+                            short(&p.id),
                             p.account,
                             p.taken_at,
                             human_bytes(p.bytes),

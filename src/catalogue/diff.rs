@@ -138,7 +138,10 @@ fn describe(i: &Item) -> String {
 }
 
 fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
-    let (pa, pb) = (query::profile(conn, a)?, query::profile(conn, b)?);
+    let (pa, pb) = (
+        query::profile_fields(conn, a)?,
+        query::profile_fields(conn, b)?,
+    );
     let mut changed = Map::new();
     for name in ["username", "bio", "display_name"] {
         if pa[name] != pb[name] {

@@ -152,7 +152,7 @@ fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -
         rec.username,
         rec.text,
         rec.from,
-        Value::Object(rec.fields.clone()).to_string(),
+        serde_json::to_string(&rec.fields).expect("JSON maps serialise"),
     ])?;
     Ok(())
 }

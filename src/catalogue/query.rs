@@ -202,20 +202,22 @@ fn profile_view(item: Option<&Item>) -> Value {
 /// The profile view of a version, with the counts as they were then (exports carry
 /// no reliable follower counts in the profile; the lists themselves are the truth).
 pub fn profile(conn: &Connection, v: &Version) -> Result<Value> {
-    let mut view = profile_view(items(conn, v, "profile")?.first());
+    let mut view = profile_fields(conn, v)?;
     let mut counts = Map::new();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT count(*) FROM export_items WHERE {AT_VERSION} AND is_raw = 0 AND section = ?3"
+    ))?;
     for section in ["posts", "followers", "following", "likes", "favorites"] {
-        let n: i64 = conn.query_row(
-            &format!(
-                "SELECT count(*) FROM export_items WHERE {AT_VERSION} AND is_raw = 0 AND section = ?3"
-            ),
-            params![v.account, v.seq, section],
-            |r| r.get(0),
-        )?;
+        let n: i64 = stmt.query_row(params![v.account, v.seq, section], |r| r.get(0))?;
         counts.insert(section.into(), json!(n));
     }
     view["counts"] = Value::Object(counts);
     Ok(view)
+}
+
+/// The profile as the export wrote it, without the counts (what `diff` compares).
+pub(crate) fn profile_fields(conn: &Connection, v: &Version) -> Result<Value> {
+    Ok(profile_view(items(conn, v, "profile")?.first()))
 }
 
 fn utc_text(secs: Option<i64>) -> Value {
@@ -226,7 +228,7 @@ fn utc_text(secs: Option<i64>) -> Value {
 
 /// One row as shown; `failed` is the snapshot's list of failed downloads.
 /// `archived` holds every post id with files in the vault.
-fn row_view(item: &Item, failed: &Value, archived: &HashSet<String>) -> Value {
+fn row_view(item: Item, failed: &Value, archived: &HashSet<String>) -> Value {
     if item.is_raw {
         return json!({
             "section": item.section,
@@ -253,7 +255,7 @@ fn row_view(item: &Item, failed: &Value, archived: &HashSet<String>) -> Value {
                 let field = |name: &str| {
                     item.fields
                         .iter()
-                        .find(|(k, _)| k.trim_end_matches(':').eq_ignore_ascii_case(name))
+                        .find(|(k, _)| crate::tiktok::export::norm(k) == name)
                         .map(|(_, v)| v.clone())
                         .unwrap_or(Value::Null)
                 };
@@ -295,7 +297,7 @@ fn row_view(item: &Item, failed: &Value, archived: &HashSet<String>) -> Value {
     }
     o.insert("date_utc".into(), utc_text(item.date_utc));
     o.insert("date_utc_assumed".into(), json!(item.date_assumed));
-    o.insert("fields".into(), Value::Object(item.fields.clone()));
+    o.insert("fields".into(), Value::Object(item.fields));
     Value::Object(o)
 }
 
@@ -307,13 +309,17 @@ pub fn each_row(
     section: &str,
     f: &mut dyn FnMut(Value) -> Result<()>,
 ) -> Result<()> {
-    // One query for the archived ids, not one per row.
-    let archived: HashSet<String> = conn
-        .prepare("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    // One query for the archived ids, not one per row; only video lists show it.
+    let archived: HashSet<String> =
+        if matches!(section, "posts" | "likes" | "favorites" | "reposts") {
+            conn.prepare("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        } else {
+            HashSet::new()
+        };
     each_item(conn, v, section, &mut |i| {
-        f(row_view(&i, &snap.failed, &archived))
+        f(row_view(i, &snap.failed, &archived))
     })
 }
 

@@ -48,7 +48,7 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn short_id(&self) -> &str {
-        &self.id[..8.min(self.id.len())]
+        snapshots::short(&self.id)
     }
 }
 

@@ -39,7 +39,7 @@ impl Mode {
     }
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     pub kind: String,
     pub pack: Option<String>,
@@ -405,7 +405,10 @@ fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
             let manifest_of = hex::encode(chunk);
             if snapshot_exists.exists([&manifest_of])? {
                 snaps.insert(manifest_of.clone());
-                paths.insert(format!("(manifest of snapshot {})", &manifest_of[..8]));
+                paths.insert(format!(
+                    "(manifest of snapshot {})",
+                    super::snapshots::short(&manifest_of)
+                ));
             }
             for file in broken_files.get(chunk).into_iter().flatten() {
                 let rows = by_file.query_map([&file[..]], |r| {

@@ -23,13 +23,6 @@ impl Codec {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "raw",
-            Codec::Zstd => "zstd",
-        }
-    }
 }
 
 pub const MIN_SAVING_PERCENT: usize = 3;

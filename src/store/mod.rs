@@ -12,6 +12,7 @@
 //! - [`restorer`] — reading files back, BLAKE3-checked.
 //! - [`checker`] — verify.
 //! - [`rebuild`] — recreating the index from the packs alone.
+//! - [`snapshots`] — snapshot rows in the index: recording, listing, finding.
 //! - [`tombstone`] — the packs' record of forgotten snapshots.
 //! - [`pruner`] — removing what no snapshot references (crash-safe repacking).
 

@@ -191,10 +191,6 @@ impl PackWriter {
         self.entries.is_empty()
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     pub fn append(
         &mut self,
         kind: BlobKind,

@@ -26,8 +26,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn short_id(&self) -> &str {
-        &self.id[..8.min(self.id.len())]
+        short(&self.id)
     }
+}
+
+/// The first 8 hex digits of a snapshot id, as shown to people.
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 const COLUMNS: &str =

@@ -59,10 +59,7 @@ pub fn parse(link: &str) -> Option<VideoLink> {
     let path = path.split(['?', '#']).next().unwrap_or("/");
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
 
-    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
-    let is_tiktok = under("tiktok.com");
-    let is_tiktokv = under("tiktokv.com") || under("tiktokv.eu");
-    if !is_tiktok && !is_tiktokv {
+    if !is_tiktok_host(&host) {
         return None;
     }
 
@@ -106,6 +103,16 @@ pub fn parse(link: &str) -> Option<VideoLink> {
         }),
         _ => None,
     }
+}
+
+/// True for TikTok's own domains (`tiktok.com`, `tiktokv.com`, `tiktokv.eu` and their
+/// subdomains), given in lower case.
+pub fn is_tiktok_host(host: &str) -> bool {
+    let under = |domain: &str| {
+        host.strip_suffix(domain)
+            .is_some_and(|p| p.is_empty() || p.ends_with('.'))
+    };
+    under("tiktok.com") || under("tiktokv.com") || under("tiktokv.eu")
 }
 
 /// The post id a link carries, if any.

@@ -139,9 +139,6 @@ impl Cursor<'_, '_> {
                 if let Some(p) = partner {
                     rec.username = Some(p.to_string());
                 }
-                if *section == Section::Profile && self.em.account.is_none() {
-                    self.em.account = rec.username.clone();
-                }
                 self.emit(rec)
             }
             other => self.keep_raw(other),

@@ -232,6 +232,10 @@ pub(crate) struct Emitter<'s> {
 
 impl Emitter<'_> {
     fn emit(&mut self, rec: Record) -> Result<(), String> {
+        // The account is the export's own profile username, the first one seen.
+        if rec.section == Section::Profile && self.account.is_none() {
+            self.account = rec.username.clone();
+        }
         match (self.sink)(rec) {
             Ok(()) => {
                 self.records += 1;

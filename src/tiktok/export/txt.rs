@@ -68,11 +68,7 @@ pub(crate) fn parse(
                 key_line(&line, &mut fields, &mut last);
             }
             if !fields.is_empty() {
-                let rec = record::build(Section::Profile, fields);
-                if em.account.is_none() {
-                    em.account = rec.username.clone();
-                }
-                sink(em, rec, lines.number)?;
+                sink(em, record::build(Section::Profile, fields), lines.number)?;
             }
             Ok(())
         }

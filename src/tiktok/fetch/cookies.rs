@@ -128,10 +128,9 @@ impl Cookie {
         s
     }
 
-    /// True for TikTok's own domains (those a base override redirects).
+    /// True for TikTok's own domains.
     pub fn is_tiktok(&self) -> bool {
-        let h = self.host();
-        h == "tiktok.com" || h.ends_with(".tiktok.com") || h.contains("tiktokv.")
+        crate::tiktok::links::is_tiktok_host(&self.host().to_ascii_lowercase())
     }
 }
 
