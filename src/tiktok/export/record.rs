@@ -117,11 +117,12 @@ pub fn is_empty(value: &Value) -> bool {
     }
 }
 
-fn first(fields: &Map<String, Value>, wanted: &[&str]) -> Option<String> {
+/// The first wanted key (normalised) that holds a value; `keys` are the row's keys
+/// normalised once, beside their values.
+fn first(keys: &[(String, &Value)], wanted: &[&str]) -> Option<String> {
     wanted.iter().find_map(|w| {
-        fields
-            .iter()
-            .find(|(k, _)| norm(k) == *w)
+        keys.iter()
+            .find(|(k, _)| k == w)
             .and_then(|(_, v)| present(v))
     })
 }
@@ -155,19 +156,23 @@ fn text_keys(section: &Section) -> &'static [&'static str] {
 
 /// Builds a record from a row's original keys and values.
 pub fn build(section: Section, fields: Map<String, Value>) -> Record {
-    let date = first(&fields, DATE_KEYS).and_then(|d| dates::parse(&d));
-    let mut link = first(&fields, LINK_KEYS);
-    let username = first(&fields, USER_KEYS);
-    let text = first(&fields, text_keys(&section));
-    let from = first(&fields, &["from", "sender"]);
+    // Every row of a watch history passes here: normalise its keys once.
+    let keys: Vec<(String, &Value)> = fields.iter().map(|(k, v)| (norm(k), v)).collect();
+    let date = first(&keys, DATE_KEYS).and_then(|d| dates::parse(&d));
+    let mut link = first(&keys, LINK_KEYS);
+    let username = first(&keys, USER_KEYS);
+    let text = first(&keys, text_keys(&section));
+    let from = first(&keys, &["from", "sender"]);
+    drop(keys);
+    let mut parsed = link.as_deref().and_then(links::parse);
     // A shared video in a direct message is a bare link as the content.
     if link.is_none() && section == Section::Messages {
-        link = text
-            .as_deref()
-            .filter(|t| !t.contains(char::is_whitespace) && links::parse(t).is_some())
-            .map(str::to_string);
+        if let Some(t) = text.as_deref().filter(|t| !t.contains(char::is_whitespace)) {
+            parsed = links::parse(t);
+            link = parsed.is_some().then(|| t.to_string());
+        }
     }
-    let video_id = link.as_deref().and_then(links::video_id);
+    let video_id = parsed.and_then(|l| l.id().map(str::to_string));
     Record {
         section,
         date,
