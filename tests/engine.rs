@@ -445,6 +445,46 @@ fn rebuild_index_recovers_everything_from_packs() {
 }
 
 #[test]
+fn a_lost_index_stops_every_command_until_rebuild() {
+    let (env, src, _) = snapshotted_source();
+    let packs_before = tree(&env.vault().join("packs"));
+    assert!(!packs_before.is_empty());
+    for f in ["vault.db", "vault.db-wal", "vault.db-shm"] {
+        let _ = fs::remove_file(env.vault().join(f));
+    }
+    let out = env.path("out");
+    for args in [
+        vec!["prune"],
+        vec!["prune", "--dry-run"],
+        vec!["forget", "--keep-last", "1", "--prune"],
+        vec!["snapshots"],
+        vec!["verify"],
+        vec!["restore", "--latest", "--to", out.to_str().unwrap()],
+        vec![
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            "alice",
+        ],
+    ] {
+        let (_, err) = env.expect(&args, 2);
+        assert!(
+            err.contains("vault.db") && err.contains("rebuild-index"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !env.vault().join("vault.db").exists(),
+            "{args:?} created an empty index"
+        );
+    }
+    assert_eq!(tree(&env.vault().join("packs")), packs_before);
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 1);
+    env.ok(&["verify", "--read-data"]);
+}
+
+#[test]
 fn a_second_writer_is_refused_clearly() {
     let (env, src, _) = snapshotted_source();
     // Hold the lock from another process (flock(1) semantics via our own binary would

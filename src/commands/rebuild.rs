@@ -24,7 +24,7 @@ pub struct RebuildOutcome {
 }
 
 pub fn rebuild_index(vault: &Vault, wait: bool) -> Result<RebuildOutcome> {
-    let lock = vault.lock_for_writing(wait)?;
+    let lock = vault.lock_for_rebuild(wait)?;
     let store = rebuild::rebuild_index(vault, &lock)?;
     let (exports, export_problems) = recatalogue(vault)?;
     drop(lock);

@@ -83,8 +83,27 @@ impl Vault {
     }
 
     /// A connection to the index, migrated to the current schema.
+    ///
+    /// A missing vault.db is an error, never a new empty index: an empty index would
+    /// make the vault look empty and let prune delete every pack. Only `init` and
+    /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
-        Ok(index::open(&self.db_path())?)
+        let db = self.db_path();
+        if !db.exists() {
+            return Err(StoreError::Vault(format!(
+                "{} is missing: the vault's index is gone but its packs are the truth; \
+                 run `tt-vault rebuild-index` to recreate it from the packs",
+                db.display()
+            )));
+        }
+        Ok(index::open(&db)?)
+    }
+
+    /// Takes the writer lock for `rebuild-index` without crash recovery: recovery
+    /// reads the old index, which may be missing or damaged, and the rebuild reads
+    /// every pack anyway.
+    pub fn lock_for_rebuild(&self, wait: bool) -> Result<WriteLock> {
+        Ok(WriteLock::acquire(&self.root, wait)?)
     }
 
     /// Takes the writer lock and repairs what a killed writer may have left:
