@@ -418,14 +418,9 @@ impl<'v> SnapshotBuilder<'v> {
     ) -> std::result::Result<Entry, AddError> {
         let row = self.archiver.store_reader(path, reader, self.on_bytes)?;
         let entry = Entry {
-            path: path.to_string(),
-            kind: kind.to_string(),
-            hash: row.hash,
-            size: row.size,
             mtime_ns,
             inode,
-            map: row.map,
-            item_id,
+            ..Entry::of_file(path.to_string(), kind.to_string(), &row, item_id)
         };
         journal::record(&self.journal.lock().unwrap(), &entry, &row)?;
         self.files.lock().unwrap().push(row);

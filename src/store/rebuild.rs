@@ -7,16 +7,27 @@
 //! when complete; the old one is kept as `vault.db.before-rebuild`.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 
 use serde::Serialize;
 
-use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Manifest};
 use super::pack::{self, BlobKind, FinishedPack};
+use super::reader::PackFiles;
+use super::repository::{index, Repository};
 use super::tombstone::Tombstone;
+use super::vault::PackFile;
 use super::{io_at, snapshots, Result, Vault};
+
+impl Vault {
+    /// Takes the writer lock for `rebuild-index` without crash recovery: recovery
+    /// reads the old index, which may be missing or damaged, and the rebuild reads
+    /// every pack anyway.
+    pub fn lock_for_rebuild(&self, wait: bool) -> Result<WriteLock> {
+        Ok(WriteLock::acquire(self.root(), wait)?)
+    }
+}
 
 #[derive(Debug, Default, Serialize)]
 pub struct RebuildReport {
@@ -46,30 +57,30 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
         let mut known_files = HashSet::new();
         let mut forgotten = HashSet::new();
         let mut seen = HashSet::new();
-        for path in vault.pack_files()? {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            let Some(id) = name.strip_suffix(".pack") else {
+        let mut reader = PackFiles::new(vault);
+        for file in vault.pack_files()? {
+            let PackFile::Pack { id, path } = file else {
                 continue;
             };
-            let (size, entries) = match pack::read_index(&path) {
-                Ok(found) => found,
-                Err(_) => match pack::scan(&path) {
-                    Ok(entries) if !entries.is_empty() => {
-                        report.salvaged.push(id.to_string());
-                        (fs::metadata(&path).map_err(io_at(&path))?.len(), entries)
-                    }
-                    _ => {
-                        report.unreadable.push(id.to_string());
-                        continue;
-                    }
-                },
+            let (size, entries) = match pack::contents(&path) {
+                Ok(c) if !c.salvaged => (c.size, c.entries),
+                Ok(c) if !c.entries.is_empty() => {
+                    report.salvaged.push(id.clone());
+                    (c.size, c.entries)
+                }
+                _ => {
+                    report.unreadable.push(id);
+                    continue;
+                }
             };
-            let file = File::open(&path).map_err(io_at(&path))?;
+            if let Err(pack::PackError::Io { path, source }) = reader.file(&id) {
+                return Err(io_at(path)(source));
+            }
             for e in &entries {
                 if e.header.kind == BlobKind::Data {
                     continue;
                 }
-                let Ok(raw) = pack::read_raw(&file, &path, e) else {
+                let Ok(raw) = reader.read(&id, e) else {
                     report
                         .unreadable
                         .push(format!("{id}: blob {}", index::short(&e.header.hash)));
@@ -99,14 +110,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
             }
             report.packs += 1;
             report.blobs += entries.len() as u64;
-            index::insert_pack(
-                &tx,
-                &FinishedPack {
-                    id: id.to_string(),
-                    size,
-                    entries,
-                },
-            )?;
+            index::insert_pack(&tx, &FinishedPack { id, size, entries })?;
         }
         let found = manifests.len();
         manifests.retain(|(id, _)| !forgotten.contains(id));
@@ -119,12 +123,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                 }
                 // A lost file map still gets a row, with no chunks: restore and
                 // verify then report the file as damaged instead of losing the entry.
-                let row = e.implied_file().unwrap_or(FileRow {
-                    hash: e.hash,
-                    size: e.size,
-                    chunks: Vec::new(),
-                    map: e.map,
-                });
+                let row = e.implied_file().unwrap_or_else(|| e.file_row(Vec::new()));
                 index::insert_file(&tx, &row)?;
                 known_files.insert(e.hash);
             }
@@ -134,16 +133,11 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
         report.files = known_files.len() as u64;
         // Audit history is not in the packs; carry it over when the old index reads.
         tx.commit()?;
+        let repo = Repository::from_connection(conn);
         if db.exists() {
-            let old = db.display().to_string().replace('\'', "''");
-            let _ = conn.execute_batch(&format!(
-                "ATTACH DATABASE '{old}' AS old;
-                 INSERT INTO audits SELECT * FROM old.audits;
-                 UPDATE packs SET verified_at = (SELECT o.verified_at FROM old.packs o WHERE o.name = packs.name);
-                 DETACH DATABASE old;"
-            ));
+            repo.carry_over_history(&db);
         }
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        repo.checkpoint()?;
     }
     if db.exists() {
         let backup = vault.root().join("vault.db.before-rebuild");

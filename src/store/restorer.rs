@@ -1,126 +1,15 @@
 //! Reading files back out of the vault, every chunk and every file BLAKE3-checked.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::Connection;
-
 use super::chunker::Hash;
-use super::index::{self, FileRow};
 use super::manifest::Entry;
-use super::pack::{self, BlobEntry, BlobHeader};
-use super::{Result, StoreError, Vault};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("chunk {0} is not in the index (run `tt-vault verify`)")]
-    MissingChunk(String),
-    #[error("chunk {chunk} in pack {pack} is unreadable: {why}")]
-    Corrupt {
-        chunk: String,
-        pack: String,
-        why: String,
-    },
-    #[error("file content {0} is not in the index")]
-    MissingFile(String),
-    #[error("restored bytes of {0} do not match its BLAKE3")]
-    WholeFileMismatch(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Reads blobs, keeping pack files open between reads.
-pub struct BlobReader<'v> {
-    vault: &'v Vault,
-    conn: Connection,
-    open: HashMap<String, File>,
-}
-
-impl<'v> BlobReader<'v> {
-    pub fn new(vault: &'v Vault) -> Result<BlobReader<'v>> {
-        Ok(BlobReader {
-            vault,
-            conn: vault.connect()?,
-            open: HashMap::new(),
-        })
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// The raw bytes of a blob, checked against its hash.
-    pub fn read(&mut self, hash: &Hash) -> std::result::Result<Vec<u8>, ReadError> {
-        let loc = index::chunk_location(&self.conn, hash)
-            .map_err(StoreError::from)?
-            .ok_or_else(|| ReadError::MissingChunk(hex::encode(hash)))?;
-        let corrupt = |why: String| ReadError::Corrupt {
-            chunk: hex::encode(hash),
-            pack: loc.pack.clone(),
-            why,
-        };
-        if self.open.len() > 64 {
-            self.open.clear();
-        }
-        let path = self.vault.pack_path(&loc.pack);
-        let file = match self.open.entry(loc.pack.clone()) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(File::open(&path).map_err(|e| corrupt(format!("cannot open: {e}")))?)
-            }
-        };
-        let entry = BlobEntry {
-            header: BlobHeader {
-                kind: loc.kind,
-                codec: loc.codec,
-                raw_len: loc.raw_len,
-                stored_len: loc.stored_len,
-                hash: *hash,
-            },
-            offset: loc.offset,
-        };
-        pack::read_raw(file, &path, &entry).map_err(|e| corrupt(e.to_string()))
-    }
-
-    pub fn file(&self, hash: &Hash) -> std::result::Result<FileRow, ReadError> {
-        index::file(&self.conn, hash)
-            .map_err(StoreError::from)?
-            .ok_or_else(|| ReadError::MissingFile(hex::encode(hash)))
-    }
-
-    /// Streams a file's content to `out`, checking every chunk and the whole.
-    pub fn copy_file(
-        &mut self,
-        file: &FileRow,
-        out: &mut dyn Write,
-        out_name: &str,
-        progress: &dyn Fn(u64),
-    ) -> std::result::Result<(), ReadError> {
-        let mut whole = blake3::Hasher::new();
-        for chunk in &file.chunks {
-            let raw = self.read(chunk)?;
-            whole.update(&raw);
-            out.write_all(&raw).map_err(|source| ReadError::Write {
-                path: out_name.to_string(),
-                source,
-            })?;
-            progress(raw.len() as u64);
-        }
-        if whole.finalize().as_bytes() != &file.hash {
-            return Err(ReadError::WholeFileMismatch(out_name.to_string()));
-        }
-        Ok(())
-    }
-}
+use super::reader::BlobReader;
+use super::{workers, Result, Vault};
 
 pub struct RestoreOptions {
     pub target: PathBuf,
@@ -197,8 +86,8 @@ pub fn hash_file(path: &Path) -> io::Result<Hash> {
 }
 
 /// Restores `entries` under `opts.target`. Each file fails or succeeds on its own;
-/// failures are reported, never silently skipped. Two workers restore files side by
-/// side, so reading, checking and writing use both cores.
+/// failures are reported, never silently skipped. Files are restored side by side
+/// (see workers.rs), so reading, checking and writing use every core.
 pub fn restore(
     vault: &Vault,
     entries: &[Entry],
@@ -206,43 +95,30 @@ pub fn restore(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RestoreReport> {
     fs::create_dir_all(&opts.target).map_err(super::io_at(&opts.target))?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let report = std::sync::Mutex::new(RestoreReport::default());
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut reader = BlobReader::new(vault)?;
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(e) = entries.get(i) else {
-                            return Ok(());
-                        };
-                        let outcome = restore_one(&mut reader, e, opts, progress);
-                        let mut r = report.lock().unwrap();
-                        match outcome {
-                            Ok(true) => {
-                                r.restored += 1;
-                                r.bytes += e.size;
-                            }
-                            Ok(false) => {
-                                r.skipped += 1;
-                                progress(e.size);
-                            }
-                            Err(err) => r.failed.push(RestoreFailure {
-                                path: e.path.clone(),
-                                error: err,
-                            }),
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().expect("restore worker panicked")?;
-        }
-        Ok(())
-    })?;
+    let report = Mutex::new(RestoreReport::default());
+    workers::run(
+        entries,
+        || BlobReader::new(vault),
+        |reader, e| {
+            let outcome = restore_one(reader, e, opts, progress);
+            let mut r = report.lock().unwrap();
+            match outcome {
+                Ok(true) => {
+                    r.restored += 1;
+                    r.bytes += e.size;
+                }
+                Ok(false) => {
+                    r.skipped += 1;
+                    progress(e.size);
+                }
+                Err(err) => r.failed.push(RestoreFailure {
+                    path: e.path.clone(),
+                    error: err,
+                }),
+            }
+            Ok(())
+        },
+    )?;
     let mut report = report.into_inner().unwrap();
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)

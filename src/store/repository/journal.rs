@@ -3,9 +3,10 @@
 
 use rusqlite::{params, Connection, Transaction};
 
-use super::index::{self, split_hashes, FileRow};
-use super::manifest::Entry;
-use super::Result;
+use super::index::{self, FileRow};
+use super::{get_hash, get_hashes, get_opt_hash};
+use crate::store::manifest::Entry;
+use crate::store::Result;
 
 pub fn record(conn: &Connection, entry: &Entry, file: &FileRow) -> Result<()> {
     let Some(item) = &entry.item_id else {
@@ -34,29 +35,14 @@ pub fn committed_files(conn: &Connection, item_id: &str) -> Result<Vec<(Entry, F
     )?;
     let rows: Vec<(Entry, FileRow)> = stmt
         .query_map([item_id], |r| {
-            let hash: [u8; 32] = r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 32]);
-            let map = r
-                .get::<_, Option<Vec<u8>>>(5)?
-                .and_then(|m| m.try_into().ok());
-            let size = r.get::<_, i64>(3)? as u64;
-            Ok((
-                Entry {
-                    path: r.get(0)?,
-                    kind: r.get(1)?,
-                    hash,
-                    size,
-                    mtime_ns: None,
-                    inode: None,
-                    map,
-                    item_id: Some(item_id.to_string()),
-                },
-                FileRow {
-                    hash,
-                    size,
-                    chunks: split_hashes(&r.get::<_, Vec<u8>>(4)?),
-                    map,
-                },
-            ))
+            let file = FileRow {
+                hash: get_hash(r, 2)?,
+                size: r.get::<_, i64>(3)? as u64,
+                chunks: get_hashes(r, 4)?,
+                map: get_opt_hash(r, 5)?,
+            };
+            let entry = Entry::of_file(r.get(0)?, r.get(1)?, &file, Some(item_id.to_string()));
+            Ok((entry, file))
         })?
         .collect::<rusqlite::Result<_>>()?;
     for (_, f) in &rows {

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::manifest::{Entry, Manifest};
-use super::{Result, StoreError};
+use super::{get_hash, get_opt_hash};
+use crate::store::manifest::{Entry, Manifest};
+use crate::store::{Result, StoreError};
 
 /// A snapshot as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -182,13 +183,11 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
         path: r.get(0)?,
         kind: r.get(1)?,
-        hash: r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 32]),
+        hash: get_hash(r, 2)?,
         size: r.get::<_, i64>(3)? as u64,
         mtime_ns: r.get(4)?,
         inode: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
-        map: r
-            .get::<_, Option<Vec<u8>>>(6)?
-            .and_then(|m| m.try_into().ok()),
+        map: get_opt_hash(r, 6)?,
         item_id: r.get(7)?,
     })
 }
