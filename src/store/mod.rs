@@ -17,6 +17,9 @@ pub mod tombstone;
 pub mod vault;
 pub mod workers;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use chunker::Hash;
 pub use repository::{index, journal, snapshots, Repository};
 pub use vault::Vault;

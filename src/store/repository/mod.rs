@@ -157,3 +157,149 @@ impl BlobLocation {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::store::testing::{noise, snapshot, vault};
+    use crate::store::{journal, manifest::Entry, snapshots};
+
+    #[test]
+    fn a_missing_index_is_an_error_naming_rebuild_index() {
+        let t = vault();
+        std::fs::remove_file(t.vault.db_path()).unwrap();
+        let err = Repository::open(&t.vault).err().unwrap().to_string();
+        assert!(err.contains("rebuild-index"), "{err}");
+        assert!(!t.vault.db_path().exists(), "no empty index is created");
+    }
+
+    #[test]
+    fn a_blob_is_found_with_its_pack_and_malformed_rows_are_errors() {
+        let t = vault();
+        let big = noise(3 << 20, 1);
+        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", &big, None)]);
+        let repo = Repository::open(&t.vault).unwrap();
+        let file = repo.file(&c.manifest.entries[0].hash).unwrap().unwrap();
+        assert!(file.chunks.len() > 1 && file.map.is_some());
+        let loc = repo.blob(&file.chunks[0]).unwrap().unwrap();
+        assert_eq!(loc.hash(), file.chunks[0]);
+        assert_eq!(loc.entry.header.kind, BlobKind::Data);
+        assert!(repo.pack_blobs(loc.pack_id).unwrap().contains(&loc));
+        assert!(repo.blob(&[7; 32]).unwrap().is_none());
+
+        // An unknown codec is an error, never read as raw.
+        repo.conn()
+            .execute("UPDATE chunks SET codec = 9 WHERE hash = ?1", [&file.chunks[0][..]])
+            .unwrap();
+        let err = repo.blob(&file.chunks[0]).unwrap_err().to_string();
+        assert!(err.contains("unknown codec 9"), "{err}");
+        assert!(repo.all_blobs().is_err());
+        // So is an unknown kind.
+        repo.conn()
+            .execute(
+                "UPDATE chunks SET codec = 0, kind = 8 WHERE hash = ?1",
+                [&file.chunks[0][..]],
+            )
+            .unwrap();
+        assert!(repo.blob(&file.chunks[0]).unwrap_err().to_string().contains("unknown kind 8"));
+        // A file hash of the wrong length is an error, never the zero hash.
+        repo.conn()
+            .execute("UPDATE files SET map = x'0102' WHERE hash = ?1", [&file.hash[..]])
+            .unwrap();
+        assert!(repo.file(&file.hash).is_err());
+        assert!(repo.live_blobs(Journal::Exclude).is_err());
+    }
+
+    #[test]
+    fn the_live_set_holds_manifests_chunks_maps_and_optionally_the_journal() {
+        let t = vault();
+        let big = noise(3 << 20, 2);
+        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", &big, None)]);
+        let repo = Repository::open(&t.vault).unwrap();
+        let file = repo.file(&c.manifest.entries[0].hash).unwrap().unwrap();
+        let live = repo.live_blobs(Journal::Exclude).unwrap();
+        let mut want: HashSet<Hash> = file.chunks.iter().copied().collect();
+        want.insert(file.map.unwrap());
+        want.insert(snapshot_hash(&c.id).unwrap());
+        assert_eq!(live, want);
+
+        let journaled = FileRow {
+            hash: [5; 32],
+            size: 1,
+            chunks: vec![[6; 32]],
+            map: None,
+        };
+        let entry = Entry::of_file("j".into(), "media".into(), &journaled, Some("42".into()));
+        journal::record(repo.conn(), &entry, &journaled).unwrap();
+        assert!(!repo.live_blobs(Journal::Exclude).unwrap().contains(&[6; 32]));
+        assert!(repo.live_blobs(Journal::Include).unwrap().contains(&[6; 32]));
+    }
+
+    #[test]
+    fn a_bad_blob_is_traced_to_the_files_and_snapshots_using_it() {
+        let t = vault();
+        let one = noise(1000, 3);
+        let c1 = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("p/one", &one, Some("7"))]);
+        let c2 = snapshot(&t.vault, "a", "2026-01-02T00:00:00Z", &[("q/one", &one, None)]);
+        let repo = Repository::open(&t.vault).unwrap();
+        let hash = c1.manifest.entries[0].hash;
+        let users = repo.files_using(&HashSet::from([hash])).unwrap();
+        assert_eq!(users[&hash], vec![hash]);
+        assert_eq!(
+            repo.entries_of_file(&hash).unwrap(),
+            {
+                let mut v = vec![(c1.id.clone(), "p/one".to_string()), (c2.id.clone(), "q/one".to_string())];
+                v.sort();
+                v
+            }
+        );
+        assert_eq!(repo.items_by_snapshot().unwrap(), vec![(c1.id.clone(), "7".to_string())]);
+        assert!(repo.snapshot_exists(&c2.id).unwrap());
+        assert!(snapshots::archived_items(repo.conn()).unwrap().contains("7"));
+    }
+
+    #[test]
+    fn snapshot_ids_must_be_hashes() {
+        assert_eq!(snapshot_hash(&"ab".repeat(32)).unwrap(), [0xab; 32]);
+        assert!(snapshot_hash("abcd").is_err());
+        assert!(snapshot_hash(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn prune_commit_moves_rows_and_records_pending_deletes() {
+        let t = vault();
+        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"hello", None)]);
+        let mut repo = Repository::open(&t.vault).unwrap();
+        let packs = repo.packs().unwrap();
+        assert_eq!(packs.len(), 1);
+        let p = &packs[0];
+        let blobs = repo.pack_blobs(p.id).unwrap();
+        assert_eq!(blobs.len(), 2, "the file's chunk and the manifest");
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[]).unwrap();
+        assert!(repo.packs().unwrap().is_empty());
+        assert!(repo.all_blobs().unwrap().is_empty());
+        assert_eq!(repo.pending_deletes().unwrap(), vec![p.name.clone()]);
+        assert!(!repo.pack_indexed(&p.name).unwrap());
+        repo.clear_pending_deletes(&[p.name.clone()]).unwrap();
+        assert!(repo.pending_deletes().unwrap().is_empty());
+        // The snapshot's row stays (prune only drops blobs no snapshot uses).
+        assert!(repo.snapshot_exists(&c.id).unwrap());
+    }
+
+    #[test]
+    fn audits_record_start_and_finish() {
+        let t = vault();
+        let repo = Repository::open(&t.vault).unwrap();
+        assert_eq!(repo.integrity_check().unwrap(), vec!["ok".to_string()]);
+        let id = repo.start_audit("structure").unwrap();
+        let open = repo.audits().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].ok, None);
+        repo.finish_audit(id, 3, 100, false, "[{\"kind\":\"x\"}]").unwrap();
+        let done = &repo.audits().unwrap()[0];
+        assert_eq!((done.packs_checked, done.bytes_checked, done.ok), (3, 100, Some(false)));
+        assert_eq!(done.problems[0]["kind"], "x");
+    }
+}

@@ -223,6 +223,14 @@ pub fn entries_for_item(conn: &Connection, item_id: &str) -> Result<Vec<Entry>> 
     Ok(out)
 }
 
+/// Every item id (a TikTok post id) some snapshot holds.
+pub fn archived_items(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn delete(tx: &Transaction, id: &str) -> Result<()> {
     tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
     Ok(())
