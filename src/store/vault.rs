@@ -127,3 +127,46 @@ impl PackFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_once_and_open_needs_the_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("v");
+        assert!(Vault::open(&root).unwrap_err().to_string().contains("tt-vault init"));
+        let v = Vault::init(&root).unwrap();
+        assert!(v.db_path().is_file() && v.packs_dir().is_dir());
+        assert!(Vault::init(&root).unwrap_err().to_string().contains("already exists"));
+        assert_eq!(Vault::open(&root).unwrap().root(), root);
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert!(Vault::open(&file).unwrap_err().to_string().contains("is a file"));
+        assert!(Vault::init(&file).unwrap_err().to_string().contains("is a file"));
+    }
+
+    #[test]
+    fn pack_file_names_are_parsed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::init(&dir.path().join("v")).unwrap();
+        let sub = v.packs_dir().join("ab");
+        fs::create_dir_all(&sub).unwrap();
+        for name in ["abcd.pack", "abff.pack.tmp", "notes.txt"] {
+            fs::write(sub.join(name), b"").unwrap();
+        }
+        assert_eq!(
+            v.pack_files().unwrap(),
+            vec![
+                PackFile::Pack {
+                    id: "abcd".into(),
+                    path: sub.join("abcd.pack")
+                },
+                PackFile::Temporary(sub.join("abff.pack.tmp")),
+                PackFile::Other(sub.join("notes.txt")),
+            ]
+        );
+        assert_eq!(v.pack_path("abcd"), sub.join("abcd.pack"));
+    }
+}
