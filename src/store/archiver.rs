@@ -524,14 +524,24 @@ mod tests {
     fn shared_chunks_are_stored_once_and_stats_say_so() {
         let t = vault();
         let big = noise(3 << 20, 11);
-        let c1 = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("one", &big, None), ("two", &big, None)]);
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("one", &big, None), ("two", &big, None)],
+        );
         assert_eq!(c1.manifest.stats.files, 2);
         assert_eq!(c1.manifest.stats.bytes, 2 * big.len() as u64);
         assert_eq!(c1.manifest.stats.new_bytes, big.len() as u64);
         let repo = Repository::open(&t.vault).unwrap();
         let chunks = repo.all_blobs().unwrap().len();
         // The same bytes again add no blob but the new manifest.
-        let c2 = snapshot(&t.vault, "a", "2026-01-02T00:00:00Z", &[("three", &big, None)]);
+        let c2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-02T00:00:00Z",
+            &[("three", &big, None)],
+        );
         assert_eq!(c2.manifest.stats.new_bytes, 0);
         assert_eq!(repo.all_blobs().unwrap().len(), chunks + 1);
         assert_eq!(c2.manifest.entries[0].hash, c1.manifest.entries[0].hash);
@@ -543,8 +553,14 @@ mod tests {
         let lock = t.vault.lock_for_writing(false).unwrap();
         let quiet = |_| {};
         let b = SnapshotBuilder::new(&t.vault, &lock, "a", false, &quiet).unwrap();
-        b.add_reader("v/1.mp4", &mut Cursor::new(b"video"), "video", Some("1".into()), None)
-            .unwrap();
+        b.add_reader(
+            "v/1.mp4",
+            &mut Cursor::new(b"video"),
+            "video",
+            Some("1".into()),
+            None,
+        )
+        .unwrap();
         b.checkpoint(std::time::Duration::ZERO).unwrap();
         let conn = t.vault.connect().unwrap();
         assert!(snapshots::list(&conn, None).unwrap().is_empty());
@@ -569,7 +585,8 @@ mod tests {
         let quiet = |_| {};
         let b = SnapshotBuilder::new(&t.vault, &lock, "a", false, &quiet).unwrap();
         for bytes in [&b"a"[..], b"b"] {
-            b.add_reader("same", &mut Cursor::new(bytes), "media", None, None).unwrap();
+            b.add_reader("same", &mut Cursor::new(bytes), "media", None, None)
+                .unwrap();
         }
         let err = b
             .commit(SnapshotInfo {

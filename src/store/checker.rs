@@ -326,7 +326,12 @@ mod tests {
     #[test]
     fn a_sound_vault_verifies_and_records_an_audit() {
         let t = vault();
-        snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"fine", None)]);
+        snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"fine", None)],
+        );
         let r = verify(&t.vault, Mode::ReadData, &quiet).unwrap();
         assert!(r.ok, "{:?}", r.problems);
         assert_eq!(r.packs_checked, 1);
@@ -334,13 +339,23 @@ mod tests {
         assert_eq!(audits.len(), 1);
         assert_eq!(audits[0].ok, Some(true));
         // Structure alone reads no data.
-        assert_eq!(verify(&t.vault, Mode::Structure, &quiet).unwrap().packs_checked, 0);
+        assert_eq!(
+            verify(&t.vault, Mode::Structure, &quiet)
+                .unwrap()
+                .packs_checked,
+            0
+        );
     }
 
     #[test]
     fn a_flipped_byte_is_found_by_read_data_and_traced() {
         let t = vault();
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("dir/x", b"precious bytes", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("dir/x", b"precious bytes", None)],
+        );
         let repo = Repository::open(&t.vault).unwrap();
         let loc = repo.blob(&c.manifest.entries[0].hash).unwrap().unwrap();
         let path = t.vault.pack_path(&loc.pack);
@@ -360,7 +375,12 @@ mod tests {
     #[test]
     fn a_missing_pack_names_the_snapshot_whose_manifest_it_held() {
         let t = vault();
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"gone", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"gone", None)],
+        );
         let repo = Repository::open(&t.vault).unwrap();
         let p = repo.packs().unwrap().remove(0);
         std::fs::remove_file(t.vault.pack_path(&p.name)).unwrap();
@@ -369,19 +389,30 @@ mod tests {
         assert_eq!(r.problems[0].kind, "missing_pack");
         assert_eq!(r.problems[0].snapshots, vec![c.id.clone()]);
         assert!(r.problems[0].paths.contains(&"x".to_string()));
-        assert!(r.problems[0].paths.iter().any(|p| p.starts_with("(manifest of snapshot")));
+        assert!(r.problems[0]
+            .paths
+            .iter()
+            .any(|p| p.starts_with("(manifest of snapshot")));
     }
 
     #[test]
     fn a_blob_missing_from_the_index_is_reported() {
         let t = vault();
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"indexed?", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"indexed?", None)],
+        );
         let repo = Repository::open(&t.vault).unwrap();
         let h = c.manifest.entries[0].hash;
         repo.conn()
             .execute("DELETE FROM chunks WHERE hash = ?1", [&h[..]])
             .unwrap();
         let r = verify(&t.vault, Mode::Structure, &quiet).unwrap();
-        assert!(r.problems.iter().any(|p| p.kind == "missing_chunk" && p.chunks == vec![h]));
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.kind == "missing_chunk" && p.chunks == vec![h]));
     }
 }

@@ -153,3 +153,106 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
     pack::sync_dir(vault.root())?;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{noise, snapshot, vault};
+
+    fn rebuild(v: &Vault) -> RebuildReport {
+        let lock = v.lock_for_rebuild(false).unwrap();
+        rebuild_index(v, &lock).unwrap()
+    }
+
+    #[test]
+    fn the_index_comes_back_from_the_packs_alone() {
+        let t = vault();
+        let big = noise(3 << 20, 31);
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("big", &big, Some("1")), ("s", b"small", None)],
+        );
+        let c2 = snapshot(&t.vault, "b", "2026-01-02T00:00:00Z", &[("e", b"", None)]);
+        let before = Repository::open(&t.vault).unwrap();
+        let file = before.file(&c1.manifest.entries[0].hash).unwrap().unwrap();
+        let blobs = before.all_blobs().unwrap().len();
+        drop(before);
+        fs::remove_file(t.vault.db_path()).unwrap();
+        let r = rebuild(&t.vault);
+        assert_eq!((r.snapshots, r.forgotten), (2, 0));
+        assert!(r.salvaged.is_empty() && r.unreadable.is_empty());
+        assert_eq!(r.blobs as usize, blobs);
+        let conn = t.vault.connect().unwrap();
+        let ids: Vec<String> = snapshots::list(&conn, None)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, vec![c1.id.clone(), c2.id.clone()]);
+        assert_eq!(
+            snapshots::entries(&conn, &c1.id).unwrap(),
+            c1.manifest.entries
+        );
+        assert_eq!(index::file(&conn, &file.hash).unwrap(), Some(file));
+    }
+
+    #[test]
+    fn forgotten_snapshots_stay_forgotten_and_audits_carry_over() {
+        let t = vault();
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"one", None)],
+        );
+        let c2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-02T00:00:00Z",
+            &[("x", b"two", None)],
+        );
+        let lock = t.vault.lock_for_writing(false).unwrap();
+        crate::store::tombstone::forget(&t.vault, &lock, &[c1.id.clone()]).unwrap();
+        drop(lock);
+        let repo = Repository::open(&t.vault).unwrap();
+        repo.start_audit("structure").unwrap();
+        drop(repo);
+        let r = rebuild(&t.vault);
+        assert_eq!((r.snapshots, r.forgotten), (1, 1));
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(!repo.snapshot_exists(&c1.id).unwrap());
+        assert!(repo.snapshot_exists(&c2.id).unwrap());
+        assert_eq!(repo.audits().unwrap().len(), 1);
+        assert!(t.vault.root().join("vault.db.before-rebuild").exists());
+    }
+
+    #[test]
+    fn a_pack_without_its_trailer_is_salvaged_and_junk_is_reported() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"salvage me", None)],
+        );
+        let repo = Repository::open(&t.vault).unwrap();
+        let p = repo.packs().unwrap().remove(0);
+        drop(repo);
+        let path = t.vault.pack_path(&p.name);
+        let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(p.size - 10).unwrap();
+        let junk_dir = t.vault.packs_dir().join("ff");
+        fs::create_dir_all(&junk_dir).unwrap();
+        fs::write(junk_dir.join("ffff.pack"), b"junk").unwrap();
+        let r = rebuild(&t.vault);
+        assert_eq!(r.salvaged, vec![p.name.clone()]);
+        assert_eq!(r.unreadable, vec!["ffff".to_string()]);
+        assert_eq!(r.snapshots, 1);
+        assert!(Repository::open(&t.vault)
+            .unwrap()
+            .snapshot_exists(&c.id)
+            .unwrap());
+    }
+}

@@ -59,7 +59,8 @@ mod tests {
 
     fn stray_pack(v: &Vault, kind: BlobKind, raw: &[u8]) -> FinishedPack {
         let mut w = PackWriter::create(&v.packs_dir()).unwrap();
-        w.append(kind, Codec::Raw, chunker::hash(raw), raw.len(), raw).unwrap();
+        w.append(kind, Codec::Raw, chunker::hash(raw), raw.len(), raw)
+            .unwrap();
         w.finish().unwrap()
     }
 
@@ -77,7 +78,9 @@ mod tests {
         assert!(junk.exists(), "an unreadable pack is left for verify");
         let repo = Repository::open(&t.vault).unwrap();
         assert!(repo.pack_indexed(&stray.id).unwrap());
-        assert!(repo.has_blob(&chunker::hash(b"left by a killed run")).unwrap());
+        assert!(repo
+            .has_blob(&chunker::hash(b"left by a killed run"))
+            .unwrap());
         assert!(!repo.pack_indexed("junk").unwrap());
     }
 
@@ -104,7 +107,8 @@ mod tests {
         let mut repo = Repository::open(&t.vault).unwrap();
         let p = repo.packs().unwrap().remove(0);
         // A prune committed, then was killed before deleting the old pack's file.
-        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[]).unwrap();
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[])
+            .unwrap();
         drop(repo);
         let path = t.vault.pack_path(&p.name);
         assert!(path.exists());

@@ -209,29 +209,61 @@ mod tests {
         }
         std::os::unix::fs::symlink("/tmp", dir.path().join("link")).unwrap();
         assert!(safe_target(dir.path(), "link/x").is_err());
-        assert_eq!(safe_target(dir.path(), "a/b").unwrap(), dir.path().join("a/b"));
+        assert_eq!(
+            safe_target(dir.path(), "a/b").unwrap(),
+            dir.path().join("a/b")
+        );
     }
 
     #[test]
     fn restores_exact_bytes_and_never_silently_overwrites() {
         let t = vault();
         let big = noise(3 << 20, 21);
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("d/big", &big, None), ("small", b"hi", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("d/big", &big, None), ("small", b"hi", None)],
+        );
         let out = tempfile::tempdir().unwrap();
         let quiet = |_| {};
-        let r = restore(&t.vault, &c.manifest.entries, &opts(out.path(), false), &quiet).unwrap();
+        let r = restore(
+            &t.vault,
+            &c.manifest.entries,
+            &opts(out.path(), false),
+            &quiet,
+        )
+        .unwrap();
         assert_eq!((r.restored, r.skipped, r.failed.len()), (2, 0, 0));
         assert_eq!(fs::read(out.path().join("d/big")).unwrap(), big);
         // Again: already there, skipped.
-        let r = restore(&t.vault, &c.manifest.entries, &opts(out.path(), false), &quiet).unwrap();
+        let r = restore(
+            &t.vault,
+            &c.manifest.entries,
+            &opts(out.path(), false),
+            &quiet,
+        )
+        .unwrap();
         assert_eq!((r.restored, r.skipped), (0, 2));
         // Other content is not overwritten without force.
         fs::write(out.path().join("small"), b"changed").unwrap();
-        let r = restore(&t.vault, &c.manifest.entries, &opts(out.path(), false), &quiet).unwrap();
+        let r = restore(
+            &t.vault,
+            &c.manifest.entries,
+            &opts(out.path(), false),
+            &quiet,
+        )
+        .unwrap();
         assert_eq!(r.failed.len(), 1);
         assert!(r.failed[0].error.contains("--force"));
         assert_eq!(fs::read(out.path().join("small")).unwrap(), b"changed");
-        let r = restore(&t.vault, &c.manifest.entries, &opts(out.path(), true), &quiet).unwrap();
+        let r = restore(
+            &t.vault,
+            &c.manifest.entries,
+            &opts(out.path(), true),
+            &quiet,
+        )
+        .unwrap();
         assert_eq!(r.restored, 1);
         assert_eq!(fs::read(out.path().join("small")).unwrap(), b"hi");
     }
@@ -239,7 +271,12 @@ mod tests {
     #[test]
     fn a_damaged_chunk_fails_its_file_only() {
         let t = vault();
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("a", b"first file", None), ("b", b"second file", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("a", b"first file", None), ("b", b"second file", None)],
+        );
         let repo = crate::store::Repository::open(&t.vault).unwrap();
         let loc = repo.blob(&c.manifest.entries[0].hash).unwrap().unwrap();
         let path = t.vault.pack_path(&loc.pack);
@@ -248,10 +285,19 @@ mod tests {
         fs::write(&path, bytes).unwrap();
         let out = tempfile::tempdir().unwrap();
         let quiet = |_| {};
-        let r = restore(&t.vault, &c.manifest.entries, &opts(out.path(), false), &quiet).unwrap();
+        let r = restore(
+            &t.vault,
+            &c.manifest.entries,
+            &opts(out.path(), false),
+            &quiet,
+        )
+        .unwrap();
         assert_eq!(r.restored, 1);
         assert_eq!(r.failed.len(), 1);
         assert_eq!(r.failed[0].path, "a");
-        assert!(!out.path().join("a").exists(), "no damaged bytes are left behind");
+        assert!(
+            !out.path().join("a").exists(),
+            "no damaged bytes are left behind"
+        );
     }
 }

@@ -19,7 +19,9 @@ pub fn vault() -> TestVault {
 
 /// Bytes that do not compress and split into several chunks when long.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -31,13 +33,24 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Commits a snapshot of `files` (path, bytes, item id) for `account` at `at`.
-pub fn snapshot(v: &Vault, account: &str, at: &str, files: &[(&str, &[u8], Option<&str>)]) -> Committed {
+pub fn snapshot(
+    v: &Vault,
+    account: &str,
+    at: &str,
+    files: &[(&str, &[u8], Option<&str>)],
+) -> Committed {
     let lock = v.lock_for_writing(false).unwrap();
     let quiet = |_| {};
     let b = SnapshotBuilder::new(v, &lock, account, true, &quiet).unwrap();
     for (path, bytes, item) in files {
-        b.add_reader(path, &mut Cursor::new(bytes), "media", item.map(str::to_string), None)
-            .unwrap();
+        b.add_reader(
+            path,
+            &mut Cursor::new(bytes),
+            "media",
+            item.map(str::to_string),
+            None,
+        )
+        .unwrap();
     }
     b.commit(SnapshotInfo {
         account: account.into(),

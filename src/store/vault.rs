@@ -136,15 +136,27 @@ mod tests {
     fn init_creates_once_and_open_needs_the_marker() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("v");
-        assert!(Vault::open(&root).unwrap_err().to_string().contains("tt-vault init"));
+        assert!(Vault::open(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("tt-vault init"));
         let v = Vault::init(&root).unwrap();
         assert!(v.db_path().is_file() && v.packs_dir().is_dir());
-        assert!(Vault::init(&root).unwrap_err().to_string().contains("already exists"));
+        assert!(Vault::init(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
         assert_eq!(Vault::open(&root).unwrap().root(), root);
         let file = dir.path().join("f");
         fs::write(&file, b"x").unwrap();
-        assert!(Vault::open(&file).unwrap_err().to_string().contains("is a file"));
-        assert!(Vault::init(&file).unwrap_err().to_string().contains("is a file"));
+        assert!(Vault::open(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
+        assert!(Vault::init(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
     }
 
     #[test]

@@ -78,13 +78,21 @@ mod tests {
     fn a_journaled_file_counts_only_once_its_blobs_are_committed() {
         let t = vault();
         // A committed chunk: the content of "x".
-        let c = snapshot(&t.vault, "a", "2026-01-01T10:00:00Z", &[("x", b"stored", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T10:00:00Z",
+            &[("x", b"stored", None)],
+        );
         let stored = c.manifest.entries[0].hash;
         let conn = t.vault.connect().unwrap();
         let good = row(1, &[stored]);
         let e = Entry::of_file("v/1.mp4".into(), "video".into(), &good, Some("1".into()));
         record(&conn, &e, &good).unwrap();
-        assert_eq!(committed_files(&conn, "1").unwrap(), vec![(e, good.clone())]);
+        assert_eq!(
+            committed_files(&conn, "1").unwrap(),
+            vec![(e, good.clone())]
+        );
 
         let pending = row(2, &[[9; 32]]);
         let e2 = Entry::of_file("v/2.mp4".into(), "video".into(), &pending, Some("2".into()));
@@ -94,7 +102,9 @@ mod tests {
         // An entry with no item is not journaled.
         let e3 = Entry::of_file("other".into(), "media".into(), &good, None);
         record(&conn, &e3, &good).unwrap();
-        let n: i64 = conn.query_row("SELECT count(*) FROM journal", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 2);
 
         let mut conn = conn;

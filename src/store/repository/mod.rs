@@ -191,7 +191,10 @@ mod tests {
 
         // An unknown codec is an error, never read as raw.
         repo.conn()
-            .execute("UPDATE chunks SET codec = 9 WHERE hash = ?1", [&file.chunks[0][..]])
+            .execute(
+                "UPDATE chunks SET codec = 9 WHERE hash = ?1",
+                [&file.chunks[0][..]],
+            )
             .unwrap();
         let err = repo.blob(&file.chunks[0]).unwrap_err().to_string();
         assert!(err.contains("unknown codec 9"), "{err}");
@@ -203,10 +206,17 @@ mod tests {
                 [&file.chunks[0][..]],
             )
             .unwrap();
-        assert!(repo.blob(&file.chunks[0]).unwrap_err().to_string().contains("unknown kind 8"));
+        assert!(repo
+            .blob(&file.chunks[0])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown kind 8"));
         // A file hash of the wrong length is an error, never the zero hash.
         repo.conn()
-            .execute("UPDATE files SET map = x'0102' WHERE hash = ?1", [&file.hash[..]])
+            .execute(
+                "UPDATE files SET map = x'0102' WHERE hash = ?1",
+                [&file.hash[..]],
+            )
             .unwrap();
         assert!(repo.file(&file.hash).is_err());
         assert!(repo.live_blobs(Journal::Exclude).is_err());
@@ -233,31 +243,52 @@ mod tests {
         };
         let entry = Entry::of_file("j".into(), "media".into(), &journaled, Some("42".into()));
         journal::record(repo.conn(), &entry, &journaled).unwrap();
-        assert!(!repo.live_blobs(Journal::Exclude).unwrap().contains(&[6; 32]));
-        assert!(repo.live_blobs(Journal::Include).unwrap().contains(&[6; 32]));
+        assert!(!repo
+            .live_blobs(Journal::Exclude)
+            .unwrap()
+            .contains(&[6; 32]));
+        assert!(repo
+            .live_blobs(Journal::Include)
+            .unwrap()
+            .contains(&[6; 32]));
     }
 
     #[test]
     fn a_bad_blob_is_traced_to_the_files_and_snapshots_using_it() {
         let t = vault();
         let one = noise(1000, 3);
-        let c1 = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("p/one", &one, Some("7"))]);
-        let c2 = snapshot(&t.vault, "a", "2026-01-02T00:00:00Z", &[("q/one", &one, None)]);
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("p/one", &one, Some("7"))],
+        );
+        let c2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-02T00:00:00Z",
+            &[("q/one", &one, None)],
+        );
         let repo = Repository::open(&t.vault).unwrap();
         let hash = c1.manifest.entries[0].hash;
         let users = repo.files_using(&HashSet::from([hash])).unwrap();
         assert_eq!(users[&hash], vec![hash]);
+        assert_eq!(repo.entries_of_file(&hash).unwrap(), {
+            let mut v = vec![
+                (c1.id.clone(), "p/one".to_string()),
+                (c2.id.clone(), "q/one".to_string()),
+            ];
+            v.sort();
+            v
+        });
         assert_eq!(
-            repo.entries_of_file(&hash).unwrap(),
-            {
-                let mut v = vec![(c1.id.clone(), "p/one".to_string()), (c2.id.clone(), "q/one".to_string())];
-                v.sort();
-                v
-            }
+            repo.items_by_snapshot().unwrap(),
+            vec![(c1.id.clone(), "7".to_string())]
         );
-        assert_eq!(repo.items_by_snapshot().unwrap(), vec![(c1.id.clone(), "7".to_string())]);
         assert!(repo.snapshot_exists(&c2.id).unwrap());
-        assert!(snapshots::archived_items(repo.conn()).unwrap().contains("7"));
+        assert!(snapshots::archived_items(repo.conn())
+            .unwrap()
+            .contains("7"));
     }
 
     #[test]
@@ -270,14 +301,20 @@ mod tests {
     #[test]
     fn prune_commit_moves_rows_and_records_pending_deletes() {
         let t = vault();
-        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"hello", None)]);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"hello", None)],
+        );
         let mut repo = Repository::open(&t.vault).unwrap();
         let packs = repo.packs().unwrap();
         assert_eq!(packs.len(), 1);
         let p = &packs[0];
         let blobs = repo.pack_blobs(p.id).unwrap();
         assert_eq!(blobs.len(), 2, "the file's chunk and the manifest");
-        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[]).unwrap();
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[])
+            .unwrap();
         assert!(repo.packs().unwrap().is_empty());
         assert!(repo.all_blobs().unwrap().is_empty());
         assert_eq!(repo.pending_deletes().unwrap(), vec![p.name.clone()]);
@@ -297,9 +334,13 @@ mod tests {
         let open = repo.audits().unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].ok, None);
-        repo.finish_audit(id, 3, 100, false, "[{\"kind\":\"x\"}]").unwrap();
+        repo.finish_audit(id, 3, 100, false, "[{\"kind\":\"x\"}]")
+            .unwrap();
         let done = &repo.audits().unwrap()[0];
-        assert_eq!((done.packs_checked, done.bytes_checked, done.ok), (3, 100, Some(false)));
+        assert_eq!(
+            (done.packs_checked, done.bytes_checked, done.ok),
+            (3, 100, Some(false))
+        );
         assert_eq!(done.problems[0]["kind"], "x");
     }
 }

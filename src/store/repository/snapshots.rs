@@ -244,23 +244,53 @@ mod tests {
     #[test]
     fn snapshots_are_found_by_prefix_date_and_account() {
         let t = vault();
-        let a1 = snapshot(&t.vault, "a", "2026-01-01T10:00:00Z", &[("x", b"1", Some("9"))]);
+        let a1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T10:00:00Z",
+            &[("x", b"1", Some("9"))],
+        );
         let b1 = snapshot(&t.vault, "b", "2026-01-02T10:00:00Z", &[("x", b"2", None)]);
-        let a2 = snapshot(&t.vault, "a", "2026-01-03T10:00:00Z", &[("y", b"3", Some("9"))]);
+        let a2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-03T10:00:00Z",
+            &[("y", b"3", Some("9"))],
+        );
         let conn = t.vault.connect().unwrap();
         let ids = |v: Vec<Snapshot>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
-        assert_eq!(ids(list(&conn, None).unwrap()), [a1.id.clone(), b1.id.clone(), a2.id.clone()]);
-        assert_eq!(ids(list(&conn, Some("a")).unwrap()), [a1.id.clone(), a2.id.clone()]);
+        assert_eq!(
+            ids(list(&conn, None).unwrap()),
+            [a1.id.clone(), b1.id.clone(), a2.id.clone()]
+        );
+        assert_eq!(
+            ids(list(&conn, Some("a")).unwrap()),
+            [a1.id.clone(), a2.id.clone()]
+        );
         assert_eq!(accounts(&conn).unwrap(), ["a", "b"]);
         assert_eq!(latest(&conn, Some("b")).unwrap().unwrap().id, b1.id);
         let at = parse_taken_at("2026-01-02T23:00:00Z").unwrap();
-        assert_eq!(at_or_before(&conn, Some("a"), at).unwrap().unwrap().id, a1.id);
-        assert!(at_or_before(&conn, None, parse_taken_at("2025-01-01T00:00:00Z").unwrap())
-            .unwrap()
-            .is_none());
-        assert_eq!(by_prefix(&conn, &a2.id[..12].to_uppercase()).unwrap().id, a2.id);
-        assert!(matches!(by_prefix(&conn, "zz"), Err(StoreError::NoSuchSnapshot(_))));
-        assert!(matches!(by_prefix(&conn, ""), Err(StoreError::NoSuchSnapshot(_))));
+        assert_eq!(
+            at_or_before(&conn, Some("a"), at).unwrap().unwrap().id,
+            a1.id
+        );
+        assert!(
+            at_or_before(&conn, None, parse_taken_at("2025-01-01T00:00:00Z").unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            by_prefix(&conn, &a2.id[..12].to_uppercase()).unwrap().id,
+            a2.id
+        );
+        assert!(matches!(
+            by_prefix(&conn, "zz"),
+            Err(StoreError::NoSuchSnapshot(_))
+        ));
+        assert!(matches!(
+            by_prefix(&conn, ""),
+            Err(StoreError::NoSuchSnapshot(_))
+        ));
         // The newest snapshot holding an item gives its files.
         let files = entries_for_item(&conn, "9").unwrap();
         assert_eq!(files.len(), 1);
@@ -275,7 +305,9 @@ mod tests {
         let conn = t.vault.connect().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = OFF; UPDATE entries SET file_hash = x'00';")
             .unwrap();
-        assert!(conn.query_row("SELECT 1 FROM snapshots WHERE id = ?1", [&c.id], |_| Ok(())).is_ok());
+        assert!(conn
+            .query_row("SELECT 1 FROM snapshots WHERE id = ?1", [&c.id], |_| Ok(()))
+            .is_ok());
         let bad = conn
             .query_row(
                 &format!("SELECT {ENTRY_COLUMNS} FROM entries e LEFT JOIN files f ON f.hash = e.file_hash"),
