@@ -518,7 +518,7 @@ mod tests {
 
     use super::*;
     use crate::store::repository::Repository;
-    use crate::store::testing::{noise, snapshot, vault};
+    use crate::store::testing::{info, noise, snapshot, vault};
 
     #[test]
     fn shared_chunks_are_stored_once_and_stats_say_so() {
@@ -565,15 +565,7 @@ mod tests {
         let conn = t.vault.connect().unwrap();
         assert!(snapshots::list(&conn, None).unwrap().is_empty());
         assert_eq!(journal::committed_files(&conn, "1").unwrap().len(), 1);
-        let committed = b
-            .commit(SnapshotInfo {
-                account: "a".into(),
-                taken_at: chrono::Utc::now(),
-                sources: Vec::new(),
-                failed: Vec::new(),
-                meta: serde_json::json!({}),
-            })
-            .unwrap();
+        let committed = b.commit(info("a", chrono::Utc::now())).unwrap();
         assert_eq!(snapshots::list(&conn, None).unwrap()[0].id, committed.id);
         assert!(journal::committed_files(&conn, "1").unwrap().is_empty());
     }
@@ -588,15 +580,7 @@ mod tests {
             b.add_reader("same", &mut Cursor::new(bytes), "media", None, None)
                 .unwrap();
         }
-        let err = b
-            .commit(SnapshotInfo {
-                account: "a".into(),
-                taken_at: chrono::Utc::now(),
-                sources: Vec::new(),
-                failed: Vec::new(),
-                meta: serde_json::json!({}),
-            })
-            .unwrap_err();
+        let err = b.commit(info("a", chrono::Utc::now())).unwrap_err();
         assert!(err.to_string().contains("same path same"), "{err}");
     }
 
@@ -614,15 +598,7 @@ mod tests {
             };
             let b = SnapshotBuilder::new(v, &lock, "a", false, &count).unwrap();
             let e = b.add_file("f", &f, "media", None).unwrap();
-            let c = b
-                .commit(SnapshotInfo {
-                    account: "a".into(),
-                    taken_at: chrono::Utc::now(),
-                    sources: Vec::new(),
-                    failed: Vec::new(),
-                    meta: serde_json::json!({}),
-                })
-                .unwrap();
+            let c = b.commit(info("a", chrono::Utc::now())).unwrap();
             (e, c.manifest.stats.stored_bytes)
         };
         let (first, stored1) = add(&t.vault);

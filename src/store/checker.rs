@@ -319,7 +319,7 @@ fn trace_damage(repo: &Repository, problems: &mut [Problem]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{snapshot, vault};
+    use crate::store::testing::{flip_byte, snapshot, vault};
 
     fn quiet(_: u64) {}
 
@@ -356,12 +356,7 @@ mod tests {
             "2026-01-01T00:00:00Z",
             &[("dir/x", b"precious bytes", None)],
         );
-        let repo = Repository::open(&t.vault).unwrap();
-        let loc = repo.blob(&c.manifest.entries[0].hash).unwrap().unwrap();
-        let path = t.vault.pack_path(&loc.pack);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[loc.entry.offset as usize] ^= 1;
-        std::fs::write(&path, bytes).unwrap();
+        flip_byte(&t.vault, &c.manifest.entries[0].hash);
         assert!(verify(&t.vault, Mode::Structure, &quiet).unwrap().ok);
         let r = verify(&t.vault, Mode::ReadData, &quiet).unwrap();
         assert!(!r.ok);

@@ -214,7 +214,7 @@ mod tests {
             &[("x", b"two", None)],
         );
         let lock = t.vault.lock_for_writing(false).unwrap();
-        crate::store::tombstone::forget(&t.vault, &lock, &[c1.id.clone()]).unwrap();
+        crate::store::tombstone::forget(&t.vault, &lock, std::slice::from_ref(&c1.id)).unwrap();
         drop(lock);
         let repo = Repository::open(&t.vault).unwrap();
         repo.start_audit("structure").unwrap();

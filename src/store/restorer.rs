@@ -191,14 +191,15 @@ fn restore_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{noise, snapshot, vault};
+    use crate::store::testing::{flip_byte, noise, snapshot, vault};
 
-    fn opts(target: &Path, force: bool) -> RestoreOptions {
-        RestoreOptions {
+    fn run(v: &Vault, entries: &[Entry], target: &Path, force: bool) -> RestoreReport {
+        let opts = RestoreOptions {
             target: target.to_path_buf(),
             force,
             verify: true,
-        }
+        };
+        restore(v, entries, &opts, &|_| ()).unwrap()
     }
 
     #[test]
@@ -226,44 +227,19 @@ mod tests {
             &[("d/big", &big, None), ("small", b"hi", None)],
         );
         let out = tempfile::tempdir().unwrap();
-        let quiet = |_| {};
-        let r = restore(
-            &t.vault,
-            &c.manifest.entries,
-            &opts(out.path(), false),
-            &quiet,
-        )
-        .unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
         assert_eq!((r.restored, r.skipped, r.failed.len()), (2, 0, 0));
         assert_eq!(fs::read(out.path().join("d/big")).unwrap(), big);
         // Again: already there, skipped.
-        let r = restore(
-            &t.vault,
-            &c.manifest.entries,
-            &opts(out.path(), false),
-            &quiet,
-        )
-        .unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
         assert_eq!((r.restored, r.skipped), (0, 2));
         // Other content is not overwritten without force.
         fs::write(out.path().join("small"), b"changed").unwrap();
-        let r = restore(
-            &t.vault,
-            &c.manifest.entries,
-            &opts(out.path(), false),
-            &quiet,
-        )
-        .unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
         assert_eq!(r.failed.len(), 1);
         assert!(r.failed[0].error.contains("--force"));
         assert_eq!(fs::read(out.path().join("small")).unwrap(), b"changed");
-        let r = restore(
-            &t.vault,
-            &c.manifest.entries,
-            &opts(out.path(), true),
-            &quiet,
-        )
-        .unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), true);
         assert_eq!(r.restored, 1);
         assert_eq!(fs::read(out.path().join("small")).unwrap(), b"hi");
     }
@@ -277,21 +253,9 @@ mod tests {
             "2026-01-01T00:00:00Z",
             &[("a", b"first file", None), ("b", b"second file", None)],
         );
-        let repo = crate::store::Repository::open(&t.vault).unwrap();
-        let loc = repo.blob(&c.manifest.entries[0].hash).unwrap().unwrap();
-        let path = t.vault.pack_path(&loc.pack);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[loc.entry.offset as usize] ^= 0xff;
-        fs::write(&path, bytes).unwrap();
+        flip_byte(&t.vault, &c.manifest.entries[0].hash);
         let out = tempfile::tempdir().unwrap();
-        let quiet = |_| {};
-        let r = restore(
-            &t.vault,
-            &c.manifest.entries,
-            &opts(out.path(), false),
-            &quiet,
-        )
-        .unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
         assert_eq!(r.restored, 1);
         assert_eq!(r.failed.len(), 1);
         assert_eq!(r.failed[0].path, "a");

@@ -52,12 +52,30 @@ pub fn snapshot(
         )
         .unwrap();
     }
-    b.commit(SnapshotInfo {
+    b.commit(info(
+        account,
+        chrono::DateTime::parse_from_rfc3339(at).unwrap().into(),
+    ))
+    .unwrap()
+}
+
+/// A snapshot's description with no sources, failures or metadata.
+pub fn info(account: &str, taken_at: chrono::DateTime<chrono::Utc>) -> SnapshotInfo {
+    SnapshotInfo {
         account: account.into(),
-        taken_at: chrono::DateTime::parse_from_rfc3339(at).unwrap().into(),
+        taken_at,
         sources: Vec::new(),
         failed: Vec::new(),
         meta: serde_json::json!({}),
-    })
-    .unwrap()
+    }
+}
+
+/// Damages the first stored byte of blob `hash` in its pack.
+pub fn flip_byte(v: &Vault, hash: &super::Hash) {
+    let repo = super::Repository::open(v).unwrap();
+    let loc = repo.blob(hash).unwrap().unwrap();
+    let path = v.pack_path(&loc.pack);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[loc.entry.offset as usize] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
 }

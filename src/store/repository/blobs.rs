@@ -85,18 +85,18 @@ impl Repository {
 
     /// Every indexed pack, by id.
     pub fn packs(&self) -> Result<Vec<PackRow>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, name, size FROM packs ORDER BY id")?;
-        let rows = stmt.query_map([], pack_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.packs_ordered("id")
     }
 
     /// Every indexed pack, those verified longest ago (or never) first.
     pub fn packs_least_verified_first(&self) -> Result<Vec<PackRow>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, name, size FROM packs ORDER BY coalesce(verified_at, ''), id")?;
+        self.packs_ordered("coalesce(verified_at, ''), id")
+    }
+
+    fn packs_ordered(&self, order: &str) -> Result<Vec<PackRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, name, size FROM packs ORDER BY {order}"
+        ))?;
         let rows = stmt.query_map([], pack_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -319,7 +319,8 @@ mod tests {
         assert!(repo.all_blobs().unwrap().is_empty());
         assert_eq!(repo.pending_deletes().unwrap(), vec![p.name.clone()]);
         assert!(!repo.pack_indexed(&p.name).unwrap());
-        repo.clear_pending_deletes(&[p.name.clone()]).unwrap();
+        repo.clear_pending_deletes(std::slice::from_ref(&p.name))
+            .unwrap();
         assert!(repo.pending_deletes().unwrap().is_empty());
         // The snapshot's row stays (prune only drops blobs no snapshot uses).
         assert!(repo.snapshot_exists(&c.id).unwrap());
