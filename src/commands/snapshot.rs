@@ -9,14 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalogue::{ingest, layout_name};
+use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
 use crate::store::{StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
 use crate::tiktok::fetch::{FetchConfig, Target};
 use crate::tiktok::media;
-
-use super::download::{self, Which};
 
 use super::{CommandError, Progress, Result};
 
@@ -35,7 +34,7 @@ pub struct SnapshotArgs {
     /// Post links to download (`--url`).
     pub urls: Vec<String>,
     /// The export's lists to download; `None` = the default (posts, with an export).
-    pub download: Option<Vec<Which>>,
+    pub download: Option<Vec<ExportList>>,
     pub fetch: FetchConfig,
 }
 
@@ -48,7 +47,7 @@ pub struct SnapshotOutcome {
     pub bytes: u64,
     pub new_bytes: u64,
     pub stored_bytes: u64,
-    pub failed: Vec<serde_json::Value>,
+    pub failed: Vec<DownloadFailure>,
     pub notes: Vec<String>,
     /// Key paths of the export's sections the catalogue understood (empty without an export).
     pub sections_understood: Vec<String>,
@@ -83,7 +82,10 @@ pub fn snapshot(
             "--download picks lists of an export: give --export too (or use --url LINK)".into(),
         ));
     }
-    let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
+    let which = args
+        .download
+        .clone()
+        .unwrap_or_else(|| vec![ExportList::Posts]);
     let export = match args
         .export
         .as_deref()
@@ -167,7 +169,8 @@ pub fn snapshot(
             root: "videos".into(),
         });
         progress.begin("download", None);
-        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        let status = |line| progress.message(line);
+        let summary = download::run(vault, &builder, targets, &args.fetch, &status)?;
         progress.end();
         notes.push(summary.line());
         failed = summary.failed;
@@ -180,7 +183,7 @@ pub fn snapshot(
             account: account.clone(),
             taken_at,
             sources: sources.clone(),
-            failed,
+            failed: failed.iter().map(DownloadFailure::to_json).collect(),
             meta: serde_json::json!({}),
         },
         |tx, id| {
@@ -214,7 +217,7 @@ pub fn snapshot(
         bytes: m.stats.bytes,
         new_bytes: m.stats.new_bytes,
         stored_bytes: m.stats.stored_bytes,
-        failed: m.failed,
+        failed,
         notes,
         sections_understood,
         sections_raw,
@@ -224,7 +227,7 @@ pub fn snapshot(
 /// Opens and fully parses an export, discarding the records: the check that it can
 /// be catalogued, made before the vault is touched.
 /// The same pass collects the links of the lists to download.
-fn check_export(path: &Path, which: &[Which]) -> Result<(Export, ParseReport, Vec<Target>)> {
+fn check_export(path: &Path, which: &[ExportList]) -> Result<(Export, ParseReport, Vec<Target>)> {
     let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
     let mut targets = Vec::new();
     let report = export

@@ -4,8 +4,27 @@ use rusqlite::Connection;
 
 use crate::dates;
 use crate::store::snapshots::{self, Snapshot};
+use crate::store::StoreError;
 
-use super::{CommandError, Result};
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// The selection itself is wrong (a bad date, an ambiguous account).
+    #[error("{0}")]
+    Usage(String),
+    /// No snapshot matches.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for SelectError {
+    fn from(e: rusqlite::Error) -> Self {
+        SelectError::Store(e.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SelectError>;
 
 #[derive(Debug, Clone, Default)]
 pub struct Selector {
@@ -38,26 +57,27 @@ impl Selector {
 }
 
 /// The account to use when the caller named none: the only one there is.
-pub fn account(conn: &Connection, given: Option<&str>) -> Result<Option<String>> {
+pub fn resolve_account(conn: &Connection, given: Option<&str>) -> Result<Option<String>> {
     if let Some(a) = given {
         return Ok(Some(a.to_string()));
     }
     let all = snapshots::accounts(conn)?;
     match all.len() {
         0 | 1 => Ok(all.into_iter().next()),
-        _ => Err(CommandError::Usage(format!(
+        _ => Err(SelectError::Usage(format!(
             "the vault holds several accounts ({}); pick one with --account",
             all.join(", ")
         ))),
     }
 }
 
+/// The snapshot `sel` names: an error when there is none, saying what there is.
 pub fn resolve(conn: &Connection, sel: &Selector) -> Result<Snapshot> {
     if let Some(prefix) = &sel.snapshot {
         let s = snapshots::by_prefix(conn, prefix)?;
         if let Some(a) = &sel.account {
             if &s.account != a {
-                return Err(CommandError::Usage(format!(
+                return Err(SelectError::Usage(format!(
                     "snapshot {} belongs to account {}, not {a}",
                     s.short_id(),
                     s.account
@@ -66,15 +86,15 @@ pub fn resolve(conn: &Connection, sel: &Selector) -> Result<Snapshot> {
         }
         return Ok(s);
     }
-    let account = account(conn, sel.account.as_deref())?;
+    let account = resolve_account(conn, sel.account.as_deref())?;
     match &sel.date {
         Some(text) => {
-            let until = dates::parse_until(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+            let until = dates::parse_until(text).map_err(|e| SelectError::Usage(e.to_string()))?;
             if let Some(s) = snapshots::at_or_before(conn, account.as_deref(), until)? {
                 return Ok(s);
             }
             let all = snapshots::list(conn, account.as_deref())?;
-            Err(CommandError::Input(match all.first() {
+            Err(SelectError::NotFound(match all.first() {
                 Some(oldest) => format!(
                     "no snapshot{} at or before {text}; the oldest is {} taken {}",
                     account.map(|a| format!(" of {a}")).unwrap_or_default(),
@@ -85,7 +105,7 @@ pub fn resolve(conn: &Connection, sel: &Selector) -> Result<Snapshot> {
             }))
         }
         None => snapshots::latest(conn, account.as_deref())?.ok_or_else(|| {
-            CommandError::Input(match account {
+            SelectError::NotFound(match account {
                 Some(a) => format!(
                     "account {a} has no snapshots; `tt-vault snapshots` lists what there is"
                 ),
