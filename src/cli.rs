@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use tt_vault::commands::forget::ForgetArgs;
+use tt_vault::commands::snapshot::SnapshotArgs;
 use tt_vault::commands::Progress;
+use tt_vault::download::ExportList;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,31 +56,7 @@ pub enum Command {
     /// Create a new, empty vault
     Init,
     /// Take a new snapshot of the given sources
-    Snapshot {
-        /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
-        #[arg(long, value_name = "PATH")]
-        export: Option<PathBuf>,
-        /// Accept an export of another TikTok user than the account's earlier exports
-        #[arg(long)]
-        force: bool,
-        /// A folder of saved videos (repeatable)
-        #[arg(long, value_name = "DIR")]
-        media: Vec<PathBuf>,
-        /// The account this snapshot belongs to
-        #[arg(long)]
-        account: Option<String>,
-        /// Stamp the snapshot with this time instead of now (RFC 3339, or YYYY-MM-DD)
-        #[arg(long, value_name = "TIME")]
-        time: Option<String>,
-        /// Read every file, even those unchanged since the last snapshot
-        #[arg(long)]
-        rehash: bool,
-        /// Wait for another writer to finish instead of failing
-        #[arg(long)]
-        wait: bool,
-        #[command(flatten)]
-        download: DownloadFlags,
-    },
+    Snapshot(SnapshotFlags),
     /// List snapshots
     Snapshots {
         #[arg(long)]
@@ -145,29 +124,7 @@ pub enum Command {
         wait: bool,
     },
     /// Forget snapshots: those named, or those a keep policy (applied per account) drops
-    Forget {
-        /// Snapshot ids (unique prefixes) to forget, instead of a policy
-        ids: Vec<String>,
-        #[command(flatten)]
-        keep: Keep,
-        /// Only this account's snapshots
-        #[arg(long)]
-        account: Option<String>,
-        /// Show what would be kept and removed, change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Prune right after forgetting
-        #[arg(long)]
-        prune: bool,
-        #[command(flatten)]
-        limits: PruneLimits,
-        /// Forget even a snapshot that is the last one holding some video
-        #[arg(long)]
-        allow_video_loss: bool,
-        /// Wait for another writer to finish instead of failing
-        #[arg(long)]
-        wait: bool,
-    },
+    Forget(ForgetFlags),
     /// Remove from the packs what no snapshot references
     Prune {
         /// Show what would be deleted and repacked, change nothing
@@ -179,6 +136,103 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+}
+
+// The flags of `snapshot` (a plain comment: the variant's doc is its help).
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotFlags {
+    /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
+    #[arg(long, value_name = "PATH")]
+    export: Option<PathBuf>,
+    /// Accept an export of another TikTok user than the account's earlier exports
+    #[arg(long)]
+    force: bool,
+    /// A folder of saved videos (repeatable)
+    #[arg(long, value_name = "DIR")]
+    media: Vec<PathBuf>,
+    /// The account this snapshot belongs to
+    #[arg(long)]
+    account: Option<String>,
+    /// Stamp the snapshot with this time instead of now (RFC 3339, or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    time: Option<String>,
+    /// Read every file, even those unchanged since the last snapshot
+    #[arg(long)]
+    rehash: bool,
+    /// Wait for another writer to finish instead of failing
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    download: DownloadFlags,
+}
+
+impl SnapshotFlags {
+    /// The command's arguments; a bad `--time` or `--download` is a usage error.
+    pub fn args(&self) -> anyhow::Result<SnapshotArgs> {
+        let time = self
+            .time
+            .as_deref()
+            .map(tt_vault::dates::parse_instant)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--time: {e}"))?;
+        Ok(SnapshotArgs {
+            account: self.account.clone(),
+            media: self.media.clone(),
+            export: self.export.clone(),
+            force: self.force,
+            time,
+            rehash: self.rehash,
+            wait: self.wait,
+            urls: self.download.urls.clone(),
+            download: self
+                .download
+                .download
+                .as_deref()
+                .map(ExportList::parse_list)
+                .transpose()?,
+            fetch: self.download.fetch_config(),
+        })
+    }
+}
+
+// The flags of `forget` (a plain comment: the variant's doc is its help).
+#[derive(Debug, Args, Clone)]
+pub struct ForgetFlags {
+    /// Snapshot ids (unique prefixes) to forget, instead of a policy
+    ids: Vec<String>,
+    #[command(flatten)]
+    keep: Keep,
+    /// Only this account's snapshots
+    #[arg(long)]
+    account: Option<String>,
+    /// Show what would be kept and removed, change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Prune right after forgetting
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    limits: PruneLimits,
+    /// Forget even a snapshot that is the last one holding some video
+    #[arg(long)]
+    allow_video_loss: bool,
+    /// Wait for another writer to finish instead of failing
+    #[arg(long)]
+    wait: bool,
+}
+
+impl ForgetFlags {
+    pub fn args(&self) -> ForgetArgs {
+        ForgetArgs {
+            ids: self.ids.clone(),
+            policy: self.keep.policy(),
+            account: self.account.clone(),
+            dry_run: self.dry_run,
+            prune: self.prune.then(|| self.limits.options(false)),
+            allow_video_loss: self.allow_video_loss,
+            wait: self.wait,
+        }
+    }
 }
 
 /// The `--keep-*` policy of `forget` (counts: a number or `unlimited`).

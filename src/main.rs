@@ -13,7 +13,6 @@ use clap::Parser;
 use cli::{Bar, Cli, Command};
 use output::Output;
 use tt_vault::commands::{self, forget, prune, restore, snapshot};
-use tt_vault::download::ExportList;
 use tt_vault::selection::Selector;
 use tt_vault::store::Vault;
 
@@ -55,56 +54,41 @@ fn exit_code(problems: bool) -> u8 {
     }
 }
 
-/// What every command needs from the command line besides its own arguments.
-struct Run<'a> {
-    cli: &'a Cli,
-    vault_path: PathBuf,
-    out: Output,
-    bar: Bar,
-}
-
-impl Run<'_> {
-    fn open(&self) -> Result<Vault> {
-        Ok(commands::open(&self.vault_path)?)
-    }
-}
-
 fn run(cli: &Cli) -> Result<u8> {
-    let run = Run {
-        cli,
-        vault_path: cli.vault.clone().unwrap_or_else(default_vault),
-        out: Output {
-            json: cli.json,
-            quiet: cli.quiet,
-            verbose: cli.verbose,
-        },
-        bar: Bar::new(!cli.quiet && !cli.json),
+    let vault_path = cli.vault.clone().unwrap_or_else(default_vault);
+    let open = || -> Result<Vault> { Ok(commands::open(&vault_path)?) };
+    let out = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
     };
-    let out = &run.out;
+    let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
         Command::Init => {
-            let vault = commands::init::init(&run.vault_path)?;
+            let vault = commands::init::init(&vault_path)?;
             out.init(vault.root());
         }
-        Command::Snapshot { .. } => return take_snapshot(&run),
-        Command::Snapshots { account } => out.snapshots(&commands::list::snapshots(
-            &run.open()?,
-            account.as_deref(),
-        )?),
+        Command::Snapshot(flags) => {
+            let outcome = snapshot::snapshot(&open()?, &flags.args()?, &bar)
+                .with_context(|| format!("snapshot into {}", vault_path.display()))?;
+            out.snapshot(&outcome);
+            return Ok(exit_code(!outcome.failed.is_empty()));
+        }
+        Command::Snapshots { account } => {
+            out.snapshots(&commands::list::snapshots(&open()?, account.as_deref())?)
+        }
         Command::Ls { which, pick } => {
             let sel = match which {
                 Some(w) => Selector::parse_positional(w, pick.account.clone()),
                 None => pick.selector(),
             };
-            out.ls(&commands::list::ls(&run.open()?, &sel)?);
+            out.ls(&commands::list::ls(&open()?, &sel)?);
         }
-        Command::Show { section, pick } => out.show(&commands::show::show(
-            &run.open()?,
-            &pick.selector(),
-            section,
-        )?)?,
+        Command::Show { section, pick } => {
+            out.show(&commands::show::show(&open()?, &pick.selector(), section)?)?
+        }
         Command::Diff { a, b, account } => out.diff(&commands::diff::diff(
-            &run.open()?,
+            &open()?,
             &Selector::parse_positional(a, account.clone()),
             &Selector::parse_positional(b, account.clone()),
         )?),
@@ -122,25 +106,28 @@ fn run(cli: &Cli) -> Result<u8> {
                 force: *force,
                 verify: *verify,
             };
-            let outcome = restore::restore(&run.open()?, &args, &run.bar)?;
+            let outcome = restore::restore(&open()?, &args, &bar)?;
             out.restore(&outcome);
             return Ok(exit_code(!outcome.failed.is_empty()));
         }
         Command::Verify { read_data, sample } => {
-            let report = commands::verify::verify(&run.open()?, *read_data, *sample, &run.bar)?;
+            let report = commands::verify::verify(&open()?, *read_data, *sample, &bar)?;
             out.verify(&report);
             return Ok(exit_code(!report.ok));
         }
-        Command::Audits => out.audits(&commands::verify::audits(&run.open()?)?),
-        Command::Stats => out.stats(&commands::stats::stats(&run.open()?)?),
+        Command::Audits => out.audits(&commands::verify::audits(&open()?)?),
+        Command::Stats => out.stats(&commands::stats::stats(&open()?)?),
         Command::RebuildIndex { wait } => {
-            let r = commands::rebuild::rebuild_index(&run.open()?, *wait)?;
+            let r = commands::rebuild::rebuild_index(&open()?, *wait)?;
             out.rebuild_index(&r);
             return Ok(exit_code(
                 !r.store.unreadable.is_empty() || !r.export_problems.is_empty(),
             ));
         }
-        Command::Forget { .. } => forget_snapshots(&run)?,
+        Command::Forget(flags) => {
+            let report = forget::forget(&open()?, &flags.args(), &bar)?;
+            out.forget(&report, flags.prune);
+        }
         Command::Prune {
             dry_run,
             limits,
@@ -150,78 +137,8 @@ fn run(cli: &Cli) -> Result<u8> {
                 options: limits.options(*dry_run),
                 wait: *wait,
             };
-            out.prune(&prune::prune(&run.open()?, &args, &run.bar)?);
+            out.prune(&prune::prune(&open()?, &args, &bar)?);
         }
     }
     Ok(OK)
-}
-
-fn take_snapshot(run: &Run) -> Result<u8> {
-    let Command::Snapshot {
-        export,
-        force,
-        media,
-        account,
-        time,
-        rehash,
-        wait,
-        download,
-    } = &run.cli.command
-    else {
-        unreachable!("called for `snapshot` only")
-    };
-    let vault = run.open()?;
-    let time = time
-        .as_deref()
-        .map(tt_vault::dates::parse_instant)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--time: {e}"))?;
-    let args = snapshot::SnapshotArgs {
-        account: account.clone(),
-        media: media.clone(),
-        export: export.clone(),
-        force: *force,
-        time,
-        rehash: *rehash,
-        wait: *wait,
-        urls: download.urls.clone(),
-        download: download
-            .download
-            .as_deref()
-            .map(ExportList::parse_list)
-            .transpose()?,
-        fetch: download.fetch_config(),
-    };
-    let outcome = snapshot::snapshot(&vault, &args, &run.bar)
-        .with_context(|| format!("snapshot into {}", run.vault_path.display()))?;
-    run.out.snapshot(&outcome);
-    Ok(exit_code(!outcome.failed.is_empty()))
-}
-
-fn forget_snapshots(run: &Run) -> Result<()> {
-    let Command::Forget {
-        ids,
-        keep,
-        account,
-        dry_run,
-        prune,
-        limits,
-        allow_video_loss,
-        wait,
-    } = &run.cli.command
-    else {
-        unreachable!("called for `forget` only")
-    };
-    let args = forget::ForgetArgs {
-        ids: ids.clone(),
-        policy: keep.policy(),
-        account: account.clone(),
-        dry_run: *dry_run,
-        prune: prune.then(|| limits.options(false)),
-        allow_video_loss: *allow_video_loss,
-        wait: *wait,
-    };
-    let report = forget::forget(&run.open()?, &args, &run.bar)?;
-    run.out.forget(&report, *prune);
-    Ok(())
 }
