@@ -595,3 +595,51 @@ fn resets_and_short_bodies_are_network_failures_and_store_nothing() {
     }
     env.ok(&["verify", "--read-data"]);
 }
+
+/// `snapshot -v` lists each failed post from its typed record: id, reason, detail,
+/// HTTP status, attempts and link; without -v one line counts them.
+#[test]
+fn verbose_snapshot_lists_each_failure() {
+    let env = Env::new();
+    let server = Server::start();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "snapshot",
+            "--account",
+            "alice",
+            "--rate",
+            "50",
+            "--retries",
+            "1",
+        ]
+        .map(String::from)
+        .into();
+        args.extend(["--url".into(), link(ids::GONE)]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = env
+            .cmd()
+            .env("TT_VAULT_TIKTOK_BASE", &server.base)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "a failed post is a problem found"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let quiet = run(&[]);
+    assert!(
+        quiet.contains("1 posts could not be fetched (recorded in the snapshot; -v lists them"),
+        "{quiet}"
+    );
+    let verbose = run(&["-v"]);
+    let line = verbose
+        .lines()
+        .find(|l| l.starts_with(&format!("  failed {}: ", ids::GONE)))
+        .unwrap_or_else(|| panic!("no failure line: {verbose}"));
+    assert!(line.contains("HTTP 404"), "{line}");
+    assert!(line.contains(" attempts) "), "{line}");
+    assert!(line.ends_with(&link(ids::GONE)), "{line}");
+}
