@@ -139,8 +139,8 @@ fn checkpoint_interval() -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
-/// The post id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
-fn id_from_path(path: &str) -> Option<String> {
+/// The TikTok video id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
+fn video_id_from_path(path: &str) -> Option<String> {
     let name = path.rsplit('/').next()?;
     let after = name.split_once('_')?.1;
     let id: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -156,7 +156,7 @@ impl MediaSink for VaultSink<'_, '_> {
         };
         match self
             .builder
-            .add_reader(path, body, kind, id_from_path(path), None)
+            .add_reader(path, body, kind, video_id_from_path(path), None)
         {
             Ok(e) => {
                 // The sidecar is a post's last file: a good moment to make it durable.
@@ -289,14 +289,14 @@ mod tests {
     #[test]
     fn ids_come_from_downloader_file_names() {
         assert_eq!(
-            id_from_path("videos/2024-05-01_7301234567890123456.mp4").as_deref(),
+            video_id_from_path("videos/2024-05-01_7301234567890123456.mp4").as_deref(),
             Some("7301234567890123456")
         );
         assert_eq!(
-            id_from_path("videos/undated_42_01.jpeg").as_deref(),
+            video_id_from_path("videos/undated_42_01.jpeg").as_deref(),
             Some("42")
         );
-        assert_eq!(id_from_path("videos/nothing.mp4"), None);
+        assert_eq!(video_id_from_path("videos/nothing.mp4"), None);
     }
 
     #[test]
