@@ -6,8 +6,10 @@
 //! - [`ingest`]: one export into a new version, inserting only what changed.
 //! - [`query`]: the version a snapshot shows, and the readable views of its sections.
 //! - [`diff`]: what changed between two versions.
+//! - [`forget`]: the rows no remaining snapshot references, removed in prune's commit.
 
 pub mod diff;
+pub mod forget;
 pub mod ingest;
 pub mod query;
 

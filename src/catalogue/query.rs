@@ -346,3 +346,34 @@ pub fn write_view(
     out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
     Ok(())
 }
+
+/// How much of the index the catalogue takes.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Size {
+    /// Bytes of the database pages of the catalogue's tables and indexes.
+    pub bytes: u64,
+    pub versions: u64,
+    pub items: u64,
+}
+
+/// The catalogue's share of the index. Its tables are those named `export_*`
+/// (indexes count with their table); the bundled SQLite has the `dbstat` table.
+pub fn size(conn: &Connection) -> Result<Size> {
+    let count = |table: &str| -> Result<u64> {
+        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64)
+    };
+    let bytes: i64 = conn.query_row(
+        r"SELECT coalesce(sum(pgsize), 0) FROM dbstat
+          WHERE aggregate = 1 AND name IN
+              (SELECT name FROM sqlite_schema WHERE tbl_name LIKE 'export\_%' ESCAPE '\')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(Size {
+        bytes: bytes as u64,
+        versions: count("export_versions")?,
+        items: count("export_items")?,
+    })
+}

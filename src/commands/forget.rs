@@ -15,7 +15,7 @@ use crate::store::Repository;
 use serde::Serialize;
 
 use crate::retention::{self, Candidate, Policy};
-use crate::store::pruner::{PruneOptions, PruneReport};
+use crate::store::pruner::PruneOptions;
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::{tombstone, Vault};
 
@@ -66,7 +66,7 @@ pub struct ForgetReport {
     pub protected_videos: Vec<String>,
     /// Items no snapshot holds any more (only with `allow_video_loss`).
     pub lost_videos: Vec<String>,
-    pub prune: Option<PruneReport>,
+    pub prune: Option<super::prune::PruneOutcome>,
 }
 
 pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Result<ForgetReport> {

@@ -1,9 +1,23 @@
-//! `tt-vault prune`: remove from the packs what no snapshot references.
+//! `tt-vault prune`: remove from the packs, and from the index's export catalogue,
+//! what no snapshot references.
 
+use serde::Serialize;
+
+use crate::catalogue::forget::{forget_unreferenced, Forgotten};
 use crate::store::pruner::{self, PruneOptions, PruneReport};
 use crate::store::Vault;
 
 use super::{Progress, Result};
+
+/// What prune did: the store's report and the catalogue rows it dropped.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneOutcome {
+    #[serde(flatten)]
+    pub store: PruneReport,
+    /// Catalogue rows no remaining snapshot showed, removed in prune's commit (all
+    /// zero in a dry run).
+    pub catalogue: Forgotten,
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PruneArgs {
@@ -11,7 +25,7 @@ pub struct PruneArgs {
     pub wait: bool,
 }
 
-pub fn prune(vault: &Vault, args: &PruneArgs, progress: &dyn Progress) -> Result<PruneReport> {
+pub fn prune(vault: &Vault, args: &PruneArgs, progress: &dyn Progress) -> Result<PruneOutcome> {
     let lock = vault.lock_for_writing(args.wait)?;
     run_locked(vault, &lock, &args.options, progress)
 }
@@ -22,12 +36,17 @@ pub(crate) fn run_locked(
     lock: &crate::store::lock::WriteLock,
     options: &PruneOptions,
     progress: &dyn Progress,
-) -> Result<PruneReport> {
+) -> Result<PruneOutcome> {
     progress.begin("repack", None);
     let add = |n| progress.add(n);
-    let report = pruner::prune(vault, lock, options, &add)?;
+    let mut catalogue = Forgotten::default();
+    let mut forget = |tx: &rusqlite::Transaction| {
+        catalogue = forget_unreferenced(tx)?;
+        Ok(())
+    };
+    let store = pruner::prune(vault, lock, options, &add, &mut forget)?;
     progress.end();
-    Ok(report)
+    Ok(PruneOutcome { store, catalogue })
 }
 
 /// Reads a `--max-repack` / `--max-unused` percentage: `10`, `10%` or `2.5%`, 0 to 100.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::catalogue;
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::{Repository, Vault};
 
@@ -16,6 +17,10 @@ pub struct Stats {
     pub packs: u64,
     pub chunks: u64,
     pub unique_bytes: u64,
+    /// vault.db and its write-ahead log on disk.
+    pub index_bytes: u64,
+    /// The export catalogue's share of the index: its pages, versions and items.
+    pub catalogue: catalogue::query::Size,
     pub accounts: Vec<AccountStats>,
     /// Each snapshot: its logical size and what it added when it was taken.
     pub per_snapshot: Vec<Snapshot>,
@@ -58,6 +63,8 @@ pub fn stats(vault: &Vault) -> Result<Stats> {
         packs: t.packs,
         chunks: t.chunks,
         unique_bytes: t.unique_bytes,
+        index_bytes: repo.index_bytes(),
+        catalogue: catalogue::query::size(repo.conn())?,
         accounts,
         per_snapshot,
     })

@@ -17,7 +17,7 @@ use tt_vault::commands::snapshot::SnapshotOutcome;
 use tt_vault::commands::stats::Stats;
 use tt_vault::download::DownloadFailure;
 use tt_vault::store::checker::{Audit, Report};
-use tt_vault::store::pruner::PruneReport;
+use tt_vault::commands::prune::PruneOutcome;
 use tt_vault::store::snapshots::{short, Snapshot};
 
 /// How the command line asked for output.
@@ -224,6 +224,13 @@ impl Output {
                 s.packs,
                 s.dedup_ratio
             ));
+            self.say(format!(
+                "index {}, of which the export catalogue {} ({} rows in {} export versions)",
+                human_bytes(s.index_bytes),
+                human_bytes(s.catalogue.bytes),
+                s.catalogue.items,
+                s.catalogue.versions
+            ));
             for a in &s.accounts {
                 self.say(format!(
                     "  {}: {} snapshots, {} logical; when taken they added {} new, {} stored",
@@ -318,7 +325,7 @@ impl Output {
         });
     }
 
-    pub fn prune(&self, report: &PruneReport) {
+    pub fn prune(&self, report: &PruneOutcome) {
         self.emit(report, |r| self.say(prune_summary(r)));
     }
 }
@@ -336,7 +343,8 @@ fn failure_line(f: &DownloadFailure) -> String {
     )
 }
 
-fn prune_summary(r: &PruneReport) -> String {
+fn prune_summary(outcome: &PruneOutcome) -> String {
+    let r = &outcome.store;
     let mut text = format!(
         "{}: {} packs deleted, {} repacked into {} ({} copied), {} freed; the vault is now {} in {} packs",
         if r.dry_run { "prune (dry run)" } else { "prune" },
@@ -352,6 +360,25 @@ fn prune_summary(r: &PruneReport) -> String {
         text.push_str(&format!(
             "\n  {} unused left in partly used packs (--max-unused / --max-repack)",
             human_bytes(r.unused_bytes_left)
+        ));
+    }
+    let c = &outcome.catalogue;
+    if c.items + c.versions > 0 {
+        text.push_str(&format!(
+            "\n  catalogue: {} rows no remaining snapshot shows removed",
+            c.items + c.versions
+        ));
+    }
+    if let Some(i) = &r.index {
+        text.push_str(&format!(
+            "\n  vault.db {} -> {}{}",
+            human_bytes(i.bytes_before),
+            human_bytes(i.bytes_after),
+            if i.wal_emptied {
+                ""
+            } else {
+                " (a reader kept its log busy: old pages may remain there until the next prune)"
+            }
         ));
     }
     text

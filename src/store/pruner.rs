@@ -23,6 +23,16 @@
 //! snapshots held is freed, up to the trailer and footer of the new packs; with the
 //! defaults up to `max_unused` percent of the vault may stay in partly used packs.
 //!
+//! # The index forgets too
+//!
+//! The layers above keep rows of their own about snapshots (the export catalogue);
+//! the caller's `also` drops theirs inside prune's one transaction, so they go
+//! together with the blob rows. After the old packs are deleted, the index is
+//! compacted (`index::compact`): deleted rows were zeroed as they went
+//! (`secure_delete`), free pages are dropped by a `VACUUM` and the write-ahead log is
+//! folded in and truncated. So what only forgotten snapshots held is left neither in
+//! the packs (within the repack limits above) nor in vault.db or its log.
+//!
 //! # Crash safety
 //!
 //! 1. New packs are written and made durable (`PackWriter::finish`).
@@ -41,10 +51,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 
+use rusqlite::Transaction;
 use serde::Serialize;
 
 use super::chunker::Hash;
-use super::index;
+use super::index::{self, Compaction};
 use super::lock::WriteLock;
 use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
@@ -98,6 +109,9 @@ pub struct PruneReport {
     /// Waste left in partly used packs that were not worth repacking.
     pub unused_bytes_left: u64,
     pub tombstones_dropped: u64,
+    /// vault.db compacted after the commit (not in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<Compaction>,
 }
 
 /// What a live blob costs in a pack: header, stored bytes, trailer entry.
@@ -125,12 +139,14 @@ impl PackUse {
     }
 }
 
-/// Prunes the vault; see the module docs. `progress` hears of every live byte copied.
+/// Prunes the vault; see the module docs. `progress` hears of every live byte copied;
+/// `also` runs inside the commit (not in a dry run), for the layers above's rows.
 pub fn prune(
     vault: &Vault,
     _lock: &WriteLock,
     opts: &PruneOptions,
     progress: &dyn Fn(u64),
+    also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
 ) -> Result<PruneReport> {
     let mut repo = Repository::open(vault)?;
     let tombs = tombstone::indexed(vault)?;
@@ -194,7 +210,7 @@ pub fn prune(
         .flat_map(|p| p.dead.iter().map(move |h| (p.id, *h)))
         .collect();
     let removed_packs: Vec<(i64, &str)> = removed.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written);
+    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, also);
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
@@ -204,6 +220,13 @@ pub fn prune(
     }
     failpoint("prune-after-commit");
     finish_pending_deletes(vault, &repo)?;
+    report.index = Some(repo.compact().map_err(|e| {
+        StoreError::Vault(format!(
+            "prune removed what no snapshot needs, but compacting {} failed: {e}; it needs \
+             free disk about twice the size of vault.db: free some and run `tt-vault prune` again",
+            vault.db_path().display()
+        ))
+    })?);
 
     report.packs_written = written.len() as u64;
     report.bytes_freed = removed_bytes.saturating_sub(written_bytes);

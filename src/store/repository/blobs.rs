@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::index::{self, FileRow};
 use super::{get_hash, get_hashes, get_opt_hash, snapshot_hash, BlobLocation, Repository};
@@ -223,12 +223,14 @@ impl Repository {
 
     /// Prune's one transaction: drops the rows of `dead` blobs, moves the blobs of the
     /// `removed` packs to the `written` ones, records the removed packs' files for
-    /// deletion, and drops the files no entry references.
+    /// deletion, and drops the files no entry references. `also` runs last, inside the
+    /// same transaction: the layers above drop their rows of forgotten snapshots there.
     pub fn commit_prune(
         &mut self,
         dead: &[(i64, Hash)],
         removed: &[(i64, &str)],
         written: &[FinishedPack],
+        also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -254,6 +256,7 @@ impl Repository {
             "DELETE FROM files WHERE hash NOT IN (SELECT file_hash FROM entries)",
             [],
         )?;
+        also(&tx)?;
         tx.commit()?;
         Ok(())
     }

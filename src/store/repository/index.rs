@@ -52,8 +52,11 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
     let mut conn = Connection::open(path).map_err(wrap)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(wrap)?;
+    // secure_delete: a deleted row's bytes are zeroed in its page, not left for a
+    // file reader to find (forget must really forget; see pruner.rs).
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;",
     )
     .map_err(wrap)?;
     migrate(&mut conn).map_err(|e| match e {
@@ -171,6 +174,49 @@ pub fn insert_file(tx: &Transaction, f: &FileRow) -> Result<()> {
         f.map.as_ref().map(|m| &m[..])
     ])?;
     Ok(())
+}
+
+/// What [`compact`] did to the index's files.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Compaction {
+    /// Bytes of vault.db and its write-ahead log before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// The database had free pages and was rewritten without them (`VACUUM`).
+    pub vacuumed: bool,
+    /// The log was folded into the database and truncated; false when a reader kept
+    /// part of it in use (the next prune tries again).
+    pub wal_emptied: bool,
+}
+
+/// Drops the free pages from vault.db (`VACUUM`, only when there are any: it
+/// rewrites the whole file and needs free disk about twice its size), then folds the
+/// write-ahead log into it and truncates the log. Afterwards no deleted row is left
+/// in either file: deletions zero their bytes (`secure_delete`, see [`open`]), the
+/// rewrite leaves no free page behind, and the log keeps no old page image. Cannot
+/// run inside a transaction.
+pub fn compact(conn: &Connection) -> Result<Compaction> {
+    let bytes_before = file_bytes(conn);
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    if free > 0 {
+        conn.execute_batch("VACUUM")?;
+    }
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(Compaction {
+        bytes_before,
+        bytes_after: file_bytes(conn),
+        vacuumed: free > 0,
+        wal_emptied: busy == 0,
+    })
+}
+
+/// The bytes on disk of the database file and its write-ahead log.
+pub fn file_bytes(conn: &Connection) -> u64 {
+    let Some(db) = conn.path().filter(|p| !p.is_empty()) else {
+        return 0;
+    };
+    let len = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len());
+    len(db) + len(&format!("{db}-wal"))
 }
 
 /// Resolves `hash` to a hex string for messages.

@@ -73,6 +73,16 @@ impl Repository {
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+
+    /// See [`index::compact`].
+    pub fn compact(&self) -> Result<index::Compaction> {
+        Ok(index::compact(&self.conn)?)
+    }
+
+    /// The bytes on disk of vault.db and its write-ahead log.
+    pub fn index_bytes(&self) -> u64 {
+        index::file_bytes(&self.conn)
+    }
 }
 
 fn bad_column(i: usize, what: String) -> rusqlite::Error {

@@ -1,0 +1,212 @@
+//! Forgetting really forgets, through the binary: after `forget ID --prune`, what only
+//! that snapshot held — here a direct message with a unique phrase — is left nowhere
+//! in the vault: not in vault.db, not in its write-ahead log, not in any blob of any
+//! pack; and the remaining snapshot shows exactly what it showed before.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use common::{copy_tree, random_bytes, write, Env};
+use tt_vault::store::pack;
+
+const PHRASE: &str = "periwinkle walrus recites the tide tables 4471";
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/exports")
+        .join(rel)
+}
+
+/// The pair's export A with one more message, carrying [`PHRASE`]; export B
+/// (the pair's B) does not hold it.
+fn export_with_phrase() -> Vec<u8> {
+    let mut v: Value =
+        serde_json::from_slice(&fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap())
+            .unwrap();
+    v["Direct Message"]["Direct Messages"]["ChatHistory"]["Chat History with bruno_cooks:"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Date": "2026-05-30 09:00:00", "From": "bruno_cooks", "Content": PHRASE}));
+    serde_json::to_vec_pretty(&v).unwrap()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir` whose raw bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_holding(&p, needle));
+        } else if contains(&fs::read(&p).unwrap(), needle) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every blob of every pack, decoded (zstd or raw) and hash-checked: hash → raw bytes.
+fn blobs(env: &Env) -> BTreeMap<[u8; 32], Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for path in env.packs() {
+        let f = fs::File::open(&path).unwrap();
+        let c = pack::contents(&path).unwrap();
+        assert!(!c.salvaged, "{path:?} has a readable trailer");
+        for e in &c.entries {
+            out.insert(e.header.hash, pack::read_raw(&f, &path, e).unwrap());
+        }
+    }
+    out
+}
+
+/// The chunk hashes of the export file of snapshot `id`.
+fn export_chunks(env: &Env, id: &str) -> Vec<[u8; 32]> {
+    let conn = rusqlite::Connection::open_with_flags(
+        env.vault().join("vault.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let chunks: Vec<u8> = conn
+        .query_row(
+            "SELECT f.chunks FROM entries e JOIN files f ON f.hash = e.file_hash
+             WHERE e.snapshot_id = ?1 AND e.path LIKE 'export/%'",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    chunks
+        .chunks_exact(32)
+        .map(|c| c.try_into().unwrap())
+        .collect()
+}
+
+/// Everything the newest snapshot shows, section by section.
+fn shown(env: &Env) -> Vec<Value> {
+    ["profile", "messages", "posts", "likes", "followers", "raw"]
+        .iter()
+        .map(|s| env.json(&["show", s]))
+        .collect()
+}
+
+fn snapshot(env: &Env, export: &Path, media: &Path, time: &str) -> String {
+    let out = env.json(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        export.to_str().unwrap(),
+        "--media",
+        media.to_str().unwrap(),
+        "--time",
+        time,
+    ]);
+    out["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn forget_with_prune_leaves_nothing_of_the_forgotten_snapshot() {
+    let env = Env::new();
+    let phrase = PHRASE.as_bytes();
+    let export = env.path("downloads/user_data_tiktok.json");
+    // A video both snapshots hold, so the first snapshot's pack stays partly live
+    // and has to be repacked for its export to go.
+    let media = env.path("media");
+    write(&media.join("saved.mp4"), &random_bytes(300_000, 7));
+
+    write(&export, &export_with_phrase());
+    let june = snapshot(&env, &export, &media, "2026-06-01T10:00:00Z");
+    write(
+        &export,
+        &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
+    );
+    let november = snapshot(&env, &export, &media, "2026-11-01T10:00:00Z");
+
+    // The detectors see the phrase while the June snapshot is there.
+    let shown_before = shown(&env);
+    let in_june = env.json(&["show", "messages", "--snapshot", &june[..12]]);
+    assert!(in_june.to_string().contains(PHRASE), "{in_june}");
+    assert!(!shown_before[1].to_string().contains(PHRASE));
+    assert!(
+        !files_holding(&env.vault(), phrase).is_empty(),
+        "the catalogue holds the phrase in vault.db"
+    );
+    let june_export = export_chunks(&env, &june);
+    let before = blobs(&env);
+    assert!(before.values().any(|raw| contains(raw, phrase)));
+    assert!(june_export.iter().all(|h| before.contains_key(h)));
+    let stats_before = env.json(&["stats"]);
+    assert!(stats_before["catalogue"]["bytes"].as_u64().unwrap() > 0);
+
+    // Unlimited repacking: with the default limits (--max-repack 10%, --max-unused
+    // 5%) a small export beside a large live video may stay in a partly used pack.
+    let r = env.json(&[
+        "forget",
+        &june[..12],
+        "--prune",
+        "--max-unused",
+        "0",
+        "--max-repack",
+        "100",
+    ]);
+    let p = &r["prune"];
+    assert_eq!(p["packs_repacked"], 1, "{r}");
+    assert!(p["catalogue"]["items"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(p["index"]["vacuumed"], true, "{r}");
+    assert_eq!(p["index"]["wal_emptied"], true, "{r}");
+
+    // Nowhere in the raw bytes of any file of the vault: vault.db, its log, packs.
+    assert_eq!(files_holding(&env.vault(), phrase), Vec::<PathBuf>::new());
+    let wal = env.vault().join("vault.db-wal");
+    assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0);
+    // Nor in any blob once decoded, and no blob of the June export is left.
+    let after = blobs(&env);
+    assert!(!after.values().any(|raw| contains(raw, phrase)));
+    for h in &june_export {
+        assert!(!after.contains_key(h), "a chunk of the June export is left");
+    }
+    assert!(!after.contains_key(&<[u8; 32]>::try_from(hex::decode(&june).unwrap()).unwrap()));
+
+    // The November snapshot shows exactly what it showed.
+    assert_eq!(shown(&env), shown_before);
+    let snaps = env.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
+    assert_eq!(snaps[0]["id"], november.as_str());
+    env.ok(&["verify", "--read-data"]);
+
+    // stats: the catalogue beside the packs, smaller than before.
+    let stats = env.json(&["stats"]);
+    let items = |s: &Value| s["catalogue"]["items"].as_u64().unwrap();
+    assert!(items(&stats) < items(&stats_before), "{stats}");
+    assert_eq!(stats["catalogue"]["versions"], 1);
+    assert!(stats["index_bytes"].as_u64().unwrap() >= stats["catalogue"]["bytes"].as_u64().unwrap());
+    let text = env.ok(&["stats"]);
+    assert!(text.contains("of which the export catalogue"), "{text}");
+
+    // The index rebuilt from the packs alone agrees, and the phrase stays gone.
+    let copy = env.path("copy");
+    copy_tree(&env.vault(), &copy);
+    fs::remove_file(copy.join("vault.db")).unwrap();
+    let rebuilt = env
+        .cmd()
+        .env("TT_VAULT", &copy)
+        .args(["rebuild-index", "--json"])
+        .output()
+        .unwrap();
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let messages = env
+        .cmd()
+        .env("TT_VAULT", &copy)
+        .args(["show", "messages", "--json"])
+        .output()
+        .unwrap();
+    let messages: Value = serde_json::from_slice(&messages.stdout).unwrap();
+    assert_eq!(messages, shown_before[1]);
+}
