@@ -381,6 +381,12 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
             }
         ));
     }
+    if let Some(e) = r.index.as_ref().and_then(|i| i.vacuum_failed.as_ref()) {
+        text.push_str(&format!(
+            "\n  warning: vault.db could not be rewritten without its free pages ({e}); \
+             it needs free disk about twice its size: free some and run `tt-vault prune` again"
+        ));
+    }
     text
 }
 

@@ -220,13 +220,9 @@ pub fn prune(
     }
     failpoint("prune-after-commit");
     finish_pending_deletes(vault, &repo)?;
-    report.index = Some(repo.compact().map_err(|e| {
-        StoreError::Vault(format!(
-            "prune removed what no snapshot needs, but compacting {} failed: {e}; it needs \
-             free disk about twice the size of vault.db: free some and run `tt-vault prune` again",
-            vault.db_path().display()
-        ))
-    })?);
+    // Rewritten whenever rows went, so no stale fragment of them is left behind.
+    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty();
+    report.index = Some(repo.compact(changed)?);
 
     report.packs_written = written.len() as u64;
     report.bytes_freed = removed_bytes.saturating_sub(written_bytes);

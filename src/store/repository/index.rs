@@ -177,35 +177,45 @@ pub fn insert_file(tx: &Transaction, f: &FileRow) -> Result<()> {
 }
 
 /// What [`compact`] did to the index's files.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Compaction {
     /// Bytes of vault.db and its write-ahead log before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
-    /// The database had free pages and was rewritten without them (`VACUUM`).
+    /// The database was rewritten without free pages or stale bytes (`VACUUM`).
     pub vacuumed: bool,
+    /// Why the rewrite failed (it needs free disk about twice the size of vault.db).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vacuum_failed: Option<String>,
     /// The log was folded into the database and truncated; false when a reader kept
     /// part of it in use (the next prune tries again).
     pub wal_emptied: bool,
 }
 
-/// Drops the free pages from vault.db (`VACUUM`, only when there are any: it
-/// rewrites the whole file and needs free disk about twice its size), then folds the
-/// write-ahead log into it and truncates the log. Afterwards no deleted row is left
-/// in either file: deletions zero their bytes (`secure_delete`, see [`open`]), the
-/// rewrite leaves no free page behind, and the log keeps no old page image. Cannot
-/// run inside a transaction.
-pub fn compact(conn: &Connection) -> Result<Compaction> {
+/// Rewrites vault.db (`VACUUM`) when `rewrite` is asked or it has free pages, then
+/// folds the write-ahead log into it and truncates the log. Afterwards no deleted row
+/// is left in either file: deletions zero their bytes (`secure_delete`, see [`open`]),
+/// the rewrite leaves no free page nor stale fragment (an index written before
+/// `secure_delete` was on may hold some), and the log keeps no old page image. A
+/// failed rewrite (a full disk) changes nothing and is reported, not raised: what it
+/// follows is committed. Cannot run inside a transaction.
+pub fn compact(conn: &Connection, rewrite: bool) -> Result<Compaction> {
     let bytes_before = file_bytes(conn);
     let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    if free > 0 {
-        conn.execute_batch("VACUUM")?;
+    let mut vacuum_failed = None;
+    let mut vacuumed = false;
+    if rewrite || free > 0 {
+        match conn.execute_batch("VACUUM") {
+            Ok(()) => vacuumed = true,
+            Err(e) => vacuum_failed = Some(e.to_string()),
+        }
     }
     let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
     Ok(Compaction {
         bytes_before,
         bytes_after: file_bytes(conn),
-        vacuumed: free > 0,
+        vacuumed,
+        vacuum_failed,
         wal_emptied: busy == 0,
     })
 }

@@ -75,8 +75,8 @@ impl Repository {
     }
 
     /// See [`index::compact`].
-    pub fn compact(&self) -> Result<index::Compaction> {
-        Ok(index::compact(&self.conn)?)
+    pub fn compact(&self, rewrite: bool) -> Result<index::Compaction> {
+        Ok(index::compact(&self.conn, rewrite)?)
     }
 
     /// The bytes on disk of vault.db and its write-ahead log.
@@ -323,7 +323,7 @@ mod tests {
         let p = &packs[0];
         let blobs = repo.pack_blobs(p.id).unwrap();
         assert_eq!(blobs.len(), 2, "the file's chunk and the manifest");
-        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[])
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[], &mut |_| Ok(()))
             .unwrap();
         assert!(repo.packs().unwrap().is_empty());
         assert!(repo.all_blobs().unwrap().is_empty());
