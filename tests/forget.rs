@@ -186,7 +186,9 @@ fn forget_with_prune_leaves_nothing_of_the_forgotten_snapshot() {
     let items = |s: &Value| s["catalogue"]["items"].as_u64().unwrap();
     assert!(items(&stats) < items(&stats_before), "{stats}");
     assert_eq!(stats["catalogue"]["versions"], 1);
-    assert!(stats["index_bytes"].as_u64().unwrap() >= stats["catalogue"]["bytes"].as_u64().unwrap());
+    assert!(
+        stats["index_bytes"].as_u64().unwrap() >= stats["catalogue"]["bytes"].as_u64().unwrap()
+    );
     let text = env.ok(&["stats"]);
     assert!(text.contains("of which the export catalogue"), "{text}");
 

@@ -360,9 +360,11 @@ pub struct Size {
 /// (indexes count with their table); the bundled SQLite has the `dbstat` table.
 pub fn size(conn: &Connection) -> Result<Size> {
     let count = |table: &str| -> Result<u64> {
-        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
+        Ok(
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
     };
     let bytes: i64 = conn.query_row(
         r"SELECT coalesce(sum(pgsize), 0) FROM dbstat

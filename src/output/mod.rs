@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use tt_vault::commands::forget::ForgetReport;
 use tt_vault::commands::list::Listing;
+use tt_vault::commands::prune::PruneOutcome;
 use tt_vault::commands::rebuild::RebuildOutcome;
 use tt_vault::commands::restore::RestoreOutcome;
 use tt_vault::commands::show::Showing;
@@ -17,7 +18,6 @@ use tt_vault::commands::snapshot::SnapshotOutcome;
 use tt_vault::commands::stats::Stats;
 use tt_vault::download::DownloadFailure;
 use tt_vault::store::checker::{Audit, Report};
-use tt_vault::commands::prune::PruneOutcome;
 use tt_vault::store::snapshots::{short, Snapshot};
 
 /// How the command line asked for output.
