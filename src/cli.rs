@@ -284,6 +284,10 @@ pub struct PruneLimits {
     /// Leave partly used packs alone while their waste is under this share of the vault
     #[arg(long, value_name = "PCT", default_value = "5%", value_parser = tt_vault::commands::prune::parse_percent)]
     pub max_unused: f64,
+    /// Also repack every pack holding anything no snapshot references, whatever the
+    /// limits: nothing forgotten stays in the packs (always on for `forget ID --prune`)
+    #[arg(long)]
+    pub purge: bool,
 }
 
 impl PruneLimits {
@@ -292,6 +296,7 @@ impl PruneLimits {
             dry_run,
             max_repack_pct: self.max_repack,
             max_unused_pct: self.max_unused,
+            purge: self.purge,
         }
     }
 }

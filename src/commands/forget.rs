@@ -116,7 +116,13 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
     if let Some(lock) = lock {
         tombstone::forget(vault, &lock, &removed)?;
         if let Some(options) = &args.prune {
-            report.prune = Some(super::prune::run_locked(vault, &lock, options, progress)?);
+            // Snapshots named one by one are forgotten to be rid of what they hold:
+            // every pack holding any of it is repacked, whatever the limits.
+            let options = PruneOptions {
+                purge: options.purge || !args.ids.is_empty(),
+                ..*options
+            };
+            report.prune = Some(super::prune::run_locked(vault, &lock, &options, progress)?);
         }
     }
     Ok(report)

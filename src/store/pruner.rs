@@ -75,6 +75,10 @@ pub struct PruneOptions {
     pub max_repack_pct: f64,
     /// Tolerate this much waste in partly used packs, as a percentage of the vault.
     pub max_unused_pct: f64,
+    /// Repack every pack that holds a blob no snapshot references, whatever the two
+    /// limits say, so nothing of a forgotten snapshot stays in the packs (`forget ID
+    /// --prune`, `prune --purge`). Other partly used packs still follow the limits.
+    pub purge: bool,
 }
 
 impl Default for PruneOptions {
@@ -83,6 +87,7 @@ impl Default for PruneOptions {
             dry_run: false,
             max_repack_pct: 10.0,
             max_unused_pct: 5.0,
+            purge: false,
         }
     }
 }
@@ -331,13 +336,17 @@ fn choose_repacks<'p>(
     let mut size_after = total - dead;
     let mut unused: u64 = partly.iter().map(|p| p.unused()).sum();
     let budget = (total as f64 * opts.max_repack_pct / 100.0) as u64;
-    let mut copied = 0u64;
-    let mut order = partly.to_vec();
+    let (mut chosen, mut order): (Vec<&PackUse>, Vec<&PackUse>) = partly
+        .iter()
+        .partition(|p| opts.purge && !p.dead.is_empty());
+    let mut copied: u64 = chosen.iter().map(|p| p.live_bytes()).sum();
+    let purged: u64 = chosen.iter().map(|p| p.unused()).sum();
+    unused -= purged;
+    size_after -= purged;
     order.sort_by(|a, b| {
         let ratio = |p: &PackUse| p.unused() as f64 / (p.live_bytes() + 1) as f64;
         ratio(b).total_cmp(&ratio(a)).then(a.id.cmp(&b.id))
     });
-    let mut chosen = Vec::new();
     for p in order {
         if unused as f64 <= size_after as f64 * opts.max_unused_pct / 100.0 {
             break;
@@ -475,6 +484,7 @@ mod tests {
             dry_run: false,
             max_repack_pct: 100.0,
             max_unused_pct: 0.0,
+            purge: false,
         };
         assert_eq!(ids(everything), vec![1, 2, 3]);
         // A budget of 25% of 300 KB (75 KB) copies pack 1 (10 KB) and pack 2 (50 KB).
@@ -499,5 +509,38 @@ mod tests {
             ..everything
         })
         .is_empty());
+    }
+
+    #[test]
+    fn purge_repacks_every_pack_with_a_dead_blob_whatever_the_limits() {
+        let mut all = vec![
+            pack(1, 100_000, &[10_000]),
+            pack(2, 100_000, &[95_000]),
+            pack(3, 100_000, &[99_000]),
+        ];
+        // Pack 2 holds a forgotten snapshot's small blob beside a large live one;
+        // pack 3's waste is only a copy indexed elsewhere.
+        all[1].dead.push([9; 32]);
+        let partly: Vec<&PackUse> = all.iter().collect();
+        let tight = PruneOptions {
+            dry_run: false,
+            max_repack_pct: 1.0,
+            max_unused_pct: 50.0,
+            purge: false,
+        };
+        let ids = |opts: PruneOptions| -> Vec<i64> {
+            choose_repacks(&all, &partly, &opts)
+                .iter()
+                .map(|p| p.id)
+                .collect()
+        };
+        assert!(ids(tight).is_empty());
+        assert_eq!(
+            ids(PruneOptions {
+                purge: true,
+                ..tight
+            }),
+            vec![2]
+        );
     }
 }
