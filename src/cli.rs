@@ -284,8 +284,8 @@ pub struct PruneLimits {
     /// Leave partly used packs alone while their waste is under this share of the vault
     #[arg(long, value_name = "PCT", default_value = "5%", value_parser = tt_vault::commands::prune::parse_percent)]
     pub max_unused: f64,
-    /// Also repack every pack holding anything no snapshot references, whatever the
-    /// limits: nothing forgotten stays in the packs (always on for `forget ID --prune`)
+    /// Repack every partly used pack, whatever the limits: nothing forgotten stays in
+    /// the packs (always on for `forget ID --prune`)
     #[arg(long)]
     pub purge: bool,
 }

@@ -111,72 +111,104 @@ fn snapshot(env: &Env, export: &Path, media: &Path, time: &str) -> String {
     out["id"].as_str().unwrap().to_string()
 }
 
+/// Two snapshots of one account: June (its export holds [`PHRASE`]) and November.
+struct TwoSnapshots {
+    env: Env,
+    june: String,
+    november: String,
+    /// What November shows, before anything is forgotten.
+    shown: Vec<Value>,
+    /// The chunks of June's export file.
+    june_export: Vec<[u8; 32]>,
+    stats: Value,
+}
+
+impl TwoSnapshots {
+    fn new() -> TwoSnapshots {
+        let env = Env::new();
+        let export = env.path("downloads/user_data_tiktok.json");
+        // A video both snapshots hold, so June's pack stays partly live and has to
+        // be repacked for its export to go.
+        let media = env.path("media");
+        write(&media.join("saved.mp4"), &random_bytes(300_000, 7));
+        write(&export, &export_with_phrase());
+        let june = snapshot(&env, &export, &media, "2026-06-01T10:00:00Z");
+        write(
+            &export,
+            &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
+        );
+        let november = snapshot(&env, &export, &media, "2026-11-01T10:00:00Z");
+
+        // The detectors see the phrase while June is there.
+        let phrase = PHRASE.as_bytes();
+        let shown_before = shown(&env);
+        let in_june = env.json(&["show", "messages", "--snapshot", &june[..12]]);
+        assert!(in_june.to_string().contains(PHRASE), "{in_june}");
+        assert!(!shown_before[1].to_string().contains(PHRASE));
+        assert!(
+            !files_holding(&env.vault(), phrase).is_empty(),
+            "the catalogue holds the phrase in vault.db"
+        );
+        let june_export = export_chunks(&env, &june);
+        let before = blobs(&env);
+        assert!(before.values().any(|raw| contains(raw, phrase)));
+        assert!(june_export.iter().all(|h| before.contains_key(h)));
+        let stats = env.json(&["stats"]);
+        assert!(stats["catalogue"]["bytes"].as_u64().unwrap() > 0);
+        TwoSnapshots {
+            env,
+            june,
+            november,
+            shown: shown_before,
+            june_export,
+            stats,
+        }
+    }
+
+    /// Nothing of June is left in any file of the vault, and November is as it was.
+    fn june_is_gone(&self) {
+        let env = &self.env;
+        let phrase = PHRASE.as_bytes();
+        // Nowhere in the raw bytes of any file of the vault: vault.db, its log, packs.
+        assert_eq!(files_holding(&env.vault(), phrase), Vec::<PathBuf>::new());
+        let wal = env.vault().join("vault.db-wal");
+        assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0);
+        // Nor in any blob once decoded, and no blob of the June export is left.
+        let after = blobs(env);
+        assert!(!after.values().any(|raw| contains(raw, phrase)));
+        for h in &self.june_export {
+            assert!(!after.contains_key(h), "a chunk of the June export is left");
+        }
+        let manifest: [u8; 32] = hex::decode(&self.june).unwrap().try_into().unwrap();
+        assert!(!after.contains_key(&manifest));
+
+        // November shows exactly what it showed.
+        assert_eq!(shown(env), self.shown);
+        let snaps = env.json(&["snapshots"]);
+        assert_eq!(snaps.as_array().unwrap().len(), 1);
+        assert_eq!(snaps[0]["id"], self.november.as_str());
+        env.ok(&["verify", "--read-data"]);
+    }
+}
+
 #[test]
 fn forget_with_prune_leaves_nothing_of_the_forgotten_snapshot() {
-    let env = Env::new();
-    let phrase = PHRASE.as_bytes();
-    let export = env.path("downloads/user_data_tiktok.json");
-    // A video both snapshots hold, so the first snapshot's pack stays partly live
-    // and has to be repacked for its export to go.
-    let media = env.path("media");
-    write(&media.join("saved.mp4"), &random_bytes(300_000, 7));
-
-    write(&export, &export_with_phrase());
-    let june = snapshot(&env, &export, &media, "2026-06-01T10:00:00Z");
-    write(
-        &export,
-        &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
-    );
-    let november = snapshot(&env, &export, &media, "2026-11-01T10:00:00Z");
-
-    // The detectors see the phrase while the June snapshot is there.
-    let shown_before = shown(&env);
-    let in_june = env.json(&["show", "messages", "--snapshot", &june[..12]]);
-    assert!(in_june.to_string().contains(PHRASE), "{in_june}");
-    assert!(!shown_before[1].to_string().contains(PHRASE));
-    assert!(
-        !files_holding(&env.vault(), phrase).is_empty(),
-        "the catalogue holds the phrase in vault.db"
-    );
-    let june_export = export_chunks(&env, &june);
-    let before = blobs(&env);
-    assert!(before.values().any(|raw| contains(raw, phrase)));
-    assert!(june_export.iter().all(|h| before.contains_key(h)));
-    let stats_before = env.json(&["stats"]);
-    assert!(stats_before["catalogue"]["bytes"].as_u64().unwrap() > 0);
-
+    let t = TwoSnapshots::new();
+    let env = &t.env;
     // The default limits (--max-repack 10%, --max-unused 5%) would leave the small
     // export beside the large live video; forgetting by id purges whatever they say.
-    let r = env.json(&["forget", &june[..12], "--prune"]);
+    let r = env.json(&["forget", &t.june[..12], "--prune"]);
     let p = &r["prune"];
     assert_eq!(p["packs_repacked"], 1, "{r}");
     assert!(p["catalogue"]["items"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(p["index"]["vacuumed"], true, "{r}");
     assert_eq!(p["index"]["wal_emptied"], true, "{r}");
-
-    // Nowhere in the raw bytes of any file of the vault: vault.db, its log, packs.
-    assert_eq!(files_holding(&env.vault(), phrase), Vec::<PathBuf>::new());
-    let wal = env.vault().join("vault.db-wal");
-    assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0);
-    // Nor in any blob once decoded, and no blob of the June export is left.
-    let after = blobs(&env);
-    assert!(!after.values().any(|raw| contains(raw, phrase)));
-    for h in &june_export {
-        assert!(!after.contains_key(h), "a chunk of the June export is left");
-    }
-    assert!(!after.contains_key(&<[u8; 32]>::try_from(hex::decode(&june).unwrap()).unwrap()));
-
-    // The November snapshot shows exactly what it showed.
-    assert_eq!(shown(&env), shown_before);
-    let snaps = env.json(&["snapshots"]);
-    assert_eq!(snaps.as_array().unwrap().len(), 1);
-    assert_eq!(snaps[0]["id"], november.as_str());
-    env.ok(&["verify", "--read-data"]);
+    t.june_is_gone();
 
     // stats: the catalogue beside the packs, smaller than before.
     let stats = env.json(&["stats"]);
     let items = |s: &Value| s["catalogue"]["items"].as_u64().unwrap();
-    assert!(items(&stats) < items(&stats_before), "{stats}");
+    assert!(items(&stats) < items(&t.stats), "{stats}");
     assert_eq!(stats["catalogue"]["versions"], 1);
     assert!(
         stats["index_bytes"].as_u64().unwrap() >= stats["catalogue"]["bytes"].as_u64().unwrap()
@@ -202,5 +234,27 @@ fn forget_with_prune_leaves_nothing_of_the_forgotten_snapshot() {
         .output()
         .unwrap();
     let messages: Value = serde_json::from_slice(&messages.stdout).unwrap();
-    assert_eq!(messages, shown_before[1]);
+    assert_eq!(messages, t.shown[1]);
+}
+
+#[test]
+fn a_policy_forget_keeps_the_limits_and_prune_purge_finishes_the_job() {
+    let t = TwoSnapshots::new();
+    let env = &t.env;
+    let r = env.json(&["forget", "--keep-last", "1", "--prune"]);
+    let p = &r["prune"];
+    // The catalogue and vault.db forget at once; the packs within the limits.
+    assert!(p["catalogue"]["items"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(p["packs_repacked"], 0, "{r}");
+    assert!(p["unused_bytes_left"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(
+        blobs(env)
+            .values()
+            .filter(|raw| contains(raw, PHRASE.as_bytes()))
+            .count(),
+        1
+    );
+    let text = env.ok(&["prune", "--purge"]);
+    assert!(text.contains("1 repacked"), "{text}");
+    t.june_is_gone();
 }
