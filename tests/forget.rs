@@ -171,6 +171,11 @@ impl TwoSnapshots {
         let phrase = PHRASE.as_bytes();
         // Nowhere in the raw bytes of any file of the vault: vault.db, its log, packs.
         assert_eq!(files_holding(&env.vault(), phrase), Vec::<PathBuf>::new());
+        // Nor one of its words on its own (a search index would hold words).
+        assert_eq!(
+            files_holding(&env.vault(), b"periwinkle"),
+            Vec::<PathBuf>::new()
+        );
         let wal = env.vault().join("vault.db-wal");
         assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0);
         // Nor in any blob once decoded, and no blob of the June export is left.
