@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
-use common::{copy_tree, write, Env};
+use common::{copy_tree, write, zip_with, Env};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,17 +45,6 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 fn count(env: &Env, section: &str) -> usize {
     env.json(&["show", section]).as_array().unwrap().len()
-}
-
-/// Zips `files` (name, bytes) into `path`.
-fn zip_with(path: &Path, files: &[(&str, &[u8])]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut z = zip::ZipWriter::new(fs::File::create(path).unwrap());
-    for (name, data) in files {
-        z.start_file(*name, SimpleFileOptions::default()).unwrap();
-        z.write_all(data).unwrap();
-    }
-    z.finish().unwrap();
 }
 
 #[test]

@@ -105,6 +105,19 @@ pub fn write(path: &Path, data: &[u8]) {
     fs::write(path, data).unwrap();
 }
 
+/// Zips `files` (name, bytes) into `path`.
+pub fn zip_with(path: &Path, files: &[(&str, &[u8])]) {
+    use std::io::Write;
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for (name, data) in files {
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap();
+}
+
 /// Every regular file under `root`, by '/'-separated relative path, with its BLAKE3.
 pub fn tree(root: &Path) -> BTreeMap<String, String> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
