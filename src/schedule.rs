@@ -89,7 +89,6 @@ pub fn service_unit(command: &str) -> String {
     format!(
         "[Unit]\n\
          Description=tt-vault: back up TikTok data into the vault\n\
-         Documentation=man:tt-vault(1)\n\
          Wants=network-online.target\n\
          After=network-online.target\n\
          \n\
