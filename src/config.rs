@@ -344,8 +344,16 @@ exports = "/data/alice"
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let c = parse(include_str!("../examples/config.toml")).unwrap();
+        assert_eq!(c.accounts.len(), 1);
+        assert_eq!(c.verify.sample, Some(5));
+        assert!(!c.retention.policy().is_empty());
+    }
+
+    #[test]
     fn line_column_counts_characters() {
-        assert_eq!(line_column("ab\ncdé f", 8), (2, 6));
+        assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
         assert_eq!(line_column("", 5), (1, 1));
     }
 }
