@@ -16,6 +16,7 @@ pub mod client;
 pub mod cookies;
 pub mod media;
 pub mod page;
+pub mod profile;
 pub mod run;
 pub mod stream;
 pub mod waf;

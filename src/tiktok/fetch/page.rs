@@ -50,7 +50,7 @@ pub enum PageError {
     BadChallenge(WafError),
 }
 
-const UNIVERSAL: &str = "__UNIVERSAL_DATA_FOR_REHYDRATION__";
+pub(super) const UNIVERSAL: &str = "__UNIVERSAL_DATA_FOR_REHYDRATION__";
 
 /// Reads a page. `video_id` selects the post in the SIGI layout and is checked against
 /// the post found in either layout.
@@ -123,7 +123,7 @@ fn read(
     }
 }
 
-fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
+pub(super) fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
     serde_json::from_str(text.trim()).map_err(|source| PageError::BrokenJson { layout, source })
 }
 
@@ -137,7 +137,7 @@ pub fn id_text(v: Option<&Value>) -> Option<String> {
 }
 
 /// The text inside `<script ... id="ID" ...>…</script>`.
-fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+pub(super) fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     for quoted in [format!("id=\"{id}\""), format!("id='{id}'")] {
         let mut from = 0;
         while let Some(rel) = html[from..].find(&quoted) {
