@@ -404,3 +404,42 @@ fn schedule_installs_a_persistent_timer_and_removes_it() {
     assert!(text.contains("no tt-vault timer was installed"), "{text}");
     env.expect(&["schedule"], 2);
 }
+
+#[test]
+fn run_waits_for_another_writer() {
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let xdg = configured(&env);
+    export_folder(&env.path("exports"));
+    use std::os::unix::fs::OpenOptionsExt;
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(env.vault().join("lock"))
+        .unwrap();
+    // SAFETY: plain flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let child = env
+        .cmd()
+        .env_remove("TT_VAULT")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .args(["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "run should wait for the lock"
+    );
+    drop(lock);
+    let report = json_of(&child.wait_with_output().unwrap(), 0);
+    assert!(
+        report["accounts"][0]["snapshot"]["id"].is_string(),
+        "{report:#}"
+    );
+}
