@@ -347,7 +347,9 @@ fn a_cookies_file_opens_the_users_private_post() {
     assert!(asked.iter().all(|r| r.cookie("sessionid").is_none()));
 
     // With a Netscape cookies.txt holding the session (a comment, an HttpOnly line
-    // and an unrelated expired cookie, as browser extensions write them).
+    // and an unrelated expired cookie, as browser extensions write them). The test
+    // server speaks plain http, and a Secure cookie never goes over http, so this
+    // session cookie is marked non-Secure; a Secure one beside it must stay home.
     let env = Env::new();
     let cookies = env.path("cookies.txt");
     std::fs::write(
@@ -356,7 +358,8 @@ fn a_cookies_file_opens_the_users_private_post() {
             "# Netscape HTTP Cookie File\n\
              # This is a generated file! Do not edit.\n\n\
              .tiktok.com\tTRUE\t/\tFALSE\t1\told_cookie\tstale\n\
-             #HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\t{}\n",
+             #HttpOnly_.tiktok.com\tTRUE\t/\tFALSE\t0\tsessionid\t{}\n\
+             .tiktok.com\tTRUE\t/\tTRUE\t0\tsecure_only\tnot-over-http\n",
             tt::SESSION
         ),
     )
@@ -375,6 +378,13 @@ fn a_cookies_file_opens_the_users_private_post() {
         last.cookie("old_cookie"),
         None,
         "an expired cookie was sent"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.cookie("secure_only").is_none()),
+        "a Secure cookie went over plain http"
     );
     let out = env.path("out");
     env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);

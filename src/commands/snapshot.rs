@@ -84,6 +84,7 @@ pub fn snapshot(
         ));
     }
     let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
+    let checkpoint = download::checkpoint_interval()?;
     let export = match args
         .export
         .as_deref()
@@ -167,7 +168,8 @@ pub fn snapshot(
             root: "videos".into(),
         });
         progress.begin("download", None);
-        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        let summary =
+            download::download(vault, &builder, targets, &args.fetch, checkpoint, progress)?;
         progress.end();
         notes.push(summary.line());
         failed = summary.failed;

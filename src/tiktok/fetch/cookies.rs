@@ -128,9 +128,9 @@ impl Cookie {
         s
     }
 
-    /// True for TikTok's own domains.
+    /// True for TikTok's own domains (site and CDNs): the only cookies the downloader loads.
     pub fn is_tiktok(&self) -> bool {
-        crate::tiktok::links::is_tiktok_host(&self.host().to_ascii_lowercase())
+        crate::tiktok::links::is_tiktok_owned(&self.host().to_ascii_lowercase())
     }
 }
 
@@ -158,6 +158,14 @@ mod tests {
         assert_eq!(c[1].value, "xyz==");
         assert_eq!((c[2].name.as_str(), c[2].value.as_str()), ("empty", ""));
         assert!(c.iter().all(|c| c.is_tiktok()));
+        let others = parse(
+            "127.0.0.1\tFALSE\t/\tFALSE\t0\tlocal\tx\n\
+             .example.com\tTRUE\t/\tFALSE\t0\tforeign\ty\n\
+             .tiktok.com.evil.net\tTRUE\t/\tFALSE\t0\tlookalike\tz\n",
+            0,
+        )
+        .unwrap();
+        assert!(others.iter().all(|c| !c.is_tiktok()), "{others:?}");
     }
 
     #[test]

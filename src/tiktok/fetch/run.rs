@@ -10,7 +10,7 @@
 use super::client::{Http, HttpError, Kind};
 use super::media::{self, Candidate, Fetched, PlannedFile};
 use super::page::{self, PageData, PageError};
-use super::stream::{store_worker, stream_to_sink, StoreJob, StreamError};
+use super::stream::{read_page, store_worker, stream_to_sink, StoreJob, StreamError};
 use super::waf::WafError;
 use super::{
     cookies, FailReason, Failure, FetchConfig, FetchError, MediaSink, Outcome, PostResult,
@@ -195,6 +195,8 @@ fn from_http(e: HttpError, attempts: u32) -> Failure {
         }
         HttpError::Redirect(_) => failure(FailReason::BadPage, e.to_string(), None, attempts),
         HttpError::Transient(_) => failure(FailReason::Network, e.to_string(), None, attempts),
+        HttpError::Refused(_) => failure(FailReason::Refused, e.to_string(), None, attempts),
+        HttpError::TooLarge(_) => failure(FailReason::TooLarge, e.to_string(), None, attempts),
     }
 }
 
@@ -408,15 +410,7 @@ async fn fetch_item(
             .retry(attempts, || async move {
                 let (resp, _) = http.send(page_url, Kind::Page).await?;
                 let status = resp.status();
-                match tokio::time::timeout(timeout, resp.text()).await {
-                    Ok(Ok(body)) => Ok((status, body)),
-                    Ok(Err(e)) => Err(HttpError::Transient(format!(
-                        "{page_url}: page body broken: {e}"
-                    ))),
-                    Err(_) => Err(HttpError::Transient(format!(
-                        "{page_url}: page body stalled"
-                    ))),
-                }
+                Ok((status, read_page(resp, timeout).await?))
             })
             .await;
         let (status, body) = got.map_err(|e| from_http(e, *attempts))?;
@@ -552,14 +546,15 @@ async fn fetch_file(
             );
             continue;
         };
-        let (http, jobs, timeout, url) = (&ctx.http, &ctx.jobs, ctx.cfg.timeout, &url);
+        let (http, jobs, url) = (&ctx.http, &ctx.jobs, &url);
+        let (timeout, max) = (ctx.cfg.timeout, ctx.cfg.max_file_size);
         let got = http
             .retry(attempts, || async move {
                 let (resp, _) = http.send(url, Kind::Media { referer }).await?;
                 if !resp.status().is_success() {
                     return Ok(MediaAttempt::Status(resp.status()));
                 }
-                match stream_to_sink(resp, path, jobs, timeout).await {
+                match stream_to_sink(resp, path, jobs, timeout, max).await {
                     Ok(stored) => Ok(MediaAttempt::Stored(stored)),
                     Err(StreamError::Http(e)) => Err(e),
                     Err(StreamError::Sink(e)) => Ok(MediaAttempt::Sink(e)),
