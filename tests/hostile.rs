@@ -147,21 +147,24 @@ fn impossible_bot_walls_are_blocked_within_seconds_and_the_run_goes_on() {
     let server = Server::start();
     let env = Env::new();
     let started = Instant::now();
-    let (code, s) = download(
-        &env,
-        &server.base,
-        &[ids::WAF_HUGE, ids::WAF_NONE, ids::CODECS],
-        &[],
-    );
+    let walls = [ids::WAF_HUGE, ids::WAF_LONG, ids::WAF_NONE];
+    let mut all = walls.to_vec();
+    all.push(ids::CODECS);
+    let (code, s) = download(&env, &server.base, &all, &[]);
     let took = started.elapsed();
     assert_eq!(code, 1, "{s}");
-    let (reason, detail) = failure(&s, ids::WAF_HUGE);
-    assert_eq!(reason, "blocked", "{detail}");
-    assert!(detail.contains("prefix"), "{detail}");
-    let (reason, detail) = failure(&s, ids::WAF_NONE);
-    assert_eq!(reason, "blocked", "{detail}");
+    let expect = [
+        (ids::WAF_HUGE, "longer than"), // a 1 MiB prefix: its element is refused unread
+        (ids::WAF_LONG, "prefix"),      // 8 KiB: read, refused before any hashing
+        (ids::WAF_NONE, "no solution"), // a real search that finds nothing
+    ];
+    for (id, why) in expect {
+        let (reason, detail) = failure(&s, id);
+        assert_eq!(reason, "blocked", "{id}: {detail}");
+        assert!(detail.contains(why), "{id}: {detail}");
+    }
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    eprintln!("two impossible bot walls and a post: {took:?}");
+    eprintln!("three impossible bot walls and a post: {took:?}");
     assert!(stored_paths(&env)
         .iter()
         .any(|p| p.ends_with(&format!("{}.mp4", ids::CODECS))));

@@ -68,6 +68,8 @@ pub mod ids {
     pub const WAF_HUGE: &str = "7300000000000000021";
     /// Bot wall with a short prefix and no solution below the nonce bound.
     pub const WAF_NONE: &str = "7300000000000000022";
+    /// Bot wall with an 8 KiB prefix (longer than any real one).
+    pub const WAF_LONG: &str = "7300000000000000030";
     /// A 20 MB page.
     pub const HUGE_PAGE: &str = "7300000000000000023";
     /// Media body without a Content-Length that never ends.
@@ -315,6 +317,7 @@ fn page(
         ids::WAF if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => waf_page(),
         ids::WAF_HUGE => waf_page_for(&vec![b'p'; 1 << 20], &[7u8; 32]),
         ids::WAF_NONE => waf_page_for(WAF_PREFIX, &[7u8; 32]),
+        ids::WAF_LONG => waf_page_for(&[b'p'; 8 << 10], &[7u8; 32]),
         ids::HUGE_PAGE => {
             // Without a Content-Length: the reader has to notice the size on its own.
             let head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n";

@@ -502,6 +502,16 @@ async fn fetch_item(
                     *attempts,
                 ));
             }
+            // A bot wall that cannot even be read is as unsolvable as one without answer.
+            Err(PageError::BadChallenge(e)) => {
+                ctx.count_block();
+                return Err(failure(
+                    FailReason::Blocked,
+                    format!("{page_url}: {e}"),
+                    code,
+                    *attempts,
+                ));
+            }
             Err(e) => {
                 return Err(failure(
                     FailReason::BadPage,

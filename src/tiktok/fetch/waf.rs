@@ -68,11 +68,18 @@ pub enum WafError {
 impl Challenge {
     /// Finds the challenge markers in `html`. `None` when the page is not a challenge.
     pub fn find(html: &str) -> Option<Result<Challenge, WafError>> {
-        let cookie_name = class_of_id(html, "wci")?;
-        let Some(cs) = class_of_id(html, "cs") else {
-            return Some(Err(WafError::Malformed(
-                "element id=\"wci\" present but id=\"cs\" missing".into(),
-            )));
+        let cookie_name = match class_of_id(html, "wci") {
+            Ok(name) => name?,
+            Err(e) => return Some(Err(e)),
+        };
+        let cs = match class_of_id(html, "cs") {
+            Ok(Some(cs)) => cs,
+            Ok(None) => {
+                return Some(Err(WafError::Malformed(
+                    "element id=\"wci\" present but id=\"cs\" missing".into(),
+                )))
+            }
+            Err(e) => return Some(Err(e)),
         };
         Some(decode_b64(cs).and_then(|raw| {
             serde_json::from_slice(&raw)
@@ -201,8 +208,9 @@ fn decode_b64(s: &str) -> Result<Vec<u8>, WafError> {
         .map_err(|e| WafError::Malformed(format!("bad base64 {s:?}: {e}")))
 }
 
-/// The `class` attribute of the element whose `id` is `id` (either attribute order).
-fn class_of_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+/// The `class` attribute of the element whose `id` is `id` (either attribute order);
+/// `Err` when that element's tag is longer than any real challenge's.
+fn class_of_id<'a>(html: &'a str, id: &str) -> Result<Option<&'a str>, WafError> {
     let mut from = 0;
     while let Some(rel) = html[from..].find("id=") {
         let at = from + rel;
@@ -215,9 +223,18 @@ fn class_of_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
         if value != id {
             continue;
         }
+        let too_long = || {
+            WafError::Malformed(format!(
+                "element id=\"{id}\" is longer than {} KiB",
+                TAG_WINDOW >> 10
+            ))
+        };
         let back = boundary_at_or_after(html, at.saturating_sub(TAG_WINDOW));
-        let start = back + html[back..at].rfind('<')?;
-        let end = at + window(html, at, TAG_WINDOW).find('>')?;
+        let start = back + html[back..at].rfind('<').ok_or_else(too_long)?;
+        let end = at
+            + window(html, at, TAG_WINDOW)
+                .find('>')
+                .ok_or_else(too_long)?;
         let tag = &html[start..end];
         let mut t = 0;
         while let Some(rel) = tag[t..].find("class=") {
@@ -227,11 +244,11 @@ fn class_of_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
             if c > 0 && !tag.as_bytes()[c - 1].is_ascii_whitespace() {
                 continue;
             }
-            return attr_value(&tag[c + 6..]).map(|(v, _)| v);
+            return Ok(attr_value(&tag[c + 6..]).map(|(v, _)| v));
         }
-        return None;
+        return Ok(None);
     }
-    None
+    Ok(None)
 }
 
 /// A quoted attribute value at the start of `s`, and the rest after it.
@@ -386,6 +403,16 @@ mod tests {
         assert_eq!(decimal(0, &mut buf), b"0");
         assert_eq!(decimal(4321, &mut buf), b"4321");
         assert_eq!(decimal(u64::MAX, &mut buf), u64::MAX.to_string().as_bytes());
+    }
+
+    #[test]
+    fn an_oversized_challenge_element_is_malformed() {
+        let page = challenge_page("c", &vec![b'x'; 200_000], 1);
+        let found = Challenge::find(&page);
+        assert!(
+            matches!(&found, Some(Err(WafError::Malformed(m))) if m.contains("longer than")),
+            "{found:?}"
+        );
     }
 
     #[test]
