@@ -296,9 +296,10 @@ mod numbers {
     }
 
     pub fn jobs(text: &str) -> Result<usize, String> {
+        use tt_vault::tiktok::fetch::run::MAX_JOBS;
         match text.trim().parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => Ok(n),
-            _ => Err("give a whole number from 1 to 64".into()),
+            Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+            _ => Err(format!("give a whole number from 1 to {MAX_JOBS}")),
         }
     }
 

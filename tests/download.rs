@@ -319,15 +319,6 @@ fn failure_of<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{id} not among the failures: {s}"))
 }
 
-fn latest_paths(env: &Env) -> Vec<String> {
-    env.json(&["ls", "latest"])["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_cookies_file_opens_the_users_private_post() {
     let server = Server::start();
@@ -339,7 +330,8 @@ fn a_cookies_file_opens_the_users_private_post() {
     let f = failure_of(&s, ids::NEEDS_SESSION);
     assert_eq!(f["reason"], "private_post", "{f}");
     assert_eq!(s["failed"].as_array().unwrap().len(), 1, "{s}");
-    assert!(!latest_paths(&without)
+    assert!(!without
+        .latest_paths()
         .iter()
         .any(|p| p.contains(ids::NEEDS_SESSION)));
     let asked = server.requests_to(&page);
@@ -595,7 +587,7 @@ fn resets_and_short_bodies_are_network_failures_and_store_nothing() {
         assert_eq!(media.len(), 2, "{id}");
         assert!(f["attempts"].as_u64().unwrap() >= 2, "{id}: {f}");
     }
-    let paths = latest_paths(&env);
+    let paths = env.latest_paths();
     assert!(
         paths.contains(&format!("videos/{DATE}_{}.mp4", ids::CODECS)),
         "{paths:?}"

@@ -46,15 +46,6 @@ fn failure(report: &serde_json::Value, id: &str) -> (String, String) {
     )
 }
 
-fn stored_paths(env: &Env) -> Vec<String> {
-    env.json(&["ls", "latest"])["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// A cookies.txt with TikTok's session (non-Secure, as the base is plain http), a Secure
 /// TikTok cookie, and cookies for loopback addresses and a foreign site.
 fn cookies_file(env: &Env) -> String {
@@ -106,7 +97,7 @@ fn no_request_cookie_or_referer_leaves_for_another_host() {
             target.requests()
         );
     }
-    let paths = stored_paths(&env);
+    let paths = env.latest_paths();
     for id in hostile {
         assert!(!paths.iter().any(|p| p.contains(id)), "{id}: {paths:?}");
     }
@@ -165,7 +156,8 @@ fn impossible_bot_walls_are_blocked_within_seconds_and_the_run_goes_on() {
     }
     assert!(took < Duration::from_secs(20), "took {took:?}");
     eprintln!("three impossible bot walls and a post: {took:?}");
-    assert!(stored_paths(&env)
+    assert!(env
+        .latest_paths()
         .iter()
         .any(|p| p.ends_with(&format!("{}.mp4", ids::CODECS))));
 }
@@ -192,7 +184,7 @@ fn oversized_bodies_are_recorded_failures_and_nothing_of_them_is_stored() {
         assert_eq!(reason, "too_large", "{id}: {detail}");
     }
     assert!(started.elapsed() < Duration::from_secs(30));
-    let paths = stored_paths(&env);
+    let paths = env.latest_paths();
     for id in [ids::ENDLESS, ids::DECLARED_HUGE, ids::HUGE_PAGE] {
         assert!(!paths.iter().any(|p| p.contains(id)), "{id}: {paths:?}");
     }

@@ -26,6 +26,8 @@ use std::sync::Mutex;
 
 /// Bot-wall challenges solved for one page before it counts as blocked.
 const MAX_CHALLENGES: u32 = 3;
+/// Posts in flight at most, whatever the configuration says (each has a store thread).
+pub const MAX_JOBS: usize = 64;
 
 /// Runs the whole download (own tokio runtime inside; callers are sync and must not be
 /// inside a tokio runtime themselves). `progress` is
@@ -76,7 +78,7 @@ pub fn try_download_all(
         let _guard = runtime.enter();
         Http::new(cfg, &cookies)?
     };
-    let jobs = cfg.jobs.max(1);
+    let jobs = cfg.jobs.clamp(1, MAX_JOBS);
     // Unbounded, yet never long: each post in flight has at most one store job queued.
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<StoreJob>();
     let results = std::thread::scope(|scope| {
@@ -152,7 +154,7 @@ async fn run_all(
     let mut results: Vec<Option<PostResult>> = vec![None; targets.len()];
     let mut posts = futures_util::stream::iter(unique)
         .map(|(i, t)| async move { (i, process(ctx, t).await) })
-        .buffer_unordered(ctx.cfg.jobs.max(1));
+        .buffer_unordered(ctx.cfg.jobs.clamp(1, MAX_JOBS));
     while let Some((i, r)) = posts.next().await {
         progress(&r);
         results[i] = Some(r);
