@@ -269,6 +269,10 @@ fn every_numeric_flag_refuses_absurd_values_before_any_work() {
             "TT_VAULT_CHECKPOINT_SECS",
         );
     }
+    for base in ["ftp://127.0.0.1:1", "not a url"] {
+        let var = ("TT_VAULT_TIKTOK_BASE", base);
+        refused(&env, &plain, Some(var), "TT_VAULT_TIKTOK_BASE");
+    }
     for value in absurd {
         refused(
             &env,

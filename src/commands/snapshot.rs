@@ -98,6 +98,8 @@ pub fn snapshot(
         None => None,
     };
     if !targets.is_empty() {
+        crate::tiktok::fetch::client::parse_base(args.fetch.base.as_deref())
+            .map_err(|e| CommandError::Input(e.to_string()))?;
         if let Some(cookies) = &args.fetch.cookies_file {
             // Found now, not after every local file is already read and packed.
             std::fs::File::open(cookies).map_err(|e| {

@@ -104,16 +104,7 @@ pub enum ClientError {
 
 impl Http {
     pub fn new(cfg: &FetchConfig, cookies: &[Cookie]) -> Result<Http, ClientError> {
-        let base = match &cfg.base {
-            Some(b) => {
-                let url = Url::parse(b).map_err(|_| ClientError::BadBase(b.clone()))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(ClientError::BadBase(b.clone()));
-                }
-                Some(url)
-            }
-            None => None,
-        };
+        let base = parse_base(cfg.base.as_deref())?;
         let hosts = Arc::new(Hosts::new(base.clone()));
         let jar = Arc::new(GuardedJar {
             jar: Jar::default(),
@@ -326,6 +317,18 @@ impl Http {
         p.not_before = p.not_before.max(Instant::now() + wait);
         p.interval = (p.interval * 2).clamp(Duration::from_millis(50), Duration::from_secs(10));
     }
+}
+
+/// The base override as a URL: http(s) with a host, or an error naming it.
+pub fn parse_base(base: Option<&str>) -> Result<Option<Url>, ClientError> {
+    let Some(b) = base else {
+        return Ok(None);
+    };
+    let url = Url::parse(b).map_err(|_| ClientError::BadBase(b.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ClientError::BadBase(b.to_string()));
+    }
+    Ok(Some(url))
 }
 
 /// Retry-After in seconds (the HTTP-date form is rare here; it gets a cautious default).
