@@ -404,6 +404,43 @@ mod tests {
     }
 
     #[test]
+    fn only_tiktok_cookies_load_and_a_secure_one_skips_an_http_base() {
+        use reqwest::cookie::CookieStore;
+        let cookies = super::super::cookies::parse(
+            ".tiktok.com\tTRUE\t/\tFALSE\t0\tsessionid\ts1\n\
+             .tiktok.com\tTRUE\t/\tTRUE\t0\tsecure\ts2\n\
+             127.0.0.1\tFALSE\t/\tFALSE\t0\tlocal\tl\n\
+             .example.com\tTRUE\t/\tFALSE\t0\tforeign\tf\n",
+            0,
+        )
+        .unwrap();
+        let cfg = FetchConfig {
+            base: Some("http://127.0.0.1:8123".into()),
+            ..FetchConfig::default()
+        };
+        let h = Http::new(&cfg, &cookies).unwrap();
+        let sent = |u: &str| {
+            h.jar
+                .cookies(&Url::parse(u).unwrap())
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(sent("http://127.0.0.1:8123/x"), "sessionid=s1");
+        assert_eq!(sent("http://127.0.0.1:9999/x"), "", "another port");
+        let tiktok = sent("https://www.tiktok.com/");
+        assert!(
+            tiktok.contains("secure=s2") && tiktok.contains("sessionid=s1"),
+            "{tiktok}"
+        );
+        assert_eq!(
+            sent("http://www.tiktok.com/"),
+            "sessionid=s1",
+            "Secure stays on https"
+        );
+        assert_eq!(sent("https://example.com/"), "");
+    }
+
+    #[test]
     fn retry_after_is_read_and_capped() {
         assert_eq!(
             retry_after(Some(&HeaderValue::from_static("2"))),
