@@ -149,8 +149,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if s[..6].iter().all(|&x| x == 0) {
         return is_public_v4(v4_in(s[6], s[7]));
     }
-    // NAT64 64:ff9b::/96 and 6to4 2002::/16 reach the IPv4 address inside.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) {
+    // NAT64 64:ff9b::/96, SIIT ::ffff:0:0:0/96 and 6to4 2002::/16 reach the IPv4
+    // address inside.
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0);
+    let siit = s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0;
+    if nat64 || siit {
         return is_public_v4(v4_in(s[6], s[7]));
     }
     if s[0] == 0x2002 {
@@ -161,7 +164,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] & 0xff00) == 0xff00 // multicast
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x2001 && s[1] == 0)) // Teredo: the IPv4 inside is obscured
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: the IPv4 inside is obscured
+        || (s[0] == 0x0100 && s[1..4].iter().all(|&x| x == 0))) // discard-only 100::/64
 }
 
 /// Resolves names with the system resolver and keeps only the addresses [`Hosts`]
@@ -263,6 +267,8 @@ mod tests {
             "ff02::1",
             "2001:db8::1",
             "2001:0:4136:e378::1",
+            "::ffff:0:7f00:1",
+            "100::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

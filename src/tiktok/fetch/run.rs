@@ -412,6 +412,10 @@ async fn fetch_item(
             .retry(attempts, || async move {
                 let (resp, _) = http.send(page_url, Kind::Page).await?;
                 let status = resp.status();
+                // Only a page that came is read; an error's status says all there is.
+                if !status.is_success() {
+                    return Ok((status, String::new()));
+                }
                 Ok((status, read_page(resp, timeout).await?))
             })
             .await;
