@@ -147,12 +147,13 @@ fn impossible_bot_walls_are_blocked_within_seconds_and_the_run_goes_on() {
     let expect = [
         (ids::WAF_HUGE, "longer than"), // a 1 MiB prefix: its element is refused unread
         (ids::WAF_LONG, "prefix"),      // 8 KiB: read, refused before any hashing
-        (ids::WAF_NONE, "no solution"), // a real search that finds nothing
+        // A real search that finds nothing (or, on a very busy machine, its time bound).
+        (ids::WAF_NONE, "no solution|not solved within"),
     ];
     for (id, why) in expect {
         let (reason, detail) = failure(&s, id);
         assert_eq!(reason, "blocked", "{id}: {detail}");
-        assert!(detail.contains(why), "{id}: {detail}");
+        assert!(why.split('|').any(|w| detail.contains(w)), "{id}: {detail}");
     }
     assert!(took < Duration::from_secs(20), "took {took:?}");
     eprintln!("three impossible bot walls and a post: {took:?}");
