@@ -24,9 +24,11 @@
 //! # Bounds
 //!
 //! The challenge comes from the network, so the work it can demand is capped: the prefix
-//! is hashed once and the hasher state cloned per nonce (the cost no longer grows with the
-//! prefix), a prefix longer than [`MAX_PREFIX`] or a digest that is not 32 bytes is refused
-//! outright, and the search stops after [`MAX_NONCE`] tries or [`MAX_SOLVE_TIME`].
+//! is hashed once and that state reused for every nonce (the cost per nonce does not grow
+//! with the prefix), a prefix longer than [`MAX_PREFIX`], a digest that is not 32 bytes or
+//! a challenge element longer than the page scanner's window is refused outright, and the
+//! search stops after [`MAX_NONCE`] tries or [`MAX_SOLVE_TIME`]. Each of these counts as
+//! blocked: the post is recorded as such and the run goes on.
 
 use super::page::{boundary_at_or_after, window, TAG_WINDOW};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 
 /// Upper bound of the search, as in the public solvers: real challenges are well inside.
 pub const MAX_NONCE: u64 = 1_000_000;
-/// The longest prefix accepted. TikTok's are a few dozen bytes.
+/// The longest prefix accepted; real challenges carry short ones.
 pub const MAX_PREFIX: usize = 1024;
 /// The longest one challenge may be worked on (a full search takes well under a second).
 pub const MAX_SOLVE_TIME: Duration = Duration::from_secs(5);
