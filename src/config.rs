@@ -78,9 +78,11 @@ pub struct Download {
     pub lists: Option<Vec<ExportList>>,
     /// A Netscape cookies.txt with the TikTok session.
     pub cookies: Option<PathBuf>,
-    /// Requests per second.
+    /// Requests per second (0.01 to 1000).
+    #[serde(default, deserialize_with = "rate")]
     pub rate: Option<f64>,
-    /// Posts downloaded at once.
+    /// Posts downloaded at once (1 to 64).
+    #[serde(default, deserialize_with = "jobs")]
     pub jobs: Option<usize>,
 }
 
@@ -277,6 +279,25 @@ fn span<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
     text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match f64::deserialize(d)? {
+        r if r.is_finite() && (0.01..=1000.0).contains(&r) => Ok(Some(r)),
+        r => Err(serde::de::Error::custom(format!(
+            "rate = {r}: give requests per second from 0.01 to 1000"
+        ))),
+    }
+}
+
+fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    use crate::tiktok::fetch::run::MAX_JOBS;
+    match usize::deserialize(d)? {
+        n if (1..=MAX_JOBS).contains(&n) => Ok(Some(n)),
+        n => Err(serde::de::Error::custom(format!(
+            "jobs = {n}: give a whole number from 1 to {MAX_JOBS}"
+        ))),
+    }
+}
+
 fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     match u32::deserialize(d)? {
         p @ 1..=100 => Ok(Some(p)),
@@ -339,6 +360,8 @@ exports = "/data/alice"
         assert!(text.contains("line 4, column 14"), "{text}");
         let e = parse("[download]\nlists = [\"postz\"]\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse("[download]\nrate = 2.0\njobs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("line 3, column 8"), "{e}");
         let e = parse("[[account]]\nname = \"a\"\nexport = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("line 3, column 1"), "{e}");
     }
