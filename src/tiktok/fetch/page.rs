@@ -55,8 +55,8 @@ pub(super) const UNIVERSAL: &str = "__UNIVERSAL_DATA_FOR_REHYDRATION__";
 /// Reads a page. `video_id` selects the post in the SIGI layout and is checked against
 /// the post found in either layout.
 pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
-    let data = if let Some(json) = script_by_id(html, UNIVERSAL) {
-        let root = from_json(json, UNIVERSAL)?;
+    let (root, layout) = embedded(html)?;
+    let data = if layout == UNIVERSAL {
         let detail = root
             .get("__DEFAULT_SCOPE__")
             .and_then(|s| s.get("webapp.video-detail"))
@@ -70,11 +70,7 @@ pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
             detail.get("itemInfo").and_then(|i| i.get("itemStruct")),
             UNIVERSAL,
         )?
-    } else if let Some((json, layout)) = script_by_id(html, "SIGI_STATE")
-        .map(|j| (j, "SIGI_STATE"))
-        .or_else(|| script_by_id(html, "sigi-persisted-data").map(|j| (j, "sigi-persisted-data")))
-    {
-        let root = from_json(json, layout)?;
+    } else {
         let page = root.get("VideoPage");
         read(
             page.and_then(|p| p.get("statusCode")),
@@ -82,12 +78,6 @@ pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
             root.get("ItemModule").and_then(|m| m.get(video_id)),
             layout,
         )?
-    } else {
-        return Err(match Challenge::find(html) {
-            Some(Ok(ch)) => PageError::Challenge(ch),
-            Some(Err(e)) => PageError::BadChallenge(e),
-            None => PageError::NoData,
-        });
     };
     if let PageData::Item(item) = &data {
         let found = id_text(item.get("id"));
@@ -107,9 +97,7 @@ fn read(
     item: Option<&Value>,
     layout: &'static str,
 ) -> Result<PageData, PageError> {
-    let code = status
-        .and_then(|s| s.as_i64().or_else(|| s.as_str()?.parse().ok()))
-        .unwrap_or(0);
+    let code = status_code(status);
     if code != 0 {
         let message = message.and_then(Value::as_str).unwrap_or("").to_string();
         return Ok(PageData::Status { code, message });
@@ -123,7 +111,29 @@ fn read(
     }
 }
 
-pub(super) fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
+/// The page's embedded JSON, parsed, with its layout (`UNIVERSAL`, `SIGI_STATE` or
+/// `sigi-persisted-data`); without one, the bot wall's challenge or `NoData`.
+pub(super) fn embedded(html: &str) -> Result<(Value, &'static str), PageError> {
+    let found = [UNIVERSAL, "SIGI_STATE", "sigi-persisted-data"]
+        .into_iter()
+        .find_map(|layout| script_by_id(html, layout).map(|json| (json, layout)));
+    match found {
+        Some((json, layout)) => Ok((from_json(json, layout)?, layout)),
+        None => Err(match Challenge::find(html) {
+            Some(Ok(ch)) => PageError::Challenge(ch),
+            Some(Err(e)) => PageError::BadChallenge(e),
+            None => PageError::NoData,
+        }),
+    }
+}
+
+/// A status code, written as a number or a string; absent means 0 (fine).
+pub(super) fn status_code(v: Option<&Value>) -> i64 {
+    v.and_then(|s| s.as_i64().or_else(|| s.as_str()?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
     serde_json::from_str(text.trim()).map_err(|source| PageError::BrokenJson { layout, source })
 }
 
@@ -141,7 +151,7 @@ pub fn id_text(v: Option<&Value>) -> Option<String> {
 pub(crate) const TAG_WINDOW: usize = 64 * 1024;
 
 /// The text inside `<script ... id="ID" ...>…</script>`.
-pub(super) fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     for quoted in [format!("id=\"{id}\""), format!("id='{id}'")] {
         let mut from = 0;
         while let Some(rel) = html[from..].find(&quoted) {

@@ -17,8 +17,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::page::{from_json, id_text, script_by_id, PageError, UNIVERSAL};
-use super::waf::Challenge;
+use super::page::{embedded, id_text, status_code, PageError, UNIVERSAL};
 
 /// More listed posts than any page shows: a bound on what a hostile page can make us fetch.
 const MAX_LISTED: usize = 2000;
@@ -58,8 +57,8 @@ pub struct Profile {
 
 /// Reads a profile page for `username` (without `@`; matched without regard to case).
 pub fn parse(html: &str, username: &str) -> Result<ProfilePage, PageError> {
-    if let Some(json) = script_by_id(html, UNIVERSAL) {
-        let root = from_json(json, UNIVERSAL)?;
+    let (root, layout) = embedded(html)?;
+    if layout == UNIVERSAL {
         let detail = root
             .get("__DEFAULT_SCOPE__")
             .and_then(|s| s.get("webapp.user-detail"))
@@ -75,17 +74,6 @@ pub fn parse(html: &str, username: &str) -> Result<ProfilePage, PageError> {
         let stats = info.and_then(|i| i.get("stats"));
         return read(user, stats, Vec::new(), UNIVERSAL, username);
     }
-    let sigi = script_by_id(html, "SIGI_STATE")
-        .map(|j| (j, "SIGI_STATE"))
-        .or_else(|| script_by_id(html, "sigi-persisted-data").map(|j| (j, "sigi-persisted-data")));
-    let Some((json, layout)) = sigi else {
-        return Err(match Challenge::find(html) {
-            Some(Ok(ch)) => PageError::Challenge(ch),
-            Some(Err(e)) => PageError::BadChallenge(e),
-            None => PageError::NoData,
-        });
-    };
-    let root = from_json(json, layout)?;
     let page = root.get("UserPage");
     if let Some(status) = status(
         page.and_then(|p| p.get("statusCode")),
@@ -105,9 +93,7 @@ pub fn parse(html: &str, username: &str) -> Result<ProfilePage, PageError> {
 }
 
 fn status(code: Option<&Value>, message: Option<&Value>) -> Option<ProfilePage> {
-    let code = code
-        .and_then(|s| s.as_i64().or_else(|| s.as_str()?.parse().ok()))
-        .unwrap_or(0);
+    let code = status_code(code);
     (code != 0).then(|| ProfilePage::Status {
         code,
         message: message.and_then(Value::as_str).unwrap_or("").to_string(),
