@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::download::ExportList;
-use crate::retention::{Policy, Span};
+use crate::retention::Policy;
 
 /// Bigger than any hand-written configuration: the file is read whole.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -43,8 +43,9 @@ pub struct Config {
     pub accounts: Vec<Account>,
     #[serde(default)]
     pub download: Download,
+    /// The keep policy `run` applies (as `forget --keep-*`); empty keeps everything.
     #[serde(default)]
-    pub retention: Retention,
+    pub retention: Policy,
     #[serde(default)]
     pub verify: Verify,
     /// A command printing the vault's passphrase on stdout. Carried for encrypted
@@ -84,40 +85,6 @@ pub struct Download {
     /// Posts downloaded at once (1 to 64).
     #[serde(default, deserialize_with = "jobs")]
     pub jobs: Option<usize>,
-}
-
-/// The keep policy `run` applies (as `forget --keep-*`); empty keeps everything.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Retention {
-    #[serde(default, deserialize_with = "count")]
-    pub keep_last: Option<u32>,
-    #[serde(default, deserialize_with = "count")]
-    pub keep_hourly: Option<u32>,
-    #[serde(default, deserialize_with = "count")]
-    pub keep_daily: Option<u32>,
-    #[serde(default, deserialize_with = "count")]
-    pub keep_weekly: Option<u32>,
-    #[serde(default, deserialize_with = "count")]
-    pub keep_monthly: Option<u32>,
-    #[serde(default, deserialize_with = "count")]
-    pub keep_yearly: Option<u32>,
-    #[serde(default, deserialize_with = "span")]
-    pub keep_within: Option<Span>,
-}
-
-impl Retention {
-    pub fn policy(&self) -> Policy {
-        Policy {
-            last: self.keep_last,
-            hourly: self.keep_hourly,
-            daily: self.keep_daily,
-            weekly: self.keep_weekly,
-            monthly: self.keep_monthly,
-            yearly: self.keep_yearly,
-            within: self.keep_within,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -258,27 +225,6 @@ fn lists<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ExportList>>, D::
         .map_err(serde::de::Error::custom)
 }
 
-/// A count: a number or `"unlimited"`.
-fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Count {
-        N(u32),
-        Word(String),
-    }
-    match Count::deserialize(d)? {
-        Count::N(n) => Ok(Some(n)),
-        Count::Word(w) => crate::retention::parse_count(&w)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
-}
-
-fn span<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
-    let text = String::deserialize(d)?;
-    text.parse().map(Some).map_err(serde::de::Error::custom)
-}
-
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     match f64::deserialize(d)? {
         r if r.is_finite() && (0.01..=1000.0).contains(&r) => Ok(Some(r)),
@@ -342,10 +288,7 @@ exports = "/data/alice"
             c.download.lists,
             Some(vec![ExportList::Posts, ExportList::Likes])
         );
-        assert_eq!(
-            c.retention.policy().monthly,
-            Some(crate::retention::UNLIMITED)
-        );
+        assert_eq!(c.retention.monthly, Some(crate::retention::UNLIMITED));
         assert_eq!(c.verify.sample, Some(5));
         assert_eq!(
             c.accounts[0].exports.as_deref(),
@@ -371,7 +314,7 @@ exports = "/data/alice"
         let c = parse(include_str!("../examples/config.toml")).unwrap();
         assert_eq!(c.accounts.len(), 1);
         assert_eq!(c.verify.sample, Some(5));
-        assert!(!c.retention.policy().is_empty());
+        assert!(!c.retention.is_empty());
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn run(vault: &Vault, config: &Config, args: &RunArgs, progress: &dyn Progre
             error: Some(e.to_string()),
         }],
     };
-    let policy = config.retention.policy();
+    let policy = config.retention.clone();
     let (forget, prune) = if policy.is_empty() {
         let args = PruneArgs {
             options: PruneOptions::default(),
