@@ -126,7 +126,7 @@ fn run(cli: &Cli) -> Result<u8> {
                     ));
                 }
             });
-            Ok(if out.failed.is_empty() { 0 } else { PROBLEMS })
+            Ok(if out.problems_found() { PROBLEMS } else { 0 })
         }
         Command::Snapshots { account } => {
             let list = commands::list::snapshots(&open()?, account.as_deref())?;

@@ -24,6 +24,7 @@ pub mod index;
 pub mod journal;
 pub mod lock;
 pub mod manifest;
+pub mod names;
 pub mod pack;
 pub mod pruner;
 pub mod rebuild;

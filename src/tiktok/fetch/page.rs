@@ -127,14 +127,7 @@ fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
     serde_json::from_str(text.trim()).map_err(|source| PageError::BrokenJson { layout, source })
 }
 
-/// Ids come as strings, sometimes as numbers.
-pub fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+pub use crate::tiktok::ids::id_text;
 
 /// The text inside `<script ... id="ID" ...>…</script>`.
 fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {

@@ -1,0 +1,289 @@
+//! The byte stream the JSON walker reads: exact positions, and the two repairs that
+//! keep a damaged or huge export readable with flat memory.
+//!
+//! - Every byte handed to the parser keeps its place in the file (byte offset, line,
+//!   column), so an error names where the fault really is, a byte order mark counted.
+//! - A trailing comma (`[1, 2,]`, `{"a": 1,}`), which hand-edited exports carry and
+//!   which means nothing, is dropped and noted. A comma is held back until the next
+//!   significant byte shows whether it was trailing; whitespace passes ahead of it,
+//!   which changes nothing in JSON.
+//! - A string longer than [`STRING_CAP`] bytes is cut there (at a character boundary,
+//!   marked with `…`): the parser would otherwise hold it whole. The rest of it is read
+//!   and discarded. The export file itself is stored byte for byte in the snapshot, so
+//!   only the catalogue's copy is shortened, and the cut is noted.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+
+/// The longest string the catalogue keeps whole.
+pub(crate) const STRING_CAP: u64 = 1 << 20;
+
+/// A place in a file. `line` and `column` count from 1; the column counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Pos {
+    pub offset: u64,
+    pub line: u64,
+    pub column: u64,
+}
+
+/// What the reader repaired or shortened, read by the walker as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    /// The place of the last byte handed to the parser (the end of the file once it is
+    /// reached).
+    pub last: Pos,
+    pub at_end: bool,
+    /// Trailing commas dropped.
+    pub commas: Vec<Pos>,
+    /// Strings cut: where each began and its full length in bytes.
+    pub cut_strings: Vec<(Pos, u64)>,
+    /// The last bytes handed to the parser: (line, column) as the parser counts them
+    /// in what it was handed, and their place in the file. The parser reads on past
+    /// an error (through whitespace and closing brackets) before reporting it, and
+    /// names it by its own line and column; this finds the byte in the file.
+    history: VecDeque<(u64, u64, Pos)>,
+    /// The parser's line and column after the last byte handed to it (serde_json's
+    /// count: lines from 1, columns in bytes, 0 just after a newline).
+    out_line: u64,
+    out_column: u64,
+}
+
+/// How many handed bytes are remembered to place an error: far more than the
+/// closing brackets and indentation the parser reads past one.
+const HISTORY: usize = 4096;
+
+impl Tracker {
+    pub(crate) fn new() -> Tracker {
+        Tracker {
+            out_line: 1,
+            ..Tracker::default()
+        }
+    }
+
+    /// The place in the file of the byte the parser calls `line`, `column`.
+    pub(crate) fn place(&self, line: u64, column: u64) -> Option<Pos> {
+        self.history
+            .iter()
+            .rev()
+            .find(|(l, c, _)| (*l, *c) == (line, column))
+            .map(|(_, _, p)| *p)
+    }
+
+    fn handed(&mut self, b: u8, at: Pos) {
+        if b == b'\n' {
+            self.out_line += 1;
+            self.out_column = 0;
+        } else {
+            self.out_column += 1;
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((self.out_line, self.out_column, at));
+        self.last = at;
+    }
+}
+
+pub(crate) struct Lenient<'t, R> {
+    inner: R,
+    tracker: &'t RefCell<Tracker>,
+    /// The place of the next input byte.
+    next: Pos,
+    in_string: bool,
+    escaped: bool,
+    string_len: u64,
+    string_start: Pos,
+    /// Inside a string past the cap: bytes are read and dropped.
+    skipping: bool,
+    pending_comma: Option<Pos>,
+    out: VecDeque<(u8, Pos)>,
+}
+
+impl<'t, R: BufRead> Lenient<'t, R> {
+    /// Wraps `inner`, skipping (and counting) a UTF-8 byte order mark.
+    pub(crate) fn new(mut inner: R, tracker: &'t RefCell<Tracker>) -> io::Result<Self> {
+        let offset = super::open::skip_bom(&mut inner)?;
+        Ok(Lenient {
+            inner,
+            tracker,
+            next: Pos {
+                offset,
+                line: 1,
+                column: 1,
+            },
+            in_string: false,
+            escaped: false,
+            string_len: 0,
+            string_start: Pos::default(),
+            skipping: false,
+            pending_comma: None,
+            out: VecDeque::new(),
+        })
+    }
+
+    /// Reads the rest of the input without parsing it; returns the file's length.
+    pub(crate) fn drain(&mut self) -> io::Result<u64> {
+        self.out.clear();
+        Ok(self.next.offset + io::copy(&mut self.inner, &mut io::sink())?)
+    }
+
+    /// Takes one input byte through the repairs, queueing what the parser should see.
+    fn step(&mut self, b: u8, at: Pos) {
+        if self.skipping {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.skipping = false;
+                self.in_string = false;
+                let mut t = self.tracker.borrow_mut();
+                t.cut_strings.push((self.string_start, self.string_len));
+                for m in "…\"".bytes() {
+                    self.out.push_back((m, at));
+                }
+                return;
+            }
+            self.string_len += 1;
+            return;
+        }
+        if self.in_string {
+            let boundary = b & 0xC0 != 0x80;
+            if self.string_len >= STRING_CAP && !self.escaped && boundary && b != b'"' {
+                self.skipping = true;
+                return self.step(b, at);
+            }
+            self.string_len += 1;
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            self.out.push_back((b, at));
+            return;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b',' => {
+                if let Some(p) = self.pending_comma.replace(at) {
+                    self.out.push_back((b',', p));
+                }
+                return;
+            }
+            b']' | b'}' => {
+                if let Some(p) = self.pending_comma.take() {
+                    self.tracker.borrow_mut().commas.push(p);
+                }
+            }
+            _ => {
+                if let Some(p) = self.pending_comma.take() {
+                    self.out.push_back((b',', p));
+                }
+                if b == b'"' {
+                    self.in_string = true;
+                    self.string_len = 0;
+                    self.string_start = at;
+                }
+            }
+        }
+        self.out.push_back((b, at));
+    }
+
+    fn advance(&mut self, b: u8) -> Pos {
+        let at = self.next;
+        self.next.offset += 1;
+        if b == b'\n' {
+            self.next.line += 1;
+            self.next.column = 1;
+        } else if b & 0xC0 != 0x80 {
+            self.next.column += 1;
+        }
+        at
+    }
+}
+
+impl<R: BufRead> Read for Lenient<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out.is_empty() {
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                if let Some(p) = self.pending_comma.take() {
+                    self.out.push_back((b',', p));
+                    continue;
+                }
+                let mut t = self.tracker.borrow_mut();
+                t.last = self.next;
+                t.at_end = true;
+                return Ok(0);
+            }
+            let mut bytes = [0u8; 4096];
+            let take = chunk.len().min(bytes.len());
+            bytes[..take].copy_from_slice(&chunk[..take]);
+            for &b in &bytes[..take] {
+                let at = self.advance(b);
+                self.step(b, at);
+            }
+            self.inner.consume(take);
+        }
+        let mut n = 0;
+        while n < buf.len() {
+            let Some((b, at)) = self.out.pop_front() else {
+                break;
+            };
+            buf[n] = b;
+            n += 1;
+            self.tracker.borrow_mut().handed(b, at);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(input: &[u8]) -> (String, Tracker) {
+        let tracker = RefCell::new(Tracker::new());
+        let mut out = Vec::new();
+        Lenient::new(input, &tracker)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        (String::from_utf8(out).unwrap(), tracker.into_inner())
+    }
+
+    #[test]
+    fn trailing_commas_are_dropped_and_placed() {
+        let (out, t) = through(b"{\"a\": [1, 2,\n  ],\n \"b\": \",]\",}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v, serde_json::json!({"a": [1, 2], "b": ",]"}));
+        let places: Vec<_> = t.commas.iter().map(|p| (p.offset, p.line, p.column)).collect();
+        assert_eq!(places, [(11, 1, 12), (28, 3, 11)]);
+    }
+
+    #[test]
+    fn a_bom_counts_in_offsets_not_columns() {
+        let tracker = RefCell::new(Tracker::new());
+        let mut r = Lenient::new(&b"\xEF\xBB\xBF[1,]"[..], &tracker).unwrap();
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "[1]");
+        let c = tracker.borrow().commas[0];
+        assert_eq!((c.offset, c.line, c.column), (5, 1, 3));
+    }
+
+    #[test]
+    fn long_strings_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(STRING_CAP as usize); // two bytes each
+        let input = format!("[\"{long}\", \"x\\\"y\"]");
+        let (out, t) = through(input.as_bytes());
+        let v: Vec<String> = serde_json::from_str(&out).unwrap();
+        assert_eq!(v[0].len() as u64, STRING_CAP + "…".len() as u64);
+        assert!(v[0].ends_with("é…"));
+        assert_eq!(v[1], "x\"y");
+        assert_eq!(t.cut_strings, [(Pos { offset: 1, line: 1, column: 2 }, 2 * STRING_CAP)]);
+    }
+}

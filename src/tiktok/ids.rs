@@ -1,0 +1,33 @@
+//! TikTok ids as they appear in JSON: one rule for the export, saved media and pages.
+
+use serde_json::Value;
+
+/// An id as text: TikTok writes ids as strings, sometimes as numbers.
+pub fn id_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// True for text shaped like a post id: 15 to 21 digits (19 today).
+pub fn is_post_id(s: &str) -> bool {
+    (15..=21).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_as_strings_or_numbers() {
+        assert_eq!(id_text(Some(&json!("7301"))).as_deref(), Some("7301"));
+        assert_eq!(id_text(Some(&json!(7301))).as_deref(), Some("7301"));
+        assert_eq!(id_text(Some(&json!(""))), None);
+        assert_eq!(id_text(None), None);
+        assert!(is_post_id("7301234567890123456"));
+        assert!(!is_post_id("73012345678901234x6") && !is_post_id("7301"));
+    }
+}
