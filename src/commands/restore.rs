@@ -6,8 +6,8 @@ use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::catalogue::query;
-use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
 use crate::store::names;
+use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
 use crate::store::restorer::{existing_hash, hash_file, safe_target};
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::Vault;

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(raw, b"media/src/dir\\x/caf\xe9 \xff\xfe.mp4");
         let table: RawPaths = [(shown_path.clone(), raw.clone())].into();
         let back = from_meta(&serde_json::json!({"raw_paths": to_meta(&table)}));
-        assert_eq!(restore_path(&shown_path, &back).as_os_str().as_bytes(), &raw[..]);
+        assert_eq!(
+            restore_path(&shown_path, &back).as_os_str().as_bytes(),
+            &raw[..]
+        );
         let (plain, none) = snapshot_path("media/src", Path::new("..\\..\\evil.txt"));
         assert_eq!((plain.as_str(), none), ("media/src/..\\..\\evil.txt", None));
         assert_eq!(restore_path(&plain, &RawPaths::new()), Path::new(&plain));

@@ -345,7 +345,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 Ok(())
             }
             Place::Rows(_) | Place::Chat(_) => {
-                let (v, cut) = Capped(&mut *cur).deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let (v, cut) =
+                    Capped(&mut *cur).deserialize(de::value::MapAccessDeserializer::new(map))?;
                 cur.keep_raw(v, cut)
             }
         }
@@ -362,7 +363,8 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 ))
             }
             Place::Category | Place::Chats => {
-                let (v, cut) = Capped(&mut *cur).deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                let (v, cut) =
+                    Capped(&mut *cur).deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 return cur.keep_raw(v, cut);
             }
         };

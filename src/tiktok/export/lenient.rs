@@ -97,7 +97,16 @@ pub(crate) struct Lenient<'t, R> {
     /// Inside a string past the cap: bytes are read and dropped.
     skipping: bool,
     pending_comma: Option<Pos>,
-    out: VecDeque<(u8, Pos)>,
+    /// Bytes for the parser, with their place in the file and what handing them over
+    /// completes: a repair counts once the parser has read past it, not when the
+    /// reader, ahead of it, saw it.
+    out: VecDeque<(u8, Pos, Option<Repair>)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Repair {
+    Comma(Pos),
+    Cut(Pos, u64),
 }
 
 impl<'t, R: BufRead> Lenient<'t, R> {
@@ -138,11 +147,11 @@ impl<'t, R: BufRead> Lenient<'t, R> {
             } else if b == b'"' {
                 self.skipping = false;
                 self.in_string = false;
-                let mut t = self.tracker.borrow_mut();
-                t.cut_strings.push((self.string_start, self.string_len));
-                for m in "…\"".bytes() {
-                    self.out.push_back((m, at));
+                for m in "…".bytes() {
+                    self.out.push_back((m, at, None));
                 }
+                let cut = Repair::Cut(self.string_start, self.string_len);
+                self.out.push_back((b'"', at, Some(cut)));
                 return;
             }
             self.string_len += 1;
@@ -162,25 +171,22 @@ impl<'t, R: BufRead> Lenient<'t, R> {
             } else if b == b'"' {
                 self.in_string = false;
             }
-            self.out.push_back((b, at));
+            self.out.push_back((b, at, None));
             return;
         }
+        let mut repair = None;
         match b {
             b' ' | b'\t' | b'\n' | b'\r' => {}
             b',' => {
                 if let Some(p) = self.pending_comma.replace(at) {
-                    self.out.push_back((b',', p));
+                    self.out.push_back((b',', p, None));
                 }
                 return;
             }
-            b']' | b'}' => {
-                if let Some(p) = self.pending_comma.take() {
-                    self.tracker.borrow_mut().commas.push(p);
-                }
-            }
+            b']' | b'}' => repair = self.pending_comma.take().map(Repair::Comma),
             _ => {
                 if let Some(p) = self.pending_comma.take() {
-                    self.out.push_back((b',', p));
+                    self.out.push_back((b',', p, None));
                 }
                 if b == b'"' {
                     self.in_string = true;
@@ -189,7 +195,7 @@ impl<'t, R: BufRead> Lenient<'t, R> {
                 }
             }
         }
-        self.out.push_back((b, at));
+        self.out.push_back((b, at, repair));
     }
 
     fn advance(&mut self, b: u8) -> Pos {
@@ -211,7 +217,7 @@ impl<R: BufRead> Read for Lenient<'_, R> {
             let chunk = self.inner.fill_buf()?;
             if chunk.is_empty() {
                 if let Some(p) = self.pending_comma.take() {
-                    self.out.push_back((b',', p));
+                    self.out.push_back((b',', p, None));
                     continue;
                 }
                 let mut t = self.tracker.borrow_mut();
@@ -230,12 +236,18 @@ impl<R: BufRead> Read for Lenient<'_, R> {
         }
         let mut n = 0;
         while n < buf.len() {
-            let Some((b, at)) = self.out.pop_front() else {
+            let Some((b, at, repair)) = self.out.pop_front() else {
                 break;
             };
             buf[n] = b;
             n += 1;
-            self.tracker.borrow_mut().handed(b, at);
+            let mut t = self.tracker.borrow_mut();
+            t.handed(b, at);
+            match repair {
+                Some(Repair::Comma(p)) => t.commas.push(p),
+                Some(Repair::Cut(p, len)) => t.cut_strings.push((p, len)),
+                None => {}
+            }
         }
         Ok(n)
     }
@@ -260,7 +272,11 @@ mod tests {
         let (out, t) = through(b"{\"a\": [1, 2,\n  ],\n \"b\": \",]\",}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v, serde_json::json!({"a": [1, 2], "b": ",]"}));
-        let places: Vec<_> = t.commas.iter().map(|p| (p.offset, p.line, p.column)).collect();
+        let places: Vec<_> = t
+            .commas
+            .iter()
+            .map(|p| (p.offset, p.line, p.column))
+            .collect();
         assert_eq!(places, [(11, 1, 12), (28, 3, 11)]);
     }
 
@@ -284,6 +300,16 @@ mod tests {
         assert_eq!(v[0].len() as u64, STRING_CAP + "…".len() as u64);
         assert!(v[0].ends_with("é…"));
         assert_eq!(v[1], "x\"y");
-        assert_eq!(t.cut_strings, [(Pos { offset: 1, line: 1, column: 2 }, 2 * STRING_CAP)]);
+        assert_eq!(
+            t.cut_strings,
+            [(
+                Pos {
+                    offset: 1,
+                    line: 1,
+                    column: 2
+                },
+                2 * STRING_CAP
+            )]
+        );
     }
 }

@@ -44,7 +44,10 @@ impl Default for Limits {
 pub(crate) enum Source {
     File(PathBuf),
     /// An extracted folder and its files, walked once when opened.
-    Folder { root: PathBuf, files: Vec<String> },
+    Folder {
+        root: PathBuf,
+        files: Vec<String>,
+    },
     Zip {
         path: PathBuf,
         limits: Limits,

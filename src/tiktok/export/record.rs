@@ -228,7 +228,10 @@ mod tests {
 
     #[test]
     fn chat_headings_name_the_partner() {
-        assert_eq!(chat_partner("Chat History with bruno_cooks:"), "bruno_cooks");
+        assert_eq!(
+            chat_partner("Chat History with bruno_cooks:"),
+            "bruno_cooks"
+        );
         assert_eq!(chat_partner(" chat history with Élodie::"), "Élodie");
         assert_eq!(chat_partner("group-42"), "group-42");
         assert_eq!(chat_partner("Chat History with"), "Chat History with");

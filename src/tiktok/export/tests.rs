@@ -495,7 +495,11 @@ fn a_bom_before_json_is_skipped() {
 
 fn parse_damaged(path: &Path) -> (ParseReport, Vec<Record>) {
     let (report, records) = parse_all(path);
-    assert!(!report.damage.is_empty(), "no damage found in {}", path.display());
+    assert!(
+        !report.damage.is_empty(),
+        "no damage found in {}",
+        path.display()
+    );
     (report, records)
 }
 
@@ -512,11 +516,20 @@ fn a_truncated_file_is_read_up_to_its_last_complete_record() {
     assert_eq!(d.offset, cut as u64, "the end of the file");
     let lines = full[..cut].iter().filter(|b| **b == b'\n').count() as u64;
     assert_eq!(d.line, lines + 1);
-    assert!(d.what.contains("truncated") && d.what.contains("inside "), "{d}");
-    assert!(d.to_string().contains(&format!("byte {cut} (line {}", lines + 1)));
+    assert!(
+        d.what.contains("truncated") && d.what.contains("inside "),
+        "{d}"
+    );
+    assert!(d
+        .to_string()
+        .contains(&format!("byte {cut} (line {}", lines + 1)));
     let (_, whole) = parse_all(&fixture("json2024/user_data_tiktok.json"));
     assert!(!records.is_empty() && records.len() < whole.len());
-    assert_eq!(records[..], whole[..records.len()], "complete records, in order");
+    assert_eq!(
+        records[..],
+        whole[..records.len()],
+        "complete records, in order"
+    );
 }
 
 #[test]
@@ -531,7 +544,10 @@ fn malformed_json_is_placed_exactly_and_not_called_truncated() {
     let (report, _) = parse_damaged(&path);
     let d = &report.damage[0];
     assert_eq!((d.line, d.column, d.offset), (3, 40, 57));
-    assert!(d.what.contains("Activity › Like List › ItemFavoriteList"), "{d}");
+    assert!(
+        d.what.contains("Activity › Like List › ItemFavoriteList"),
+        "{d}"
+    );
     assert!(d.what.contains("remaining 8 bytes"), "{d}");
     assert!(!d.what.contains("truncated"), "{d}");
 }
@@ -588,29 +604,49 @@ fn a_huge_verbatim_section_is_cut_in_the_catalogue_and_noted() {
     let (report, records) = parse_all(&path);
     assert!(report.damage.is_empty());
     let raw = &records[0];
-    assert_eq!(raw.section, Section::Raw("Ads and data › Off TikTok Activity".into()));
+    assert_eq!(
+        raw.section,
+        Section::Raw("Ads and data › Off TikTok Activity".into())
+    );
     assert!(raw.fields.contains_key(record::CUT_NOTE));
     let kept = serde_json::to_string(&raw.fields).unwrap().len() as u64;
     assert!(kept < 2 * bounded::VALUE_CAP, "{kept}");
     let profile = &records[1];
-    assert_eq!(profile.text.as_ref().unwrap().len() as u64, lenient::STRING_CAP + 3);
+    assert_eq!(
+        profile.text.as_ref().unwrap().len() as u64,
+        lenient::STRING_CAP + 3
+    );
     assert_eq!(report.capped.len(), 2, "{:?}", report.capped);
-    assert!(report.capped.iter().any(|c| c.what.contains("Off TikTok Activity")));
+    assert!(report
+        .capped
+        .iter()
+        .any(|c| c.what.contains("Off TikTok Activity")));
 }
 
 #[test]
 fn a_txt_line_without_newlines_streams() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("Like List.txt"), "Date: 2024-01-01 00:00:00\nLink: x\n").unwrap();
+    std::fs::write(
+        tmp.path().join("Like List.txt"),
+        "Date: 2024-01-01 00:00:00\nLink: x\n",
+    )
+    .unwrap();
     let mut big = std::fs::File::create(tmp.path().join("Other Data.txt")).unwrap();
     for _ in 0..(3 << 20) / 4096 {
         big.write_all(&[b'z'; 4096]).unwrap();
     }
     drop(big);
     let (report, records) = parse_all(tmp.path());
-    let raw = records.iter().find(|r| matches!(r.section, Section::Raw(_))).unwrap();
+    let raw = records
+        .iter()
+        .find(|r| matches!(r.section, Section::Raw(_)))
+        .unwrap();
     let text = raw.fields["value"].as_str().unwrap();
-    assert!(text.len() as u64 <= lenient::STRING_CAP + 4, "{}", text.len());
+    assert!(
+        text.len() as u64 <= lenient::STRING_CAP + 4,
+        "{}",
+        text.len()
+    );
     assert_eq!(report.capped.len(), 1, "{:?}", report.capped);
     assert_eq!(report.capped[0].line, 1);
 }

@@ -44,7 +44,11 @@ pub(crate) fn parse(
     result
 }
 
-fn parse_lines(name: &str, lines: &mut Lines<'_, '_>, em: &mut Emitter<'_>) -> Result<(), ExportError> {
+fn parse_lines(
+    name: &str,
+    lines: &mut Lines<'_, '_>,
+    em: &mut Emitter<'_>,
+) -> Result<(), ExportError> {
     let without_ext = name
         .strip_suffix(".txt")
         .or_else(|| name.strip_suffix(".TXT"))
