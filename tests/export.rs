@@ -639,7 +639,10 @@ fn a_truncated_export_is_kept_and_catalogued_to_its_last_complete_record() {
         .iter()
         .map(|d| d["what"].as_str().unwrap())
         .collect();
-    assert!(found.iter().any(|w| w.contains("malformed JSON")), "{found:?}");
+    assert!(
+        found.iter().any(|w| w.contains("malformed JSON")),
+        "{found:?}"
+    );
     assert!(!found.iter().any(|w| w.contains("truncated")), "{found:?}");
 }
 
