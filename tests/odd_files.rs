@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{write, Env};
+use common::{exact_tree, write, Env};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -20,29 +20,6 @@ fn s(p: &Path) -> &str {
 
 fn name(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
-}
-
-/// Every regular file under `root`: its relative path's exact bytes → its content.
-fn exact_tree(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p
-                    .strip_prefix(base)
-                    .unwrap()
-                    .as_os_str()
-                    .as_bytes()
-                    .to_vec();
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 #[test]

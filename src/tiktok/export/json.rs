@@ -56,33 +56,9 @@ pub(crate) fn parse(
         .deserialize(&mut de)
         .and_then(|()| de.end())
     };
-    let found = |pos: Pos, what: String| Finding {
-        file: file.to_string(),
-        offset: pos.offset,
-        line: pos.line,
-        column: pos.column,
-        what,
-    };
     let t = tracker.borrow();
-    for &at in &t.commas {
-        cursor.em.damage.push(found(
-            at,
-            "a trailing comma (not valid JSON; the file was probably edited by hand) \
-             was ignored; the records around it are catalogued"
-                .into(),
-        ));
-    }
-    for &(at, len) in &t.cut_strings {
-        cursor.em.capped.push(found(
-            at,
-            format!(
-                "a string of {len} bytes: the catalogue keeps its first {} bytes; \
-                 the stored export file has it whole",
-                lenient::STRING_CAP
-            ),
-        ));
-    }
     let Err(e) = result else {
+        note_repairs(&t, file, cursor.em, None);
         return Ok(layout::json_layout(&cursor.top));
     };
     if let Some(message) = cursor.em.failed.take() {
@@ -113,6 +89,7 @@ pub(crate) fn parse(
             detail,
         });
     }
+    note_repairs(&t, file, cursor.em, Some(at));
     let inside = if key_path.is_empty() {
         "at the top level".to_string()
     } else {
@@ -129,12 +106,45 @@ pub(crate) fn parse(
         let rest = input.drain().map_err(io_error)?.saturating_sub(at.offset);
         format!(
             "malformed JSON {inside} ({detail}): the remaining {rest} bytes of the file, from \
-             here, were not catalogued; the file is stored as it came. It was changed after TikTok made \
-             it (edited or damaged): fix it there, or download the export again"
+             here, were not catalogued; the file is stored as it came. It was changed after \
+             TikTok made it (edited or damaged): fix it there, or download the export again"
         )
     };
-    cursor.em.damage.push(found(at, what));
+    cursor.em.damage.push(finding(file, at, what));
     Ok(layout::json_layout(&cursor.top))
+}
+
+fn finding(file: &str, at: Pos, what: String) -> Finding {
+    Finding {
+        file: file.to_string(),
+        offset: at.offset,
+        line: at.line,
+        column: at.column,
+        what,
+    }
+}
+
+/// Reports what the reader repaired or cut before `fault` (the parser may have read
+/// a little past a fault before reporting it).
+fn note_repairs(t: &Tracker, file: &str, em: &mut Emitter<'_>, fault: Option<Pos>) {
+    let before = |p: &Pos| fault.is_none_or(|f| p.offset < f.offset);
+    for &at in t.commas.iter().filter(|p| before(p)) {
+        let what = "a trailing comma (not valid JSON; the file was probably edited by hand) \
+                    was ignored; the records around it are catalogued";
+        em.damage.push(finding(file, at, what.into()));
+    }
+    if let (Some(last), n @ 1..) = (t.commas.last(), t.more_commas) {
+        let what = format!("{n} more trailing commas after this one were ignored likewise");
+        em.damage.push(finding(file, *last, what));
+    }
+    for &(at, len) in t.cut_strings.iter().filter(|(p, _)| before(p)) {
+        let what = format!(
+            "a string of {len} bytes: the catalogue keeps its first {} bytes; the stored \
+             export file has it whole",
+            lenient::STRING_CAP
+        );
+        em.capped.push(finding(file, at, what));
+    }
 }
 
 /// serde_json appends " at line L column C"; the findings place errors themselves.
@@ -179,13 +189,7 @@ impl Cursor<'_, '_> {
             self.key_path(),
             bounded::VALUE_CAP
         );
-        self.em.capped.push(Finding {
-            file: self.file.to_string(),
-            offset: at.offset,
-            line: at.line,
-            column: at.column,
-            what,
-        });
+        self.em.capped.push(finding(self.file, at, what));
     }
 
     /// Keeps a section we do not understand, unless it holds nothing.

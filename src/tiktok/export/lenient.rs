@@ -34,8 +34,10 @@ pub(crate) struct Tracker {
     /// reached).
     pub last: Pos,
     pub at_end: bool,
-    /// Trailing commas dropped.
+    /// Trailing commas dropped: the first [`NOTED_COMMAS`], then only counted (a file
+    /// of commas must not fill memory with notes).
     pub commas: Vec<Pos>,
+    pub more_commas: u64,
     /// Strings cut: where each began and its full length in bytes.
     pub cut_strings: Vec<(Pos, u64)>,
     /// The last bytes handed to the parser: (line, column) as the parser counts them
@@ -48,6 +50,9 @@ pub(crate) struct Tracker {
     out_line: u64,
     out_column: u64,
 }
+
+/// How many trailing commas are placed one by one.
+pub(crate) const NOTED_COMMAS: usize = 20;
 
 /// How many handed bytes are remembered to place an error: far more than the
 /// closing brackets and indentation the parser reads past one.
@@ -244,6 +249,7 @@ impl<R: BufRead> Read for Lenient<'_, R> {
             let mut t = self.tracker.borrow_mut();
             t.handed(b, at);
             match repair {
+                Some(Repair::Comma(_)) if t.commas.len() == NOTED_COMMAS => t.more_commas += 1,
                 Some(Repair::Comma(p)) => t.commas.push(p),
                 Some(Repair::Cut(p, len)) => t.cut_strings.push((p, len)),
                 None => {}
@@ -278,6 +284,17 @@ mod tests {
             .map(|p| (p.offset, p.line, p.column))
             .collect();
         assert_eq!(places, [(11, 1, 12), (28, 3, 11)]);
+    }
+
+    #[test]
+    fn a_flood_of_trailing_commas_is_counted_not_listed() {
+        let input = format!("[{}[]]", "[1,],".repeat(1000));
+        let (out, t) = through(input.as_bytes());
+        assert_eq!(out.len(), input.len() - 1000);
+        assert_eq!(
+            (t.commas.len(), t.more_commas),
+            (NOTED_COMMAS, 1000 - NOTED_COMMAS as u64)
+        );
     }
 
     #[test]
