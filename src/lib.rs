@@ -2,6 +2,9 @@
 //!
 //! Layers, each talking only downward:
 //! - [`commands`] — one function per CLI command, called by the binary and the tests.
+//! - [`selection`] — which snapshot a command works on (id prefix, date, latest).
+//! - [`download`] — a snapshot's download run: the fetcher's files into the archiver,
+//!   failures recorded as [`download::DownloadFailure`].
 //! - [`catalogue`] — the TikTok export catalogue in the index (versions, views, diffs).
 //! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
 //! - [`retention`] — forget policies (which snapshots to keep and why).
@@ -10,6 +13,8 @@
 pub mod catalogue;
 pub mod commands;
 pub mod dates;
+pub mod download;
 pub mod retention;
+pub mod selection;
 pub mod store;
 pub mod tiktok;
