@@ -13,7 +13,7 @@
 //! profile; `ChatHistory` is a map from `"Chat History with <user>:"` to that chat's
 //! messages. A section given directly as a list is accepted too.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufReader, Read};
 
@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::bounded::{self, Budget};
 use super::layout::{self, Layout};
-use super::lenient::{self, Lenient, Pos, Tracker};
+use super::lenient::{self, Lenient, Pos};
 use super::record::{self, norm, Section, PATH_SEP};
 use super::{Emitter, ExportError, Finding};
 
@@ -34,18 +34,18 @@ pub(crate) fn parse(
     file: &str,
     em: &mut Emitter<'_>,
 ) -> Result<Layout, ExportError> {
-    let tracker = RefCell::new(Tracker::new());
+    let last = Cell::new(Pos::default());
     let io_error = |source| ExportError::Io {
         path: file.to_string(),
         source,
     };
-    let mut input = Lenient::new(BufReader::new(reader), &tracker).map_err(io_error)?;
+    let mut input = Lenient::new(BufReader::new(reader), &last).map_err(io_error)?;
     let mut cursor = Cursor {
         em,
         path: Vec::new(),
         top: Vec::new(),
         file,
-        tracker: &tracker,
+        last: &last,
     };
     let result = {
         let mut de = serde_json::Deserializer::from_reader(&mut input);
@@ -56,9 +56,8 @@ pub(crate) fn parse(
         .deserialize(&mut de)
         .and_then(|()| de.end())
     };
-    let t = tracker.borrow();
     let Err(e) = result else {
-        note_repairs(&t, file, cursor.em, None);
+        note_repairs(&input, file, cursor.em, None);
         return Ok(layout::json_layout(&cursor.top));
     };
     if let Some(message) = cursor.em.failed.take() {
@@ -72,10 +71,11 @@ pub(crate) fn parse(
         return Err(io_error(io::Error::other(e.to_string())));
     }
     let at = if e.is_eof() {
-        t.last
+        last.get()
     } else {
-        t.place(e.line() as u64, e.column() as u64)
-            .unwrap_or(t.last)
+        input
+            .place(e.line() as u64, e.column() as u64)
+            .unwrap_or(last.get())
     };
     let detail = strip_position(&e.to_string());
     let key_path = cursor.key_path();
@@ -89,20 +89,19 @@ pub(crate) fn parse(
             detail,
         });
     }
-    note_repairs(&t, file, cursor.em, Some(at));
+    note_repairs(&input, file, cursor.em, Some(at));
     let inside = if key_path.is_empty() {
         "at the top level".to_string()
     } else {
         format!("inside {key_path}")
     };
-    let what = if e.is_eof() && t.at_end {
+    let what = if e.is_eof() && input.at_end {
         format!(
             "the file ends early, {inside} ({detail}): the export is truncated. Every record \
              up to the last complete one is catalogued, nothing after it; the file is stored as \
              it came. Download the export again to get the rest"
         )
     } else {
-        drop(t);
         let rest = input.drain().map_err(io_error)?.saturating_sub(at.offset);
         format!(
             "malformed JSON {inside} ({detail}): the remaining {rest} bytes of the file, from \
@@ -126,7 +125,7 @@ fn finding(file: &str, at: Pos, what: String) -> Finding {
 
 /// Reports what the reader repaired or cut before `fault` (the parser may have read
 /// a little past a fault before reporting it).
-fn note_repairs(t: &Tracker, file: &str, em: &mut Emitter<'_>, fault: Option<Pos>) {
+fn note_repairs<R>(t: &Lenient<'_, R>, file: &str, em: &mut Emitter<'_>, fault: Option<Pos>) {
     let before = |p: &Pos| fault.is_none_or(|f| p.offset < f.offset);
     for &at in t.commas.iter().filter(|p| before(p)) {
         let what = "a trailing comma (not valid JSON; the file was probably edited by hand) \
@@ -162,7 +161,8 @@ struct Cursor<'c, 's> {
     /// Normalised top-level keys, which tell the layouts apart.
     top: Vec<String>,
     file: &'c str,
-    tracker: &'c RefCell<Tracker>,
+    /// The place of the last byte the parser has read.
+    last: &'c Cell<Pos>,
 }
 
 impl Cursor<'_, '_> {
@@ -178,7 +178,7 @@ impl Cursor<'_, '_> {
 
     /// Where the value about to be read begins (about: the last byte before it).
     fn here(&self) -> Pos {
-        self.tracker.borrow().last
+        self.last.get()
     }
 
     /// Notes a value the catalogue holds only the beginning of.
