@@ -129,11 +129,7 @@ impl<'l, R: BufRead> Lenient<'l, R> {
     /// if any (bytes due before it are queued).
     fn step(&mut self, b: u8, at: Pos) -> Option<Out> {
         if self.skipping {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
+            if self.ends_string(b) {
                 self.skipping = false;
                 self.in_string = false;
                 for m in "…".bytes() {
@@ -155,11 +151,7 @@ impl<'l, R: BufRead> Lenient<'l, R> {
                 return self.step(b, at);
             }
             self.string_len += 1;
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
+            if self.ends_string(b) {
                 self.in_string = false;
             }
             return Some((b, at, None));
@@ -186,6 +178,19 @@ impl<'l, R: BufRead> Lenient<'l, R> {
             }
         }
         Some((b, at, repair))
+    }
+
+    /// Follows escapes inside a string; true when `b` is the quote that ends it.
+    fn ends_string(&mut self, b: u8) -> bool {
+        if self.escaped {
+            self.escaped = false;
+            false
+        } else if b == b'\\' {
+            self.escaped = true;
+            false
+        } else {
+            b == b'"'
+        }
     }
 
     fn advance(&mut self, b: u8) -> Pos {
