@@ -515,8 +515,6 @@ fn damaged_snapshot(env: &Env, export: &Path, offset: usize) -> Value {
     let restored = env.path("restored");
     let _ = fs::remove_dir_all(&restored);
     env.ok(&["restore", "--to", s(&restored)]);
-    let root = out["id"].as_str().unwrap();
-    let _ = root;
     let name = export.file_name().unwrap().to_str().unwrap();
     let back = fs::read(restored.join("export").join(name)).unwrap();
     assert!(
