@@ -11,6 +11,12 @@ pub fn id_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// True for an id a link or an export may name: digits only, at most 32 of them.
+/// (Looser than [`is_post_id`]: a link's path says it is an id, a file name does not.)
+pub fn is_numeric_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// True for text shaped like a post id: 15 to 21 digits (19 today).
 pub fn is_post_id(s: &str) -> bool {
     (15..=21).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
@@ -29,5 +35,7 @@ mod tests {
         assert_eq!(id_text(None), None);
         assert!(is_post_id("7301234567890123456"));
         assert!(!is_post_id("73012345678901234x6") && !is_post_id("7301"));
+        assert!(is_numeric_id("7301") && !is_numeric_id("") && !is_numeric_id("7x"));
+        assert!(!is_numeric_id(&"1".repeat(33)));
     }
 }

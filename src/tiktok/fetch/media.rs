@@ -19,7 +19,7 @@
 //! Media URLs are signed and expire: they are used at once and never stored as the way
 //! to fetch the post again (the sidecar keeps ids and metadata, not URLs).
 
-use super::page::id_text;
+use crate::tiktok::ids::id_text;
 use serde_json::{json, Map, Value};
 
 /// A URL to try, and what it is.

@@ -241,7 +241,7 @@ async fn fetch_post(
             (id, user, photo)
         }
         None => match &target.video_id {
-            Some(id) if is_numeric(id) => (id.clone(), None, false),
+            Some(id) if crate::tiktok::ids::is_numeric_id(id) => (id.clone(), None, false),
             _ => {
                 return Err(failure(
                     FailReason::BadLink,
@@ -315,10 +315,6 @@ fn stopped(attempts: u32) -> Failure {
         None,
         attempts,
     )
-}
-
-fn is_numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The date part of file names: the export's date when it looks like one, else the
