@@ -8,7 +8,7 @@
 //! marked [`FailReason::Stopped`] without asking TikTok again.
 
 use super::client::{Http, HttpError, Kind};
-use super::media::{self, Candidate, Fetched, PlannedFile};
+use super::media::{self, Fetched, MediaUrl, PlannedFile};
 use super::page::{self, PageData, PageError};
 use super::stream::{read_page, store_worker, stream_to_sink, StoreJob, StreamError};
 use super::waf::WafError;
@@ -548,7 +548,7 @@ async fn fetch_file(
         *attempts,
     );
     for (n, candidate) in file.candidates.iter().enumerate() {
-        let Candidate { url, label, .. } = candidate;
+        let MediaUrl { url, label, .. } = candidate;
         let Ok(url) = Url::parse(url) else {
             last = failure(
                 FailReason::BadPage,
