@@ -17,7 +17,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::page::{embedded, id_text, status_code, PageError, UNIVERSAL};
+use super::page::{embedded, status_code, PageError, UNIVERSAL};
+use crate::tiktok::ids::{id_text, is_numeric_id};
 
 /// More listed posts than any page shows: a bound on what a hostile page can make us fetch.
 const MAX_LISTED: usize = 2000;
@@ -123,7 +124,7 @@ fn sigi_listed(root: &Value) -> Vec<String> {
             .unwrap_or_default(),
     };
     ids.into_iter()
-        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|id| is_numeric_id(id))
         .take(MAX_LISTED)
         .collect()
 }
