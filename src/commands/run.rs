@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::store::checker::Report;
-use crate::store::pruner::{PruneOptions, PruneReport};
+use crate::store::pruner::PruneOptions;
 use crate::store::Vault;
 
 use super::accounts::{self, AccountRun};
 use super::forget::{self, ForgetArgs, ForgetReport};
-use super::prune::{self, PruneArgs};
+use super::prune::{self, PruneArgs, PruneOutcome};
 use super::snapshot::SnapshotArgs;
 use super::{verify, Progress};
 
@@ -69,7 +69,7 @@ pub struct RunReport {
     /// `None` when the config has no retention policy: nothing is forgotten.
     pub forget: Option<Step<ForgetReport>>,
     /// Prune on its own, when there was no forget (forget prunes itself).
-    pub prune: Option<Step<PruneReport>>,
+    pub prune: Option<Step<PruneOutcome>>,
     pub verify: Step<Report>,
 }
 
