@@ -176,6 +176,40 @@ mod tests {
     use crate::store::testing::{noise, snapshot, vault};
     use crate::store::{journal, manifest::Entry, snapshots};
 
+    /// Deleted rows leave no byte in vault.db nor its log once compacted, even rows
+    /// deleted by a connection without `secure_delete` (an older tt-vault).
+    #[test]
+    fn compacting_leaves_no_deleted_row_in_the_files() {
+        let t = vault();
+        let marker = "forget-me-0123456789";
+        let repo = Repository::open(&t.vault).unwrap();
+        let holding = || {
+            let db = t.vault.db_path();
+            let wal = db.with_extension("db-wal");
+            [db, wal].iter().any(|p| {
+                std::fs::read(p)
+                    .unwrap_or_default()
+                    .windows(marker.len())
+                    .any(|w| w == marker.as_bytes())
+            })
+        };
+        repo.conn()
+            .execute_batch(&format!(
+                "PRAGMA secure_delete = OFF;
+                 CREATE TABLE scratch (t TEXT);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO scratch SELECT '{marker}' || i FROM n;
+                 DELETE FROM scratch;"
+            ))
+            .unwrap();
+        assert!(holding(), "the deleted rows are still in the files");
+        let c = repo.compact(true).unwrap();
+        assert!(c.vacuumed && c.wal_emptied, "{c:?}");
+        assert!(c.bytes_after < c.bytes_before, "{c:?}");
+        assert!(!holding());
+        assert_eq!(repo.index_bytes(), c.bytes_after);
+    }
+
     #[test]
     fn a_missing_index_is_an_error_naming_rebuild_index() {
         let t = vault();
