@@ -4,6 +4,7 @@
 //! - [`commands`] — one function per CLI command, called by the binary and the tests.
 //! - [`catalogue`] — the TikTok export catalogue in the index (versions, views, diffs).
 //! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
+//! - [`serve`] — the local read-only web viewer.
 //! - [`retention`] — forget policies (which snapshots to keep and why).
 //! - [`store`] — the content-addressed store; knows nothing of TikTok.
 
@@ -11,5 +12,6 @@ pub mod catalogue;
 pub mod commands;
 pub mod dates;
 pub mod retention;
+pub mod serve;
 pub mod store;
 pub mod tiktok;

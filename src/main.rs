@@ -415,6 +415,26 @@ fn run(cli: &Cli) -> Result<u8> {
             });
             Ok(0)
         }
+        Command::Serve {
+            port,
+            listen,
+            account,
+            date,
+        } => {
+            let args = commands::serve::ServeArgs {
+                listen: listen.unwrap_or_else(|| ([127, 0, 0, 1], port.unwrap_or(0)).into()),
+                select: Selector {
+                    date: date.clone(),
+                    account: account.clone(),
+                    ..Selector::default()
+                },
+            };
+            commands::serve::serve(&open()?, &args, &|url| {
+                println!("tt-vault: serving the archive read-only at {url}");
+                println!("(open it in a browser; Ctrl-C stops)");
+            })?;
+            Ok(0)
+        }
         Command::Prune {
             dry_run,
             limits,

@@ -54,6 +54,15 @@ impl<'v> BlobReader<'v> {
         })
     }
 
+    /// A reader over a connection the caller opened (a read-only one, for `serve`).
+    pub fn with_connection(vault: &'v Vault, conn: Connection) -> BlobReader<'v> {
+        BlobReader {
+            vault,
+            conn,
+            open: HashMap::new(),
+        }
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }

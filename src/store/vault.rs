@@ -88,6 +88,10 @@ impl Vault {
     /// make the vault look empty and let prune delete every pack. Only `init` and
     /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
+        Ok(index::open(&self.existing_db()?)?)
+    }
+
+    fn existing_db(&self) -> Result<PathBuf> {
         let db = self.db_path();
         if !db.exists() {
             return Err(StoreError::Vault(format!(
@@ -96,7 +100,13 @@ impl Vault {
                 db.display()
             )));
         }
-        Ok(index::open(&db)?)
+        Ok(db)
+    }
+
+    /// A read-only connection to the index (see [`index::open_read_only`]), with the
+    /// same refusal as [`Vault::connect`] when vault.db is missing.
+    pub fn connect_read_only(&self) -> Result<Connection> {
+        Ok(index::open_read_only(&self.existing_db()?)?)
     }
 
     /// Takes the writer lock for `rebuild-index` without crash recovery: recovery
