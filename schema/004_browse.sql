@@ -17,9 +17,10 @@ CREATE INDEX export_items_by_video ON export_items(video_id) WHERE video_id IS N
 
 -- Full-text search over what people wrote: captions, comments, messages, search
 -- terms and bios (`export_items.text`). An external-content FTS5 table: it stores
--- only the inverted index, the text stays in export_items.
+-- only the inverted index, the text stays in export_items (its column is named
+-- `text` like the content column it mirrors, which FTS5 reads by name).
 CREATE VIRTUAL TABLE export_search USING fts5(
-    body,
+    text,
     content = 'export_items',
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
@@ -28,22 +29,22 @@ CREATE VIRTUAL TABLE export_search USING fts5(
 CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
 WHEN new.text IS NOT NULL AND new.is_raw = 0
 BEGIN
-    INSERT INTO export_search(rowid, body) VALUES (new.id, new.text);
+    INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
 END;
 
 CREATE TRIGGER export_search_delete AFTER DELETE ON export_items
 WHEN old.text IS NOT NULL AND old.is_raw = 0
 BEGIN
-    INSERT INTO export_search(export_search, rowid, body) VALUES ('delete', old.id, old.text);
+    INSERT INTO export_search(export_search, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 
 CREATE TRIGGER export_search_update AFTER UPDATE OF text ON export_items
 BEGIN
-    INSERT INTO export_search(export_search, rowid, body)
+    INSERT INTO export_search(export_search, rowid, text)
         SELECT 'delete', old.id, old.text WHERE old.text IS NOT NULL AND old.is_raw = 0;
-    INSERT INTO export_search(rowid, body)
+    INSERT INTO export_search(rowid, text)
         SELECT new.id, new.text WHERE new.text IS NOT NULL AND new.is_raw = 0;
 END;
 
-INSERT INTO export_search(rowid, body)
+INSERT INTO export_search(rowid, text)
     SELECT id, text FROM export_items WHERE text IS NOT NULL AND is_raw = 0;

@@ -258,12 +258,16 @@ pub fn search(
     size: usize,
 ) -> Result<(Vec<Hit>, Option<i64>)> {
     let wanted: Vec<String> = sections.iter().map(|s| format!("'{s}'")).collect();
+    // The search table's one column is named `text` too: qualify the item's columns.
+    let columns: Vec<String> = ITEM_COLUMNS.split(", ").map(|c| format!("i.{c}")).collect();
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS}, id, highlight(export_search, 0, char(1), char(2))
-         FROM export_search JOIN export_items ON export_items.id = export_search.rowid
-         WHERE export_search MATCH ?3 AND export_search.rowid < ?4 AND {AT_VERSION}
-           AND is_raw = 0 AND section IN ({})
+        "SELECT {}, i.id, highlight(export_search, 0, char(1), char(2))
+         FROM export_search JOIN export_items i ON i.id = export_search.rowid
+         WHERE export_search MATCH ?3 AND export_search.rowid < ?4
+           AND i.account = ?1 AND i.first_seq <= ?2 AND (i.last_seq IS NULL OR i.last_seq >= ?2)
+           AND i.is_raw = 0 AND i.section IN ({})
          ORDER BY export_search.rowid DESC LIMIT ?5",
+        columns.join(", "),
         wanted.join(", ")
     ))?;
     let mut hits: Vec<Hit> = stmt

@@ -701,7 +701,7 @@ pub(crate) async fn search(
         let base = format!("{}/search?q={}&in={}", at.base(), enc(&text), within.join(","));
         Ok(at.render(
             "Search",
-            "",
+            "/search",
             html! {
                 h1 { "Search" }
                 form.search action=(format!("{}/search", at.base())) method="get" {
