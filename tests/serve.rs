@@ -5,90 +5,14 @@
 mod common;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::Env;
 use reqwest::header;
 use reqwest::StatusCode;
 use support::tiktok_server::{self as tt, ids, Server};
-
-/// A running viewer; killed when dropped.
-pub struct Viewer {
-    child: Child,
-    /// Kept open: the viewer dies of SIGPIPE if its stdout closes.
-    _out: BufReader<std::process::ChildStdout>,
-    pub base: String,
-    pub token: String,
-}
-
-impl Viewer {
-    pub fn start(mut cmd: Command, args: &[&str]) -> Viewer {
-        let mut child = cmd
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start tt-vault serve");
-        let mut line = String::new();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        out.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        let (base, token) = url.split_once("/?token=").unwrap();
-        Viewer {
-            child,
-            _out: out,
-            base: base.to_string(),
-            token: token.to_string(),
-        }
-    }
-
-    /// A client that has presented the token once and keeps the cookie.
-    pub async fn client(&self) -> reqwest::Client {
-        let c = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let r = c
-            .get(format!("{}/?token={}", self.base, self.token))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        c
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The demo's vault: the June and November exports with the saved videos.
-pub fn demo(env: &Env) {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample");
-    for (month, time) in [("06", "2026-06-01T10:00:00Z"), ("11", "2026-11-01T10:00:00Z")] {
-        let export = sample.join(format!("export-2026-{month}/user_data_tiktok.json"));
-        env.ok(&[
-            "snapshot",
-            "--export",
-            export.to_str().unwrap(),
-            "--media",
-            sample.join("saved_videos").to_str().unwrap(),
-            "--download",
-            "none",
-            "--time",
-            time,
-        ]);
-    }
-}
+use support::viewer::{demo, snapshot_links, Viewer};
 
 async fn get(c: &reqwest::Client, url: &str) -> (StatusCode, String) {
     let r = c.get(url).send().await.unwrap();
@@ -100,18 +24,6 @@ async fn must(c: &reqwest::Client, url: &str) -> String {
     let (status, body) = get(c, url).await;
     assert_eq!(status, StatusCode::OK, "{url}\n{body}");
     body
-}
-
-/// The snapshot ids a page links to, in order.
-fn snapshot_links(html: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for part in html.split("href=\"/s/").skip(1) {
-        let id: String = part.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-        if id.len() == 64 && !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    out
 }
 
 /// Every `/media/...` address in a page.
@@ -147,7 +59,7 @@ const PAGES: &[&str] = &[
 #[tokio::test]
 async fn demo_pages_answer_with_the_token_only() {
     let env = Env::new();
-    demo(&env);
+    demo(|| env.cmd());
     let v = Viewer::start(env.cmd(), &[]);
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -386,7 +298,7 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
 #[tokio::test]
 async fn a_read_only_vault_is_served_and_left_untouched() {
     let env = Env::new();
-    demo(&env);
+    demo(|| env.cmd());
     // Readers leave -wal/-shm behind only while open; make the folder read-only.
     let vault = env.vault();
     let before = common::tree(&vault);
