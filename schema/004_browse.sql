@@ -10,8 +10,9 @@
 -- A section's rows newest first, in keyset pages: (date_utc, id) with the rowid `id`
 -- implicitly the last column.
 CREATE INDEX export_items_by_date ON export_items(account, section, date_utc);
--- A conversation's messages oldest first, and one user's rows in follows.
-CREATE INDEX export_items_by_chat ON export_items(account, section, username, date_utc);
+-- A conversation's messages oldest first (partial: only messages need it).
+CREATE INDEX export_items_by_chat ON export_items(account, username, date_utc)
+    WHERE section = 'messages';
 -- A post's rows wherever it appears (posts, likes, favorites, reposts, history).
 CREATE INDEX export_items_by_video ON export_items(video_id) WHERE video_id IS NOT NULL;
 

@@ -57,14 +57,18 @@ async fn the_archive_in_a_browser() {
     ]);
     let v = Viewer::start(env.cmd(), &[]);
     let out = artifacts();
-    browser.goto(&format!("{}/?token={}", v.base, v.token)).await;
+    browser
+        .goto(&format!("{}/?token={}", v.base, v.token))
+        .await;
     assert!(
         browser
             .wait_for("document.querySelector('.hero')", Duration::from_secs(10))
             .await,
         "the token did not open the home page"
     );
-    let home = browser.run("return document.documentElement.outerHTML;").await;
+    let home = browser
+        .run("return document.documentElement.outerHTML;")
+        .await;
     let snap = snapshot_links(home.as_str().unwrap()).remove(0);
     let at = |path: &str| format!("{}/s/{snap}{path}", v.base);
 
@@ -72,13 +76,16 @@ async fn the_archive_in_a_browser() {
     browser.screenshot(&out.join("profile.png")).await;
 
     browser.goto(&at("/posts")).await;
-    let tiles = browser.run("return document.querySelectorAll('.tile').length;").await;
+    let tiles = browser
+        .run("return document.querySelectorAll('.tile').length;")
+        .await;
     assert_eq!(tiles, json!(7), "posts grid");
     browser.screenshot(&out.join("posts.png")).await;
 
     // The video plays from the vault (through Range requests) and seeks.
     browser.goto(&at(&format!("/post/{POST}"))).await;
-    let ready = "document.getElementById('player') && document.getElementById('player').readyState >= 2";
+    let ready =
+        "document.getElementById('player') && document.getElementById('player').readyState >= 2";
     assert!(
         browser.wait_for(ready, Duration::from_secs(20)).await,
         "the video never became playable: {}",
@@ -95,9 +102,14 @@ async fn the_archive_in_a_browser() {
              v.currentTime = 2.5;",
         )
         .await;
-    let time = seek[0].as_f64().unwrap_or_else(|| panic!("seek failed: {seek}"));
+    let time = seek[0]
+        .as_f64()
+        .unwrap_or_else(|| panic!("seek failed: {seek}"));
     assert!((time - 2.5).abs() < 0.3, "seeked to {time}");
-    assert!(browser.wait_for(ready, Duration::from_secs(10)).await, "not playable after seeking");
+    assert!(
+        browser.wait_for(ready, Duration::from_secs(10)).await,
+        "not playable after seeking"
+    );
     browser.screenshot(&out.join("post.png")).await;
 
     // A DM thread: oldest first, who wrote each line.
@@ -108,7 +120,10 @@ async fn the_archive_in_a_browser() {
     let lines = lines.as_array().unwrap();
     assert_eq!(lines.len(), 4, "{lines:?}");
     let times: Vec<&str> = lines.iter().map(|l| l[0].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not oldest first: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not oldest first: {times:?}"
+    );
     assert_eq!(lines[0][1], json!("mila.bakes"));
     assert_eq!(lines[1][1], json!("bruno_cooks"));
     browser.screenshot(&out.join("thread.png")).await;

@@ -89,7 +89,10 @@ async fn demo_pages_answer_with_the_token_only() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[header::LOCATION], "/posts?x=1");
     let cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 
     let c = v.client().await;
     let home = must(&c, &format!("{}/", v.base)).await;
@@ -99,17 +102,30 @@ async fn demo_pages_answer_with_the_token_only() {
         for page in PAGES {
             let body = must(&c, &format!("{}/s/{snap}{page}", v.base)).await;
             // Every page says which snapshot it shows.
-            assert!(body.contains(&format!("<code>{}</code>", &snap[..8])), "{page}");
+            assert!(
+                body.contains(&format!("<code>{}</code>", &snap[..8])),
+                "{page}"
+            );
         }
     }
     let r = c.get(format!("{}/", v.base)).send().await.unwrap();
-    let csp = r.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
 
     // The date picker lands on the snapshot of that date.
-    let june = must(&c, &format!("{}/go?account=mila.bakes&date=2026-07-15", v.base)).await;
+    let june = must(
+        &c,
+        &format!("{}/go?account=mila.bakes&date=2026-07-15", v.base),
+    )
+    .await;
     assert!(june.contains("taken 2026-06-01"), "{june}");
-    let (status, _) = get(&c, &format!("{}/go?account=mila.bakes&date=2020-01-01", v.base)).await;
+    let (status, _) = get(
+        &c,
+        &format!("{}/go?account=mila.bakes&date=2020-01-01", v.base),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The profile's history: the bio edit between June and November.
@@ -120,7 +136,9 @@ async fn demo_pages_answer_with_the_token_only() {
 
     // A conversation, oldest first, who wrote each line.
     let thread = must(&c, &format!("{}/s/{newest}/messages/bruno_cooks", v.base)).await;
-    let first = thread.find("rye week 3 is the best one").expect("first message");
+    let first = thread
+        .find("rye week 3 is the best one")
+        .expect("first message");
     let reply = thread.find("agreed").expect("reply");
     assert!(first < reply, "oldest first");
     assert!(thread.contains("class=\"msg me\""), "own messages marked");
@@ -137,9 +155,16 @@ async fn demo_pages_answer_with_the_token_only() {
     assert!(context.contains("agreed"), "{context}");
 
     // The saved video plays from the vault.
-    let post = must(&c, &format!("{}/s/{newest}/post/7342000000000000101", v.base)).await;
+    let post = must(
+        &c,
+        &format!("{}/s/{newest}/post/7342000000000000101", v.base),
+    )
+    .await;
     assert!(post.contains("<video"), "{post}");
-    let video = media_links(&post).into_iter().find(|m| m.ends_with(".mp4")).unwrap();
+    let video = media_links(&post)
+        .into_iter()
+        .find(|m| m.ends_with(".mp4"))
+        .unwrap();
     let r = c.get(format!("{}{video}", v.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let sample = std::fs::read(
@@ -147,7 +172,10 @@ async fn demo_pages_answer_with_the_token_only() {
             .join("examples/sample/saved_videos/2024-03-02_7342000000000000101.mp4"),
     )
     .unwrap();
-    assert_eq!(blake3::hash(&r.bytes().await.unwrap()), blake3::hash(&sample));
+    assert_eq!(
+        blake3::hash(&r.bytes().await.unwrap()),
+        blake3::hash(&sample)
+    );
 
     // Unknown snapshots, ids, lists, conversations, files: 404.
     for path in [
@@ -198,8 +226,14 @@ async fn what_the_export_says_is_shown_as_text() {
             shown.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "{page}: not shown as text\n{body}"
         );
-        assert!(!body.contains("<script>alert"), "{page}: markup from the export");
-        assert!(!body.contains("<img src=x"), "{page}: markup from the export");
+        assert!(
+            !body.contains("<script>alert"),
+            "{page}: markup from the export"
+        );
+        assert!(
+            !body.contains("<img src=x"),
+            "{page}: markup from the export"
+        );
     }
 }
 
@@ -211,12 +245,22 @@ fn downloaded(env: &Env, server: &Server) -> String {
         .cmd()
         .env("TT_VAULT_TIKTOK_BASE", &server.base)
         .args(["snapshot", "--account", "alice", "--rate", "50"])
-        .args(["--url", &format!("https://www.tiktok.com/@a/video/{}", ids::CODECS)])
-        .args(["--url", &format!("https://www.tiktok.com/@a/photo/{}", ids::PHOTO)])
+        .args([
+            "--url",
+            &format!("https://www.tiktok.com/@a/video/{}", ids::CODECS),
+        ])
+        .args([
+            "--url",
+            &format!("https://www.tiktok.com/@a/photo/{}", ids::PHOTO),
+        ])
         .args(["--url", &bulk, "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     bulk.rsplit('/').next().unwrap().to_string()
 }
 
@@ -235,10 +279,16 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let video = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::CODECS)).await;
-    assert!(video.contains("<video") && video.contains("<track"), "{video}");
+    assert!(
+        video.contains("<video") && video.contains("<track"),
+        "{video}"
+    );
     assert!(video.contains("poster=\"/media/"), "cover as poster");
     let photo = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::PHOTO)).await;
-    assert!(photo.contains("data-slideshow") && photo.contains("<audio"), "{photo}");
+    assert!(
+        photo.contains("data-slideshow") && photo.contains("<audio"),
+        "{photo}"
+    );
     assert_eq!(media_links(&photo).len(), 4, "three photos and the sound");
     for m in media_links(&photo) {
         let r = c.get(format!("{}{m}", v.base)).send().await.unwrap();
@@ -273,7 +323,12 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
             Some(l) => format!("bytes={first}-{l}"),
             None => format!("bytes={first}-"),
         };
-        let r = c.get(&url).header(header::RANGE, &spec).send().await.unwrap();
+        let r = c
+            .get(&url)
+            .header(header::RANGE, &spec)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{spec}");
         let end = last.unwrap_or(n - 1).min(n - 1);
         assert_eq!(
@@ -288,9 +343,19 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
             "{spec}"
         );
     }
-    let r = c.get(&url).header(header::RANGE, "bytes=-100").send().await.unwrap();
+    let r = c
+        .get(&url)
+        .header(header::RANGE, "bytes=-100")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap(), original[(n - 100) as usize..]);
-    let r = c.get(&url).header(header::RANGE, format!("bytes={n}-")).send().await.unwrap();
+    let r = c
+        .get(&url)
+        .header(header::RANGE, format!("bytes={n}-"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(r.headers()[header::CONTENT_RANGE], format!("bytes */{n}"));
 }
@@ -314,7 +379,12 @@ async fn a_read_only_vault_is_served_and_left_untouched() {
     let mut cmd = if is_root {
         // Root writes anywhere: run as nobody so the permissions bind.
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", common::bin()]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::bin(),
+        ]);
         c.env("TT_VAULT", &vault).env("TZ", "UTC");
         // The temporary folder must be reachable by nobody.
         use std::os::unix::fs::PermissionsExt;
@@ -331,7 +401,10 @@ async fn a_read_only_vault_is_served_and_left_untouched() {
         must(&c, &format!("{}/s/{snap}{page}", v.base)).await;
     }
     let post = must(&c, &format!("{}/s/{snap}/post/7342000000000000101", v.base)).await;
-    let video = media_links(&post).into_iter().find(|m| m.ends_with(".mp4")).unwrap();
+    let video = media_links(&post)
+        .into_iter()
+        .find(|m| m.ends_with(".mp4"))
+        .unwrap();
     let r = c
         .get(format!("{}{video}", v.base))
         .header(header::RANGE, "bytes=100-199")

@@ -45,8 +45,9 @@ struct Layout {
 }
 
 fn layout(conn: &Connection, hash: &Hash) -> WebResult<Layout> {
-    let file = index::file(conn, hash)?
-        .ok_or_else(|| WebError::NotFound(format!("no file {} in this vault", hex::encode(hash))))?;
+    let file = index::file(conn, hash)?.ok_or_else(|| {
+        WebError::NotFound(format!("no file {} in this vault", hex::encode(hash)))
+    })?;
     let mut starts = Vec::with_capacity(file.chunks.len());
     let mut at = 0u64;
     for chunk in &file.chunks {
@@ -97,7 +98,9 @@ fn wanted(range: Option<&HeaderValue>, size: u64) -> Wanted {
     let part = match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(first), Ok(last)) if first <= last => (first, last.min(size.saturating_sub(1))),
         (Ok(first), Err(_)) if b.is_empty() => (first, size.saturating_sub(1)),
-        (Err(_), Ok(n)) if a.is_empty() && n > 0 => (size.saturating_sub(n), size.saturating_sub(1)),
+        (Err(_), Ok(n)) if a.is_empty() && n > 0 => {
+            (size.saturating_sub(n), size.saturating_sub(1))
+        }
         _ => return Wanted::Whole,
     };
     if size == 0 || part.0 >= size {
@@ -226,15 +229,27 @@ impl PostMedia {
     pub fn of(entries: &[crate::store::manifest::Entry]) -> PostMedia {
         let mut m = PostMedia::default();
         for e in entries {
-            let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_ascii_lowercase();
-            let ext = name.rsplit_once('.').map(|(_, x)| x).unwrap_or("").to_string();
+            let name = e
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&e.path)
+                .to_ascii_lowercase();
+            let ext = name
+                .rsplit_once('.')
+                .map(|(_, x)| x)
+                .unwrap_or("")
+                .to_string();
             let stem = name.strip_suffix(&format!(".{ext}")).unwrap_or(&name);
             let file = MediaFile {
                 hash: e.hash,
                 ext: ext.clone(),
                 size: e.size,
             };
-            let is_image = matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp" | "gif" | "heic");
+            let is_image = matches!(
+                ext.as_str(),
+                "jpg" | "jpeg" | "png" | "webp" | "gif" | "heic"
+            );
             match ext.as_str() {
                 _ if is_image && stem.ends_with(".cover") => m.cover = m.cover.or(Some(file)),
                 _ if is_image => m.images.push(file),
@@ -287,7 +302,10 @@ mod tests {
         assert_eq!(wanted(h("bytes=0-9").as_ref(), 100), Wanted::Part(0, 9));
         assert_eq!(wanted(h("bytes=90-").as_ref(), 100), Wanted::Part(90, 99));
         assert_eq!(wanted(h("bytes=-10").as_ref(), 100), Wanted::Part(90, 99));
-        assert_eq!(wanted(h("bytes=50-500").as_ref(), 100), Wanted::Part(50, 99));
+        assert_eq!(
+            wanted(h("bytes=50-500").as_ref(), 100),
+            Wanted::Part(50, 99)
+        );
         assert_eq!(wanted(h("bytes=100-").as_ref(), 100), Wanted::Unsatisfiable);
         assert_eq!(wanted(h("bytes=5-2").as_ref(), 100), Wanted::Whole);
         assert_eq!(wanted(h("bytes=0-1,5-6").as_ref(), 100), Wanted::Whole);

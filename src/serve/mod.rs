@@ -84,7 +84,11 @@ impl IntoResponse for WebError {
                 (StatusCode::INTERNAL_SERVER_ERROR, t)
             }
         };
-        (status, views::html(views::error_page(status.as_u16(), &text))).into_response()
+        (
+            status,
+            views::html(views::error_page(status.as_u16(), &text)),
+        )
+            .into_response()
     }
 }
 
@@ -180,7 +184,11 @@ pub fn run(vault: &Vault, opts: Options, ready: &dyn Fn(&str)) -> Result<(), Ser
         } else {
             addr.ip().to_string()
         };
-        ready(&format!("http://{host}:{}/?token={}", addr.port(), app.token));
+        ready(&format!(
+            "http://{host}:{}/?token={}",
+            addr.port(),
+            app.token
+        ));
         axum::serve(listener, router(app))
             .await
             .map_err(ServeError::Server)
@@ -263,9 +271,7 @@ enum Access {
 fn authorise(app: &App, req: &Request) -> Access {
     let uri = req.uri();
     let query = uri.query().unwrap_or("");
-    let given = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token="));
+    let given = query.split('&').find_map(|kv| kv.strip_prefix("token="));
     if given.is_some_and(|t| same(t, &app.token)) {
         let rest: Vec<&str> = query
             .split('&')
@@ -296,8 +302,7 @@ fn authorise(app: &App, req: &Request) -> Access {
 /// Compares in time independent of where the strings differ.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

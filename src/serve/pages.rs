@@ -19,6 +19,9 @@ use super::{App, Shared, WebError, WebResult};
 /// Rows per page.
 const PAGE: usize = 50;
 
+/// The profile counts stop here (see [`browse::count_upto`]).
+const COUNT_CAP: i64 = 50_000;
+
 /// The list sections with a page of their own (posts and messages have theirs).
 const LISTS: &[&str] = &[
     "likes",
@@ -151,11 +154,10 @@ pub(crate) struct Go {
 pub(crate) async fn go(State(app): State<Shared>, Query(q): Query<Go>) -> WebResult<Redirect> {
     app.with_conn(move |app, conn| {
         // Only a known tab: never a redirect elsewhere.
-        let to = q
-            .to
-            .as_deref()
-            .filter(|t| views::TABS.iter().any(|(p, _)| p == t))
-            .unwrap_or("");
+        let to =
+            q.to.as_deref()
+                .filter(|t| views::TABS.iter().any(|(p, _)| p == t))
+                .unwrap_or("");
         let snap = match (&q.snapshot, &q.date) {
             (Some(id), _) => app.snapshot(conn, id)?,
             (None, Some(date)) => {
@@ -192,7 +194,15 @@ pub(crate) async fn profile(
                 html! { section.empty { p { "This snapshot holds no TikTok export (only media)." } } },
             ));
         };
-        let view = query::profile(conn, v)?;
+        let mut view = query::profile_fields(conn, v)?;
+        for section in ["posts", "followers", "following", "likes", "favorites"] {
+            let n = browse::count_upto(conn, v, section, COUNT_CAP)?;
+            view["counts"][section] = if n < COUNT_CAP {
+                n.into()
+            } else {
+                format!("{COUNT_CAP}+").into()
+            };
+        }
         let history = browse::profile_history(conn, &at.snap.account)?;
         Ok(at.render("Profile", "", profile_body(&at, &view, &history)))
     })
@@ -273,13 +283,24 @@ fn taken_day(ms: i64) -> String {
 }
 
 /// (day, field, old, new) for every username, name or bio edit between versions.
-fn profile_changes(history: &[browse::ProfileVersion]) -> Vec<(String, &'static str, String, String)> {
+fn profile_changes(
+    history: &[browse::ProfileVersion],
+) -> Vec<(String, &'static str, String, String)> {
     let mut out = Vec::new();
     for pair in history.windows(2) {
-        for (key, label) in [("username", "username"), ("display_name", "name"), ("bio", "bio")] {
+        for (key, label) in [
+            ("username", "username"),
+            ("display_name", "name"),
+            ("bio", "bio"),
+        ] {
             let (old, new) = (&pair[0].profile[key], &pair[1].profile[key]);
             if old != new {
-                out.push((taken_day(pair[1].version.taken_ms), label, text_of(old), text_of(new)));
+                out.push((
+                    taken_day(pair[1].version.taken_ms),
+                    label,
+                    text_of(old),
+                    text_of(new),
+                ));
             }
         }
     }
@@ -437,9 +458,11 @@ fn post_body(
     sidecar: Option<&Value>,
 ) -> Markup {
     let own = rows.iter().find(|r| r.item.section == "posts");
-    let caption = own
-        .and_then(|r| r.item.text.clone())
-        .or_else(|| sidecar.and_then(|s| s["desc"].as_str().or(s["title"].as_str())).map(String::from));
+    let caption = own.and_then(|r| r.item.text.clone()).or_else(|| {
+        sidecar
+            .and_then(|s| s["desc"].as_str().or(s["title"].as_str()))
+            .map(String::from)
+    });
     let seen: Vec<(&str, &Row)> = rows
         .iter()
         .filter_map(|r| {
@@ -541,7 +564,10 @@ pub(crate) async fn list(
 }
 
 fn is_video_list(section: &str) -> bool {
-    matches!(section, "likes" | "favorites" | "reposts" | "history" | "shares")
+    matches!(
+        section,
+        "likes" | "favorites" | "reposts" | "history" | "shares"
+    )
 }
 
 /// Fields not already shown in a row's line (a login's IP and device, say).
@@ -738,7 +764,9 @@ fn hit_link(at: &At, row: &Row) -> String {
         "posts" => i
             .video_id
             .as_deref()
-            .map_or(format!("{}/posts?from={from}", at.base()), |id| at.post_link(id)),
+            .map_or(format!("{}/posts?from={from}", at.base()), |id| {
+                at.post_link(id)
+            }),
         "messages" => format!(
             "{}/messages/{}?from={from}#m{}",
             at.base(),

@@ -20,7 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_catalogue.sql",
         include_str!("../../schema/003_catalogue.sql"),
     ),
-    ("004_browse.sql", include_str!("../../schema/004_browse.sql")),
+    (
+        "004_browse.sql",
+        include_str!("../../schema/004_browse.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never
@@ -41,8 +44,10 @@ pub enum IndexError {
         found: i64,
         known: usize,
     },
-    #[error("index database {path} has schema version {found}, older than this tt-vault's ({known}); \
-             run `tt-vault stats` once with write access to the vault to upgrade it")]
+    #[error(
+        "index database {path} has schema version {found}, older than this tt-vault's ({known}); \
+             run `tt-vault stats` once with write access to the vault to upgrade it"
+    )]
     TooOld {
         path: String,
         found: i64,

@@ -23,7 +23,10 @@ pub struct Browser {
 fn find(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+        .chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/lib/chromium"),
+        ])
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.is_file())
 }
@@ -42,7 +45,8 @@ pub fn skip(reason: &str) -> bool {
 impl Browser {
     pub async fn start() -> Result<Browser, String> {
         let driver_bin = find(&["chromedriver"]).ok_or("chromedriver is not installed")?;
-        let chromium = find(&["chromium", "chromium-browser"]).ok_or("chromium is not installed")?;
+        let chromium =
+            find(&["chromium", "chromium-browser"]).ok_or("chromium is not installed")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -62,7 +66,13 @@ impl Browser {
             _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while b.http.get(format!("{}/status", b.base)).send().await.is_err() {
+        while b
+            .http
+            .get(format!("{}/status", b.base))
+            .send()
+            .await
+            .is_err()
+        {
             if Instant::now() > deadline {
                 return Err("chromedriver did not start".into());
             }
@@ -121,21 +131,31 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call("POST", "/url", json!({ "url": url })).await.unwrap();
+        self.call("POST", "/url", json!({ "url": url }))
+            .await
+            .unwrap();
     }
 
     /// Runs a script (its `return` value comes back).
     pub async fn run(&self, script: &str) -> Value {
-        self.call("POST", "/execute/sync", json!({"script": script, "args": []}))
-            .await
-            .unwrap()
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+        .unwrap()
     }
 
     /// Runs a script that calls `arguments[0]` with its result.
     pub async fn run_async(&self, script: &str) -> Value {
-        self.call("POST", "/execute/async", json!({"script": script, "args": []}))
-            .await
-            .unwrap()
+        self.call(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+        .await
+        .unwrap()
     }
 
     /// Waits until `condition` (a script expression) is true.
@@ -151,9 +171,13 @@ impl Browser {
     }
 
     pub async fn resize(&self, width: u32, height: u32) {
-        self.call("POST", "/window/rect", json!({"width": width, "height": height}))
-            .await
-            .unwrap();
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn screenshot(&self, to: &Path) {

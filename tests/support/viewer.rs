@@ -68,7 +68,10 @@ impl Drop for Viewer {
 /// makes a tt-vault command on the test's vault.
 pub fn demo(cmd: impl Fn() -> Command) {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample");
-    for (month, time) in [("06", "2026-06-01T10:00:00Z"), ("11", "2026-11-01T10:00:00Z")] {
+    for (month, time) in [
+        ("06", "2026-06-01T10:00:00Z"),
+        ("11", "2026-11-01T10:00:00Z"),
+    ] {
         let export = sample.join(format!("export-2026-{month}/user_data_tiktok.json"));
         let out = cmd()
             .arg("snapshot")
@@ -79,7 +82,11 @@ pub fn demo(cmd: impl Fn() -> Command) {
             .args(["--download", "none", "--time", time])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
