@@ -111,7 +111,7 @@ pub fn page(
     let walk = |from: Option<(&str, Cursor)>, asc: bool, dated_first: bool, limit: usize| {
         let start_undated = from.is_some_and(|(_, c)| c.date.is_none());
         let mut rows = segment(conn, listing, !start_undated, from, asc, limit)?;
-        if rows.len() < limit && !start_undated == dated_first {
+        if rows.len() < limit && start_undated != dated_first {
             rows.extend(segment(
                 conn,
                 listing,
@@ -128,11 +128,13 @@ pub fn page(
     let previous = match from {
         None => None,
         Some(c) => {
-            let back = walk(Some((strict, c)), !forward_asc, false, size)?;
+            // One row more than a page: with no more than a page before this one,
+            // the previous page is the first.
+            let back = walk(Some((strict, c)), !forward_asc, false, size + 1)?;
             match back.len() {
                 0 => None,
-                n if n < size => Some(None),
-                _ => Some(back.last().map(Row::cursor)),
+                n if n <= size => Some(None),
+                _ => Some(Some(back[size - 1].cursor())),
             }
         }
     };
@@ -391,4 +393,86 @@ pub fn profile_history(conn: &Connection, account: &str) -> Result<Vec<ProfileVe
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(seq: i64) -> Version {
+        Version {
+            snapshot_id: String::new(),
+            account: "a".into(),
+            seq,
+            taken_ms: 0,
+            layout: String::new(),
+            username: None,
+            export_root: String::new(),
+        }
+    }
+
+    /// Pages of 3, walked forward then back, list exactly the version's rows of the
+    /// section in order: dates newest first (ties by id), undated last.
+    #[test]
+    fn keyset_pages_cover_every_row_once_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::index::open(&dir.path().join("v.db")).unwrap();
+        let dates = [
+            Some(5),
+            None,
+            Some(7),
+            Some(5),
+            None,
+            Some(1),
+            Some(9),
+            Some(5),
+            None,
+            Some(3),
+        ];
+        for (i, d) in dates.iter().enumerate() {
+            // One row is of a later version only, one of another section.
+            let (first, section) = match i {
+                4 => (2, "likes"),
+                6 => (1, "comments"),
+                _ => (1, "likes"),
+            };
+            conn.execute(
+                "INSERT INTO export_items (account, section, is_raw, key, occurrence, first_seq,
+                  position, date_utc, fields) VALUES ('a', ?1, 0, ?2, 0, ?3, ?4, ?5, '{}')",
+                params![section, vec![i as u8], first, i as i64, d],
+            )
+            .unwrap();
+        }
+        let v = version(1);
+        let mut want: Vec<(Option<i64>, i64)> = dates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 4 && *i != 6)
+            .map(|(i, d)| (*d, i as i64 + 1))
+            .collect();
+        want.sort_by_key(|r| std::cmp::Reverse((r.0.is_some(), r.0, r.1)));
+        let listing = Listing {
+            version: &v,
+            section: "likes",
+            chat: None,
+        };
+        let (mut got, mut starts, mut from) = (Vec::new(), Vec::new(), None);
+        loop {
+            let p = page(&conn, &listing, from, 3).unwrap();
+            starts.push((from, p.previous));
+            got.extend(p.rows.iter().map(|r| (r.item.date_utc, r.id)));
+            match p.next {
+                Some(c) => from = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, want);
+        // Each page's "previous" is the page before it.
+        for w in starts.windows(2) {
+            let (before, _) = w[0];
+            let (_, previous) = w[1];
+            assert_eq!(previous, Some(before), "{starts:?}");
+        }
+        assert_eq!(starts[0].1, None);
+    }
 }
