@@ -1,5 +1,5 @@
-//! Command-line definitions and output: human text or `--json`, progress bars on a
-//! terminal. No logic lives here.
+//! Command-line definitions (clap) and the progress bar drawn on a terminal. No
+//! logic lives here; what is printed is in `output`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use tt_vault::commands::forget::ForgetArgs;
+use tt_vault::commands::snapshot::SnapshotArgs;
 use tt_vault::commands::Progress;
+use tt_vault::download::ExportList;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,31 +56,7 @@ pub enum Command {
     /// Create a new, empty vault
     Init,
     /// Take a new snapshot of the given sources
-    Snapshot {
-        /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
-        #[arg(long, value_name = "PATH")]
-        export: Option<PathBuf>,
-        /// Accept an export of another TikTok user than the account's earlier exports
-        #[arg(long)]
-        force: bool,
-        /// A folder of saved videos (repeatable)
-        #[arg(long, value_name = "DIR")]
-        media: Vec<PathBuf>,
-        /// The account this snapshot belongs to
-        #[arg(long)]
-        account: Option<String>,
-        /// Stamp the snapshot with this time instead of now (RFC 3339, or YYYY-MM-DD)
-        #[arg(long, value_name = "TIME")]
-        time: Option<String>,
-        /// Read every file, even those unchanged since the last snapshot
-        #[arg(long)]
-        rehash: bool,
-        /// Wait for another writer to finish instead of failing
-        #[arg(long)]
-        wait: bool,
-        #[command(flatten)]
-        download: DownloadFlags,
-    },
+    Snapshot(SnapshotFlags),
     /// List snapshots
     Snapshots {
         #[arg(long)]
@@ -145,29 +124,7 @@ pub enum Command {
         wait: bool,
     },
     /// Forget snapshots: those named, or those a keep policy (applied per account) drops
-    Forget {
-        /// Snapshot ids (unique prefixes) to forget, instead of a policy
-        ids: Vec<String>,
-        #[command(flatten)]
-        keep: Keep,
-        /// Only this account's snapshots
-        #[arg(long)]
-        account: Option<String>,
-        /// Show what would be kept and removed, change nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Prune right after forgetting
-        #[arg(long)]
-        prune: bool,
-        #[command(flatten)]
-        limits: PruneLimits,
-        /// Forget even a snapshot that is the last one holding some video
-        #[arg(long)]
-        allow_video_loss: bool,
-        /// Wait for another writer to finish instead of failing
-        #[arg(long)]
-        wait: bool,
-    },
+    Forget(ForgetFlags),
     /// Browse the archive in a web browser, read-only (prints the address to open)
     Serve {
         /// The port on 127.0.0.1 (default: a free one)
@@ -194,6 +151,103 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+}
+
+// The flags of `snapshot` (a plain comment: the variant's doc is its help).
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotFlags {
+    /// A TikTok "Download your data" export: the ZIP, its extracted folder, or user_data_tiktok.json
+    #[arg(long, value_name = "PATH")]
+    export: Option<PathBuf>,
+    /// Accept an export of another TikTok user than the account's earlier exports
+    #[arg(long)]
+    force: bool,
+    /// A folder of saved videos (repeatable)
+    #[arg(long, value_name = "DIR")]
+    media: Vec<PathBuf>,
+    /// The account this snapshot belongs to
+    #[arg(long)]
+    account: Option<String>,
+    /// Stamp the snapshot with this time instead of now (RFC 3339, or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    time: Option<String>,
+    /// Read every file, even those unchanged since the last snapshot
+    #[arg(long)]
+    rehash: bool,
+    /// Wait for another writer to finish instead of failing
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    download: DownloadFlags,
+}
+
+impl SnapshotFlags {
+    /// The command's arguments; a bad `--time` or `--download` is a usage error.
+    pub fn args(&self) -> anyhow::Result<SnapshotArgs> {
+        let time = self
+            .time
+            .as_deref()
+            .map(tt_vault::dates::parse_instant)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--time: {e}"))?;
+        Ok(SnapshotArgs {
+            account: self.account.clone(),
+            media: self.media.clone(),
+            export: self.export.clone(),
+            force: self.force,
+            time,
+            rehash: self.rehash,
+            wait: self.wait,
+            urls: self.download.urls.clone(),
+            download: self
+                .download
+                .download
+                .as_deref()
+                .map(ExportList::parse_list)
+                .transpose()?,
+            fetch: self.download.fetch_config(),
+        })
+    }
+}
+
+// The flags of `forget` (a plain comment: the variant's doc is its help).
+#[derive(Debug, Args, Clone)]
+pub struct ForgetFlags {
+    /// Snapshot ids (unique prefixes) to forget, instead of a policy
+    ids: Vec<String>,
+    #[command(flatten)]
+    keep: Keep,
+    /// Only this account's snapshots
+    #[arg(long)]
+    account: Option<String>,
+    /// Show what would be kept and removed, change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Prune right after forgetting
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    limits: PruneLimits,
+    /// Forget even a snapshot that is the last one holding some video
+    #[arg(long)]
+    allow_video_loss: bool,
+    /// Wait for another writer to finish instead of failing
+    #[arg(long)]
+    wait: bool,
+}
+
+impl ForgetFlags {
+    pub fn args(&self) -> ForgetArgs {
+        ForgetArgs {
+            ids: self.ids.clone(),
+            policy: self.keep.policy(),
+            account: self.account.clone(),
+            dry_run: self.dry_run,
+            prune: self.prune.then(|| self.limits.options(false)),
+            allow_video_loss: self.allow_video_loss,
+            wait: self.wait,
+        }
+    }
 }
 
 /// The `--keep-*` policy of `forget` (counts: a number or `unlimited`).
@@ -297,8 +351,8 @@ impl DownloadFlags {
 }
 
 impl Pick {
-    pub fn selector(&self) -> tt_vault::commands::select::Selector {
-        tt_vault::commands::select::Selector {
+    pub fn selector(&self) -> tt_vault::selection::Selector {
+        tt_vault::selection::Selector {
             snapshot: self.snapshot.clone(),
             date: self.date.clone(),
             account: self.account.clone(),
@@ -361,184 +415,5 @@ impl Progress for Bar {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// Columns of the human `show` table per section: (heading, view key).
-fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
-    match section {
-        "posts" => &[
-            ("date", "date"),
-            ("id", "id"),
-            ("archived", "archived"),
-            ("failed", "failed"),
-            ("likes", "likes"),
-            ("sound", "sound"),
-            ("caption", "caption"),
-            ("link", "link"),
-        ],
-        "likes" | "favorites" | "reposts" => &[
-            ("date", "date"),
-            ("id", "id"),
-            ("archived", "archived"),
-            ("link", "link"),
-        ],
-        "history" => &[("date", "date"), ("id", "id"), ("link", "link")],
-        "comments" => &[("date", "date"), ("comment", "comment")],
-        "following" | "followers" | "blocked" => &[("date", "date"), ("username", "username")],
-        "messages" => &[
-            ("date", "date"),
-            ("chat", "chat"),
-            ("from", "from"),
-            ("content", "content"),
-        ],
-        "searches" => &[("date", "date"), ("term", "term")],
-        "raw" => &[("section", "section")],
-        _ => &[("date", "date"), ("text", "text"), ("link", "link")],
-    }
-}
-
-fn cell(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "-".to_string(),
-        serde_json::Value::String(s) => s.replace('\n', " "),
-        other => other.to_string(),
-    }
-}
-
-/// Prints an object view (the profile): its fields, then nested objects indented.
-pub fn print_view(view: &serde_json::Value) {
-    for (k, v) in view.as_object().into_iter().flatten() {
-        match v.as_object() {
-            Some(fields) => {
-                for (fk, fv) in fields {
-                    println!("  {fk:<22} {}", cell(fv));
-                }
-            }
-            None => println!("{k:<24} {}", cell(v)),
-        }
-    }
-}
-
-/// A table printed as rows stream in: columns are sized on blocks of rows, so a
-/// section of millions of rows is never held at once.
-pub struct Table {
-    cols: &'static [(&'static str, &'static str)],
-    block: Vec<Vec<String>>,
-    widths: Option<Vec<usize>>,
-    rows: u64,
-}
-
-const TABLE_BLOCK: usize = 1000;
-
-impl Table {
-    pub fn new(section: &str) -> Table {
-        Table {
-            cols: show_columns(section),
-            block: Vec::new(),
-            widths: None,
-            rows: 0,
-        }
-    }
-
-    pub fn push(&mut self, row: serde_json::Value) -> std::io::Result<()> {
-        self.block
-            .push(self.cols.iter().map(|(_, key)| cell(&row[*key])).collect());
-        self.rows += 1;
-        if self.block.len() == TABLE_BLOCK {
-            self.flush();
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) {
-        let widths = self.widths.get_or_insert_with(|| {
-            self.cols
-                .iter()
-                .enumerate()
-                .map(|(i, (head, _))| {
-                    self.block
-                        .iter()
-                        .map(|r| r[i].chars().count().min(60))
-                        .chain([head.len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect()
-        });
-        let line = |cells: &[String]| {
-            let parts: Vec<String> = cells
-                .iter()
-                .zip(widths.iter())
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            println!("{}", parts.join("  ").trim_end());
-        };
-        if self.rows <= self.block.len() as u64 {
-            line(
-                &self
-                    .cols
-                    .iter()
-                    .map(|(h, _)| h.to_string())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        for r in self.block.drain(..) {
-            line(&r);
-        }
-    }
-
-    pub fn finish(mut self) {
-        self.flush();
-        println!("({} rows)", self.rows);
-    }
-}
-
-/// Prints a diff: one line per change.
-pub fn print_diff(diff: &serde_json::Value) {
-    let mut any = false;
-    if let Some(changed) = diff["profile"]["changed"].as_object() {
-        for (field, v) in changed {
-            any = true;
-            println!("profile {field}: {} -> {}", v[0], v[1]);
-        }
-    }
-    for (section, d) in diff.as_object().into_iter().flatten() {
-        for (what, sign) in [("added", "+"), ("removed", "-"), ("changed", "~")] {
-            for item in d[what].as_array().into_iter().flatten() {
-                any = true;
-                println!("{sign} {section}: {}", item.as_str().unwrap_or_default());
-            }
-        }
-    }
-    if !any {
-        println!("no changes");
-    }
-}
-
-/// Prints `value` as JSON when asked, else runs `human`.
-pub fn emit<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("serialisable output")
-        );
-    } else {
-        human(value);
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Layers, each talking only downward:
 //! - [`commands`] — one function per CLI command, called by the binary and the tests.
+//! - [`selection`] — which snapshot a command works on (id prefix, date, latest).
+//! - [`download`] — a snapshot's download run: the fetcher's files into the archiver,
+//!   failures recorded as [`download::DownloadFailure`].
 //! - [`catalogue`] — the TikTok export catalogue in the index (versions, views, diffs).
 //! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
 //! - [`serve`] — the local read-only web viewer.
@@ -11,7 +14,9 @@
 pub mod catalogue;
 pub mod commands;
 pub mod dates;
+pub mod download;
 pub mod retention;
+pub mod selection;
 pub mod serve;
 pub mod store;
 pub mod tiktok;

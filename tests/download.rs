@@ -24,6 +24,18 @@ fn snapshot_urls(
     extra: &[&str],
     code: i32,
 ) -> serde_json::Value {
+    let extra: Vec<&str> = extra.iter().copied().chain(["--json"]).collect();
+    serde_json::from_str(&snapshot_urls_text(env, server, ids, &extra, code)).unwrap()
+}
+
+/// `snapshot --url` of `ids` (`short` for the short link), its stdout.
+fn snapshot_urls_text(
+    env: &Env,
+    server: &Server,
+    ids: &[&str],
+    extra: &[&str],
+    code: i32,
+) -> String {
     let mut args: Vec<String> = vec!["snapshot".into(), "--account".into(), "alice".into()];
     for id in ids {
         args.push("--url".into());
@@ -33,7 +45,7 @@ fn snapshot_urls(
             link(id)
         });
     }
-    args.extend(["--timeout", "1", "--retries", "1", "--rate", "50", "--json"].map(String::from));
+    args.extend(["--timeout", "1", "--retries", "1", "--rate", "50"].map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = env
         .cmd()
@@ -48,7 +60,7 @@ fn snapshot_urls(
         "{so}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&so).unwrap()
+    so.into_owned()
 }
 
 #[test]
@@ -594,4 +606,27 @@ fn resets_and_short_bodies_are_network_failures_and_store_nothing() {
         assert!(!paths.iter().any(|p| p.contains(id)), "{id}: {paths:?}");
     }
     env.ok(&["verify", "--read-data"]);
+}
+
+/// `snapshot -v` lists each failed post from its typed record: id, reason, detail,
+/// HTTP status, attempts and link; without -v one line counts them.
+#[test]
+fn verbose_snapshot_lists_each_failure() {
+    let env = Env::new();
+    let server = Server::start();
+    // A failed post is a problem found: exit 1.
+    let run = |extra: &[&str]| snapshot_urls_text(&env, &server, &[ids::GONE], extra, 1);
+    let quiet = run(&[]);
+    assert!(
+        quiet.contains("1 posts could not be fetched (recorded in the snapshot; -v lists them"),
+        "{quiet}"
+    );
+    let verbose = run(&["-v"]);
+    let line = verbose
+        .lines()
+        .find(|l| l.starts_with(&format!("  failed {}: ", ids::GONE)))
+        .unwrap_or_else(|| panic!("no failure line: {verbose}"));
+    assert!(line.contains("HTTP 404"), "{line}");
+    assert!(line.contains(" attempts) "), "{line}");
+    assert!(line.ends_with(&link(ids::GONE)), "{line}");
 }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, ToSql};
 use serde_json::{json, Map, Value};
 
 use super::query::{self, Item, Version, AT_VERSION, ITEM_COLUMNS, PROFILE_ALIASES};
@@ -103,16 +103,14 @@ fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result
                              AND j.first_seq <= ?3 AND (j.last_seq IS NULL OR j.last_seq >= ?3))
          ORDER BY date_utc IS NULL, date_utc DESC, position, id"
     ))?;
-    let rows = if section == "raw" {
-        stmt.query_map(params![x.account, x.seq, y.seq], query::item_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    } else {
-        stmt.query_map(
-            params![x.account, x.seq, y.seq, section],
-            query::item_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    };
+    // Raw rows are keyed by their path, not a section: no fourth parameter for them.
+    let mut args: Vec<&dyn ToSql> = vec![&x.account, &x.seq, &y.seq];
+    if section != "raw" {
+        args.push(&section);
+    }
+    let rows = stmt
+        .query_map(&*args, query::item_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

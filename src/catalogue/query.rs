@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use std::collections::HashSet;
 
+use crate::download::DownloadFailure;
 use crate::store::snapshots::Snapshot;
 
 use super::{CatalogueError, Result};
@@ -234,7 +235,7 @@ fn utc_text(secs: Option<i64>) -> Value {
 
 /// One row as shown; `failed` is the snapshot's list of failed downloads.
 /// `archived` holds every post id with files in the vault.
-fn row_view(item: Item, failed: &Value, archived: &HashSet<String>) -> Value {
+fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) -> Value {
     if item.is_raw {
         return json!({
             "section": item.section,
@@ -267,16 +268,13 @@ fn row_view(item: Item, failed: &Value, archived: &HashSet<String>) -> Value {
                 };
                 o.insert("likes".into(), field("likes"));
                 o.insert("sound".into(), field("sound"));
-                let failure = item.video_id.as_ref().and_then(|id| {
-                    failed
-                        .as_array()?
-                        .iter()
-                        .find(|f| f["id"].as_str() == Some(id))
-                        .cloned()
-                });
+                let failure = item
+                    .video_id
+                    .as_ref()
+                    .and_then(|id| failed.iter().find(|f| f.id.as_ref() == Some(id)));
                 if let Some(f) = failure {
-                    o.insert("failed".into(), f["reason_text"].clone());
-                    o.insert("failure".into(), f);
+                    o.insert("failed".into(), json!(f.reason_text));
+                    o.insert("failure".into(), f.to_json());
                 }
             }
         }
@@ -324,8 +322,9 @@ pub fn each_row(
         } else {
             HashSet::new()
         };
+    let failed = DownloadFailure::read_list(&snap.failed);
     each_item(conn, v, section, &mut |i| {
-        f(row_view(i, &snap.failed, &archived))
+        f(row_view(i, &failed, &archived))
     })
 }
 

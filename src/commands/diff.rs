@@ -3,14 +3,14 @@
 use crate::catalogue::{diff as catalogue_diff, query};
 use crate::store::Vault;
 
-use super::select::{self, Selector};
 use super::{CommandError, Result};
+use crate::selection::{self, Selector};
 
 /// The changes from the export shown at `a` to the one shown at `b` (shape in
 /// `catalogue::diff`).
 pub fn diff(vault: &Vault, a: &Selector, b: &Selector) -> Result<serde_json::Value> {
     let conn = vault.connect()?;
-    let (sa, sb) = (select::resolve(&conn, a)?, select::resolve(&conn, b)?);
+    let (sa, sb) = (selection::resolve(&conn, a)?, selection::resolve(&conn, b)?);
     if sa.account != sb.account {
         return Err(CommandError::Usage(format!(
             "snapshot {} is of account {} but {} is of {}; diff compares one account's exports",

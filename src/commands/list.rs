@@ -5,8 +5,8 @@ use serde::Serialize;
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::Vault;
 
-use super::select::{self, Selector};
 use super::Result;
+use crate::selection::{self, Selector};
 
 pub fn snapshots(vault: &Vault, account: Option<&str>) -> Result<Vec<Snapshot>> {
     Ok(snapshots::list(&vault.connect()?, account)?)
@@ -31,7 +31,7 @@ pub struct ListedEntry {
 
 pub fn ls(vault: &Vault, sel: &Selector) -> Result<Listing> {
     let conn = vault.connect()?;
-    let snap = select::resolve(&conn, sel)?;
+    let snap = selection::resolve(&conn, sel)?;
     let entries = snapshots::entries(&conn, &snap.id)?
         .into_iter()
         .map(|e| ListedEntry {

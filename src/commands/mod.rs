@@ -1,14 +1,12 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
 pub mod diff;
-pub mod download;
 pub mod forget;
 pub mod init;
 pub mod list;
 pub mod prune;
 pub mod rebuild;
 pub mod restore;
-pub mod select;
 pub mod serve;
 pub mod show;
 pub mod snapshot;
@@ -42,6 +40,28 @@ pub enum CommandError {
 }
 
 pub type Result<T> = std::result::Result<T, CommandError>;
+
+impl From<crate::selection::SelectError> for CommandError {
+    fn from(e: crate::selection::SelectError) -> Self {
+        use crate::selection::SelectError;
+        match e {
+            SelectError::Usage(m) => CommandError::Usage(m),
+            SelectError::NotFound(m) => CommandError::Input(m),
+            SelectError::Store(s) => CommandError::Store(s),
+        }
+    }
+}
+
+impl From<crate::download::DownloadError> for CommandError {
+    fn from(e: crate::download::DownloadError) -> Self {
+        use crate::download::DownloadError;
+        match e {
+            DownloadError::Usage(m) => CommandError::Usage(m),
+            DownloadError::Start(_) => CommandError::Input(e.to_string()),
+            DownloadError::Store(s) => CommandError::Store(s),
+        }
+    }
+}
 
 impl From<rusqlite::Error> for CommandError {
     fn from(e: rusqlite::Error) -> Self {

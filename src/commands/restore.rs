@@ -11,8 +11,8 @@ use crate::store::restorer::{hash_file, safe_target};
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::Vault;
 
-use super::select::{self, Selector};
 use super::{CommandError, Progress, Result};
+use crate::selection::{self, Selector};
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreArgs {
@@ -44,7 +44,7 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
     let conn = vault.connect()?;
-    let snap = select::resolve(&conn, &args.select)?;
+    let snap = selection::resolve(&conn, &args.select)?;
     let mut entries = snapshots::entries(&conn, &snap.id)?;
     refuse_target_inside_sources(&args.to, &snap.sources)?;
 

@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
+use crate::selection::{self, Selector};
 use crate::serve::{self, Options};
 use crate::store::Vault;
 
-use super::select::{self, Selector};
 use super::{CommandError, Result};
 
 pub struct ServeArgs {
@@ -18,7 +18,7 @@ pub struct ServeArgs {
 pub fn serve(vault: &Vault, args: &ServeArgs, ready: &dyn Fn(&str)) -> Result<()> {
     let start = {
         let conn = vault.connect_read_only()?;
-        select::resolve(&conn, &args.select)?
+        selection::resolve(&conn, &args.select)?
     };
     let opts = Options {
         listen: args.listen,

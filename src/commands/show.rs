@@ -10,8 +10,8 @@ use crate::catalogue::SECTIONS;
 use crate::store::snapshots::Snapshot;
 use crate::store::Vault;
 
-use super::select::{self, Selector};
 use super::{CommandError, Result};
+use crate::selection::{self, Selector};
 
 /// One section of one snapshot's export, ready to be printed: rows are read as they
 /// are written out, never all held at once.
@@ -59,7 +59,7 @@ pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Showing> 
         )));
     }
     let conn = vault.connect()?;
-    let snap = select::resolve(&conn, select)?;
+    let snap = selection::resolve(&conn, select)?;
     let version = query::require_version(&conn, &snap)?;
     Ok(Showing {
         conn,

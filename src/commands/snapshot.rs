@@ -9,14 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalogue::{ingest, layout_name};
+use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
 use crate::store::{StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
 use crate::tiktok::fetch::{FetchConfig, Target};
 use crate::tiktok::media;
-
-use super::download::{self, Which};
 
 use super::{CommandError, Progress, Result};
 
@@ -35,7 +34,7 @@ pub struct SnapshotArgs {
     /// Post links to download (`--url`).
     pub urls: Vec<String>,
     /// The export's lists to download; `None` = the default (posts, with an export).
-    pub download: Option<Vec<Which>>,
+    pub download: Option<Vec<ExportList>>,
     pub fetch: FetchConfig,
 }
 
@@ -48,7 +47,7 @@ pub struct SnapshotOutcome {
     pub bytes: u64,
     pub new_bytes: u64,
     pub stored_bytes: u64,
-    pub failed: Vec<serde_json::Value>,
+    pub failed: Vec<DownloadFailure>,
     pub notes: Vec<String>,
     /// Key paths of the export's sections the catalogue understood (empty without an export).
     pub sections_understood: Vec<String>,
@@ -75,38 +74,7 @@ pub fn snapshot(
             "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
-    let mut targets = download::targets_from_urls(&args.urls);
-    // The export is parsed in full before anything is written: a malformed one
-    // fails here, with the vault untouched.
-    if args.export.is_none() && args.download.as_ref().is_some_and(|w| !w.is_empty()) {
-        return Err(CommandError::Usage(
-            "--download picks lists of an export: give --export too (or use --url LINK)".into(),
-        ));
-    }
-    let which = args.download.clone().unwrap_or_else(|| vec![Which::Posts]);
-    let export = match args
-        .export
-        .as_deref()
-        .map(|p| check_export(p, &which))
-        .transpose()?
-    {
-        Some((e, report, found)) => {
-            targets.extend(found);
-            Some((e, report))
-        }
-        None => None,
-    };
-    if !targets.is_empty() {
-        if let Some(cookies) = &args.fetch.cookies_file {
-            // Found now, not after every local file is already read and packed.
-            std::fs::File::open(cookies).map_err(|e| {
-                CommandError::Input(format!(
-                    "--cookies {}: {e}; check the path",
-                    cookies.display()
-                ))
-            })?;
-        }
-    }
+    let (targets, export) = targets_and_export(args)?;
     let account = args
         .account
         .clone()
@@ -122,25 +90,8 @@ pub fn snapshot(
         sources.push(plan_export(e, &mut planned, &mut skipped)?);
     }
     for dir in &args.media {
-        let root = unique_root(&sources, "media", dir);
-        let abs = fs::canonicalize(dir).map_err(|e| {
-            CommandError::Input(format!(
-                "media folder {}: {e}; check the path",
-                dir.display()
-            ))
-        })?;
-        if !abs.is_dir() {
-            return Err(CommandError::Input(format!(
-                "media source {} is not a folder; pass the folder that holds the videos",
-                dir.display()
-            )));
-        }
-        walk(&abs, &abs, &root, "media", &mut planned, &mut skipped)?;
-        sources.push(Source {
-            kind: "media".into(),
-            path: abs.display().to_string(),
-            root,
-        });
+        let source = plan_media(dir, &sources, &mut planned, &mut skipped)?;
+        sources.push(source);
     }
 
     let lock = vault.lock_for_writing(args.wait)?;
@@ -167,7 +118,8 @@ pub fn snapshot(
             root: "videos".into(),
         });
         progress.begin("download", None);
-        let summary = download::download(vault, &builder, targets, &args.fetch, progress)?;
+        let status = |line| progress.message(line);
+        let summary = download::run(vault, &builder, targets, &args.fetch, &status)?;
         progress.end();
         notes.push(summary.line());
         failed = summary.failed;
@@ -180,7 +132,7 @@ pub fn snapshot(
             account: account.clone(),
             taken_at,
             sources: sources.clone(),
-            failed,
+            failed: failed.iter().map(DownloadFailure::to_json).collect(),
             meta: serde_json::json!({}),
         },
         |tx, id| {
@@ -214,22 +166,94 @@ pub fn snapshot(
         bytes: m.stats.bytes,
         new_bytes: m.stats.new_bytes,
         stored_bytes: m.stats.stored_bytes,
-        failed: m.failed,
+        failed,
         notes,
         sections_understood,
         sections_raw,
     })
 }
 
+/// An export parsed in full, and what the parse found.
+type CheckedExport = (Export, ParseReport);
+
+/// The posts to download (links given, then the chosen lists of the export) and the
+/// export itself, parsed and checked.
+fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<CheckedExport>)> {
+    let mut targets = download::targets_from_urls(&args.urls);
+    // The export is parsed in full before anything is written: a malformed one
+    // fails here, with the vault untouched.
+    if args.export.is_none() && args.download.as_ref().is_some_and(|w| !w.is_empty()) {
+        return Err(CommandError::Usage(
+            "--download picks lists of an export: give --export too (or use --url LINK)".into(),
+        ));
+    }
+    let lists = args
+        .download
+        .clone()
+        .unwrap_or_else(|| vec![ExportList::Posts]);
+    let export = match args
+        .export
+        .as_deref()
+        .map(|p| check_export(p, &lists))
+        .transpose()?
+    {
+        Some((e, report, found)) => {
+            targets.extend(found);
+            Some((e, report))
+        }
+        None => None,
+    };
+    if !targets.is_empty() {
+        if let Some(cookies) = &args.fetch.cookies_file {
+            // Found now, not after every local file is already read and packed.
+            std::fs::File::open(cookies).map_err(|e| {
+                CommandError::Input(format!(
+                    "--cookies {}: {e}; check the path",
+                    cookies.display()
+                ))
+            })?;
+        }
+    }
+    Ok((targets, export))
+}
+
+/// Plans a folder of saved videos under `media/<name>`, every file in it.
+fn plan_media(
+    dir: &Path,
+    sources: &[Source],
+    planned: &mut Vec<Planned>,
+    skipped: &mut Vec<String>,
+) -> Result<Source> {
+    let root = unique_root(sources, "media", dir);
+    let abs = fs::canonicalize(dir).map_err(|e| {
+        CommandError::Input(format!(
+            "media folder {}: {e}; check the path",
+            dir.display()
+        ))
+    })?;
+    if !abs.is_dir() {
+        return Err(CommandError::Input(format!(
+            "media source {} is not a folder; pass the folder that holds the videos",
+            dir.display()
+        )));
+    }
+    walk(&abs, &abs, &root, "media", planned, skipped)?;
+    Ok(Source {
+        kind: "media".into(),
+        path: abs.display().to_string(),
+        root,
+    })
+}
+
 /// Opens and fully parses an export, discarding the records: the check that it can
 /// be catalogued, made before the vault is touched.
 /// The same pass collects the links of the lists to download.
-fn check_export(path: &Path, which: &[Which]) -> Result<(Export, ParseReport, Vec<Target>)> {
+fn check_export(path: &Path, lists: &[ExportList]) -> Result<(Export, ParseReport, Vec<Target>)> {
     let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
     let mut targets = Vec::new();
     let report = export
         .parse(&mut |r| {
-            targets.extend(download::export_target(&r, which));
+            targets.extend(download::export_target(&r, lists));
             Ok(())
         })
         .map_err(|e| CommandError::Input(e.to_string()))?;

@@ -1,5 +1,10 @@
-//! The downloader inside a snapshot: post links in, files into the snapshot, and
-//! each failure recorded in the snapshot instead of failing it.
+//! The download run of a snapshot: it glues the TikTok fetcher to the archiver.
+//! Post links go in, their files go into the snapshot being built, and each failure
+//! is recorded in the snapshot (a [`DownloadFailure`]) instead of failing it.
+
+mod failure;
+
+pub use failure::DownloadFailure;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
@@ -8,29 +13,46 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use serde_json::{json, Value};
 
 use crate::store::archiver::{AddError, SnapshotBuilder};
 use crate::store::index::FileRow;
 use crate::store::manifest::Entry;
-use crate::store::{journal, snapshots, Vault};
+use crate::store::{journal, snapshots, StoreError, Vault};
 use crate::tiktok::export::{Record, Section};
 use crate::tiktok::fetch::{self, FetchConfig, MediaSink, Outcome, PostResult, StoredFile, Target};
 use crate::tiktok::links;
 
-use super::{CommandError, Progress, Result};
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// A bad `--download` value.
+    #[error("{0}")]
+    Usage(String),
+    /// The run could not begin (a bad cookies file, no HTTP client).
+    #[error("cannot start downloading: {0}")]
+    Start(fetch::FetchError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
-/// Which of the export's lists to fetch.
+impl From<rusqlite::Error> for DownloadError {
+    fn from(e: rusqlite::Error) -> Self {
+        DownloadError::Store(e.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DownloadError>;
+
+/// One of the export's lists of posts that a snapshot can download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
+pub enum ExportList {
     Posts,
     Likes,
     Favorites,
 }
 
-impl Which {
+impl ExportList {
     /// Reads `posts,favorites,likes` or `none`.
-    pub fn parse_list(text: &str) -> Result<Vec<Which>> {
+    pub fn parse_list(text: &str) -> Result<Vec<ExportList>> {
         let mut out = Vec::new();
         let parts: Vec<&str> = text
             .split(',')
@@ -38,18 +60,18 @@ impl Which {
             .filter(|p| !p.is_empty())
             .collect();
         if parts.len() > 1 && parts.iter().any(|p| p.eq_ignore_ascii_case("none")) {
-            return Err(CommandError::Usage(format!(
+            return Err(DownloadError::Usage(format!(
                 "--download {text:?}: `none` cannot be combined with other lists"
             )));
         }
         for part in parts {
             match part.to_ascii_lowercase().as_str() {
                 "none" => return Ok(Vec::new()),
-                "posts" => out.push(Which::Posts),
-                "likes" => out.push(Which::Likes),
-                "favorites" | "favourites" => out.push(Which::Favorites),
+                "posts" => out.push(ExportList::Posts),
+                "likes" => out.push(ExportList::Likes),
+                "favorites" | "favourites" => out.push(ExportList::Favorites),
                 other => {
-                    return Err(CommandError::Usage(format!(
+                    return Err(DownloadError::Usage(format!(
                     "--download {other:?}: use posts, likes, favorites (comma-separated) or none"
                 )))
                 }
@@ -60,25 +82,25 @@ impl Which {
 
     fn section(self) -> Section {
         match self {
-            Which::Posts => Section::Posts,
-            Which::Likes => Section::Likes,
-            Which::Favorites => Section::Favorites,
+            ExportList::Posts => Section::Posts,
+            ExportList::Likes => Section::Likes,
+            ExportList::Favorites => Section::Favorites,
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Which::Posts => "posts",
-            Which::Likes => "likes",
-            Which::Favorites => "favorites",
+            ExportList::Posts => "posts",
+            ExportList::Likes => "likes",
+            ExportList::Favorites => "favorites",
         }
     }
 }
 
 /// The download target an export record stands for, when it is in a chosen list
 /// (called for every record of the one parse that also checks the export).
-pub fn export_target(r: &Record, which: &[Which]) -> Option<Target> {
-    let w = which.iter().find(|w| w.section() == r.section)?;
+pub fn export_target(r: &Record, lists: &[ExportList]) -> Option<Target> {
+    let w = lists.iter().find(|w| w.section() == r.section)?;
     let link = r.link.clone().or_else(|| r.video_id.clone())?;
     Some(Target {
         link,
@@ -117,8 +139,8 @@ fn checkpoint_interval() -> Duration {
     Duration::from_secs_f64(secs.max(0.0))
 }
 
-/// The post id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
-fn id_from_path(path: &str) -> Option<String> {
+/// The TikTok video id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
+fn video_id_from_path(path: &str) -> Option<String> {
     let name = path.rsplit('/').next()?;
     let after = name.split_once('_')?.1;
     let id: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -134,7 +156,7 @@ impl MediaSink for VaultSink<'_, '_> {
         };
         match self
             .builder
-            .add_reader(path, body, kind, id_from_path(path), None)
+            .add_reader(path, body, kind, video_id_from_path(path), None)
         {
             Ok(e) => {
                 // The sidecar is a post's last file: a good moment to make it durable.
@@ -179,7 +201,7 @@ fn archived_files(conn: &Connection, video_id: &str) -> Result<Vec<(Entry, Optio
 pub struct DownloadSummary {
     pub archived: u64,
     pub already: u64,
-    pub failed: Vec<Value>,
+    pub failed: Vec<DownloadFailure>,
 }
 
 impl DownloadSummary {
@@ -187,9 +209,7 @@ impl DownloadSummary {
     pub fn line(&self) -> String {
         let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
         for f in &self.failed {
-            *by_reason
-                .entry(f["reason_text"].as_str().unwrap_or("failed").to_string())
-                .or_default() += 1;
+            *by_reason.entry(f.reason_text.clone()).or_default() += 1;
         }
         let mut parts = vec![format!("{} archived", self.archived)];
         if self.already > 0 {
@@ -201,13 +221,14 @@ impl DownloadSummary {
 }
 
 /// Downloads `targets` into the snapshot. Posts already in the vault are linked in
-/// from the newest snapshot holding them, not fetched again.
-pub fn download(
+/// from the newest snapshot holding them, not fetched again. `status` hears a line
+/// of progress (posts done, failures so far) after each post.
+pub fn run(
     vault: &Vault,
     builder: &SnapshotBuilder,
     targets: Vec<Target>,
     cfg: &FetchConfig,
-    progress: &dyn Progress,
+    status: &(dyn Fn(String) + Sync),
 ) -> Result<DownloadSummary> {
     let sink = VaultSink {
         builder,
@@ -222,13 +243,13 @@ pub fn download(
         if matches!(r.outcome, Outcome::Failed(_)) {
             failed.fetch_add(1, Ordering::Relaxed);
         }
-        progress.message(format!(
+        status(format!(
             "videos {n}/{total}, {} failed",
             failed.load(Ordering::Relaxed)
         ));
     };
-    let results = fetch::try_download_all(cfg, targets, &sink, &on_post)
-        .map_err(|e| CommandError::Input(format!("cannot start downloading: {e}")))?;
+    let results =
+        fetch::try_download_all(cfg, targets, &sink, &on_post).map_err(DownloadError::Start)?;
 
     let conn = vault.connect()?;
     let mut summary = DownloadSummary::default();
@@ -253,17 +274,9 @@ pub fn download(
                     builder.add_existing(&path, &e, file);
                 }
             }
-            Outcome::Failed(f) => summary.failed.push(json!({
-                "id": r.video_id,
-                "link": r.target.link,
-                "source": r.target.source,
-                "reason": f.reason.code(),
-                "reason_text": f.reason.to_string(),
-                "detail": f.detail,
-                "http_status": f.http_status,
-                "attempts": f.attempts,
-                "retry_next_run": f.retry_next_run,
-            })),
+            Outcome::Failed(f) => summary
+                .failed
+                .push(DownloadFailure::new(r.video_id, &r.target, f)),
         }
     }
     Ok(summary)
@@ -276,24 +289,24 @@ mod tests {
     #[test]
     fn ids_come_from_downloader_file_names() {
         assert_eq!(
-            id_from_path("videos/2024-05-01_7301234567890123456.mp4").as_deref(),
+            video_id_from_path("videos/2024-05-01_7301234567890123456.mp4").as_deref(),
             Some("7301234567890123456")
         );
         assert_eq!(
-            id_from_path("videos/undated_42_01.jpeg").as_deref(),
+            video_id_from_path("videos/undated_42_01.jpeg").as_deref(),
             Some("42")
         );
-        assert_eq!(id_from_path("videos/nothing.mp4"), None);
+        assert_eq!(video_id_from_path("videos/nothing.mp4"), None);
     }
 
     #[test]
     fn download_lists_parse() {
         assert_eq!(
-            Which::parse_list("posts,likes").unwrap(),
-            [Which::Posts, Which::Likes]
+            ExportList::parse_list("posts,likes").unwrap(),
+            [ExportList::Posts, ExportList::Likes]
         );
-        assert!(Which::parse_list("none").unwrap().is_empty());
-        assert!(Which::parse_list("videos").is_err());
-        assert!(Which::parse_list("posts,none").is_err());
+        assert!(ExportList::parse_list("none").unwrap().is_empty());
+        assert!(ExportList::parse_list("videos").is_err());
+        assert!(ExportList::parse_list("posts,none").is_err());
     }
 }

@@ -1,0 +1,415 @@
+//! What the binary prints: each command's human text on stdout, or its one `--json`
+//! document. The words and layouts here are what scripts and the tests read, so a
+//! change to them is a change of behaviour.
+
+mod show;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use tt_vault::commands::forget::ForgetReport;
+use tt_vault::commands::list::Listing;
+use tt_vault::commands::rebuild::RebuildOutcome;
+use tt_vault::commands::restore::RestoreOutcome;
+use tt_vault::commands::show::Showing;
+use tt_vault::commands::snapshot::SnapshotOutcome;
+use tt_vault::commands::stats::Stats;
+use tt_vault::download::DownloadFailure;
+use tt_vault::store::checker::{Audit, Report};
+use tt_vault::store::pruner::PruneReport;
+use tt_vault::store::snapshots::{short, Snapshot};
+
+/// How the command line asked for output.
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Output {
+    /// A line of human text, unless `--quiet`.
+    fn say(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    /// Prints `value` as JSON when asked, else runs `human`.
+    fn emit<T: Serialize + ?Sized>(&self, value: &T, human: impl FnOnce(&T)) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).expect("serialisable output")
+            );
+        } else {
+            human(value);
+        }
+    }
+
+    pub fn init(&self, root: &Path) {
+        self.emit(&serde_json::json!({ "vault": root }), |_| {
+            self.say(format!("created vault at {}", root.display()))
+        });
+    }
+
+    pub fn snapshot(&self, o: &SnapshotOutcome) {
+        self.emit(o, |o| {
+            self.say(format!(
+                "snapshot {} of {} taken {}: {} files, {} ({} new, {} stored)",
+                short(&o.id),
+                o.account,
+                o.taken_at,
+                o.files,
+                human_bytes(o.bytes),
+                human_bytes(o.new_bytes),
+                human_bytes(o.stored_bytes)
+            ));
+            for n in &o.notes {
+                self.say(n);
+            }
+            if self.verbose {
+                for f in &o.failed {
+                    self.say(failure_line(f));
+                }
+            } else if !o.failed.is_empty() {
+                self.say(format!(
+                    "{} posts could not be fetched (recorded in the snapshot; -v lists them, `tt-vault show posts` too)",
+                    o.failed.len()
+                ));
+            }
+        });
+    }
+
+    pub fn snapshots(&self, list: &[Snapshot]) {
+        self.emit(list, |l| {
+            self.say(format!(
+                "{:<8}  {:<24}  {:<16} {:>7} {:>11} {:>11}",
+                "id", "taken_at", "account", "files", "size", "stored"
+            ));
+            for s in l {
+                self.say(format!(
+                    "{:<8}  {:<24}  {:<16} {:>7} {:>11} {:>11}",
+                    s.short_id(),
+                    s.taken_at,
+                    s.account,
+                    s.files,
+                    human_bytes(s.bytes),
+                    human_bytes(s.stored_bytes)
+                ));
+            }
+        });
+    }
+
+    pub fn ls(&self, listing: &Listing) {
+        self.emit(listing, |l| {
+            for e in &l.entries {
+                self.say(format!("{:>12}  {}", e.size, e.path));
+            }
+        });
+    }
+
+    /// A section of the export: streamed as JSON, the profile as fields, a list as a table.
+    pub fn show(&self, shown: &Showing) -> anyhow::Result<()> {
+        if self.json {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            shown.write_json(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+        } else if shown.section == "profile" {
+            show::print_view(&shown.profile()?);
+        } else {
+            let mut table = show::Table::new(&shown.section);
+            shown.each_row(&mut |row| table.push(row))?;
+            table.finish();
+        }
+        Ok(())
+    }
+
+    pub fn diff(&self, diff: &serde_json::Value) {
+        self.emit(diff, show::print_diff);
+    }
+
+    pub fn restore(&self, o: &RestoreOutcome) {
+        self.emit(o, |o| {
+            self.say(format!(
+                "restored snapshot {} ({} taken {}) into {}: {} files, {} already there, {}",
+                short(&o.snapshot),
+                o.account,
+                o.taken_at,
+                o.target,
+                o.restored,
+                o.skipped,
+                human_bytes(o.bytes)
+            ));
+            if !o.views.is_empty() {
+                self.say(format!("wrote readable views: {}", o.views.join(", ")));
+            }
+        });
+        // Always on stderr, even with --json or --quiet: these files are missing.
+        for f in &o.failed {
+            eprintln!("tt-vault: could not restore {}: {}", f.path, f.error);
+        }
+    }
+
+    pub fn verify(&self, report: &Report) {
+        self.emit(report, |r| {
+            // Problems print even with --quiet: they are the answer.
+            for p in &r.problems {
+                println!(
+                    "PROBLEM {}{}: {}",
+                    p.kind,
+                    p.pack
+                        .as_deref()
+                        .map(|n| format!(" in pack {n}"))
+                        .unwrap_or_default(),
+                    p.detail
+                );
+                if !p.snapshots.is_empty() {
+                    let ids: Vec<&str> = p.snapshots.iter().map(|s| short(s)).collect();
+                    println!("  snapshots: {}", ids.join(", "));
+                }
+                for path in &p.paths {
+                    println!("  damaged: {path}");
+                }
+            }
+            let read = if r.mode == "structure" {
+                "index, pack trailers and references checked".to_string()
+            } else {
+                format!(
+                    "{} packs read, {} re-hashed",
+                    r.packs_checked,
+                    human_bytes(r.bytes_checked)
+                )
+            };
+            self.say(format!(
+                "verify ({}): {read}, {}",
+                r.mode,
+                if r.ok {
+                    "no problems".to_string()
+                } else {
+                    format!("{} problems", r.problems.len())
+                }
+            ));
+        });
+    }
+
+    pub fn audits(&self, list: &[Audit]) {
+        self.emit(list, |l| {
+            for a in l {
+                let n = a.problems.as_array().map_or(0, |p| p.len());
+                self.say(format!(
+                    "#{:<4} {}  {:<12} {:>5} packs {:>11}  {}",
+                    a.id,
+                    a.started_at,
+                    a.mode,
+                    a.packs_checked,
+                    human_bytes(a.bytes_checked as u64),
+                    match a.ok {
+                        Some(true) => "ok".to_string(),
+                        Some(false) => format!("{n} problems"),
+                        None => "did not finish".to_string(),
+                    }
+                ));
+            }
+        });
+    }
+
+    pub fn stats(&self, stats: &Stats) {
+        self.emit(stats, |s| {
+            self.say(format!(
+                "{} snapshots, {} logical, {} stored in {} packs, dedup ratio {:.2}",
+                s.snapshots,
+                human_bytes(s.logical_bytes),
+                human_bytes(s.stored_bytes),
+                s.packs,
+                s.dedup_ratio
+            ));
+            for a in &s.accounts {
+                self.say(format!(
+                    "  {}: {} snapshots, {} logical; when taken they added {} new, {} stored",
+                    a.account,
+                    a.snapshots,
+                    human_bytes(a.logical_bytes),
+                    human_bytes(a.new_bytes),
+                    human_bytes(a.stored_bytes)
+                ));
+            }
+            if self.verbose {
+                for p in &s.per_snapshot {
+                    self.say(format!(
+                        "    {} {} {}: {} logical, added {} new, {} stored",
+                        short(&p.id),
+                        p.account,
+                        p.taken_at,
+                        human_bytes(p.bytes),
+                        human_bytes(p.new_bytes),
+                        human_bytes(p.stored_bytes)
+                    ));
+                }
+            }
+        });
+    }
+
+    /// Where `serve` listens. Printed even with `--quiet`: it is the one thing to know.
+    pub fn serving(&self, url: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "url": url }));
+        } else {
+            println!("tt-vault: serving the archive read-only at {url}");
+            println!("(open it in a browser; Ctrl-C stops)");
+        }
+    }
+
+    pub fn rebuild_index(&self, r: &RebuildOutcome) {
+        self.emit(r, |r| {
+            self.say(format!(
+                "rebuilt the index from {} packs: {} blobs, {} files, {} snapshots",
+                r.store.packs, r.store.blobs, r.store.files, r.store.snapshots
+            ));
+            if r.exports > 0 {
+                self.say(format!("catalogued {} exports again", r.exports));
+            }
+            for p in &r.export_problems {
+                self.say(format!("  export not catalogued: {p}"));
+            }
+            for s in &r.store.salvaged {
+                self.say(format!("  pack {s}: trailer damaged, read blob by blob"));
+            }
+            for u in &r.store.unreadable {
+                self.say(format!("  unreadable: {u}"));
+            }
+        });
+    }
+
+    /// `prune_asked`: `--prune` was given (with `--dry-run` nothing is pruned, and
+    /// the text says why).
+    pub fn forget(&self, report: &ForgetReport, prune_asked: bool) {
+        self.emit(report, |r| {
+            if let Some(p) = &r.policy {
+                self.say(format!("policy: {p}"));
+            }
+            for v in &r.snapshots {
+                self.say(format!(
+                    "{:<6}  {}  {:<24}  {:<16}  {}",
+                    if v.keep { "keep" } else { "remove" },
+                    v.short_id(),
+                    v.taken_at,
+                    v.account,
+                    v.reasons.join(", ")
+                ));
+            }
+            if !r.protected_videos.is_empty() {
+                self.say(format!(
+                    "kept {} videos that no other snapshot holds (--allow-video-loss to drop them): {}",
+                    r.protected_videos.len(),
+                    r.protected_videos.join(", ")
+                ));
+            }
+            if !r.lost_videos.is_empty() {
+                self.say(format!(
+                    "{} videos are no longer in any snapshot: {}",
+                    r.lost_videos.len(),
+                    r.lost_videos.join(", ")
+                ));
+            }
+            self.say(format!(
+                "{} {} snapshots, {} {}",
+                if r.dry_run { "would forget" } else { "forgot" },
+                r.removed,
+                if r.dry_run { "would keep" } else { "kept" },
+                r.kept
+            ));
+            if r.dry_run && prune_asked {
+                self.say("(dry run: nothing forgotten, so nothing to prune)");
+            }
+            if let Some(p) = &r.prune {
+                self.say(prune_summary(p));
+            }
+        });
+    }
+
+    pub fn prune(&self, report: &PruneReport) {
+        self.emit(report, |r| self.say(prune_summary(r)));
+    }
+}
+
+/// One failed download, as `snapshot -v` lists it.
+fn failure_line(f: &DownloadFailure) -> String {
+    format!(
+        "  failed {}: {} ({}; HTTP {}, {} attempts) {}",
+        f.id.as_deref().unwrap_or("?"),
+        f.reason_text,
+        f.detail,
+        f.http_status.map_or("-".into(), |s| s.to_string()),
+        f.attempts,
+        f.link
+    )
+}
+
+fn prune_summary(r: &PruneReport) -> String {
+    let mut text = format!(
+        "{}: {} packs deleted, {} repacked into {} ({} copied), {} freed; the vault is now {} in {} packs",
+        if r.dry_run { "prune (dry run)" } else { "prune" },
+        r.packs_deleted,
+        r.packs_repacked,
+        if r.dry_run { "new ones".to_string() } else { r.packs_written.to_string() },
+        human_bytes(r.bytes_repacked),
+        human_bytes(r.bytes_freed),
+        human_bytes(r.bytes_after),
+        r.packs_after
+    );
+    if r.unused_bytes_left > 0 {
+        text.push_str(&format!(
+            "\n  {} unused left in partly used packs (--max-unused / --max-repack)",
+            human_bytes(r.unused_bytes_left)
+        ));
+    }
+    text
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+
+    #[test]
+    fn a_failure_line_names_the_post_and_why() {
+        let f = DownloadFailure {
+            id: None,
+            link: "https://vm.tiktok.com/x/".into(),
+            source: "url".into(),
+            reason: "network".into(),
+            reason_text: "network error".into(),
+            detail: "timed out".into(),
+            http_status: None,
+            attempts: 4,
+            retry_next_run: true,
+        };
+        assert_eq!(
+            failure_line(&f),
+            "  failed ?: network error (timed out; HTTP -, 4 attempts) https://vm.tiktok.com/x/"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The human text of `show` and `diff`: an export section as a table or a list of
+//! fields, a diff as one line per change.
+
+/// Columns of the human `show` table per section: (heading, view key).
+fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
+    match section {
+        "posts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("failed", "failed"),
+            ("likes", "likes"),
+            ("sound", "sound"),
+            ("caption", "caption"),
+            ("link", "link"),
+        ],
+        "likes" | "favorites" | "reposts" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("link", "link"),
+        ],
+        "history" => &[("date", "date"), ("id", "id"), ("link", "link")],
+        "comments" => &[("date", "date"), ("comment", "comment")],
+        "following" | "followers" | "blocked" => &[("date", "date"), ("username", "username")],
+        "messages" => &[
+            ("date", "date"),
+            ("chat", "chat"),
+            ("from", "from"),
+            ("content", "content"),
+        ],
+        "searches" => &[("date", "date"), ("term", "term")],
+        "raw" => &[("section", "section")],
+        _ => &[("date", "date"), ("text", "text"), ("link", "link")],
+    }
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.replace('\n', " "),
+        other => other.to_string(),
+    }
+}
+
+/// Prints an object view (the profile): its fields, then nested objects indented.
+pub fn print_view(view: &serde_json::Value) {
+    for (k, v) in view.as_object().into_iter().flatten() {
+        match v.as_object() {
+            Some(fields) => {
+                for (fk, fv) in fields {
+                    println!("  {fk:<22} {}", cell(fv));
+                }
+            }
+            None => println!("{k:<24} {}", cell(v)),
+        }
+    }
+}
+
+/// A table printed as rows stream in: columns are sized on blocks of rows, so a
+/// section of millions of rows is never held at once.
+pub struct Table {
+    cols: &'static [(&'static str, &'static str)],
+    block: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    rows: u64,
+}
+
+const TABLE_BLOCK: usize = 1000;
+
+impl Table {
+    pub fn new(section: &str) -> Table {
+        Table {
+            cols: show_columns(section),
+            block: Vec::new(),
+            widths: None,
+            rows: 0,
+        }
+    }
+
+    pub fn push(&mut self, row: serde_json::Value) -> std::io::Result<()> {
+        self.block
+            .push(self.cols.iter().map(|(_, key)| cell(&row[*key])).collect());
+        self.rows += 1;
+        if self.block.len() == TABLE_BLOCK {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        let widths = self.widths.get_or_insert_with(|| {
+            self.cols
+                .iter()
+                .enumerate()
+                .map(|(i, (head, _))| {
+                    self.block
+                        .iter()
+                        .map(|r| r[i].chars().count().min(60))
+                        .chain([head.len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect()
+        });
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths.iter())
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("{}", parts.join("  ").trim_end());
+        };
+        if self.rows <= self.block.len() as u64 {
+            line(
+                &self
+                    .cols
+                    .iter()
+                    .map(|(h, _)| h.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for r in self.block.drain(..) {
+            line(&r);
+        }
+    }
+
+    pub fn finish(mut self) {
+        self.flush();
+        println!("({} rows)", self.rows);
+    }
+}
+
+/// Prints a diff: one line per change.
+pub fn print_diff(diff: &serde_json::Value) {
+    let mut any = false;
+    if let Some(changed) = diff["profile"]["changed"].as_object() {
+        for (field, v) in changed {
+            any = true;
+            println!("profile {field}: {} -> {}", v[0], v[1]);
+        }
+    }
+    for (section, d) in diff.as_object().into_iter().flatten() {
+        for (what, sign) in [("added", "+"), ("removed", "-"), ("changed", "~")] {
+            for item in d[what].as_array().into_iter().flatten() {
+                any = true;
+                println!("{sign} {section}: {}", item.as_str().unwrap_or_default());
+            }
+        }
+    }
+    if !any {
+        println!("no changes");
+    }
+}
