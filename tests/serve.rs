@@ -254,10 +254,16 @@ fn downloaded(env: &Env, server: &Server) -> String {
             &format!("https://www.tiktok.com/@a/photo/{}", ids::PHOTO),
         ])
         .args(["--url", &bulk, "--json"])
+        .args([
+            "--url",
+            &format!("https://www.tiktok.com/@a/video/{}", ids::GONE),
+        ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
+    // One post is gone: recorded, exit code 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -284,6 +290,12 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
         "{video}"
     );
     assert!(video.contains("poster=\"/media/"), "cover as poster");
+    // A post that could not be downloaded says why.
+    let gone = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::GONE)).await;
+    assert!(
+        gone.contains("The download failed") && gone.contains("deleted"),
+        "{gone}"
+    );
     let photo = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::PHOTO)).await;
     assert!(
         photo.contains("data-slideshow") && photo.contains("<audio"),

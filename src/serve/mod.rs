@@ -179,16 +179,13 @@ pub fn run(vault: &Vault, opts: Options, ready: &dyn Fn(&str)) -> Result<(), Ser
             start: opts.start,
             pool: Mutex::new(vec![conn]),
         });
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
+        // Listening on every address: loopback is one of them.
+        let shown = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
         } else {
-            addr.ip().to_string()
+            addr
         };
-        ready(&format!(
-            "http://{host}:{}/?token={}",
-            addr.port(),
-            app.token
-        ));
+        ready(&format!("http://{shown}/?token={}", app.token));
         axum::serve(listener, router(app))
             .await
             .map_err(ServeError::Server)

@@ -104,7 +104,19 @@ pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError
         let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok((conn, version))
     };
-    let (conn, found) = open("").or_else(|_| open("&immutable=1")).map_err(wrap)?;
+    // Only when the files cannot be opened: a busy or locked database is a writer at
+    // work, and reading it as immutable then could see a half-written page.
+    let cannot_open = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
+    };
+    let (conn, found) = match open("") {
+        Err(e) if cannot_open(&e) => open("&immutable=1"),
+        other => other,
+    }
+    .map_err(wrap)?;
     let known = MIGRATIONS.len();
     let path = path.display().to_string();
     match found.cmp(&(known as i64)) {
