@@ -94,6 +94,16 @@ impl At {
     }
 }
 
+/// Runs a snapshot page's work with its context loaded (404 for an unknown snapshot).
+async fn on_snapshot<T: Send + 'static>(
+    app: &Shared,
+    snap: String,
+    f: impl FnOnce(&App, &Connection, At) -> WebResult<T> + Send + 'static,
+) -> WebResult<T> {
+    app.with_conn(move |app, conn| f(app, conn, At::load(app, conn, &snap)?))
+        .await
+}
+
 pub(crate) async fn home(State(app): State<Shared>) -> WebResult<Html<String>> {
     app.with_conn(|app, conn| {
         let accounts: Vec<String> = snapshots::accounts(conn)?
@@ -185,8 +195,7 @@ pub(crate) async fn profile(
     State(app): State<Shared>,
     Path(snap): Path<String>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let Some(v) = &at.version else {
             return Ok(at.render(
                 "Profile",
@@ -312,8 +321,7 @@ pub(crate) async fn posts(
     Path(snap): Path<String>,
     Query(from): Query<From>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let v = at.version()?;
         let listing = Listing {
             version: v,
@@ -381,8 +389,7 @@ pub(crate) async fn post(
     State(app): State<Shared>,
     Path((snap, id)): Path<(String, String)>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |app, conn, at| {
         if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(WebError::NotFound(format!("no post {id}")));
         }
@@ -524,8 +531,7 @@ pub(crate) async fn list(
     Path((snap, section)): Path<(String, String)>,
     Query(from): Query<From>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let Some(&section) = LISTS.iter().find(|s| **s == section) else {
             return Err(WebError::NotFound(format!("no list {section}")));
         };
@@ -620,8 +626,7 @@ pub(crate) async fn chats(
     Path(snap): Path<String>,
     Query(q): Query<Paged>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let v = at.version()?;
         let n = q.page.unwrap_or(0).min(100_000);
         let mut list = browse::chats(conn, v, n * PAGE, PAGE + 1)?;
@@ -657,8 +662,7 @@ pub(crate) async fn thread(
     Path((snap, chat)): Path<(String, String)>,
     Query(from): Query<From>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let v = at.version()?;
         let listing = Listing {
             version: v,
@@ -711,8 +715,7 @@ pub(crate) async fn search(
     Path(snap): Path<String>,
     Query(q): Query<Find>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |_, conn, at| {
         let v = at.version()?;
         let text = q.q.clone().unwrap_or_default();
         let within: Vec<&str> = browse::SEARCHED
@@ -791,8 +794,7 @@ pub(crate) async fn diff(
     Path(snap): Path<String>,
     Query(q): Query<Against>,
 ) -> WebResult<Html<String>> {
-    app.with_conn(move |app, conn| {
-        let at = At::load(app, conn, &snap)?;
+    on_snapshot(&app, snap, move |app, conn, at| {
         let v = at.version()?;
         // By default: against the export before this one.
         let other = match &q.with {
