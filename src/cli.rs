@@ -111,7 +111,7 @@ pub enum Command {
         #[arg(long)]
         read_data: bool,
         /// Re-hash this percentage of packs, those verified longest ago first
-        #[arg(long, value_name = "PCT")]
+        #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(1..=100))]
         sample: Option<u32>,
     },
     /// The history of verify runs
@@ -320,32 +320,118 @@ pub struct DownloadFlags {
     /// Which of the export's lists to download: posts, likes, favorites (comma-separated) or none [default with --export: posts]
     #[arg(long, value_name = "LISTS")]
     pub download: Option<String>,
-    /// Posts downloaded at once
-    #[arg(long, default_value_t = 4)]
+    /// Posts downloaded at once (1 to 64)
+    #[arg(long, default_value_t = 4, value_parser = numbers::jobs)]
     pub jobs: usize,
-    /// Requests per second, over the whole run
-    #[arg(long, value_name = "R", default_value_t = 2.0)]
+    /// Requests per second, over the whole run (0.01 to 1000)
+    #[arg(long, value_name = "R", default_value_t = 2.0, value_parser = numbers::rate)]
     pub rate: f64,
     /// A Netscape cookies.txt with your TikTok session (to archive your own private posts)
     #[arg(long, value_name = "FILE")]
     pub cookies: Option<PathBuf>,
-    /// Seconds before a silent request is given up (and retried)
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    /// Seconds before a silent request is given up (and retried; 0.1 to 3600)
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = numbers::timeout)]
     pub timeout: f64,
-    /// Retries of a failing request
-    #[arg(long, default_value_t = 3)]
+    /// Retries of a failing request (0 to 20)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
+    /// The largest media file downloaded (e.g. 4GiB, 500MiB, bytes without a unit); a larger one is recorded as a failure and not stored
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = numbers::size)]
+    pub max_video_size: u64,
 }
 
 impl DownloadFlags {
     pub fn fetch_config(&self) -> tt_vault::tiktok::fetch::FetchConfig {
         tt_vault::tiktok::fetch::FetchConfig {
-            jobs: self.jobs.max(1),
+            jobs: self.jobs,
             rate: self.rate,
             cookies_file: self.cookies.clone(),
-            timeout: std::time::Duration::from_secs_f64(self.timeout.max(0.1)),
+            timeout: std::time::Duration::from_secs_f64(self.timeout),
             retries: self.retries,
+            max_file_size: self.max_video_size,
             ..tt_vault::tiktok::fetch::FetchConfig::from_env()
+        }
+    }
+}
+
+/// Value parsers for the numeric flags: finite and in range, or a usage error (exit 2)
+/// before any work starts.
+mod numbers {
+    fn finite_in(text: &str, low: f64, high: f64) -> Result<f64, String> {
+        match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && (low..=high).contains(&v) => Ok(v),
+            _ => Err(format!("give a number from {low} to {high}")),
+        }
+    }
+
+    pub fn jobs(text: &str) -> Result<usize, String> {
+        use tt_vault::tiktok::fetch::run::MAX_JOBS;
+        match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+            _ => Err(format!("give a whole number from 1 to {MAX_JOBS}")),
+        }
+    }
+
+    pub fn rate(text: &str) -> Result<f64, String> {
+        finite_in(text, 0.01, 1000.0)
+    }
+
+    pub fn timeout(text: &str) -> Result<f64, String> {
+        finite_in(text, 0.1, 3600.0)
+    }
+
+    /// A byte count: digits, optionally with K, M, G or T (powers of 1024; `KiB`, `KB`
+    /// and `K` alike), from 1 byte to 1 TiB.
+    pub fn size(text: &str) -> Result<u64, String> {
+        let t = text.trim();
+        let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let unit = t[digits..].trim().to_ascii_lowercase();
+        let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
+            "" => 0,
+            "k" => 10,
+            "m" => 20,
+            "g" => 30,
+            "t" => 40,
+            _ => return Err("give a size such as 4GiB, 500MiB or 1048576".into()),
+        };
+        t[..digits]
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+            .filter(|n| (1..=1 << 40).contains(n))
+            .ok_or_else(|| "give a size from 1 byte to 1TiB, e.g. 4GiB".into())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn numbers_outside_their_range_are_refused() {
+            for bad in ["inf", "NaN", "-1", "0", "1e400", "", "x"] {
+                assert!(rate(bad).is_err(), "{bad}");
+                assert!(timeout(bad).is_err(), "{bad}");
+                assert!(jobs(bad).is_err(), "{bad}");
+                assert!(size(bad).is_err(), "{bad}");
+            }
+            assert!(rate("1e-300").is_err());
+            assert!(jobs("100000000").is_err());
+            assert_eq!(rate("2.5"), Ok(2.5));
+            assert_eq!(timeout("0.5"), Ok(0.5));
+            assert_eq!(jobs("8"), Ok(8));
+        }
+
+        #[test]
+        fn sizes_take_binary_units() {
+            assert_eq!(size("4GiB"), Ok(4 << 30));
+            assert_eq!(size("500M"), Ok(500 << 20));
+            assert_eq!(size("64kb"), Ok(64 << 10));
+            assert_eq!(size("1048576"), Ok(1 << 20));
+            assert_eq!(size("1TiB"), Ok(1 << 40));
+            assert!(size("2TiB").is_err());
+            assert!(size("99999999999999999999").is_err());
+            assert!(size("5Q").is_err());
+            assert!(size("1.5GiB").is_err());
         }
     }
 }

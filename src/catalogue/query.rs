@@ -316,9 +316,7 @@ pub fn each_row(
     // One query for the archived ids, not one per row; only video lists show it.
     let archived: HashSet<String> =
         if matches!(section, "posts" | "likes" | "favorites" | "reposts") {
-            conn.prepare("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+            crate::store::snapshots::archived_items(conn)?
         } else {
             HashSet::new()
         };

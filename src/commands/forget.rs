@@ -10,6 +10,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::Connection;
+
+use crate::store::Repository;
 use serde::Serialize;
 
 use crate::retention::{self, Candidate, Policy};
@@ -86,15 +88,15 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
     } else {
         Some(vault.lock_for_writing(args.wait)?)
     };
-    let conn = vault.connect()?;
+    let repo = Repository::open(vault)?;
     let mut verdicts = if by_policy {
-        by_policy_per_account(&conn, &args.policy, args.account.as_deref())?
+        by_policy_per_account(repo.conn(), &args.policy, args.account.as_deref())?
     } else {
-        named(&conn, &args.ids, args.account.as_deref())?
+        named(repo.conn(), &args.ids, args.account.as_deref())?
     };
     let (protected_videos, lost_videos) =
-        protect_videos(&conn, &mut verdicts, args.allow_video_loss)?;
-    drop(conn);
+        protect_videos(&repo, &mut verdicts, args.allow_video_loss)?;
+    drop(repo);
 
     let removed: Vec<String> = verdicts
         .iter()
@@ -203,7 +205,7 @@ fn named(conn: &Connection, ids: &[String], account: Option<&str>) -> Result<Vec
 /// Keeps, among the snapshots to remove, those that hold the last copy of an item.
 /// Returns (protected items, lost items), each sorted.
 fn protect_videos(
-    conn: &Connection,
+    repo: &Repository,
     verdicts: &mut [Verdict],
     allow_loss: bool,
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -217,11 +219,7 @@ fn protect_videos(
     }
     let mut items_of: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut kept_items: HashSet<String> = HashSet::new();
-    let mut stmt = conn
-        .prepare("SELECT DISTINCT snapshot_id, item_id FROM entries WHERE item_id IS NOT NULL")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (snap, item): (String, String) = (r.get(0)?, r.get(1)?);
+    for (snap, item) in repo.items_by_snapshot()? {
         if removing.contains(snap.as_str()) {
             items_of.entry(snap).or_default().insert(item);
         } else {

@@ -2,8 +2,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,7 +10,7 @@ use crate::catalogue::{ingest, layout_name};
 use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
-use crate::store::{StoreError, Vault};
+use crate::store::{workers, StoreError, Vault};
 use crate::tiktok::export::{Export, ParseReport};
 use crate::tiktok::fetch::{FetchConfig, Target};
 use crate::tiktok::media;
@@ -74,6 +72,7 @@ pub fn snapshot(
             "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
+    let checkpoint = download::checkpoint_interval()?;
     let (targets, export) = targets_and_export(args)?;
     let account = args
         .account
@@ -119,7 +118,7 @@ pub fn snapshot(
         });
         progress.begin("download", None);
         let status = |line| progress.message(line);
-        let summary = download::run(vault, &builder, targets, &args.fetch, &status)?;
+        let summary = download::run(vault, &builder, targets, &args.fetch, checkpoint, &status)?;
         progress.end();
         notes.push(summary.line());
         failed = summary.failed;
@@ -204,6 +203,8 @@ fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<Checke
         None => None,
     };
     if !targets.is_empty() {
+        crate::tiktok::fetch::client::parse_base(args.fetch.base.as_deref())
+            .map_err(|e| CommandError::Input(e.to_string()))?;
         if let Some(cookies) = &args.fetch.cookies_file {
             // Found now, not after every local file is already read and packed.
             std::fs::File::open(cookies).map_err(|e| {
@@ -340,30 +341,19 @@ fn export_notes(report: &ParseReport) -> Vec<String> {
     notes
 }
 
-/// Adds files on two threads: each chunks and hashes its own file while the
-/// packing thread writes, so both cores are busy.
+/// Adds files on every core: each worker chunks and hashes its own file while the
+/// packing thread writes.
 fn add_files(builder: &SnapshotBuilder, planned: &[Planned]) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let first_error: Mutex<Option<CommandError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                if first_error.lock().unwrap().is_some() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = planned.get(i) else { return };
-                if let Err(e) = builder.add_file(&p.path, &p.fs_path, p.kind, p.item_id.clone()) {
-                    first_error.lock().unwrap().get_or_insert(add_error(e));
-                    return;
-                }
-            });
-        }
-    });
-    match first_error.into_inner().unwrap() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    workers::run(
+        planned,
+        || Ok(()),
+        |_, p| {
+            builder
+                .add_file(&p.path, &p.fs_path, p.kind, p.item_id.clone())
+                .map(drop)
+                .map_err(add_error)
+        },
+    )
 }
 
 fn add_error(e: AddError) -> CommandError {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::store::snapshots::{self, Snapshot};
-use crate::store::Vault;
+use crate::store::{Repository, Vault};
 
 use super::Result;
 
@@ -31,33 +31,23 @@ pub struct AccountStats {
 }
 
 pub fn stats(vault: &Vault) -> Result<Stats> {
-    let conn = vault.connect()?;
-    let one =
-        |sql: &str| -> Result<u64> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
-    let snapshots = one("SELECT count(*) FROM snapshots")?;
-    let logical_bytes = one("SELECT coalesce(sum(bytes), 0) FROM snapshots")?;
-    let stored_bytes = one("SELECT coalesce(sum(size), 0) FROM packs")?;
-    let packs = one("SELECT count(*) FROM packs")?;
-    let chunks = one("SELECT count(*) FROM chunks")?;
-    let unique_bytes = one("SELECT coalesce(sum(raw_len), 0) FROM chunks WHERE kind = 0")?;
-    let mut stmt = conn.prepare(
-        "SELECT account, count(*), sum(bytes), sum(new_bytes), sum(stored_bytes)
-         FROM snapshots GROUP BY account ORDER BY account",
-    )?;
-    let accounts = stmt
-        .query_map([], |r| {
-            Ok(AccountStats {
-                account: r.get(0)?,
-                snapshots: r.get::<_, i64>(1)? as u64,
-                logical_bytes: r.get::<_, i64>(2)? as u64,
-                new_bytes: r.get::<_, i64>(3)? as u64,
-                stored_bytes: r.get::<_, i64>(4)? as u64,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let per_snapshot = snapshots::list(&conn, None)?;
+    let repo = Repository::open(vault)?;
+    let t = repo.totals()?;
+    let (logical_bytes, stored_bytes) = (t.logical_bytes, t.stored_bytes);
+    let accounts = repo
+        .account_totals()?
+        .into_iter()
+        .map(|a| AccountStats {
+            account: a.account,
+            snapshots: a.snapshots,
+            logical_bytes: a.logical_bytes,
+            new_bytes: a.new_bytes,
+            stored_bytes: a.stored_bytes,
+        })
+        .collect();
+    let per_snapshot = snapshots::list(repo.conn(), None)?;
     Ok(Stats {
-        snapshots,
+        snapshots: t.snapshots,
         logical_bytes,
         stored_bytes,
         dedup_ratio: if stored_bytes == 0 {
@@ -65,9 +55,9 @@ pub fn stats(vault: &Vault) -> Result<Stats> {
         } else {
             logical_bytes as f64 / stored_bytes as f64
         },
-        packs,
-        chunks,
-        unique_bytes,
+        packs: t.packs,
+        chunks: t.chunks,
+        unique_bytes: t.unique_bytes,
         accounts,
         per_snapshot,
     })

@@ -1,7 +1,7 @@
 //! `tt-vault verify` and `tt-vault audits`.
 
 use crate::store::checker::{self, Audit, Mode, Report};
-use crate::store::Vault;
+use crate::store::{Repository, Vault};
 
 use super::{CommandError, Progress, Result};
 
@@ -29,12 +29,10 @@ pub fn verify(
     let total = if mode == Mode::Structure {
         None
     } else {
-        let conn = vault.connect()?;
-        let t: i64 =
-            conn.query_row("SELECT coalesce(sum(size), 0) FROM packs", [], |r| r.get(0))?;
+        let t = Repository::open(vault)?.total_pack_bytes()?;
         Some(match mode {
-            Mode::Sample(p) => t as u64 * p as u64 / 100,
-            _ => t as u64,
+            Mode::Sample(p) => t * p as u64 / 100,
+            _ => t,
         })
     };
     progress.begin("verify", total);
@@ -45,5 +43,5 @@ pub fn verify(
 }
 
 pub fn audits(vault: &Vault) -> Result<Vec<Audit>> {
-    Ok(checker::audits(&vault.connect()?)?)
+    Ok(Repository::open(vault)?.audits()?)
 }

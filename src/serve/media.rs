@@ -7,15 +7,13 @@
 
 use std::sync::Arc;
 
+use crate::store::reader::BlobReader;
+use crate::store::repository::FileRow;
+use crate::store::{Hash, Repository, Vault};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
-
-use crate::store::index::{self, FileRow};
-use crate::store::restorer::BlobReader;
-use crate::store::{Hash, Vault};
 
 use super::{Shared, WebError, WebResult};
 
@@ -44,14 +42,14 @@ struct Layout {
     starts: Vec<u64>,
 }
 
-fn layout(conn: &Connection, hash: &Hash) -> WebResult<Layout> {
-    let file = index::file(conn, hash)?.ok_or_else(|| {
+fn layout(repo: &Repository, hash: &Hash) -> WebResult<Layout> {
+    let file = repo.file(hash)?.ok_or_else(|| {
         WebError::NotFound(format!("no file {} in this vault", hex::encode(hash)))
     })?;
     let mut starts = Vec::with_capacity(file.chunks.len());
     let mut at = 0u64;
     for chunk in &file.chunks {
-        let loc = index::chunk_location(conn, chunk)?.ok_or_else(|| {
+        let loc = repo.blob(chunk)?.ok_or_else(|| {
             WebError::Internal(format!(
                 "chunk {} of file {} is not in the index; run `tt-vault verify`",
                 hex::encode(chunk),
@@ -59,7 +57,7 @@ fn layout(conn: &Connection, hash: &Hash) -> WebResult<Layout> {
             ))
         })?;
         starts.push(at);
-        at += u64::from(loc.raw_len);
+        at += u64::from(loc.entry.header.raw_len);
     }
     if at != file.size {
         return Err(WebError::Internal(format!(
@@ -121,7 +119,7 @@ pub(crate) async fn serve(
         .ok()
         .and_then(|h| h.try_into().ok())
         .ok_or_else(unknown)?;
-    let layout = app.with_conn(move |_, conn| layout(conn, &hash)).await?;
+    let layout = app.with_repo(move |_, repo| layout(repo, &hash)).await?;
     let size = layout.file.size;
     let (status, first, last) = match wanted(headers.get(header::RANGE), size) {
         Wanted::Whole => (StatusCode::OK, 0, size.saturating_sub(1)),
@@ -169,11 +167,11 @@ fn stream(vault: Vault, layout: Layout, first: u64, last: u64) -> Body {
     let vault = Arc::new(vault);
     tokio::task::spawn_blocking(move || {
         let fail = |e: String| std::io::Error::other(e);
-        let conn = match vault.connect_read_only() {
-            Ok(c) => c,
+        let repo = match Repository::open_read_only(&vault) {
+            Ok(r) => r,
             Err(e) => return tx.blocking_send(Err(fail(e.to_string()))),
         };
-        let mut reader = BlobReader::with_connection(&vault, conn);
+        let mut reader = BlobReader::with_repository(&vault, repo);
         // The chunk holding `first`: the last one starting at or before it.
         let from = layout.starts.partition_point(|&s| s <= first) - 1;
         for (i, chunk) in layout.file.chunks.iter().enumerate().skip(from) {
@@ -281,7 +279,7 @@ pub(crate) fn read_small(vault: &Vault, file: &MediaFile, cap: u64) -> WebResult
     if file.size > cap {
         return Ok(None);
     }
-    let mut reader = BlobReader::with_connection(vault, vault.connect_read_only()?);
+    let mut reader = BlobReader::with_repository(vault, Repository::open_read_only(vault)?);
     let row = reader.file(&file.hash)?;
     let mut out = Vec::with_capacity(file.size as usize);
     reader.copy_file(&row, &mut out, &hex::encode(file.hash), &|_| {})?;

@@ -26,7 +26,7 @@ use axum::Router;
 use rusqlite::Connection;
 
 use crate::store::snapshots::{self, Snapshot};
-use crate::store::Vault;
+use crate::store::{Repository, Vault};
 
 /// How the viewer starts.
 #[derive(Debug, Clone)]
@@ -59,8 +59,8 @@ struct App {
     cookie: String,
     account: Option<String>,
     start: Snapshot,
-    /// Read-only connections, re-used between requests.
-    pool: Mutex<Vec<Connection>>,
+    /// Read-only repositories (connections to the index), re-used between requests.
+    pool: Mutex<Vec<Repository>>,
 }
 
 type Shared = Arc<App>;
@@ -105,34 +105,42 @@ internal!(
     rusqlite::Error,
     crate::store::StoreError,
     crate::catalogue::CatalogueError,
-    crate::store::restorer::ReadError
+    crate::store::reader::ReadError
 );
 
 type WebResult<T> = Result<T, WebError>;
 
 impl App {
-    /// Runs `f` with a read-only connection on a blocking thread (SQLite and pack
+    /// Runs `f` with a read-only repository on a blocking thread (SQLite and pack
     /// reads block).
-    async fn with_conn<T: Send + 'static>(
+    async fn with_repo<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&App, &Connection) -> WebResult<T> + Send + 'static,
+        f: impl FnOnce(&App, &Repository) -> WebResult<T> + Send + 'static,
     ) -> WebResult<T> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
             let taken = app.pool.lock().expect("pool lock").pop();
-            let conn = match taken {
-                Some(c) => c,
-                None => app.vault.connect_read_only()?,
+            let repo = match taken {
+                Some(r) => r,
+                None => Repository::open_read_only(&app.vault)?,
             };
-            let out = f(&app, &conn);
+            let out = f(&app, &repo);
             let mut pool = app.pool.lock().expect("pool lock");
             if pool.len() < 8 {
-                pool.push(conn);
+                pool.push(repo);
             }
             out
         })
         .await
         .map_err(|e| WebError::Internal(format!("a request failed: {e}")))?
+    }
+
+    /// [`App::with_repo`] for the catalogue, which reads its own tables.
+    async fn with_conn<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&App, &Connection) -> WebResult<T> + Send + 'static,
+    ) -> WebResult<T> {
+        self.with_repo(move |app, repo| f(app, repo.conn())).await
     }
 
     /// The snapshot an URL names (any unique prefix of its id), within the account
@@ -155,7 +163,7 @@ impl App {
 /// included, once the socket listens.
 pub fn run(vault: &Vault, opts: Options, ready: &dyn Fn(&str)) -> Result<(), ServeError> {
     // Fail now, not on the first request, when the index cannot be read.
-    let conn = vault.connect_read_only()?;
+    let repo = Repository::open_read_only(vault)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -177,7 +185,7 @@ pub fn run(vault: &Vault, opts: Options, ready: &dyn Fn(&str)) -> Result<(), Ser
             token: hex::encode(rand::random::<[u8; 24]>()),
             account: opts.account,
             start: opts.start,
-            pool: Mutex::new(vec![conn]),
+            pool: Mutex::new(vec![repo]),
         });
         // Listening on every address: loopback is one of them.
         let shown = if addr.ip().is_unspecified() {

@@ -418,14 +418,9 @@ impl<'v> SnapshotBuilder<'v> {
     ) -> std::result::Result<Entry, AddError> {
         let row = self.archiver.store_reader(path, reader, self.on_bytes)?;
         let entry = Entry {
-            path: path.to_string(),
-            kind: kind.to_string(),
-            hash: row.hash,
-            size: row.size,
             mtime_ns,
             inode,
-            map: row.map,
-            item_id,
+            ..Entry::of_file(path.to_string(), kind.to_string(), &row, item_id)
         };
         journal::record(&self.journal.lock().unwrap(), &entry, &row)?;
         self.files.lock().unwrap().push(row);
@@ -514,5 +509,102 @@ impl<'v> SnapshotBuilder<'v> {
         extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;
         Ok(Committed { id, manifest })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::store::repository::Repository;
+    use crate::store::testing::{info, noise, snapshot, vault};
+
+    #[test]
+    fn shared_chunks_are_stored_once_and_stats_say_so() {
+        let t = vault();
+        let big = noise(3 << 20, 11);
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("one", &big, None), ("two", &big, None)],
+        );
+        assert_eq!(c1.manifest.stats.files, 2);
+        assert_eq!(c1.manifest.stats.bytes, 2 * big.len() as u64);
+        assert_eq!(c1.manifest.stats.new_bytes, big.len() as u64);
+        let repo = Repository::open(&t.vault).unwrap();
+        let chunks = repo.all_blobs().unwrap().len();
+        // The same bytes again add no blob but the new manifest.
+        let c2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-02T00:00:00Z",
+            &[("three", &big, None)],
+        );
+        assert_eq!(c2.manifest.stats.new_bytes, 0);
+        assert_eq!(repo.all_blobs().unwrap().len(), chunks + 1);
+        assert_eq!(c2.manifest.entries[0].hash, c1.manifest.entries[0].hash);
+    }
+
+    #[test]
+    fn nothing_is_visible_before_commit_and_the_journal_empties_at_commit() {
+        let t = vault();
+        let lock = t.vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&t.vault, &lock, "a", false, &quiet).unwrap();
+        b.add_reader(
+            "v/1.mp4",
+            &mut Cursor::new(b"video"),
+            "video",
+            Some("1".into()),
+            None,
+        )
+        .unwrap();
+        b.checkpoint(std::time::Duration::ZERO).unwrap();
+        let conn = t.vault.connect().unwrap();
+        assert!(snapshots::list(&conn, None).unwrap().is_empty());
+        assert_eq!(journal::committed_files(&conn, "1").unwrap().len(), 1);
+        let committed = b.commit(info("a", chrono::Utc::now())).unwrap();
+        assert_eq!(snapshots::list(&conn, None).unwrap()[0].id, committed.id);
+        assert!(journal::committed_files(&conn, "1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_files_at_one_path_are_refused() {
+        let t = vault();
+        let lock = t.vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&t.vault, &lock, "a", false, &quiet).unwrap();
+        for bytes in [&b"a"[..], b"b"] {
+            b.add_reader("same", &mut Cursor::new(bytes), "media", None, None)
+                .unwrap();
+        }
+        let err = b.commit(info("a", chrono::Utc::now())).unwrap_err();
+        assert!(err.to_string().contains("same path same"), "{err}");
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_read_again() {
+        let t = vault();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"content").unwrap();
+        let add = |v: &Vault| {
+            let lock = v.lock_for_writing(false).unwrap();
+            let read = AtomicU64::new(0);
+            let count = |n| {
+                read.fetch_add(n, Ordering::Relaxed);
+            };
+            let b = SnapshotBuilder::new(v, &lock, "a", false, &count).unwrap();
+            let e = b.add_file("f", &f, "media", None).unwrap();
+            let c = b.commit(info("a", chrono::Utc::now())).unwrap();
+            (e, c.manifest.stats.stored_bytes)
+        };
+        let (first, stored1) = add(&t.vault);
+        assert!(first.mtime_ns.is_some() && first.inode.is_some());
+        let (second, _) = add(&t.vault);
+        assert_eq!(first, second);
+        assert!(stored1 > 0);
     }
 }

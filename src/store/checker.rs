@@ -1,26 +1,25 @@
 //! Verify: prove that every byte the snapshots reference is present and intact.
 //!
-//! The structural check reads only the index and the pack trailers: SQLite's own
-//! integrity check, every indexed pack present with its recorded size and a trailer
-//! that agrees with the index, every chunk, file map and manifest that a snapshot
-//! references present in the index. `--read-data` (or a sample of packs, those
-//! verified longest ago first) also decodes and re-hashes every blob. Each damaged
-//! blob is traced to the snapshots and paths it breaks, and every run is recorded
-//! in the `audits` table.
+//! In phases, as restic's checker: **index** (SQLite's own integrity check),
+//! **packs** (every indexed pack present with its recorded size and a trailer that
+//! agrees with the index), **structure** (every chunk, file map and manifest a
+//! snapshot references is in the index), **read-data** (with `--read-data`, or a
+//! sample of packs, those verified longest ago first: every blob decoded and
+//! re-hashed), **report** (each damaged blob traced to the snapshots and paths it
+//! breaks, and the run recorded in the `audits` table).
 
-use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::Read;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::chunker::{self, Hash};
-use super::codec::{self, Codec};
-use super::index::{now_rfc3339, split_hashes};
-use super::pack::{self, HEADER_LEN};
-use super::{Result, Vault};
+use super::chunker::Hash;
+use super::pack;
+use super::reader::PackFiles;
+pub use super::repository::Audit;
+use super::repository::{BlobLocation, Journal, PackRow, Repository};
+use super::{snapshots, workers, Result, Vault};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -71,301 +70,218 @@ fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) ->
     }
 }
 
-struct PackRow {
-    id: i64,
-    name: String,
-    size: u64,
-}
-
-struct ChunkRow {
-    hash: Hash,
-    offset: u64,
-    raw_len: u32,
-    stored_len: u32,
-    codec: u8,
-}
-
-fn pack_chunks(conn: &Connection, pack_id: i64) -> Result<Vec<ChunkRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hash, offset, raw_len, stored_len, codec FROM chunks WHERE pack_id = ?1 ORDER BY offset",
-    )?;
-    let rows = stmt.query_map([pack_id], |r| {
-        Ok(ChunkRow {
-            hash: r.get::<_, Vec<u8>>(0)?.try_into().unwrap_or([0; 32]),
-            offset: r.get::<_, i64>(1)? as u64,
-            raw_len: r.get::<_, i64>(2)? as u32,
-            stored_len: r.get::<_, i64>(3)? as u32,
-            codec: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Result<Report> {
-    let conn = vault.connect()?;
-    conn.execute(
-        "INSERT INTO audits (started_at, mode) VALUES (?1, ?2)",
-        params![now_rfc3339(), mode.name()],
+    let repo = Repository::open(vault)?;
+    let audit = repo.start_audit(&mode.name())?;
+    let mut problems = check_index(&repo)?;
+    let packs = repo.packs_least_verified_first()?;
+    let readable = check_packs(vault, &repo, &packs, &mut problems)?;
+    problems.extend(check_references(&repo)?);
+    let selected = select_for_reading(mode, &packs, readable);
+    let read = read_data(vault, &selected, progress)?;
+    problems.extend(read.problems);
+    repo.mark_verified(&read.clean)?;
+    trace_damage(&repo, &mut problems)?;
+    let report = Report {
+        ok: problems.is_empty(),
+        mode: mode.name(),
+        packs_checked: selected.len() as u64,
+        bytes_checked: read.bytes,
+        problems,
+        audit,
+    };
+    repo.finish_audit(
+        audit,
+        report.packs_checked,
+        report.bytes_checked,
+        report.ok,
+        &serde_json::to_string(&report.problems).unwrap(),
     )?;
-    let audit = conn.last_insert_rowid();
-    let mut problems = Vec::new();
+    Ok(report)
+}
 
-    let integrity: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if integrity != ["ok"] {
-        problems.push(problem("index", None, integrity.join("; "), Vec::new()));
-    }
+/// Phase index: SQLite's own integrity check.
+fn check_index(repo: &Repository) -> Result<Vec<Problem>> {
+    let integrity = repo.integrity_check()?;
+    Ok(if integrity != ["ok"] {
+        vec![problem("index", None, integrity.join("; "), Vec::new())]
+    } else {
+        Vec::new()
+    })
+}
 
-    let packs: Vec<PackRow> = conn
-        .prepare("SELECT id, name, size FROM packs ORDER BY coalesce(verified_at, ''), id")?
-        .query_map([], |r| {
-            Ok(PackRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-
-    // Structure: each pack present, of its size, with a trailer that agrees.
+/// Phase packs: each pack present, of its size, with a trailer that agrees with the
+/// index. Returns the packs that passed.
+fn check_packs<'p>(
+    vault: &Vault,
+    repo: &Repository,
+    packs: &'p [PackRow],
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<&'p PackRow>> {
     let mut readable = Vec::new();
-    for p in &packs {
-        let path = vault.pack_path(&p.name);
-        let chunks = pack_chunks(&conn, p.id)?;
-        let hashes = || chunks.iter().map(|c| c.hash).collect::<Vec<_>>();
-        let size = match std::fs::metadata(&path) {
-            Ok(m) => m.len(),
-            Err(e) => {
-                problems.push(problem(
-                    "missing_pack",
-                    Some(&p.name),
-                    format!("{}: {e}", path.display()),
-                    hashes(),
-                ));
-                continue;
-            }
-        };
-        if size != p.size {
-            problems.push(problem(
-                "pack_size",
-                Some(&p.name),
-                format!(
-                    "{} is {size} bytes, the index says {}",
-                    path.display(),
-                    p.size
-                ),
-                hashes(),
-            ));
-            continue;
+    for p in packs {
+        let blobs = repo.pack_blobs(p.id)?;
+        match check_pack(vault, p, &blobs) {
+            None => readable.push(p),
+            Some(found) => problems.push(found),
         }
-        match pack::read_index(&path) {
-            Err(e) => problems.push(problem(
+    }
+    Ok(readable)
+}
+
+fn check_pack(vault: &Vault, p: &PackRow, blobs: &[BlobLocation]) -> Option<Problem> {
+    let path = vault.pack_path(&p.name);
+    let hashes = || blobs.iter().map(BlobLocation::hash).collect::<Vec<_>>();
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            let detail = format!("{}: {e}", path.display());
+            return Some(problem("missing_pack", Some(&p.name), detail, hashes()));
+        }
+    };
+    if size != p.size {
+        let detail = format!(
+            "{} is {size} bytes, the index says {}",
+            path.display(),
+            p.size
+        );
+        return Some(problem("pack_size", Some(&p.name), detail, hashes()));
+    }
+    let entries = match pack::read_index(&path) {
+        Ok((_, entries)) => entries,
+        Err(e) => {
+            return Some(problem(
                 "damaged_pack",
                 Some(&p.name),
                 e.to_string(),
                 hashes(),
-            )),
-            Ok((_, entries)) => {
-                let in_trailer: HashMap<Hash, (u64, u32, u32, u8)> = entries
-                    .iter()
-                    .map(|e| {
-                        let h = &e.header;
-                        (h.hash, (e.offset, h.raw_len, h.stored_len, h.codec as u8))
-                    })
-                    .collect();
-                let disagree: Vec<Hash> = chunks
-                    .iter()
-                    .filter(|c| {
-                        in_trailer.get(&c.hash)
-                            != Some(&(c.offset, c.raw_len, c.stored_len, c.codec))
-                    })
-                    .map(|c| c.hash)
-                    .collect();
-                if disagree.is_empty() {
-                    readable.push(p);
-                } else {
-                    problems.push(problem(
-                        "pack_mismatch",
-                        Some(&p.name),
-                        format!(
-                            "{} blobs in the index disagree with the pack trailer",
-                            disagree.len()
-                        ),
-                        disagree,
-                    ));
-                }
-            }
+            ))
         }
+    };
+    let in_trailer: HashMap<Hash, pack::BlobEntry> =
+        entries.into_iter().map(|e| (e.header.hash, e)).collect();
+    let disagree: Vec<Hash> = blobs
+        .iter()
+        .filter(|b| in_trailer.get(&b.hash()) != Some(&b.entry))
+        .map(BlobLocation::hash)
+        .collect();
+    if disagree.is_empty() {
+        return None;
     }
+    let detail = format!(
+        "{} blobs in the index disagree with the pack trailer",
+        disagree.len()
+    );
+    Some(problem("pack_mismatch", Some(&p.name), detail, disagree))
+}
 
-    // Structure: everything a snapshot references is indexed.
+/// Phase structure: everything a snapshot references is indexed.
+fn check_references(repo: &Repository) -> Result<Option<Problem>> {
     let mut missing = Vec::new();
-    {
-        let mut has = conn.prepare("SELECT 1 FROM chunks WHERE hash = ?1")?;
-        let mut stmt = conn.prepare(
-            "SELECT f.chunks, f.map FROM files f WHERE f.hash IN (SELECT DISTINCT file_hash FROM entries)",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let mut needed = split_hashes(&r.get::<_, Vec<u8>>(0)?);
-            if let Some(m) = r
-                .get::<_, Option<Vec<u8>>>(1)?
-                .and_then(|m| Hash::try_from(m).ok())
-            {
-                needed.push(m);
-            }
-            for h in needed {
-                if !has.exists([&h[..]])? {
-                    missing.push(h);
-                }
-            }
-        }
-        let ids: Vec<String> = conn
-            .prepare("SELECT id FROM snapshots")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for id in ids {
-            if let Ok(h) = hex::decode(&id).map(Hash::try_from) {
-                let h = h.unwrap_or([0; 32]);
-                if !has.exists([&h[..]])? {
-                    missing.push(h);
-                }
-            }
+    for h in repo.live_blobs(Journal::Exclude)? {
+        if !repo.has_blob(&h)? {
+            missing.push(h);
         }
     }
-    if !missing.is_empty() {
-        missing.sort();
-        missing.dedup();
-        problems.push(problem(
-            "missing_chunk",
-            None,
-            format!("{} referenced blobs are not in any pack", missing.len()),
-            missing,
-        ));
+    if missing.is_empty() {
+        return Ok(None);
     }
+    missing.sort();
+    let detail = format!("{} referenced blobs are not in any pack", missing.len());
+    Ok(Some(problem("missing_chunk", None, detail, missing)))
+}
 
-    // Data: decode and re-hash.
-    let selected: Vec<&PackRow> = match mode {
+/// The packs whose data this run reads.
+fn select_for_reading<'p>(
+    mode: Mode,
+    packs: &[PackRow],
+    readable: Vec<&'p PackRow>,
+) -> Vec<&'p PackRow> {
+    match mode {
         Mode::Structure => Vec::new(),
-        Mode::ReadData => readable.clone(),
+        Mode::ReadData => readable,
         Mode::Sample(pct) => {
             let n = (packs.len() * pct.min(100) as usize).div_ceil(100);
             // `packs` is ordered least recently verified first.
             let chosen: HashSet<i64> = packs.iter().take(n).map(|p| p.id).collect();
             readable
-                .iter()
-                .copied()
+                .into_iter()
                 .filter(|p| chosen.contains(&p.id))
                 .collect()
         }
-    };
-    let bytes_checked = std::sync::atomic::AtomicU64::new(0);
-    let data_problems = Mutex::new(Vec::new());
-    let clean = Mutex::new(Vec::new());
-    let next = Mutex::new(selected.iter());
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let conn = vault.connect()?;
-                    let mut buf = Vec::new();
-                    loop {
-                        let Some(p) = next.lock().unwrap().next().copied() else {
-                            return Ok(());
-                        };
-                        let chunks = pack_chunks(&conn, p.id)?;
-                        let bad = read_pack(vault, p, &chunks, &mut buf);
-                        bytes_checked.fetch_add(p.size, std::sync::atomic::Ordering::Relaxed);
-                        progress(p.size);
-                        match bad {
-                            Ok(bad) if bad.is_empty() => clean.lock().unwrap().push(p.id),
-                            Ok(bad) => data_problems.lock().unwrap().push(problem(
-                                "corrupt_chunk",
-                                Some(&p.name),
-                                format!("{} blobs fail to decode or re-hash", bad.len()),
-                                bad,
-                            )),
-                            Err(e) => data_problems.lock().unwrap().push(problem(
-                                "unreadable_pack",
-                                Some(&p.name),
-                                e,
-                                chunks.iter().map(|c| c.hash).collect(),
-                            )),
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().expect("verify worker panicked")?;
-        }
-        Ok(())
-    })?;
-    problems.extend(data_problems.into_inner().unwrap());
-    let now = now_rfc3339();
-    for id in clean.into_inner().unwrap() {
-        conn.execute(
-            "UPDATE packs SET verified_at = ?1 WHERE id = ?2",
-            params![now, id],
-        )?;
     }
-
-    trace_damage(&conn, &mut problems)?;
-    let report = Report {
-        ok: problems.is_empty(),
-        mode: mode.name(),
-        packs_checked: selected.len() as u64,
-        bytes_checked: bytes_checked.into_inner(),
-        problems,
-        audit,
-    };
-    conn.execute(
-        "UPDATE audits SET finished_at = ?1, packs_checked = ?2, bytes_checked = ?3, ok = ?4, problems = ?5 WHERE id = ?6",
-        params![
-            now_rfc3339(),
-            report.packs_checked as i64,
-            report.bytes_checked as i64,
-            report.ok,
-            serde_json::to_string(&report.problems).unwrap(),
-            audit
-        ],
-    )?;
-    Ok(report)
 }
 
-/// Reads a whole pack in one go and checks each indexed blob; returns the bad ones.
-fn read_pack(
+struct DataRead {
+    problems: Vec<Problem>,
+    /// Packs whose every blob re-hashed cleanly.
+    clean: Vec<i64>,
+    bytes: u64,
+}
+
+/// Phase read-data: every blob of the selected packs decoded and re-hashed.
+fn read_data(
     vault: &Vault,
-    p: &PackRow,
-    chunks: &[ChunkRow],
-    buf: &mut Vec<u8>,
-) -> std::result::Result<Vec<Hash>, String> {
-    let path = vault.pack_path(&p.name);
-    buf.clear();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(buf))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bad = Vec::new();
-    for c in chunks {
-        let start = c.offset as usize;
-        let end = start + c.stored_len as usize;
-        let ok = start >= HEADER_LEN
-            && end <= buf.len()
-            && buf[start - HEADER_LEN + 16..start] == c.hash
-            && Codec::from_u8(c.codec)
-                .and_then(|codec| codec::decode(codec, &buf[start..end], c.raw_len as usize).ok())
-                .is_some_and(|raw| chunker::hash(&raw) == c.hash);
-        if !ok {
-            bad.push(c.hash);
-        }
-    }
-    Ok(bad)
+    selected: &[&PackRow],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<DataRead> {
+    let bytes = AtomicU64::new(0);
+    let problems = Mutex::new(Vec::new());
+    let clean = Mutex::new(Vec::new());
+    workers::run(
+        selected,
+        || Ok((Repository::open(vault)?, PackFiles::new(vault))),
+        |(repo, reader), p| -> Result<()> {
+            let blobs = repo.pack_blobs(p.id)?;
+            let bad = read_pack(reader, p, &blobs);
+            bytes.fetch_add(p.size, Ordering::Relaxed);
+            progress(p.size);
+            match bad {
+                Ok(bad) if bad.is_empty() => clean.lock().unwrap().push(p.id),
+                Ok(bad) => problems.lock().unwrap().push(problem(
+                    "corrupt_chunk",
+                    Some(&p.name),
+                    format!("{} blobs fail to decode or re-hash", bad.len()),
+                    bad,
+                )),
+                Err(e) => problems.lock().unwrap().push(problem(
+                    "unreadable_pack",
+                    Some(&p.name),
+                    e,
+                    blobs.iter().map(BlobLocation::hash).collect(),
+                )),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(DataRead {
+        problems: problems.into_inner().unwrap(),
+        clean: clean.into_inner().unwrap(),
+        bytes: bytes.into_inner(),
+    })
 }
 
-/// Names, for each problem, the snapshots and paths whose content it breaks.
-fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
+/// Checks each indexed blob of a pack; returns the bad ones.
+fn read_pack(
+    reader: &mut PackFiles,
+    p: &PackRow,
+    blobs: &[BlobLocation],
+) -> std::result::Result<Vec<Hash>, String> {
+    if let Err(e) = reader.file(&p.name) {
+        return Err(match e {
+            pack::PackError::Io { path, source } => format!("{}: {source}", path.display()),
+            e => e.to_string(),
+        });
+    }
+    Ok(blobs
+        .iter()
+        .filter(|b| reader.read_at(b).is_err())
+        .map(BlobLocation::hash)
+        .collect())
+}
+
+/// Phase report: names, for each problem, the snapshots and paths whose content it breaks.
+fn trace_damage(repo: &Repository, problems: &mut [Problem]) -> Result<()> {
     let bad: HashSet<Hash> = problems
         .iter()
         .flat_map(|p| p.chunks.iter().copied())
@@ -373,49 +289,22 @@ fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
     if bad.is_empty() {
         return Ok(());
     }
-    // Which files does each bad blob break? A file breaks if a chunk or its map does.
-    let mut broken_files: HashMap<Hash, Vec<Hash>> = HashMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT hash, chunks, map FROM files WHERE hash IN (SELECT DISTINCT file_hash FROM entries)",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let file: Hash = r.get::<_, Vec<u8>>(0)?.try_into().unwrap_or([0; 32]);
-            let mut blobs = split_hashes(&r.get::<_, Vec<u8>>(1)?);
-            if let Some(m) = r
-                .get::<_, Option<Vec<u8>>>(2)?
-                .and_then(|m| Hash::try_from(m).ok())
-            {
-                blobs.push(m);
-            }
-            for b in blobs.into_iter().filter(|b| bad.contains(b)) {
-                broken_files.entry(b).or_default().push(file);
-            }
-        }
-    }
-    let mut by_file = conn.prepare(
-        "SELECT e.snapshot_id, e.path FROM entries e WHERE e.file_hash = ?1 ORDER BY e.snapshot_id, e.path",
-    )?;
-    let mut snapshot_exists = conn.prepare("SELECT 1 FROM snapshots WHERE id = ?1")?;
+    // A file breaks if a chunk or its map does.
+    let broken_files = repo.files_using(&bad)?;
     for p in problems.iter_mut() {
-        let mut snaps = std::collections::BTreeSet::new();
-        let mut paths = std::collections::BTreeSet::new();
+        let mut snaps = BTreeSet::new();
+        let mut paths = BTreeSet::new();
         for chunk in &p.chunks {
             let manifest_of = hex::encode(chunk);
-            if snapshot_exists.exists([&manifest_of])? {
-                snaps.insert(manifest_of.clone());
+            if repo.snapshot_exists(&manifest_of)? {
                 paths.insert(format!(
                     "(manifest of snapshot {})",
-                    super::snapshots::short(&manifest_of)
+                    snapshots::short(&manifest_of)
                 ));
+                snaps.insert(manifest_of);
             }
             for file in broken_files.get(chunk).into_iter().flatten() {
-                let rows = by_file.query_map([&file[..]], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?;
-                for row in rows {
-                    let (snap, path) = row?;
+                for (snap, path) in repo.entries_of_file(file)? {
                     snaps.insert(snap);
                     paths.insert(path);
                 }
@@ -427,33 +316,98 @@ fn trace_damage(conn: &Connection, problems: &mut [Problem]) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-pub struct Audit {
-    pub id: i64,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub mode: String,
-    pub packs_checked: i64,
-    pub bytes_checked: i64,
-    pub ok: Option<bool>,
-    pub problems: serde_json::Value,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{flip_byte, snapshot, vault};
 
-pub fn audits(conn: &Connection) -> Result<Vec<Audit>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, started_at, finished_at, mode, packs_checked, bytes_checked, ok, problems FROM audits ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Audit {
-            id: r.get(0)?,
-            started_at: r.get(1)?,
-            finished_at: r.get(2)?,
-            mode: r.get(3)?,
-            packs_checked: r.get(4)?,
-            bytes_checked: r.get(5)?,
-            ok: r.get(6)?,
-            problems: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    fn quiet(_: u64) {}
+
+    #[test]
+    fn a_sound_vault_verifies_and_records_an_audit() {
+        let t = vault();
+        snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"fine", None)],
+        );
+        let r = verify(&t.vault, Mode::ReadData, &quiet).unwrap();
+        assert!(r.ok, "{:?}", r.problems);
+        assert_eq!(r.packs_checked, 1);
+        let audits = Repository::open(&t.vault).unwrap().audits().unwrap();
+        assert_eq!(audits.len(), 1);
+        assert_eq!(audits[0].ok, Some(true));
+        // Structure alone reads no data.
+        assert_eq!(
+            verify(&t.vault, Mode::Structure, &quiet)
+                .unwrap()
+                .packs_checked,
+            0
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_is_found_by_read_data_and_traced() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("dir/x", b"precious bytes", None)],
+        );
+        flip_byte(&t.vault, &c.manifest.entries[0].hash);
+        assert!(verify(&t.vault, Mode::Structure, &quiet).unwrap().ok);
+        let r = verify(&t.vault, Mode::ReadData, &quiet).unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.problems.len(), 1);
+        let p = &r.problems[0];
+        assert_eq!(p.kind, "corrupt_chunk");
+        assert_eq!(p.snapshots, vec![c.id.clone()]);
+        assert_eq!(p.paths, vec!["dir/x".to_string()]);
+    }
+
+    #[test]
+    fn a_missing_pack_names_the_snapshot_whose_manifest_it_held() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"gone", None)],
+        );
+        let repo = Repository::open(&t.vault).unwrap();
+        let p = repo.packs().unwrap().remove(0);
+        std::fs::remove_file(t.vault.pack_path(&p.name)).unwrap();
+        let r = verify(&t.vault, Mode::Structure, &quiet).unwrap();
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(r.problems[0].kind, "missing_pack");
+        assert_eq!(r.problems[0].snapshots, vec![c.id.clone()]);
+        assert!(r.problems[0].paths.contains(&"x".to_string()));
+        assert!(r.problems[0]
+            .paths
+            .iter()
+            .any(|p| p.starts_with("(manifest of snapshot")));
+    }
+
+    #[test]
+    fn a_blob_missing_from_the_index_is_reported() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("x", b"indexed?", None)],
+        );
+        let repo = Repository::open(&t.vault).unwrap();
+        let h = c.manifest.entries[0].hash;
+        repo.conn()
+            .execute("DELETE FROM chunks WHERE hash = ?1", [&h[..]])
+            .unwrap();
+        let r = verify(&t.vault, Mode::Structure, &quiet).unwrap();
+        assert!(r
+            .problems
+            .iter()
+            .any(|p| p.kind == "missing_chunk" && p.chunks == vec![h]));
+    }
 }

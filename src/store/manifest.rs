@@ -65,6 +65,31 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry for `file` at `path` (no mtime or inode: the caller adds them when
+    /// the file came from disk).
+    pub fn of_file(path: String, kind: String, file: &FileRow, item_id: Option<String>) -> Entry {
+        Entry {
+            path,
+            kind,
+            hash: file.hash,
+            size: file.size,
+            mtime_ns: None,
+            inode: None,
+            map: file.map,
+            item_id,
+        }
+    }
+
+    /// The file row of this entry's content, given its chunk list.
+    pub fn file_row(&self, chunks: Vec<Hash>) -> FileRow {
+        FileRow {
+            hash: self.hash,
+            size: self.size,
+            chunks,
+            map: self.map,
+        }
+    }
+
     /// The file row this entry implies, when no file map is needed to know it.
     pub fn implied_file(&self) -> Option<FileRow> {
         if self.map.is_some() {
@@ -75,12 +100,7 @@ impl Entry {
         } else {
             vec![self.hash]
         };
-        Some(FileRow {
-            hash: self.hash,
-            size: self.size,
-            chunks,
-            map: None,
-        })
+        Some(self.file_row(chunks))
     }
 }
 

@@ -1,38 +1,27 @@
-//! The content-addressed store. Knows nothing of TikTok: it could back up anything.
-//!
-//! - [`chunker`] — FastCDC chunks and BLAKE3 ids.
-//! - [`codec`] — zstd or raw, decided by a cheap trial.
-//! - [`pack`] — the pack file format (documented there) and its writer and readers.
-//! - [`index`] — the SQLite index and its migrations.
-//! - [`manifest`] — snapshot manifests and file maps, stored as blobs.
-//! - [`journal`] — files stored by a run not yet committed, for resuming it.
-//! - [`lock`] — the one-writer lock.
-//! - [`vault`] — a vault directory: opening, creating, recovering after a crash.
-//! - [`archiver`] — writing a snapshot (parallel chunking, a packing thread).
-//! - [`restorer`] — reading files back, BLAKE3-checked.
-//! - [`checker`] — verify.
-//! - [`rebuild`] — recreating the index from the packs alone.
-//! - [`snapshots`] — snapshot rows in the index: recording, listing, finding.
-//! - [`tombstone`] — the packs' record of forgotten snapshots.
-//! - [`pruner`] — removing what no snapshot references (crash-safe repacking).
+#![doc = include_str!("README.md")]
 
 pub mod archiver;
 pub mod checker;
 pub mod chunker;
 pub mod codec;
-pub mod index;
-pub mod journal;
 pub mod lock;
 pub mod manifest;
 pub mod pack;
 pub mod pruner;
+pub mod reader;
 pub mod rebuild;
+pub mod recovery;
+pub mod repository;
 pub mod restorer;
-pub mod snapshots;
 pub mod tombstone;
 pub mod vault;
+pub mod workers;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use chunker::Hash;
+pub use repository::{index, journal, snapshots, Repository};
 pub use vault::Vault;
 
 use std::path::PathBuf;

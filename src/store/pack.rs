@@ -310,6 +310,32 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     Ok((size, entries))
 }
 
+/// What a pack holds, by its trailer, else by scanning it.
+#[derive(Debug)]
+pub struct Contents {
+    pub size: u64,
+    pub entries: Vec<BlobEntry>,
+    /// True when the trailer did not read and the entries come from a scan.
+    pub salvaged: bool,
+}
+
+pub fn contents(path: &Path) -> Result<Contents, PackError> {
+    if let Ok((size, entries)) = read_index(path) {
+        return Ok(Contents {
+            size,
+            entries,
+            salvaged: false,
+        });
+    }
+    let entries = scan(path)?;
+    let size = fs::metadata(path).map_err(io_err(path))?.len();
+    Ok(Contents {
+        size,
+        entries,
+        salvaged: true,
+    })
+}
+
 /// Walks a pack blob by blob from the front, for packs whose trailer is lost.
 /// Returns the blobs whose headers read cleanly, up to the first damage.
 pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {

@@ -39,18 +39,17 @@
 //! is never taken back. In every case the index only ever points at durable packs.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs::{self, File};
-use std::path::Path;
+use std::fs;
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::chunker::Hash;
-use super::codec::Codec;
-use super::index::{self, split_hashes};
+use super::index;
 use super::lock::WriteLock;
-use super::pack::{self, BlobEntry, BlobHeader, BlobKind, FinishedPack, PackWriter};
+use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
+use super::reader::PackFiles;
+use super::repository::{BlobLocation, Journal, Repository};
 use super::{failpoint, io_at, tombstone, Result, StoreError, Vault};
 
 /// Bytes a pack needs besides its blobs: magic and footer.
@@ -101,34 +100,9 @@ pub struct PruneReport {
     pub tombstones_dropped: u64,
 }
 
-/// One indexed blob.
-#[derive(Debug, Clone)]
-struct Blob {
-    hash: Hash,
-    offset: u64,
-    raw_len: u32,
-    stored_len: u32,
-    codec: Codec,
-    kind: BlobKind,
-}
-
-impl Blob {
-    fn entry(&self) -> BlobEntry {
-        BlobEntry {
-            header: BlobHeader {
-                kind: self.kind,
-                codec: self.codec,
-                raw_len: self.raw_len,
-                stored_len: self.stored_len,
-                hash: self.hash,
-            },
-            offset: self.offset,
-        }
-    }
-
-    fn bytes(&self) -> u64 {
-        HEADER_LEN as u64 + self.stored_len as u64 + TRAILER_ENTRY
-    }
+/// What a live blob costs in a pack: header, stored bytes, trailer entry.
+fn blob_bytes(b: &BlobLocation) -> u64 {
+    HEADER_LEN as u64 + b.entry.header.stored_len as u64 + TRAILER_ENTRY
 }
 
 #[derive(Debug, Default)]
@@ -136,13 +110,13 @@ struct PackUse {
     id: i64,
     name: String,
     size: u64,
-    live: Vec<Blob>,
+    live: Vec<BlobLocation>,
     dead: Vec<Hash>,
 }
 
 impl PackUse {
     fn live_bytes(&self) -> u64 {
-        self.live.iter().map(Blob::bytes).sum()
+        self.live.iter().map(blob_bytes).sum()
     }
 
     /// What a repack would save: the pack's size minus what its live blobs need.
@@ -158,15 +132,15 @@ pub fn prune(
     opts: &PruneOptions,
     progress: &dyn Fn(u64),
 ) -> Result<PruneReport> {
-    let mut conn = vault.connect()?;
+    let mut repo = Repository::open(vault)?;
     let tombs = tombstone::indexed(vault)?;
-    let mut live = referenced(&conn)?;
+    let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
         dry_run: opts.dry_run,
         ..PruneReport::default()
     };
     if !tombs.is_empty() {
-        let present = blobs_in_packs(vault, &conn)?;
+        let present = blobs_in_packs(vault, &repo)?;
         for (hash, t) in &tombs {
             if t.manifests().iter().any(|m| present.contains(m)) {
                 live.insert(*hash);
@@ -176,7 +150,7 @@ pub fn prune(
         }
     }
 
-    let packs = pack_use(&conn, &live)?;
+    let packs = pack_use(&repo, &live)?;
     report.packs_before = packs.len() as u64;
     report.bytes_before = packs.iter().map(|p| p.size).sum();
     report.blobs_removed = packs.iter().map(|p| p.dead.len() as u64).sum();
@@ -215,36 +189,12 @@ pub fn prune(
     failpoint("prune-after-new-packs");
     let written_bytes: u64 = written.iter().map(|p| p.size).sum();
 
-    let commit = (|| -> Result<()> {
-        let tx = conn.transaction()?;
-        {
-            let mut drop_blob =
-                tx.prepare("DELETE FROM chunks WHERE hash = ?1 AND pack_id = ?2")?;
-            for p in &packs {
-                for h in &p.dead {
-                    drop_blob.execute(params![&h[..], p.id])?;
-                }
-            }
-            let mut drop_rows = tx.prepare("DELETE FROM chunks WHERE pack_id = ?1")?;
-            let mut drop_pack = tx.prepare("DELETE FROM packs WHERE id = ?1")?;
-            let mut pending =
-                tx.prepare("INSERT OR IGNORE INTO pending_deletes (name) VALUES (?1)")?;
-            for p in &removed {
-                drop_rows.execute([p.id])?;
-                drop_pack.execute([p.id])?;
-                pending.execute([&p.name])?;
-            }
-        }
-        for p in &written {
-            index::insert_pack(&tx, p)?;
-        }
-        tx.execute(
-            "DELETE FROM files WHERE hash NOT IN (SELECT file_hash FROM entries)",
-            [],
-        )?;
-        tx.commit()?;
-        Ok(())
-    })();
+    let dead_blobs: Vec<(i64, Hash)> = packs
+        .iter()
+        .flat_map(|p| p.dead.iter().map(move |h| (p.id, *h)))
+        .collect();
+    let removed_packs: Vec<(i64, &str)> = removed.iter().map(|p| (p.id, p.name.as_str())).collect();
+    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written);
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
@@ -253,7 +203,7 @@ pub fn prune(
         return Err(e);
     }
     failpoint("prune-after-commit");
-    finish_pending_deletes(vault, &conn)?;
+    finish_pending_deletes(vault, &repo)?;
 
     report.packs_written = written.len() as u64;
     report.bytes_freed = removed_bytes.saturating_sub(written_bytes);
@@ -264,19 +214,15 @@ pub fn prune(
 
 /// Deletes the pack files a committed prune left in `pending_deletes`, then the rows.
 /// Runs after every prune commit and in recovery, before stray packs are adopted.
-pub fn finish_pending_deletes(vault: &Vault, conn: &Connection) -> Result<()> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM pending_deletes ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
+    let names = repo.pending_deletes()?;
     if names.is_empty() {
         return Ok(());
     }
-    let mut still_indexed = conn.prepare("SELECT 1 FROM packs WHERE name = ?1")?;
     let mut dirs = BTreeSet::new();
     for (i, name) in names.iter().enumerate() {
         // A pending name that is indexed again must not lose its file.
-        if !still_indexed.exists([name])? {
+        if !repo.pack_indexed(name)? {
             let path = vault.pack_path(name);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -294,63 +240,19 @@ pub fn finish_pending_deletes(vault: &Vault, conn: &Connection) -> Result<()> {
     for dir in &dirs {
         pack::sync_dir(dir)?;
     }
-    let mut done = conn.prepare("DELETE FROM pending_deletes WHERE name = ?1")?;
-    for name in &names {
-        done.execute([name])?;
-    }
-    Ok(())
-}
-
-/// Manifests of the snapshots, and the chunks and maps of the files their entries
-/// (and the resume journal) use.
-fn referenced(conn: &Connection) -> Result<HashSet<Hash>> {
-    let mut live = HashSet::new();
-    let mut stmt = conn.prepare("SELECT id FROM snapshots")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let hash = hex::decode(&id)
-            .ok()
-            .and_then(|h| Hash::try_from(h).ok())
-            .ok_or_else(|| StoreError::Vault(format!("snapshot id {id} is not a hash")))?;
-        live.insert(hash);
-    }
-    let mut stmt = conn.prepare(
-        "SELECT chunks, map FROM files WHERE hash IN (SELECT DISTINCT file_hash FROM entries)
-         UNION ALL SELECT chunks, map FROM journal",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        live.extend(split_hashes(&r.get::<_, Vec<u8>>(0)?));
-        if let Some(m) = r
-            .get::<_, Option<Vec<u8>>>(1)?
-            .and_then(|m| Hash::try_from(m).ok())
-        {
-            live.insert(m);
-        }
-    }
-    Ok(live)
+    repo.clear_pending_deletes(&names)
 }
 
 /// Every blob hash in the trailer of an indexed pack, whether indexed or not. A pack
 /// whose trailer does not read is scanned; one that cannot be read at all counts as
 /// holding everything, so no tombstone is dropped on a guess.
-fn blobs_in_packs(vault: &Vault, conn: &Connection) -> Result<BlobsPresent> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM packs")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+fn blobs_in_packs(vault: &Vault, repo: &Repository) -> Result<BlobsPresent> {
     let mut present = HashSet::new();
-    for name in names {
-        let path = vault.pack_path(&name);
-        let entries = match pack::read_index(&path) {
-            Ok((_, entries)) => entries,
-            Err(_) => match pack::scan(&path) {
-                Ok(entries) => entries,
-                Err(_) => return Ok(BlobsPresent::Unknown),
-            },
-        };
-        present.extend(entries.iter().map(|e| e.header.hash));
+    for name in repo.pack_names()? {
+        match pack::contents(&vault.pack_path(&name)) {
+            Ok(c) => present.extend(c.entries.iter().map(|e| e.header.hash)),
+            Err(_) => return Ok(BlobsPresent::Unknown),
+        }
     }
     Ok(BlobsPresent::Known(present))
 }
@@ -370,51 +272,27 @@ impl BlobsPresent {
 }
 
 /// Each indexed pack with its live and dead blobs.
-fn pack_use(conn: &Connection, live: &HashSet<Hash>) -> Result<Vec<PackUse>> {
-    let mut packs: Vec<PackUse> = conn
-        .prepare("SELECT id, name, size FROM packs ORDER BY id")?
-        .query_map([], |r| {
-            Ok(PackUse {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                ..PackUse::default()
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+fn pack_use(repo: &Repository, live: &HashSet<Hash>) -> Result<Vec<PackUse>> {
+    let mut packs: Vec<PackUse> = repo
+        .packs()?
+        .into_iter()
+        .map(|p| PackUse {
+            id: p.id,
+            name: p.name,
+            size: p.size,
+            ..PackUse::default()
+        })
+        .collect();
     let at: HashMap<i64, usize> = packs.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-    let mut stmt = conn.prepare(
-        "SELECT hash, pack_id, offset, raw_len, stored_len, codec, kind FROM chunks ORDER BY pack_id, offset",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let hash: Hash = r
-            .get::<_, Vec<u8>>(0)?
-            .try_into()
-            .map_err(|_| StoreError::Vault("a chunk row has a hash that is not 32 bytes".into()))?;
-        let Some(&i) = at.get(&r.get::<_, i64>(1)?) else {
+    for b in repo.all_blobs()? {
+        let Some(&i) = at.get(&b.pack_id) else {
             continue;
         };
-        if !live.contains(&hash) {
-            packs[i].dead.push(hash);
-            continue;
+        if live.contains(&b.hash()) {
+            packs[i].live.push(b);
+        } else {
+            packs[i].dead.push(b.hash());
         }
-        let codec = r.get::<_, u8>(5)?;
-        let kind = r.get::<_, u8>(6)?;
-        let bad = || {
-            StoreError::Vault(format!(
-                "chunk {} has an unknown codec or kind; run `tt-vault verify`",
-                index::short(&hash)
-            ))
-        };
-        packs[i].live.push(Blob {
-            hash,
-            offset: r.get::<_, i64>(2)? as u64,
-            raw_len: r.get::<_, i64>(3)? as u32,
-            stored_len: r.get::<_, i64>(4)? as u32,
-            codec: Codec::from_u8(codec).ok_or_else(bad)?,
-            kind: BlobKind::from_u8(kind).ok_or_else(bad)?,
-        });
     }
     Ok(packs)
 }
@@ -460,18 +338,18 @@ fn choose_repacks<'p>(
 fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<Vec<FinishedPack>> {
     let mut done: Vec<FinishedPack> = Vec::new();
     let mut open: Option<PackWriter> = None;
+    let mut reader = PackFiles::new(vault);
     let result = (|| -> Result<()> {
         for p in packs {
-            let path = vault.pack_path(&p.name);
-            let file = File::open(&path).map_err(io_at(&path))?;
             for b in &p.live {
-                let stored = copy_checked(&file, &path, b)?;
+                let stored = copy_checked(vault, &mut reader, b)?;
                 if open.is_none() {
                     open = Some(PackWriter::create(&vault.packs_dir())?);
                 }
                 let w = open.as_mut().expect("opened above");
-                w.append(b.kind, b.codec, b.hash, b.raw_len as usize, &stored)?;
-                progress(b.stored_len as u64);
+                let h = &b.entry.header;
+                w.append(h.kind, h.codec, h.hash, h.raw_len as usize, &stored)?;
+                progress(h.stored_len as u64);
                 if w.len() >= TARGET_PACK_SIZE {
                     done.push(open.take().expect("open").finish()?);
                 }
@@ -496,13 +374,17 @@ fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<V
 
 /// A blob's stored bytes, after checking that they decode to its hash: prune must
 /// never carry damage into a new pack and then delete the only other evidence.
-fn copy_checked(file: &File, path: &Path, b: &Blob) -> Result<Vec<u8>> {
-    let stored = pack::read_stored(file, path, &b.entry())?;
-    if pack::decode_checked(path, &b.entry(), &stored).is_err() {
+fn copy_checked(vault: &Vault, reader: &mut PackFiles, b: &BlobLocation) -> Result<Vec<u8>> {
+    let path = vault.pack_path(&b.pack);
+    if let Err(pack::PackError::Io { path, source }) = reader.file(&b.pack) {
+        return Err(StoreError::Io { path, source });
+    }
+    let stored = reader.read_stored(&b.pack, &b.entry)?;
+    if pack::decode_checked(&path, &b.entry, &stored).is_err() {
         return Err(StoreError::Vault(format!(
             "blob {} in pack {} does not match its hash; prune stopped without changing \
              anything. Run `tt-vault verify --read-data` to see what is damaged",
-            index::short(&b.hash),
+            index::short(&b.hash()),
             path.display()
         )));
     }
@@ -520,13 +402,19 @@ mod tests {
             size,
             live: live
                 .iter()
-                .map(|&n| Blob {
-                    hash: [id as u8; 32],
-                    offset: 0,
-                    raw_len: n,
-                    stored_len: n,
-                    codec: Codec::Raw,
-                    kind: BlobKind::Data,
+                .map(|&n| BlobLocation {
+                    pack_id: id,
+                    pack: format!("p{id}"),
+                    entry: pack::BlobEntry {
+                        header: pack::BlobHeader {
+                            kind: pack::BlobKind::Data,
+                            codec: crate::store::codec::Codec::Raw,
+                            raw_len: n,
+                            stored_len: n,
+                            hash: [id as u8; 32],
+                        },
+                        offset: 0,
+                    },
                 })
                 .collect(),
             dead: Vec::new(),

@@ -1,135 +1,15 @@
 //! Reading files back out of the vault, every chunk and every file BLAKE3-checked.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::Connection;
-
 use super::chunker::Hash;
-use super::index::{self, FileRow};
 use super::manifest::Entry;
-use super::pack::{self, BlobEntry, BlobHeader};
-use super::{Result, StoreError, Vault};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("chunk {0} is not in the index (run `tt-vault verify`)")]
-    MissingChunk(String),
-    #[error("chunk {chunk} in pack {pack} is unreadable: {why}")]
-    Corrupt {
-        chunk: String,
-        pack: String,
-        why: String,
-    },
-    #[error("file content {0} is not in the index")]
-    MissingFile(String),
-    #[error("restored bytes of {0} do not match its BLAKE3")]
-    WholeFileMismatch(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Reads blobs, keeping pack files open between reads.
-pub struct BlobReader<'v> {
-    vault: &'v Vault,
-    conn: Connection,
-    open: HashMap<String, File>,
-}
-
-impl<'v> BlobReader<'v> {
-    pub fn new(vault: &'v Vault) -> Result<BlobReader<'v>> {
-        Ok(BlobReader {
-            vault,
-            conn: vault.connect()?,
-            open: HashMap::new(),
-        })
-    }
-
-    /// A reader over a connection the caller opened (a read-only one, for `serve`).
-    pub fn with_connection(vault: &'v Vault, conn: Connection) -> BlobReader<'v> {
-        BlobReader {
-            vault,
-            conn,
-            open: HashMap::new(),
-        }
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// The raw bytes of a blob, checked against its hash.
-    pub fn read(&mut self, hash: &Hash) -> std::result::Result<Vec<u8>, ReadError> {
-        let loc = index::chunk_location(&self.conn, hash)
-            .map_err(StoreError::from)?
-            .ok_or_else(|| ReadError::MissingChunk(hex::encode(hash)))?;
-        let corrupt = |why: String| ReadError::Corrupt {
-            chunk: hex::encode(hash),
-            pack: loc.pack.clone(),
-            why,
-        };
-        if self.open.len() > 64 {
-            self.open.clear();
-        }
-        let path = self.vault.pack_path(&loc.pack);
-        let file = match self.open.entry(loc.pack.clone()) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(File::open(&path).map_err(|e| corrupt(format!("cannot open: {e}")))?)
-            }
-        };
-        let entry = BlobEntry {
-            header: BlobHeader {
-                kind: loc.kind,
-                codec: loc.codec,
-                raw_len: loc.raw_len,
-                stored_len: loc.stored_len,
-                hash: *hash,
-            },
-            offset: loc.offset,
-        };
-        pack::read_raw(file, &path, &entry).map_err(|e| corrupt(e.to_string()))
-    }
-
-    pub fn file(&self, hash: &Hash) -> std::result::Result<FileRow, ReadError> {
-        index::file(&self.conn, hash)
-            .map_err(StoreError::from)?
-            .ok_or_else(|| ReadError::MissingFile(hex::encode(hash)))
-    }
-
-    /// Streams a file's content to `out`, checking every chunk and the whole.
-    pub fn copy_file(
-        &mut self,
-        file: &FileRow,
-        out: &mut dyn Write,
-        out_name: &str,
-        progress: &dyn Fn(u64),
-    ) -> std::result::Result<(), ReadError> {
-        let mut whole = blake3::Hasher::new();
-        for chunk in &file.chunks {
-            let raw = self.read(chunk)?;
-            whole.update(&raw);
-            out.write_all(&raw).map_err(|source| ReadError::Write {
-                path: out_name.to_string(),
-                source,
-            })?;
-            progress(raw.len() as u64);
-        }
-        if whole.finalize().as_bytes() != &file.hash {
-            return Err(ReadError::WholeFileMismatch(out_name.to_string()));
-        }
-        Ok(())
-    }
-}
+use super::reader::BlobReader;
+use super::{workers, Result, Vault};
 
 pub struct RestoreOptions {
     pub target: PathBuf,
@@ -206,8 +86,8 @@ pub fn hash_file(path: &Path) -> io::Result<Hash> {
 }
 
 /// Restores `entries` under `opts.target`. Each file fails or succeeds on its own;
-/// failures are reported, never silently skipped. Two workers restore files side by
-/// side, so reading, checking and writing use both cores.
+/// failures are reported, never silently skipped. Files are restored side by side
+/// (see workers.rs), so reading, checking and writing use every core.
 pub fn restore(
     vault: &Vault,
     entries: &[Entry],
@@ -215,43 +95,30 @@ pub fn restore(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RestoreReport> {
     fs::create_dir_all(&opts.target).map_err(super::io_at(&opts.target))?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let report = std::sync::Mutex::new(RestoreReport::default());
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut reader = BlobReader::new(vault)?;
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(e) = entries.get(i) else {
-                            return Ok(());
-                        };
-                        let outcome = restore_one(&mut reader, e, opts, progress);
-                        let mut r = report.lock().unwrap();
-                        match outcome {
-                            Ok(true) => {
-                                r.restored += 1;
-                                r.bytes += e.size;
-                            }
-                            Ok(false) => {
-                                r.skipped += 1;
-                                progress(e.size);
-                            }
-                            Err(err) => r.failed.push(RestoreFailure {
-                                path: e.path.clone(),
-                                error: err,
-                            }),
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().expect("restore worker panicked")?;
-        }
-        Ok(())
-    })?;
+    let report = Mutex::new(RestoreReport::default());
+    workers::run(
+        entries,
+        || BlobReader::new(vault),
+        |reader, e| {
+            let outcome = restore_one(reader, e, opts, progress);
+            let mut r = report.lock().unwrap();
+            match outcome {
+                Ok(true) => {
+                    r.restored += 1;
+                    r.bytes += e.size;
+                }
+                Ok(false) => {
+                    r.skipped += 1;
+                    progress(e.size);
+                }
+                Err(err) => r.failed.push(RestoreFailure {
+                    path: e.path.clone(),
+                    error: err,
+                }),
+            }
+            Ok(())
+        },
+    )?;
     let mut report = report.into_inner().unwrap();
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
@@ -319,4 +186,82 @@ fn restore_one(
         let _ = fs::remove_file(&tmp);
     }
     result.map(|()| true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{flip_byte, noise, snapshot, vault};
+
+    fn run(v: &Vault, entries: &[Entry], target: &Path, force: bool) -> RestoreReport {
+        let opts = RestoreOptions {
+            target: target.to_path_buf(),
+            force,
+            verify: true,
+        };
+        restore(v, entries, &opts, &|_| ()).unwrap()
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
+            assert!(safe_target(dir.path(), bad).is_err(), "{bad}");
+        }
+        std::os::unix::fs::symlink("/tmp", dir.path().join("link")).unwrap();
+        assert!(safe_target(dir.path(), "link/x").is_err());
+        assert_eq!(
+            safe_target(dir.path(), "a/b").unwrap(),
+            dir.path().join("a/b")
+        );
+    }
+
+    #[test]
+    fn restores_exact_bytes_and_never_silently_overwrites() {
+        let t = vault();
+        let big = noise(3 << 20, 21);
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("d/big", &big, None), ("small", b"hi", None)],
+        );
+        let out = tempfile::tempdir().unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
+        assert_eq!((r.restored, r.skipped, r.failed.len()), (2, 0, 0));
+        assert_eq!(fs::read(out.path().join("d/big")).unwrap(), big);
+        // Again: already there, skipped.
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
+        assert_eq!((r.restored, r.skipped), (0, 2));
+        // Other content is not overwritten without force.
+        fs::write(out.path().join("small"), b"changed").unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
+        assert_eq!(r.failed.len(), 1);
+        assert!(r.failed[0].error.contains("--force"));
+        assert_eq!(fs::read(out.path().join("small")).unwrap(), b"changed");
+        let r = run(&t.vault, &c.manifest.entries, out.path(), true);
+        assert_eq!(r.restored, 1);
+        assert_eq!(fs::read(out.path().join("small")).unwrap(), b"hi");
+    }
+
+    #[test]
+    fn a_damaged_chunk_fails_its_file_only() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("a", b"first file", None), ("b", b"second file", None)],
+        );
+        flip_byte(&t.vault, &c.manifest.entries[0].hash);
+        let out = tempfile::tempdir().unwrap();
+        let r = run(&t.vault, &c.manifest.entries, out.path(), false);
+        assert_eq!(r.restored, 1);
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].path, "a");
+        assert!(
+            !out.path().join("a").exists(),
+            "no damaged bytes are left behind"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! in the same transaction that deletes their rows. Then:
 //!
 //! - `rebuild-index` skips every manifest a tombstone names;
-//! - recovery (`Vault::lock_for_writing`) that adopts a tombstone's pack left by a
+//! - recovery (recovery.rs) that adopts a tombstone's pack left by a
 //!   killed forget deletes the snapshots it names, so the index agrees with the packs.
 //!
 //! # Format
@@ -25,9 +25,6 @@
 //! so a tombstone always outlives the manifests it names: the run that drops the last
 //! copy of a manifest keeps the tombstone, a later run drops it.
 
-use std::fs::File;
-use std::path::Path;
-
 use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +32,8 @@ use super::chunker::{self, Hash};
 use super::codec::Codec;
 use super::index;
 use super::lock::WriteLock;
-use super::pack::{self, BlobEntry, BlobKind, PackWriter};
-use super::restorer::BlobReader;
+use super::pack::{BlobEntry, BlobKind, PackWriter};
+use super::reader::{BlobReader, PackFiles};
 use super::{snapshots, Result, StoreError, Vault};
 
 pub const FORMAT: u32 = 1;
@@ -102,12 +99,7 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
 /// Every tombstone the index knows, with its hash.
 pub fn indexed(vault: &Vault) -> Result<Vec<(Hash, Tombstone)>> {
     let mut reader = BlobReader::new(vault)?;
-    let hashes: Vec<Hash> = reader
-        .conn()
-        .prepare("SELECT hash FROM chunks WHERE kind = ?1")?
-        .query_map([BlobKind::Tombstone as u8], |r| r.get::<_, Vec<u8>>(0))?
-        .filter_map(|h| h.map(|h| h.try_into().ok()).transpose())
-        .collect::<rusqlite::Result<_>>()?;
+    let hashes = reader.repo().blobs_of_kind(BlobKind::Tombstone)?;
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
         let raw = reader.read(&h).map_err(|e| {
@@ -124,19 +116,24 @@ pub fn indexed(vault: &Vault) -> Result<Vec<(Hash, Tombstone)>> {
     Ok(out)
 }
 
-/// Applies the tombstones of a pack being adopted after a crash: the snapshots they
-/// name are deleted from the index. Unreadable tombstones are left for verify.
-pub fn apply_adopted(tx: &Transaction, path: &Path, entries: &[BlobEntry]) -> Result<()> {
-    let mut tombs = entries
+/// Applies the tombstones of pack `pack` being adopted after a crash: the snapshots
+/// they name are deleted from the index. Unreadable tombstones are left for verify.
+pub fn apply_adopted(
+    vault: &Vault,
+    tx: &Transaction,
+    pack: &str,
+    entries: &[BlobEntry],
+) -> Result<()> {
+    let mut packs = PackFiles::new(vault);
+    for e in entries
         .iter()
         .filter(|e| e.header.kind == BlobKind::Tombstone)
-        .peekable();
-    if tombs.peek().is_none() {
-        return Ok(());
-    }
-    let file = File::open(path).map_err(super::io_at(path))?;
-    for e in tombs {
-        let Some(t) = read_in_pack(&file, path, e) else {
+    {
+        let Some(t) = packs
+            .read(pack, e)
+            .ok()
+            .and_then(|raw| Tombstone::decode(&raw).ok())
+        else {
             continue;
         };
         for id in &t.snapshots {
@@ -144,11 +141,6 @@ pub fn apply_adopted(tx: &Transaction, path: &Path, entries: &[BlobEntry]) -> Re
         }
     }
     Ok(())
-}
-
-/// Decodes one tombstone blob straight from its pack, hash-checked.
-pub fn read_in_pack(file: &File, path: &Path, e: &BlobEntry) -> Option<Tombstone> {
-    Tombstone::decode(&pack::read_raw(file, path, e).ok()?).ok()
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! A vault directory.
+//! A vault directory: where its files are, and nothing more. Opening the index is
+//! the repository's (`Vault::connect` lives in repository/mod.rs), taking the writer
+//! lock with crash recovery is recovery.rs's, without it rebuild.rs's.
 //!
 //! ```text
 //! <vault>/VAULT          marker: "tt-vault 1"; says this directory is a vault
@@ -10,9 +12,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
-use super::lock::WriteLock;
 use super::pack::{self, TMP_SUFFIX};
 use super::{index, io_at, Result, StoreError};
 
@@ -82,92 +81,8 @@ impl Vault {
         pack::pack_path(&self.packs_dir(), name)
     }
 
-    /// A connection to the index, migrated to the current schema.
-    ///
-    /// A missing vault.db is an error, never a new empty index: an empty index would
-    /// make the vault look empty and let prune delete every pack. Only `init` and
-    /// `rebuild-index` create one.
-    pub fn connect(&self) -> Result<Connection> {
-        Ok(index::open(&self.existing_db()?)?)
-    }
-
-    fn existing_db(&self) -> Result<PathBuf> {
-        let db = self.db_path();
-        if !db.exists() {
-            return Err(StoreError::Vault(format!(
-                "{} is missing: the vault's index is gone but its packs are the truth; \
-                 run `tt-vault rebuild-index` to recreate it from the packs",
-                db.display()
-            )));
-        }
-        Ok(db)
-    }
-
-    /// A read-only connection to the index (see [`index::open_read_only`]), with the
-    /// same refusal as [`Vault::connect`] when vault.db is missing.
-    pub fn connect_read_only(&self) -> Result<Connection> {
-        Ok(index::open_read_only(&self.existing_db()?)?)
-    }
-
-    /// Takes the writer lock for `rebuild-index` without crash recovery: recovery
-    /// reads the old index, which may be missing or damaged, and the rebuild reads
-    /// every pack anyway.
-    pub fn lock_for_rebuild(&self, wait: bool) -> Result<WriteLock> {
-        Ok(WriteLock::acquire(&self.root, wait)?)
-    }
-
-    /// Takes the writer lock and repairs what a killed writer may have left:
-    /// temporary packs are deleted (nothing references them), packs a committed
-    /// prune no longer needs are deleted (`pending_deletes`, see pruner.rs), and packs
-    /// that were renamed into place but never committed are adopted, so their chunks
-    /// are re-used instead of written again (a tombstone among them takes effect:
-    /// the snapshots it names are forgotten, see tombstone.rs).
-    pub fn lock_for_writing(&self, wait: bool) -> Result<WriteLock> {
-        let lock = WriteLock::acquire(&self.root, wait)?;
-        self.recover()?;
-        Ok(lock)
-    }
-
-    fn recover(&self) -> Result<()> {
-        let mut conn = self.connect()?;
-        // Before adoption, or the dead packs of a killed prune would be taken back.
-        super::pruner::finish_pending_deletes(self, &conn)?;
-        let known: std::collections::HashSet<String> = conn
-            .prepare("SELECT name FROM packs")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for path in self.pack_files()? {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name.ends_with(TMP_SUFFIX) {
-                fs::remove_file(&path).map_err(io_at(&path))?;
-                continue;
-            }
-            let Some(id) = name.strip_suffix(".pack") else {
-                continue;
-            };
-            if known.contains(id) {
-                continue;
-            }
-            // A pack that does not read cleanly is left for verify to report.
-            if let Ok((size, entries)) = pack::read_index(&path) {
-                let tx = conn.transaction()?;
-                super::tombstone::apply_adopted(&tx, &path, &entries)?;
-                index::insert_pack(
-                    &tx,
-                    &pack::FinishedPack {
-                        id: id.to_string(),
-                        size,
-                        entries,
-                    },
-                )?;
-                tx.commit()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Every file under packs/, final or temporary.
-    pub fn pack_files(&self) -> Result<Vec<PathBuf>> {
+    /// Every file under packs/, final or temporary, its name parsed.
+    pub fn pack_files(&self) -> Result<Vec<PackFile>> {
         let dir = self.packs_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
@@ -182,6 +97,88 @@ impl Vault {
             }
         }
         out.sort();
-        Ok(out)
+        Ok(out.into_iter().map(PackFile::parse).collect())
+    }
+}
+
+/// A file found under packs/.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackFile {
+    /// `<id>.pack`: a finished pack.
+    Pack { id: String, path: PathBuf },
+    /// A pack a killed writer never finished.
+    Temporary(PathBuf),
+    /// Anything else, left alone.
+    Other(PathBuf),
+}
+
+impl PackFile {
+    fn parse(path: PathBuf) -> PackFile {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.ends_with(TMP_SUFFIX) {
+            return PackFile::Temporary(path);
+        }
+        match name.strip_suffix(".pack") {
+            Some(id) if !id.is_empty() => PackFile::Pack {
+                id: id.to_string(),
+                path,
+            },
+            _ => PackFile::Other(path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_once_and_open_needs_the_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("v");
+        assert!(Vault::open(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("tt-vault init"));
+        let v = Vault::init(&root).unwrap();
+        assert!(v.db_path().is_file() && v.packs_dir().is_dir());
+        assert!(Vault::init(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
+        assert_eq!(Vault::open(&root).unwrap().root(), root);
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert!(Vault::open(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
+        assert!(Vault::init(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
+    }
+
+    #[test]
+    fn pack_file_names_are_parsed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::init(&dir.path().join("v")).unwrap();
+        let sub = v.packs_dir().join("ab");
+        fs::create_dir_all(&sub).unwrap();
+        for name in ["abcd.pack", "abff.pack.tmp", "notes.txt"] {
+            fs::write(sub.join(name), b"").unwrap();
+        }
+        assert_eq!(
+            v.pack_files().unwrap(),
+            vec![
+                PackFile::Pack {
+                    id: "abcd".into(),
+                    path: sub.join("abcd.pack")
+                },
+                PackFile::Temporary(sub.join("abff.pack.tmp")),
+                PackFile::Other(sub.join("notes.txt")),
+            ]
+        );
+        assert_eq!(v.pack_path("abcd"), sub.join("abcd.pack"));
     }
 }

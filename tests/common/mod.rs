@@ -79,6 +79,16 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// The paths in the latest snapshot.
+    pub fn latest_paths(&self) -> Vec<String> {
+        self.json(&["ls", "latest"])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn packs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for d in fs::read_dir(self.vault().join("packs")).unwrap() {

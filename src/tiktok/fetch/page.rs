@@ -136,6 +136,10 @@ pub fn id_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// How far from an `id=` attribute the rest of its tag is looked for. Scans for a tag
+/// stay within this window, so a page crowded with `id=` costs time linear in its size.
+pub(crate) const TAG_WINDOW: usize = 64 * 1024;
+
 /// The text inside `<script ... id="ID" ...>…</script>`.
 fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     for quoted in [format!("id=\"{id}\""), format!("id='{id}'")] {
@@ -143,16 +147,36 @@ fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
         while let Some(rel) = html[from..].find(&quoted) {
             let at = from + rel;
             from = at + quoted.len();
-            let open = html[..at].rfind('<')?;
+            let back = boundary_at_or_after(html, at.saturating_sub(TAG_WINDOW));
+            let Some(open) = html[back..at].rfind('<').map(|o| back + o) else {
+                continue;
+            };
             if !html[open..].starts_with("<script") {
                 continue;
             }
-            let body = at + html[at..].find('>')? + 1;
+            let body = at + window(html, at, TAG_WINDOW).find('>')? + 1;
             let end = body + html[body..].find("</script>")?;
             return Some(&html[body..end]);
         }
     }
     None
+}
+
+/// `html[from..]`, at most `len` bytes of it (cut at a character boundary).
+pub(crate) fn window(html: &str, from: usize, len: usize) -> &str {
+    let mut end = from.saturating_add(len).min(html.len());
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    &html[from..end]
+}
+
+/// The first character boundary at or after `at`.
+pub(crate) fn boundary_at_or_after(html: &str, mut at: usize) -> usize {
+    while !html.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }
 
 /// What a non-zero status code means for the post.

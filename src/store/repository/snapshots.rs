@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::manifest::{Entry, Manifest};
-use super::{Result, StoreError};
+use super::{get_hash, get_opt_hash};
+use crate::store::manifest::{Entry, Manifest};
+use crate::store::{Result, StoreError};
 
 /// A snapshot as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -182,13 +183,11 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
         path: r.get(0)?,
         kind: r.get(1)?,
-        hash: r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 32]),
+        hash: get_hash(r, 2)?,
         size: r.get::<_, i64>(3)? as u64,
         mtime_ns: r.get(4)?,
         inode: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
-        map: r
-            .get::<_, Option<Vec<u8>>>(6)?
-            .and_then(|m| m.try_into().ok()),
+        map: get_opt_hash(r, 6)?,
         item_id: r.get(7)?,
     })
 }
@@ -224,7 +223,110 @@ pub fn entries_for_item(conn: &Connection, item_id: &str) -> Result<Vec<Entry>> 
     Ok(out)
 }
 
+/// Every item id (a TikTok post id) some snapshot holds.
+pub fn archived_items(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn delete(tx: &Transaction, id: &str) -> Result<()> {
     tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{snapshot, vault};
+
+    #[test]
+    fn snapshots_are_found_by_prefix_date_and_account() {
+        let t = vault();
+        let a1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T10:00:00Z",
+            &[("x", b"1", Some("9"))],
+        );
+        let b1 = snapshot(&t.vault, "b", "2026-01-02T10:00:00Z", &[("x", b"2", None)]);
+        let a2 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-03T10:00:00Z",
+            &[("y", b"3", Some("9"))],
+        );
+        let conn = t.vault.connect().unwrap();
+        let ids = |v: Vec<Snapshot>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(list(&conn, None).unwrap()),
+            [a1.id.clone(), b1.id.clone(), a2.id.clone()]
+        );
+        assert_eq!(
+            ids(list(&conn, Some("a")).unwrap()),
+            [a1.id.clone(), a2.id.clone()]
+        );
+        assert_eq!(accounts(&conn).unwrap(), ["a", "b"]);
+        assert_eq!(latest(&conn, Some("b")).unwrap().unwrap().id, b1.id);
+        let at = parse_taken_at("2026-01-02T23:00:00Z").unwrap();
+        assert_eq!(
+            at_or_before(&conn, Some("a"), at).unwrap().unwrap().id,
+            a1.id
+        );
+        assert!(
+            at_or_before(&conn, None, parse_taken_at("2025-01-01T00:00:00Z").unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            by_prefix(&conn, &a2.id[..12].to_uppercase()).unwrap().id,
+            a2.id
+        );
+        assert!(matches!(
+            by_prefix(&conn, "zz"),
+            Err(StoreError::NoSuchSnapshot(_))
+        ));
+        assert!(matches!(
+            by_prefix(&conn, ""),
+            Err(StoreError::NoSuchSnapshot(_))
+        ));
+        // The newest snapshot holding an item gives its files.
+        let files = entries_for_item(&conn, "9").unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, "y");
+        assert_eq!(entries(&conn, &a1.id).unwrap(), a1.manifest.entries);
+    }
+
+    #[test]
+    fn a_malformed_entry_hash_is_an_error_not_the_zero_hash() {
+        let t = vault();
+        let c = snapshot(&t.vault, "a", "2026-01-01T10:00:00Z", &[("x", b"1", None)]);
+        let conn = t.vault.connect().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF; UPDATE entries SET file_hash = x'00';")
+            .unwrap();
+        assert!(conn
+            .query_row("SELECT 1 FROM snapshots WHERE id = ?1", [&c.id], |_| Ok(()))
+            .is_ok());
+        let bad = conn
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries e LEFT JOIN files f ON f.hash = e.file_hash"),
+                [],
+                entry_from_row,
+            )
+            .unwrap_err();
+        assert!(bad.to_string().contains("not 32"), "{bad}");
+    }
+
+    #[test]
+    fn deleting_a_snapshot_removes_its_entries() {
+        let t = vault();
+        let c = snapshot(&t.vault, "a", "2026-01-01T10:00:00Z", &[("x", b"1", None)]);
+        let mut conn = t.vault.connect().unwrap();
+        let tx = conn.transaction().unwrap();
+        delete(&tx, &c.id).unwrap();
+        tx.commit().unwrap();
+        assert!(list(&conn, None).unwrap().is_empty());
+        assert!(entries(&conn, &c.id).unwrap().is_empty());
+    }
 }

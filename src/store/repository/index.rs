@@ -8,21 +8,24 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::chunker::Hash;
-use super::codec::Codec;
-use super::pack::{BlobKind, FinishedPack};
+use super::{get_hashes, get_opt_hash};
+use crate::store::chunker::Hash;
+use crate::store::pack::FinishedPack;
 
 /// Every schema file, in order; the position is the version it brings the database to.
 const MIGRATIONS: &[(&str, &str)] = &[
-    ("001_init.sql", include_str!("../../schema/001_init.sql")),
-    ("002_prune.sql", include_str!("../../schema/002_prune.sql")),
+    ("001_init.sql", include_str!("../../../schema/001_init.sql")),
+    (
+        "002_prune.sql",
+        include_str!("../../../schema/002_prune.sql"),
+    ),
     (
         "003_catalogue.sql",
-        include_str!("../../schema/003_catalogue.sql"),
+        include_str!("../../../schema/003_catalogue.sql"),
     ),
     (
         "004_browse.sql",
-        include_str!("../../schema/004_browse.sql"),
+        include_str!("../../../schema/004_browse.sql"),
     ),
 ];
 
@@ -166,38 +169,9 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Where one blob lives.
-#[derive(Debug, Clone)]
-pub struct ChunkLocation {
-    pub pack: String,
-    pub offset: u64,
-    pub raw_len: u32,
-    pub stored_len: u32,
-    pub codec: Codec,
-    pub kind: BlobKind,
-}
-
 pub fn has_chunk(conn: &Connection, hash: &Hash) -> Result<bool> {
     conn.prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?
         .exists([&hash[..]])
-}
-
-pub fn chunk_location(conn: &Connection, hash: &Hash) -> Result<Option<ChunkLocation>> {
-    conn.prepare_cached(
-        "SELECT p.name, c.offset, c.raw_len, c.stored_len, c.codec, c.kind
-         FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.hash = ?1",
-    )?
-    .query_row([&hash[..]], |r| {
-        Ok(ChunkLocation {
-            pack: r.get(0)?,
-            offset: r.get::<_, i64>(1)? as u64,
-            raw_len: r.get::<_, i64>(2)? as u32,
-            stored_len: r.get::<_, i64>(3)? as u32,
-            codec: Codec::from_u8(r.get::<_, u8>(4)?).unwrap_or(Codec::Raw),
-            kind: BlobKind::from_u8(r.get::<_, u8>(5)?).unwrap_or(BlobKind::Data),
-        })
-    })
-    .optional()
 }
 
 /// Records a durable pack and its blobs. A blob already indexed elsewhere keeps
@@ -242,6 +216,7 @@ pub struct FileRow {
     pub map: Option<Hash>,
 }
 
+/// Splits concatenated hashes; callers check the length is a multiple of 32.
 pub fn split_hashes(blob: &[u8]) -> Vec<Hash> {
     blob.chunks_exact(32)
         .map(|c| c.try_into().expect("32-byte chunks"))
@@ -254,10 +229,8 @@ pub fn file(conn: &Connection, hash: &Hash) -> Result<Option<FileRow>> {
             Ok(FileRow {
                 hash: *hash,
                 size: r.get::<_, i64>(0)? as u64,
-                chunks: split_hashes(&r.get::<_, Vec<u8>>(1)?),
-                map: r
-                    .get::<_, Option<Vec<u8>>>(2)?
-                    .and_then(|m| m.try_into().ok()),
+                chunks: get_hashes(r, 1)?,
+                map: get_opt_hash(r, 2)?,
             })
         })
         .optional()

@@ -1,0 +1,168 @@
+//! The one way blobs are read back: restore, verify, prune, rebuild, recovery and
+//! tombstones all read through [`PackFiles`] (a blob at a known place in a named
+//! pack) or [`BlobReader`] (a blob by hash, found in the index). Every read checks the
+//! in-pack header against what the caller expects, decodes, and re-hashes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+
+use super::chunker::Hash;
+use super::pack::{self, BlobEntry, PackError};
+use super::repository::{BlobLocation, FileRow, Repository};
+use super::{Result, StoreError, Vault};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("chunk {0} is not in the index (run `tt-vault verify`)")]
+    MissingChunk(String),
+    #[error("chunk {chunk} in pack {pack} is unreadable: {why}")]
+    Corrupt {
+        chunk: String,
+        pack: String,
+        why: String,
+    },
+    #[error("file content {0} is not in the index")]
+    MissingFile(String),
+    #[error("restored bytes of {0} do not match its BLAKE3")]
+    WholeFileMismatch(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Pack files kept open between reads (a bounded number of them).
+pub struct PackFiles<'v> {
+    vault: &'v Vault,
+    open: HashMap<String, File>,
+}
+
+impl<'v> PackFiles<'v> {
+    const MAX_OPEN: usize = 64;
+
+    pub fn new(vault: &'v Vault) -> PackFiles<'v> {
+        PackFiles {
+            vault,
+            open: HashMap::new(),
+        }
+    }
+
+    /// The open file of pack `name`.
+    pub fn file(&mut self, name: &str) -> std::result::Result<&File, PackError> {
+        if !self.open.contains_key(name) && self.open.len() >= Self::MAX_OPEN {
+            self.open.clear();
+        }
+        let path = self.vault.pack_path(name);
+        Ok(match self.open.entry(name.to_string()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(File::open(&path).map_err(|source| PackError::Io { path, source })?)
+            }
+        })
+    }
+
+    /// The raw bytes of the blob `entry` in pack `name`, header- and hash-checked.
+    pub fn read(
+        &mut self,
+        name: &str,
+        entry: &BlobEntry,
+    ) -> std::result::Result<Vec<u8>, PackError> {
+        let path = self.vault.pack_path(name);
+        pack::read_raw(self.file(name)?, &path, entry)
+    }
+
+    /// The stored (still encoded) bytes of a blob, header-checked: what prune copies
+    /// into a new pack once [`pack::decode_checked`] accepts them.
+    pub fn read_stored(
+        &mut self,
+        name: &str,
+        entry: &BlobEntry,
+    ) -> std::result::Result<Vec<u8>, PackError> {
+        let path = self.vault.pack_path(name);
+        pack::read_stored(self.file(name)?, &path, entry)
+    }
+
+    /// The raw bytes of an indexed blob.
+    pub fn read_at(&mut self, loc: &BlobLocation) -> std::result::Result<Vec<u8>, PackError> {
+        self.read(&loc.pack, &loc.entry)
+    }
+}
+
+/// Reads blobs and files by hash through the index.
+pub struct BlobReader<'v> {
+    repo: Repository,
+    packs: PackFiles<'v>,
+}
+
+impl<'v> BlobReader<'v> {
+    pub fn new(vault: &'v Vault) -> Result<BlobReader<'v>> {
+        Ok(BlobReader {
+            repo: Repository::open(vault)?,
+            packs: PackFiles::new(vault),
+        })
+    }
+
+    /// A reader over a repository the caller opened (a read-only one, for `serve`).
+    pub fn with_repository(vault: &'v Vault, repo: Repository) -> BlobReader<'v> {
+        BlobReader {
+            repo,
+            packs: PackFiles::new(vault),
+        }
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// The raw bytes of a blob, checked against its hash.
+    pub fn read(&mut self, hash: &Hash) -> std::result::Result<Vec<u8>, ReadError> {
+        let loc = self
+            .repo
+            .blob(hash)?
+            .ok_or_else(|| ReadError::MissingChunk(hex::encode(hash)))?;
+        let corrupt = |why: String| ReadError::Corrupt {
+            chunk: hex::encode(hash),
+            pack: loc.pack.clone(),
+            why,
+        };
+        if let Err(PackError::Io { source, .. }) = self.packs.file(&loc.pack) {
+            return Err(corrupt(format!("cannot open: {source}")));
+        }
+        self.packs.read_at(&loc).map_err(|e| corrupt(e.to_string()))
+    }
+
+    pub fn file(&self, hash: &Hash) -> std::result::Result<FileRow, ReadError> {
+        self.repo
+            .file(hash)?
+            .ok_or_else(|| ReadError::MissingFile(hex::encode(hash)))
+    }
+
+    /// Streams a file's content to `out`, checking every chunk and the whole.
+    pub fn copy_file(
+        &mut self,
+        file: &FileRow,
+        out: &mut dyn Write,
+        out_name: &str,
+        progress: &dyn Fn(u64),
+    ) -> std::result::Result<(), ReadError> {
+        let mut whole = blake3::Hasher::new();
+        for chunk in &file.chunks {
+            let raw = self.read(chunk)?;
+            whole.update(&raw);
+            out.write_all(&raw).map_err(|source| ReadError::Write {
+                path: out_name.to_string(),
+                source,
+            })?;
+            progress(raw.len() as u64);
+        }
+        if whole.finalize().as_bytes() != &file.hash {
+            return Err(ReadError::WholeFileMismatch(out_name.to_string()));
+        }
+        Ok(())
+    }
+}
