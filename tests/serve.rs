@@ -442,3 +442,23 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn bad_starts_are_clear_errors() {
+    let env = Env::new();
+    demo(|| env.cmd());
+    let (_, err) = env.expect(&["serve", "--date", "2001-01-01"], 2);
+    assert!(
+        err.contains("no snapshot") && err.contains("oldest"),
+        "{err}"
+    );
+    let (_, err) = env.expect(&["serve", "--account", "nobody"], 2);
+    assert!(err.contains("nobody"), "{err}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (_, err) = env.expect(&["serve", "--port", &port], 2);
+    assert!(
+        err.contains("cannot listen") && err.contains(&port),
+        "{err}"
+    );
+}
