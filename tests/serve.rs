@@ -381,7 +381,7 @@ async fn a_read_only_vault_is_served_and_left_untouched() {
     let before = common::tree(&vault);
     let is_root = unsafe { libc::geteuid() } == 0;
     let lock_down = |mode_dir: u32, mode_file: u32| {
-        for p in walk(&vault) {
+        for p in common::walk_all(&vault) {
             use std::os::unix::fs::PermissionsExt;
             let mode = if p.is_dir() { mode_dir } else { mode_file };
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -428,19 +428,6 @@ async fn a_read_only_vault_is_served_and_left_untouched() {
     drop(v);
     lock_down(0o700, 0o600);
     assert_eq!(common::tree(&vault), before, "the viewer changed the vault");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
