@@ -117,6 +117,9 @@ impl Http {
             }))
             // Redirects are followed in `send`, each hop rewritten and checked.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from $HTTP(S)_PROXY would resolve names itself, past the
+            // resolver's private-address check: requests go direct.
+            .no_proxy()
             .connect_timeout(cfg.timeout)
             .build()
             .map_err(ClientError::Build)?;
