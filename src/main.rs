@@ -72,7 +72,7 @@ fn run(cli: &Cli) -> Result<u8> {
             let outcome = snapshot::snapshot(&open()?, &flags.args()?, &bar)
                 .with_context(|| format!("snapshot into {}", vault_path.display()))?;
             out.snapshot(&outcome);
-            return Ok(exit_code(!outcome.failed.is_empty()));
+            return Ok(exit_code(outcome.problems_found()));
         }
         Command::Snapshots { account } => {
             out.snapshots(&commands::list::snapshots(&open()?, account.as_deref())?)

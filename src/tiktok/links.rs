@@ -146,7 +146,7 @@ pub fn canonical_page(user: Option<&str>, id: &str, photo: bool) -> String {
 }
 
 fn numeric(s: &str) -> Option<String> {
-    (!s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string())
+    super::ids::is_numeric_id(s).then(|| s.to_string())
 }
 
 #[cfg(test)]

@@ -127,14 +127,7 @@ fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
     serde_json::from_str(text.trim()).map_err(|source| PageError::BrokenJson { layout, source })
 }
 
-/// Ids come as strings, sometimes as numbers.
-pub fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+use crate::tiktok::ids::id_text;
 
 /// How far from an `id=` attribute the rest of its tag is looked for. Scans for a tag
 /// stay within this window, so a page crowded with `id=` costs time linear in its size.

@@ -8,7 +8,7 @@
 //! marked [`FailReason::Stopped`] without asking TikTok again.
 
 use super::client::{Http, HttpError, Kind};
-use super::media::{self, Candidate, Fetched, PlannedFile};
+use super::media::{self, Fetched, MediaUrl, PlannedFile};
 use super::page::{self, PageData, PageError};
 use super::stream::{read_page, store_worker, stream_to_sink, StoreJob, StreamError};
 use super::waf::WafError;
@@ -241,7 +241,7 @@ async fn fetch_post(
             (id, user, photo)
         }
         None => match &target.video_id {
-            Some(id) if is_numeric(id) => (id.clone(), None, false),
+            Some(id) if crate::tiktok::ids::is_numeric_id(id) => (id.clone(), None, false),
             _ => {
                 return Err(failure(
                     FailReason::BadLink,
@@ -315,10 +315,6 @@ fn stopped(attempts: u32) -> Failure {
         None,
         attempts,
     )
-}
-
-fn is_numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The date part of file names: the export's date when it looks like one, else the
@@ -552,7 +548,7 @@ async fn fetch_file(
         *attempts,
     );
     for (n, candidate) in file.candidates.iter().enumerate() {
-        let Candidate { url, label, .. } = candidate;
+        let MediaUrl { url, label, .. } = candidate;
         let Ok(url) = Url::parse(url) else {
             last = failure(
                 FailReason::BadPage,
