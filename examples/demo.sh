@@ -40,7 +40,7 @@ printf '\ndemo: the June export and the saved videos came back byte for byte\n'
 cat <<EOF
 
 What to try next (\`cargo install --locked --path .\` puts tt-vault on your PATH):
-  tt-vault serve                          # browse a vault in your web browser (if your build has it)
+  tt-vault --vault "$work/vault" serve     # browse this demo vault in your web browser (prints the URL)
   cp examples/config.toml ~/.config/tt-vault/config.toml   # name your accounts and export folder
   tt-vault run                            # then every account, forget, prune, verify, in one go
   tt-vault schedule --install daily       # and that every day, unattended
