@@ -207,6 +207,22 @@ fn run(cli: &Cli) -> Result<u8> {
             let report = forget::forget(&open()?, &flags.args(), &bar)?;
             out.forget(&report, flags.prune);
         }
+        Command::Serve {
+            port,
+            listen,
+            account,
+            date,
+        } => {
+            let args = commands::serve::ServeArgs {
+                listen: listen.unwrap_or_else(|| ([127, 0, 0, 1], port.unwrap_or(0)).into()),
+                select: Selector {
+                    date: date.clone(),
+                    account: account.clone(),
+                    ..Selector::default()
+                },
+            };
+            commands::serve::serve(&open()?, &args, &|url| out.serving(url))?;
+        }
         Command::Prune {
             dry_run,
             limits,

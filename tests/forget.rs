@@ -88,6 +88,25 @@ fn export_chunks(env: &Env, id: &str) -> Vec<[u8; 32]> {
         .collect()
 }
 
+/// How many words of the search index's vocabulary are `term`.
+fn search_terms(env: &Env, term: &str) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        env.vault().join("vault.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, export_search, 'row')",
+    )
+    .unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM temp.vocab WHERE term = ?1",
+        [term],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// Everything the newest snapshot shows, section by section.
 fn shown(env: &Env) -> Vec<Value> {
     ["profile", "messages", "posts", "likes", "followers", "raw"]
@@ -149,6 +168,7 @@ impl TwoSnapshots {
             !files_holding(&env.vault(), phrase).is_empty(),
             "the catalogue holds the phrase in vault.db"
         );
+        assert_eq!(search_terms(&env, "periwinkle"), 1);
         let june_export = export_chunks(&env, &june);
         let before = blobs(&env);
         assert!(before.values().any(|raw| contains(raw, phrase)));
@@ -178,6 +198,11 @@ impl TwoSnapshots {
         );
         let wal = env.vault().join("vault.db-wal");
         assert!(!wal.exists() || fs::metadata(&wal).unwrap().len() == 0);
+        assert_eq!(
+            search_terms(env, "periwinkle"),
+            0,
+            "the search index forgot"
+        );
         // Nor in any blob once decoded, and no blob of the June export is left.
         let after = blobs(env);
         assert!(!after.values().any(|raw| contains(raw, phrase)));

@@ -40,7 +40,7 @@ pub struct Forgotten {
 
 /// Deletes the catalogue rows that no remaining snapshot references; see the module
 /// docs. Runs inside the caller's transaction (prune's commit). Everything the
-/// catalogue derives from an item (a search index, say) must be removed here too.
+/// catalogue derives from an item must be removed here too: the search index is.
 pub fn forget_unreferenced(tx: &Transaction) -> rusqlite::Result<Forgotten> {
     let versions = tx.execute(
         "DELETE FROM export_versions WHERE snapshot_id NOT IN (SELECT id FROM snapshots)",
@@ -53,6 +53,12 @@ pub fn forget_unreferenced(tx: &Transaction) -> rusqlite::Result<Forgotten> {
                AND (export_items.last_seq IS NULL OR v.seq <= export_items.last_seq))",
         [],
     )?;
+    if items > 0 {
+        // The search index (schema/004_browse.sql) heard of the deletes through its
+        // trigger, but FTS5 only marks them: the words stay in its segments until
+        // they are merged. Merging them all now drops every word of those items.
+        tx.execute_batch("INSERT INTO export_search(export_search) VALUES ('optimize')")?;
+    }
     let accounts = tx.execute(
         "DELETE FROM export_accounts
          WHERE NOT EXISTS (SELECT 1 FROM export_versions v WHERE v.account = export_accounts.account)

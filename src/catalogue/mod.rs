@@ -7,7 +7,9 @@
 //! - [`query`]: the version a snapshot shows, and the readable views of its sections.
 //! - [`diff`]: what changed between two versions.
 //! - [`forget`]: the rows no remaining snapshot references, removed in prune's commit.
+//! - [`browse`]: paged and searched reading, for the viewer.
 
+pub mod browse;
 pub mod diff;
 pub mod forget;
 pub mod ingest;
