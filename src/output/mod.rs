@@ -190,6 +190,9 @@ impl Output {
                     format!("{} problems", r.problems.len())
                 }
             ));
+            if !r.audit_recorded {
+                self.say("the vault is read-only: this audit was not recorded");
+            }
         });
     }
 
@@ -267,6 +270,20 @@ impl Output {
             }
             for u in &r.store.unreadable {
                 self.say(format!("  unreadable: {u}"));
+            }
+            if let Some(old) = &r.store.old_index {
+                self.say(format!("the old index is kept as {old}"));
+            }
+            match &r.store.history_lost {
+                Some(why) => self.say(format!(
+                    "the audit history could not be carried over from the old index ({why}); \
+                     `tt-vault audits` starts afresh"
+                )),
+                None if r.store.audits_carried > 0 => self.say(format!(
+                    "carried over {} audits from the old index",
+                    r.store.audits_carried
+                )),
+                None => {}
             }
         });
     }

@@ -38,6 +38,12 @@ pub enum StoreError {
     Lock(#[from] lock::LockError),
     #[error("{0}")]
     Vault(String),
+    #[error(
+        "vault {0} is read-only (a read-only mount, or no permission to write it): \
+             snapshot, forget, prune and rebuild-index must write it; snapshots, ls, show, \
+             diff, stats, audits, restore, verify and dry runs work on it as it is"
+    )]
+    ReadOnly(PathBuf),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

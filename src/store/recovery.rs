@@ -21,6 +21,7 @@ impl Vault {
     /// Takes the writer lock and repairs what a killed writer may have left (see the
     /// module docs).
     pub fn lock_for_writing(&self, wait: bool) -> Result<WriteLock> {
+        self.require_writable()?;
         let lock = WriteLock::acquire(self.root(), wait)?;
         recover(self)?;
         Ok(lock)

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 use super::{get_hashes, get_opt_hash};
 use crate::store::chunker::Hash;
@@ -33,6 +33,28 @@ pub enum IndexError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("cannot create index database {path}: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "index database {path} has an unfinished write-ahead log ({path}-wal) without its \
+             {path}-shm, and the vault is read-only, so SQLite cannot read the log; open the \
+             vault once where it can be written (any command then folds the log in)"
+    )]
+    UnreadableLog { path: String },
+    #[error(
+        "index database {path} has schema version {found}, older than this tt-vault ({known}), \
+             and the vault is read-only, so it cannot be upgraded; run any command once where \
+             the vault can be written"
+    )]
+    OldReadOnly {
+        path: String,
+        found: i64,
+        known: usize,
+    },
     #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
     TooNew {
         path: String,
@@ -43,12 +65,89 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 
-/// Opens (creating if asked) the database and brings its schema up to date.
+/// Opens the database of a vault that cannot be written (a read-only mount, or no
+/// write permission): `SQLITE_OPEN_READ_ONLY`, no WAL switch, no migration.
+///
+/// SQLite reads a WAL-mode database read-only only when its `-wal` and `-shm` exist
+/// (a vault left by a killed writer) or can be created. A cleanly closed vault has
+/// neither, and the directory cannot be written: then the file is complete on its
+/// own, and it is opened `immutable=1` (no locks, no log). A `-wal` without its
+/// `-shm` cannot be read safely here (immutable would ignore the log's commits): that
+/// is an error saying what to do.
+pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
+    let wrap = |source| IndexError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let wal_len = std::fs::metadata(side("-wal")).map_or(0, |m| m.len());
+    let shm = side("-shm").exists();
+    let conn = if wal_len == 0 && !shm {
+        Connection::open_with_flags(immutable_uri(path), flags).map_err(wrap)?
+    } else if shm {
+        Connection::open_with_flags(path, flags).map_err(wrap)?
+    } else {
+        return Err(IndexError::UnreadableLog {
+            path: path.display().to_string(),
+        });
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(wrap)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(wrap)?;
+    let path_text = path.display().to_string();
+    match version as usize {
+        v if v > MIGRATIONS.len() => Err(IndexError::TooNew {
+            path: path_text,
+            found: version,
+            known: MIGRATIONS.len(),
+        }),
+        v if v < MIGRATIONS.len() => Err(IndexError::OldReadOnly {
+            path: path_text,
+            found: version,
+            known: MIGRATIONS.len(),
+        }),
+        _ => Ok(conn),
+    }
+}
+
+/// `file:<path>?immutable=1`, the path percent-encoded as SQLite's URI rules want.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Opens (creating if asked) the database and brings its schema up to date. A new
+/// file is created 0600 first: SQLite would create it 0644 less the umask, and gives
+/// its `-wal` and `-shm` the database file's mode.
 pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
     let wrap = |source| IndexError::Sqlite {
         path: path.display().to_string(),
         source,
     };
+    if !path.exists() {
+        crate::store::vault::create_private(path).map_err(|e| IndexError::Create {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+    }
     let mut conn = Connection::open(path).map_err(wrap)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(wrap)?;

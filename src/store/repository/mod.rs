@@ -34,7 +34,10 @@ pub struct Repository {
 }
 
 impl Vault {
-    /// A connection to the index, migrated to the current schema.
+    /// A connection to the index, migrated to the current schema; on a vault that
+    /// cannot be written (see [`Vault::is_writable`]), a read-only connection with no
+    /// migration (see [`index::open_read_only`]). Writers refuse a read-only vault
+    /// before they get here, when they take the lock.
     ///
     /// A missing vault.db is an error, never a new empty index: an empty index would
     /// make the vault look empty and let prune delete every pack. Only `init` and
@@ -48,7 +51,11 @@ impl Vault {
                 db.display()
             )));
         }
-        Ok(index::open(&db)?)
+        if self.is_writable() {
+            Ok(index::open(&db)?)
+        } else {
+            Ok(index::open_read_only(&db)?)
+        }
     }
 }
 
