@@ -43,6 +43,16 @@ impl Vault {
     /// make the vault look empty and let prune delete every pack. Only `init` and
     /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
+        let db = self.existing_db()?;
+        if self.is_writable() {
+            Ok(index::open(&db)?)
+        } else {
+            Ok(index::open_read_only(&db)?)
+        }
+    }
+
+    /// vault.db's path, or the error that says to run `rebuild-index`.
+    fn existing_db(&self) -> Result<std::path::PathBuf> {
         let db = self.db_path();
         if !db.exists() {
             return Err(StoreError::Vault(format!(
@@ -51,11 +61,7 @@ impl Vault {
                 db.display()
             )));
         }
-        if self.is_writable() {
-            Ok(index::open(&db)?)
-        } else {
-            Ok(index::open_read_only(&db)?)
-        }
+        Ok(db)
     }
 }
 
@@ -64,6 +70,15 @@ impl Repository {
     pub fn open(vault: &Vault) -> Result<Repository> {
         Ok(Repository {
             conn: vault.connect()?,
+        })
+    }
+
+    /// The index opened to read only, whatever the vault allows, for dry runs: no
+    /// migration, no checkpoint on close, no log created (see
+    /// [`index::open_read_only`]).
+    pub fn open_read_only(vault: &Vault) -> Result<Repository> {
+        Ok(Repository {
+            conn: index::open_read_only(&vault.existing_db()?)?,
         })
     }
 
