@@ -13,17 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, tree, write, Env};
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/exports")
-        .join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{fixture, random_bytes, s, tree, write, Env};
 
 /// A vault with two export snapshots (June with a DM, November) and a media file.
 fn two_snapshots() -> (Env, Vec<String>) {
@@ -275,20 +265,15 @@ fn dry_runs_only_read() {
     env.ok(&["verify", "--read-data"]);
 }
 
-/// Runs the binary as `nobody` (root ignores permissions).
-fn as_nobody(vault: &Path, args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::bin(),
-        ])
-        .args(args)
-        .env("TT_VAULT", vault)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap()
+/// Two snapshots, cleanly closed; or with a prune killed after its commit, which
+/// leaves `-wal` and `-shm` and one snapshot (named twice, for `diff`).
+fn vault_to_read(leftover_wal: bool) -> (Env, Vec<String>) {
+    let (env, ids) = two_snapshots();
+    if !leftover_wal {
+        return (env, ids);
+    }
+    kill_prune_after_commit(&env, &ids);
+    (env, vec![ids[1].clone(), ids[1].clone()])
 }
 
 fn set_mode_all(root: &Path, dir_mode: u32, file_mode: u32) {
@@ -362,16 +347,7 @@ fn a_read_only_vault_reads_by_permissions() {
         return;
     }
     for leftover_wal in [false, true] {
-        let (env, ids) = two_snapshots();
-        if leftover_wal {
-            // A prune killed after its commit leaves -wal and -shm; one snapshot remains.
-            kill_prune_after_commit(&env, &ids);
-        }
-        let ids = if leftover_wal {
-            vec![ids[1].clone(), ids[1].clone()]
-        } else {
-            ids
-        };
+        let (env, ids) = vault_to_read(leftover_wal);
         let out_dir = env.path("restored");
         fs::create_dir_all(&out_dir).unwrap();
         fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -383,7 +359,7 @@ fn a_read_only_vault_reads_by_permissions() {
             "perm-clean"
         };
         readers_work_and_writers_refuse(label, &env.vault(), &ids, &out_dir, &|args| {
-            as_nobody(&env.vault(), args)
+            common::as_nobody(&env.vault()).args(args).output().unwrap()
         });
         assert_eq!(env.vault().join("vault.db-wal").exists(), leftover_wal);
         set_mode_all(&env.vault(), 0o700, 0o600);
@@ -418,15 +394,7 @@ impl Drop for RoMount {
 #[test]
 fn a_read_only_vault_reads_on_a_read_only_mount() {
     for leftover_wal in [false, true] {
-        let (env, ids) = two_snapshots();
-        if leftover_wal {
-            kill_prune_after_commit(&env, &ids);
-        }
-        let ids = if leftover_wal {
-            vec![ids[1].clone(), ids[1].clone()]
-        } else {
-            ids
-        };
+        let (env, ids) = vault_to_read(leftover_wal);
         let Some(mount) = RoMount::new(&env.vault(), &env.path("ro")) else {
             eprintln!("note: cannot make a read-only bind mount here (not root?); test skipped");
             return;
