@@ -71,7 +71,8 @@ pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 /// SQLite reads a WAL-mode database read-only only when its `-wal` and `-shm` exist
 /// (a vault left by a killed writer) or can be created. A cleanly closed vault has
 /// neither, and the directory cannot be written: then the file is complete on its
-/// own, and it is opened `immutable=1` (no locks, no log). A `-wal` without its
+/// own, and it is opened `immutable=1` (no locks, no log); so is one whose log is
+/// empty. A non-empty `-wal` without its
 /// `-shm` cannot be read safely here (immutable would ignore the log's commits): that
 /// is an error saying what to do.
 pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
@@ -89,7 +90,8 @@ pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError
     };
     let wal_len = std::fs::metadata(side("-wal")).map_or(0, |m| m.len());
     let shm = side("-shm").exists();
-    let conn = if wal_len == 0 && !shm {
+    // An empty log holds nothing the file does not (a stray -shm changes nothing).
+    let conn = if wal_len == 0 {
         Connection::open_with_flags(immutable_uri(path), flags).map_err(wrap)?
     } else if shm {
         Connection::open_with_flags(path, flags).map_err(wrap)?
@@ -275,4 +277,30 @@ pub fn insert_file(tx: &Transaction, f: &FileRow) -> Result<()> {
 /// Resolves `hash` to a hex string for messages.
 pub fn short(hash: &Hash) -> String {
     hex::encode(&hash[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_open_creates_nothing_and_reads_odd_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a dir?#%").join("vault.db");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        drop(open(&db).unwrap());
+        assert!(immutable_uri(&db).contains("a%20dir%3F%23%25/vault.db?immutable=1"));
+        let conn = open_read_only(&db).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(conn.execute("DELETE FROM packs", []).is_err(), "read-only");
+        drop(conn);
+        let names: Vec<_> = std::fs::read_dir(db.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("vault.db")]);
+    }
 }
