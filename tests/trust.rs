@@ -480,6 +480,14 @@ fn the_vault_is_private_whatever_the_umask() {
     for v in views {
         assert_eq!(mode(&v), 0o600, "{}", v.display());
     }
+
+    // A vault opened up (or made before vault files were private) is closed again by
+    // the next writer.
+    fs::set_permissions(&vault, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(vault.join("vault.db"), fs::Permissions::from_mode(0o644)).unwrap();
+    run(&["prune"]);
+    assert_eq!(mode(&vault), 0o700);
+    assert_eq!(mode(&vault.join("vault.db")), 0o600);
 }
 
 fn wait_for(what: &str, cond: impl Fn() -> bool) {

@@ -27,6 +27,7 @@ impl Vault {
     pub fn lock_for_writing(&self, wait: bool) -> Result<WriteLock> {
         self.require_writable()?;
         let lock = WriteLock::acquire(self.root(), wait)?;
+        self.make_private();
         recover(self)?;
         Ok(lock)
     }

@@ -84,6 +84,33 @@ impl Vault {
         may_write(&self.root) && may_write(&self.packs_dir()) && (!db.exists() || may_write(&db))
     }
 
+    /// Closes a vault made before vault files were private (or opened up by hand):
+    /// the folder goes back to 0700, which alone hides everything in it, and its own
+    /// files (index, log, locks, marker) to 0600. Writers call it when they lock.
+    /// Best effort: a file this user may write but does not own cannot be changed,
+    /// and that must not stop the writer.
+    pub fn make_private(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let tighten = |path: &Path, mode: u32| {
+            if fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
+            }
+        };
+        tighten(&self.root, 0o700);
+        tighten(&self.packs_dir(), 0o700);
+        let own = [
+            MARKER,
+            "vault.db",
+            "vault.db-wal",
+            "vault.db-shm",
+            "lock",
+            "readers",
+        ];
+        for name in own {
+            tighten(&self.root.join(name), 0o600);
+        }
+    }
+
     /// [`StoreError::ReadOnly`] unless the vault can be written.
     pub fn require_writable(&self) -> Result<()> {
         if self.is_writable() {
