@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 cargo build --locked --release
 tt="$PWD/target/release/tt-vault"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tt-vault-demo.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# TT_DEMO_KEEP=1 keeps the demo vault afterwards (to try `serve` on it).
+[ -n "${TT_DEMO_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 export TT_VAULT="$work/vault"
 sample="$PWD/examples/sample"
 
@@ -40,7 +41,8 @@ printf '\ndemo: the June export and the saved videos came back byte for byte\n'
 cat <<EOF
 
 What to try next (\`cargo install --locked --path .\` puts tt-vault on your PATH):
-  tt-vault serve                          # browse a vault in your web browser (if your build has it)
+  tt-vault serve                          # browse your vault in a web browser (prints the URL; read-only)
+                                          # (TT_DEMO_KEEP=1 bash examples/demo.sh keeps the demo vault to try it on)
   cp examples/config.toml ~/.config/tt-vault/config.toml   # name your accounts and export folder
   tt-vault run                            # then every account, forget, prune, verify, in one go
   tt-vault schedule --install daily       # and that every day, unattended

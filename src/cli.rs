@@ -155,6 +155,21 @@ pub enum Command {
     },
     /// Forget snapshots: those named, or those a keep policy (applied per account) drops
     Forget(ForgetFlags),
+    /// Browse the archive in a web browser, read-only (prints the address to open)
+    Serve {
+        /// The port on 127.0.0.1 (default: a free one)
+        #[arg(long, conflicts_with = "listen")]
+        port: Option<u16>,
+        /// The address to listen on, e.g. 0.0.0.0:8080 (the token is still required)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Show only this account
+        #[arg(long)]
+        account: Option<String>,
+        /// Open the archive as it was on this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "D")]
+        date: Option<String>,
+    },
     /// Remove from the packs what no snapshot references
     Prune {
         /// Show what would be deleted and repacked, change nothing

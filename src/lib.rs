@@ -8,6 +8,7 @@
 //!   failures recorded as [`download::DownloadFailure`].
 //! - [`catalogue`] — the TikTok export catalogue in the index (versions, views, diffs).
 //! - [`tiktok`] — everything TikTok-specific (export parsing, links, downloader).
+//! - [`serve`] — the local read-only web viewer.
 //! - [`retention`] — forget policies (which snapshots to keep and why).
 //! - [`store`] — the content-addressed store; knows nothing of TikTok.
 
@@ -19,5 +20,6 @@ pub mod download;
 pub mod retention;
 pub mod schedule;
 pub mod selection;
+pub mod serve;
 pub mod store;
 pub mod tiktok;

@@ -9,6 +9,7 @@ pub mod prune;
 pub mod rebuild;
 pub mod restore;
 pub mod run;
+pub mod serve;
 pub mod show;
 pub mod snapshot;
 pub mod stats;

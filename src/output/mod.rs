@@ -262,6 +262,16 @@ impl Output {
         });
     }
 
+    /// Where `serve` listens. Printed even with `--quiet`: it is the one thing to know.
+    pub fn serving(&self, url: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "url": url }));
+        } else {
+            println!("tt-vault: serving the archive read-only at {url}");
+            println!("(open it in a browser; Ctrl-C stops)");
+        }
+    }
+
     pub fn rebuild_index(&self, r: &RebuildOutcome) {
         self.emit(r, |r| {
             self.say(format!(

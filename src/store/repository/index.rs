@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{get_hashes, get_opt_hash};
 use crate::store::chunker::Hash;
@@ -23,7 +23,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_catalogue.sql",
         include_str!("../../../schema/003_catalogue.sql"),
     ),
+    (
+        "004_browse.sql",
+        include_str!("../../../schema/004_browse.sql"),
+    ),
 ];
+
+/// The schema version this tt-vault brings an index to (readers that never
+/// migrate, like `serve`, check it).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -45,18 +53,17 @@ pub enum IndexError {
              vault once where it can be written (any command then folds the log in)"
     )]
     UnreadableLog { path: String },
-    #[error(
-        "index database {path} has schema version {found}, older than this tt-vault ({known}), \
-             and the vault is read-only, so it cannot be upgraded; run any command once where \
-             the vault can be written"
-    )]
-    OldReadOnly {
+    #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
+    TooNew {
         path: String,
         found: i64,
         known: usize,
     },
-    #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
-    TooNew {
+    #[error(
+        "index database {path} has schema version {found}, older than this tt-vault's ({known}); \
+             run `tt-vault stats` once with write access to the vault to upgrade it"
+    )]
+    TooOld {
         path: String,
         found: i64,
         known: usize,
@@ -64,77 +71,6 @@ pub enum IndexError {
 }
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
-
-/// Opens the database of a vault that cannot be written (a read-only mount, or no
-/// write permission): `SQLITE_OPEN_READ_ONLY`, no WAL switch, no migration.
-///
-/// SQLite reads a WAL-mode database read-only only when its `-wal` and `-shm` exist
-/// (a vault left by a killed writer) or can be created. A cleanly closed vault has
-/// neither, and the directory cannot be written: then the file is complete on its
-/// own, and it is opened `immutable=1` (no locks, no log); so is one whose log is
-/// empty. A non-empty `-wal` without its
-/// `-shm` cannot be read safely here (immutable would ignore the log's commits): that
-/// is an error saying what to do.
-pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
-    let wrap = |source| IndexError::Sqlite {
-        path: path.display().to_string(),
-        source,
-    };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let side = |suffix: &str| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        std::path::PathBuf::from(p)
-    };
-    let wal_len = std::fs::metadata(side("-wal")).map_or(0, |m| m.len());
-    let shm = side("-shm").exists();
-    // An empty log holds nothing the file does not (a stray -shm changes nothing).
-    let conn = if wal_len == 0 {
-        Connection::open_with_flags(immutable_uri(path), flags).map_err(wrap)?
-    } else if shm {
-        Connection::open_with_flags(path, flags).map_err(wrap)?
-    } else {
-        return Err(IndexError::UnreadableLog {
-            path: path.display().to_string(),
-        });
-    };
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(wrap)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(wrap)?;
-    let path_text = path.display().to_string();
-    match version as usize {
-        v if v > MIGRATIONS.len() => Err(IndexError::TooNew {
-            path: path_text,
-            found: version,
-            known: MIGRATIONS.len(),
-        }),
-        v if v < MIGRATIONS.len() => Err(IndexError::OldReadOnly {
-            path: path_text,
-            found: version,
-            known: MIGRATIONS.len(),
-        }),
-        _ => Ok(conn),
-    }
-}
-
-/// `file:<path>?immutable=1`, the path percent-encoded as SQLite's URI rules want.
-fn immutable_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
-    uri
-}
 
 /// Opens (creating if asked) the database and brings its schema up to date. A new
 /// file is created 0600 first: SQLite would create it 0644 less the umask, and gives
@@ -166,6 +102,79 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
         },
     })?;
     Ok(conn)
+}
+
+/// Opens the index for reading only: no migration, no journal-mode change, nothing
+/// written, so it works on a read-only vault and beside a writer. The schema must be
+/// exactly this tt-vault's.
+///
+/// In WAL mode a reader needs the `-shm` file: SQLite creates it when the folder is
+/// writable and can read without creating it when `-shm` and `-wal` exist. A
+/// read-only folder left by a clean close has neither; the database is then opened
+/// `immutable`, which is sound there because no writer can change it. (On a writable
+/// folder SQLite leaves an empty `-wal` and a `-shm` behind: nothing a writer minds.)
+pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
+    use rusqlite::OpenFlags;
+    let wrap = |source| IndexError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let open = |extra: &str| -> Result<(Connection, i64)> {
+        let conn = Connection::open_with_flags(format!("{}?mode=ro{extra}", uri(path)), flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok((conn, version))
+    };
+    // Only when the files cannot be opened: a busy or locked database is a writer at
+    // work, and reading it as immutable then could see a half-written page.
+    let cannot_open = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
+    };
+    // Immutable would ignore a log's commits: a non-empty -wal that SQLite cannot
+    // read (no -shm, none can be made) is an error, never read past.
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let unread_log = std::fs::metadata(side("-wal")).is_ok_and(|m| m.len() > 0);
+    let (conn, found) = match open("") {
+        Err(e) if cannot_open(&e) && unread_log => {
+            return Err(IndexError::UnreadableLog {
+                path: path.display().to_string(),
+            })
+        }
+        Err(e) if cannot_open(&e) => open("&immutable=1"),
+        other => other,
+    }
+    .map_err(wrap)?;
+    let known = MIGRATIONS.len();
+    let path = path.display().to_string();
+    match found.cmp(&(known as i64)) {
+        std::cmp::Ordering::Equal => Ok(conn),
+        std::cmp::Ordering::Less => Err(IndexError::TooOld { path, found, known }),
+        std::cmp::Ordering::Greater => Err(IndexError::TooNew { path, found, known }),
+    }
+}
+
+/// A `file:` URI for SQLite: every byte outside the unreserved set escaped.
+fn uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 enum MigrateError {
@@ -284,23 +293,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_read_only_open_creates_nothing_and_reads_odd_paths() {
+    fn a_read_only_open_reads_odd_paths_and_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a dir?#%").join("vault.db");
         std::fs::create_dir_all(db.parent().unwrap()).unwrap();
         drop(open(&db).unwrap());
-        assert!(immutable_uri(&db).contains("a%20dir%3F%23%25/vault.db?immutable=1"));
+        assert!(uri(&db).ends_with("a%20dir%3F%23%25/vault.db"));
         let conn = open_read_only(&db).unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
         assert!(conn.execute("DELETE FROM packs", []).is_err(), "read-only");
-        drop(conn);
-        let names: Vec<_> = std::fs::read_dir(db.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("vault.db")]);
     }
 }

@@ -51,6 +51,12 @@ impl Vault {
         }
     }
 
+    /// A read-only connection to the index (see [`index::open_read_only`]), with the
+    /// same refusal as [`Vault::connect`] when vault.db is missing.
+    pub fn connect_read_only(&self) -> Result<Connection> {
+        Ok(index::open_read_only(&self.existing_db()?)?)
+    }
+
     /// vault.db's path, or the error that says to run `rebuild-index`.
     fn existing_db(&self) -> Result<std::path::PathBuf> {
         let db = self.db_path();
@@ -73,17 +79,15 @@ impl Repository {
         })
     }
 
-    /// The index opened to read only, whatever the vault allows, for dry runs: no
-    /// migration, no checkpoint on close, no log created (see
-    /// [`index::open_read_only`]).
-    pub fn open_read_only(vault: &Vault) -> Result<Repository> {
-        Ok(Repository {
-            conn: index::open_read_only(&vault.existing_db()?)?,
-        })
-    }
-
     pub fn from_connection(conn: Connection) -> Repository {
         Repository { conn }
+    }
+
+    /// The vault's index opened read-only (see [`index::open_read_only`]).
+    pub fn open_read_only(vault: &Vault) -> Result<Repository> {
+        Ok(Repository {
+            conn: vault.connect_read_only()?,
+        })
     }
 
     /// The connection, for the repository's free functions ([`snapshots`],
