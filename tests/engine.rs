@@ -578,17 +578,7 @@ fn bad_input_gets_clear_errors() {
     ];
     let out = if is_root {
         open_up(env.dir.path());
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                common::bin(),
-            ])
-            .args(args)
-            .env("TT_VAULT", env.vault())
-            .output()
-            .unwrap()
+        common::as_nobody(&env.vault()).args(args).output().unwrap()
     } else {
         env.run(&args)
     };

@@ -377,8 +377,13 @@ fn a_forget_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
     // Not committed: the index still lists it, and the vault verifies.
     assert_eq!(snapshot_ids(&env).len(), 2);
     env.expect(&["verify", "--read-data"], 0);
+    // A dry run only reads: it says what recovery will do, and does none of it.
+    let dry = env.json(&["prune", "--dry-run"]);
+    assert_eq!(dry["recovery_pending"]["packs_to_adopt"], 1, "{dry}");
+    assert_eq!(dry["recovery_pending"]["snapshots_to_forget"], 1, "{dry}");
+    assert_eq!(snapshot_ids(&env).len(), 2);
     // The next writer adopts the tombstone's pack and with it the forget.
-    env.ok(&["prune", "--dry-run"]);
+    env.ok(&["prune"]);
     assert_eq!(snapshot_ids(&env), [second.clone()].into());
     env.ok(&["rebuild-index"]);
     assert_eq!(snapshot_ids(&env), [second].into());

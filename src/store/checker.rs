@@ -56,7 +56,10 @@ pub struct Report {
     pub packs_checked: u64,
     pub bytes_checked: u64,
     pub problems: Vec<Problem>,
-    pub audit: i64,
+    /// The audit row of this run; `None` on a read-only vault, where nothing can be
+    /// recorded.
+    pub audit: Option<i64>,
+    pub audit_recorded: bool,
 }
 
 fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) -> Problem {
@@ -72,7 +75,12 @@ fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) ->
 
 pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Result<Report> {
     let repo = Repository::open(vault)?;
-    let audit = repo.start_audit(&mode.name())?;
+    // A read-only vault is verified all the same; only its record cannot be kept.
+    let record = vault.is_writable();
+    let audit = match record {
+        true => Some(repo.start_audit(&mode.name())?),
+        false => None,
+    };
     let mut problems = check_index(&repo)?;
     let packs = repo.packs_least_verified_first()?;
     let readable = check_packs(vault, &repo, &packs, &mut problems)?;
@@ -80,7 +88,9 @@ pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Res
     let selected = select_for_reading(mode, &packs, readable);
     let read = read_data(vault, &selected, progress)?;
     problems.extend(read.problems);
-    repo.mark_verified(&read.clean)?;
+    if record {
+        repo.mark_verified(&read.clean)?;
+    }
     trace_damage(&repo, &mut problems)?;
     let report = Report {
         ok: problems.is_empty(),
@@ -89,14 +99,17 @@ pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Res
         bytes_checked: read.bytes,
         problems,
         audit,
+        audit_recorded: audit.is_some(),
     };
-    repo.finish_audit(
-        audit,
-        report.packs_checked,
-        report.bytes_checked,
-        report.ok,
-        &serde_json::to_string(&report.problems).unwrap(),
-    )?;
+    if let Some(audit) = audit {
+        repo.finish_audit(
+            audit,
+            report.packs_checked,
+            report.bytes_checked,
+            report.ok,
+            &serde_json::to_string(&report.problems).unwrap(),
+        )?;
+    }
     Ok(report)
 }
 

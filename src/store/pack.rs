@@ -34,6 +34,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -169,6 +170,7 @@ impl PackWriter {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp_path)
             .map_err(io_err(&tmp_path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -243,7 +245,11 @@ impl PackWriter {
         let final_path = pack_path(&self.packs_dir, &self.id);
         let dir = final_path.parent().expect("pack path has a parent");
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
             sync_dir(&self.packs_dir)?;
         }
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;

@@ -43,14 +43,15 @@ use std::fs;
 
 use serde::Serialize;
 
+use super::census::Census;
 use super::chunker::Hash;
 use super::index;
-use super::lock::WriteLock;
+use super::lock::{DeleteLock, WriteLock};
 use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
 use super::reader::PackFiles;
-use super::repository::{BlobLocation, Journal, Repository};
-use super::{failpoint, io_at, tombstone, Result, StoreError, Vault};
+use super::repository::{snapshot_hash, BlobLocation, Journal, Repository};
+use super::{failpoint, io_at, snapshots, tombstone, Result, StoreError, Vault};
 
 /// Bytes a pack needs besides its blobs: magic and footer.
 const PACK_OVERHEAD: u64 = (PACK_MAGIC.len() + FOOTER_LEN) as u64;
@@ -98,6 +99,29 @@ pub struct PruneReport {
     /// Waste left in partly used packs that were not worth repacking.
     pub unused_bytes_left: u64,
     pub tombstones_dropped: u64,
+    /// In a dry run, what crash recovery will do before the real prune (a killed run
+    /// left work behind; see recovery.rs, which fills this in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_pending: Option<RecoveryPending>,
+}
+
+/// What the next writer's crash recovery will do; all zero when nothing is left.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveryPending {
+    /// Temporary packs a killed writer never finished, to remove.
+    pub temporary_packs: u64,
+    /// Packs renamed into place but never committed, to adopt.
+    pub packs_to_adopt: u64,
+    /// Packs a committed prune gave up, to delete.
+    pub pending_deletes: u64,
+    /// Snapshots a killed forget's tombstone (in a pack to adopt) will remove.
+    pub snapshots_to_forget: u64,
+}
+
+impl RecoveryPending {
+    pub fn is_empty(&self) -> bool {
+        *self == RecoveryPending::default()
+    }
 }
 
 /// What a live blob costs in a pack: header, stored bytes, trailer entry.
@@ -132,8 +156,48 @@ pub fn prune(
     opts: &PruneOptions,
     progress: &dyn Fn(u64),
 ) -> Result<PruneReport> {
-    let mut repo = Repository::open(vault)?;
-    let tombs = tombstone::indexed(vault)?;
+    run(vault, Repository::open(vault)?, opts, progress)
+}
+
+/// What [`prune`] would do, reading only: no lock, and `repo` may be read-only.
+pub fn dry_run(vault: &Vault, repo: Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let opts = PruneOptions {
+        dry_run: true,
+        ..*opts
+    };
+    run(vault, repo, &opts, &|_| ())
+}
+
+/// Refuses to go on when the packs hold a live snapshot the index does not know (see
+/// census.rs): a wrong index must never make prune delete a live snapshot.
+fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<()> {
+    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
+    let census = Census::take(vault, &given_up)?;
+    let known: HashSet<Hash> = snapshots::list(repo.conn(), None)?
+        .iter()
+        .filter_map(|s| snapshot_hash(&s.id).ok())
+        .collect();
+    let unknown = census.unknown(&known);
+    let Some((first, pack)) = unknown.first() else {
+        return Ok(());
+    };
+    Err(StoreError::Vault(format!(
+        "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
+         first): the index (vault.db) is out of date or damaged, and pruning by it would delete \
+         them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
+        unknown.len(),
+        index::short(first)
+    )))
+}
+
+fn run(
+    vault: &Vault,
+    mut repo: Repository,
+    opts: &PruneOptions,
+    progress: &dyn Fn(u64),
+) -> Result<PruneReport> {
+    check_index_knows_every_snapshot(vault, &repo)?;
+    let tombs = tombstone::indexed(vault, &repo)?;
     let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
         dry_run: opts.dry_run,
@@ -219,6 +283,8 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
+    // Running readers (restore, verify) finish before a pack goes; see lock.rs.
+    let _readers = DeleteLock::acquire(vault.root(), &|| ())?;
     let mut dirs = BTreeSet::new();
     for (i, name) in names.iter().enumerate() {
         // A pending name that is indexed again must not lose its file.

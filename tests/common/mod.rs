@@ -104,6 +104,27 @@ impl Env {
     }
 }
 
+/// The binary run as `nobody` (root ignores permissions; tests of them need another
+/// user), on `vault`.
+pub fn as_nobody(vault: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .env("TT_VAULT", vault)
+        .env("TZ", "UTC");
+    c
+}
+
+/// A file of the sample exports in tests/fixtures/exports.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/exports")
+        .join(rel)
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
