@@ -2,7 +2,8 @@
 //!
 //! In phases, as restic's checker: **index** (SQLite's own integrity check),
 //! **packs** (every indexed pack present with its recorded size and a trailer that
-//! agrees with the index), **structure** (every chunk, file map and manifest a
+//! agrees with the index; any file under `packs/` that is not a pack reported as a
+//! stray and left alone), **structure** (every chunk, file map and manifest a
 //! snapshot references is in the index), **read-data** (with `--read-data`, or a
 //! sample of packs, those verified longest ago first: every blob decoded and
 //! re-hashed), **report** (each damaged blob traced to the snapshots and paths it
@@ -19,6 +20,7 @@ use super::pack;
 use super::reader::PackFiles;
 pub use super::repository::Audit;
 use super::repository::{BlobLocation, Journal, PackRow, Repository};
+use super::vault::PackFile;
 use super::{snapshots, workers, Result, Vault};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,7 @@ pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Res
     let mut problems = check_index(&repo)?;
     let packs = repo.packs_least_verified_first()?;
     let readable = check_packs(vault, &repo, &packs, &mut problems)?;
+    problems.extend(check_strays(vault)?);
     problems.extend(check_references(&repo)?);
     let selected = select_for_reading(mode, &packs, readable);
     let read = read_data(vault, &selected, progress)?;
@@ -173,6 +176,27 @@ fn check_pack(vault: &Vault, p: &PackRow, blobs: &[BlobLocation]) -> Option<Prob
         disagree.len()
     );
     Some(problem("pack_mismatch", Some(&p.name), detail, disagree))
+}
+
+/// Files under `packs/` that are no pack (a wrong name or place): reported, never
+/// touched. Temporary packs and unindexed packs may be a running writer's.
+fn check_strays(vault: &Vault) -> Result<Vec<Problem>> {
+    Ok(vault
+        .pack_files()?
+        .into_iter()
+        .filter_map(|f| match f {
+            PackFile::Other(path) => Some(problem(
+                "stray_file",
+                None,
+                format!(
+                    "{} is not a pack of this vault; it was left alone (move it out of packs/)",
+                    path.display()
+                ),
+                Vec::new(),
+            )),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Phase structure: everything a snapshot references is indexed.

@@ -54,14 +54,37 @@ pub struct Entry {
     #[serde(with = "hex_hash")]
     pub hash: Hash,
     pub size: u64,
+    /// Nanoseconds since the Unix epoch, negative before 1970. An `i128`, so that
+    /// every time a filesystem can hold (seconds in an `i64` plus nanoseconds) fits;
+    /// JSON numbers carry it exactly, and manifests written with `i64` read the same.
     #[serde(default)]
-    pub mtime_ns: Option<i64>,
+    pub mtime_ns: Option<i128>,
     #[serde(default)]
     pub inode: Option<u64>,
     #[serde(default, with = "opt_hex_hash")]
     pub map: Option<Hash>,
     #[serde(default)]
     pub item_id: Option<String>,
+}
+
+/// Nanoseconds since the epoch of a (seconds, nanoseconds) time as `stat` gives it.
+pub fn mtime_ns(secs: i64, nanos: i64) -> i128 {
+    i128::from(secs) * 1_000_000_000 + i128::from(nanos)
+}
+
+/// The `SystemTime` of a nanosecond timestamp; `None` when the platform cannot
+/// represent it.
+pub fn mtime_to_system(ns: i128) -> Option<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = Duration::from_nanos(ns.rem_euclid(1_000_000_000) as u64);
+    let whole = Duration::from_secs(u64::try_from(secs.unsigned_abs()).ok()?);
+    let base = if secs >= 0 {
+        UNIX_EPOCH.checked_add(whole)?
+    } else {
+        UNIX_EPOCH.checked_sub(whole)?
+    };
+    base.checked_add(nanos)
 }
 
 impl Entry {

@@ -23,16 +23,30 @@
 //! `rebuild-index` recover the whole index from packs alone.
 //!
 //! A pack is written under a temporary name, fsynced, renamed to
-//! `packs/<first two hex digits>/<id>.pack` and its directory fsynced; only then is
-//! it committed to the index. The id is random: packs are never rewritten, so the
-//! name need not be derived from the content.
+//! `packs/<first two hex digits>/<id>.pack` and both directories fsynced (the one it
+//! left and the one it entered); only then is it committed to the index. The id is
+//! 16 random bytes in lower-case hex (32 digits): packs are never rewritten, so the
+//! name need not be derived from the content. A file under `packs/` with any other
+//! name, or in the wrong folder, is not a pack ([`is_pack_id`]).
+//!
+//! # Limits
+//!
+//! Nothing read from a pack is trusted before it is checked: every offset and length
+//! in a header, the trailer or the footer must lie inside the file, and a blob's
+//! lengths must respect the format's caps before anything is allocated for it. A data
+//! blob is one chunk, so its raw length is at most the chunker's
+//! [`MAX_CHUNK`](super::chunker::MAX_CHUNK); a file map, manifest or tombstone at most
+//! [`MAX_META_BLOB`]. A raw blob's stored length equals its raw length; a zstd blob
+//! is only kept when it is smaller than its raw bytes, so its stored length is at most
+//! its raw length. The writer refuses blobs over these caps, so every pack it writes
+//! reads back.
 //!
 //! Prune (`pruner.rs`) never edits a pack either: it copies the live blobs of a
 //! partly used pack verbatim (same stored bytes, same codec) into new packs,
 //! commits the index, and only then deletes the old file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +65,16 @@ pub const FOOTER_LEN: usize = 48;
 /// terabyte is tens of thousands of files, small enough that a repack is cheap.
 pub const TARGET_PACK_SIZE: u64 = 32 * 1024 * 1024;
 pub const TMP_SUFFIX: &str = ".pack.tmp";
+/// The largest file map, manifest or tombstone (raw bytes): a manifest of about two
+/// million entries, a file map of a file of several terabytes.
+pub const MAX_META_BLOB: u32 = 512 * 1024 * 1024;
+/// Digits in a pack id (16 random bytes in hex).
+const ID_LEN: usize = 32;
+
+/// True for a well-formed pack id: 32 lower-case hex digits.
+pub fn is_pack_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// What the raw bytes of a blob are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,17 +121,49 @@ impl BlobHeader {
         b
     }
 
+    /// Parses a header; `None` unless it is well formed and within the caps.
     fn decode(b: &[u8]) -> Option<BlobHeader> {
         if b.len() < HEADER_LEN || &b[..4] != BLOB_MAGIC {
             return None;
         }
-        Some(BlobHeader {
+        let h = BlobHeader {
             kind: BlobKind::from_u8(b[4])?,
             codec: Codec::from_u8(b[5])?,
             raw_len: u32::from_le_bytes(b[8..12].try_into().ok()?),
             stored_len: u32::from_le_bytes(b[12..16].try_into().ok()?),
             hash: b[16..48].try_into().ok()?,
-        })
+        };
+        h.check().ok()?;
+        Some(h)
+    }
+
+    /// Checks the lengths against the format's caps (see the module docs).
+    pub fn check(&self) -> Result<(), String> {
+        let cap = match self.kind {
+            BlobKind::Data => super::chunker::MAX_CHUNK as u32,
+            _ => MAX_META_BLOB,
+        };
+        if self.raw_len > cap {
+            return Err(format!(
+                "blob {} claims {} raw bytes, over the limit of {cap} for its kind",
+                hex::encode(&self.hash[..8]),
+                self.raw_len
+            ));
+        }
+        let fits = match self.codec {
+            Codec::Raw => self.stored_len == self.raw_len,
+            Codec::Zstd => self.stored_len <= self.raw_len,
+        };
+        if !fits {
+            return Err(format!(
+                "blob {} claims {} stored bytes for {} raw bytes ({:?})",
+                hex::encode(&self.hash[..8]),
+                self.stored_len,
+                self.raw_len,
+                self.codec
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -138,8 +194,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
     }
 }
 
+/// Where pack `id` lives. A malformed id (a damaged index row) maps to a name no
+/// pack can have, inside `packs/`, so that reading it fails cleanly and nothing
+/// outside the vault is ever touched.
 pub fn pack_path(packs_dir: &Path, id: &str) -> PathBuf {
-    packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+    if is_pack_id(id) {
+        packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+    } else {
+        packs_dir
+            .join("invalid-pack-id")
+            .join(format!("{}.pack", hex::encode(id.as_bytes())))
+    }
 }
 
 /// Writes one pack; see the module docs for the protocol.
@@ -199,13 +264,20 @@ impl PackWriter {
         raw_len: usize,
         stored: &[u8],
     ) -> Result<BlobEntry, PackError> {
+        let too_big = |what: String| PackError::Damaged {
+            path: self.tmp_path.clone(),
+            what,
+        };
         let header = BlobHeader {
             kind,
             codec,
-            raw_len: raw_len as u32,
-            stored_len: stored.len() as u32,
+            raw_len: u32::try_from(raw_len)
+                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
+            stored_len: u32::try_from(stored.len())
+                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
             hash,
         };
+        header.check().map_err(too_big)?;
         let path = &self.tmp_path;
         self.out.write_all(&header.encode()).map_err(io_err(path))?;
         self.out.write_all(stored).map_err(io_err(path))?;
@@ -247,7 +319,7 @@ impl PackWriter {
             sync_dir(&self.packs_dir)?;
         }
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-        sync_dir(dir)?;
+        sync_renamed(&self.packs_dir, dir)?;
         Ok(FinishedPack {
             id: self.id,
             size,
@@ -269,9 +341,21 @@ pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
         .map_err(io_err(dir))
 }
 
-/// Reads a pack's table of contents from its trailer.
+/// After a rename from `from` into `to`, both directories are fsynced: the new name
+/// and the removal of the old one are each durable only once their directory is.
+fn sync_renamed(from: &Path, to: &Path) -> Result<(), PackError> {
+    sync_dir(to)?;
+    if from != to {
+        sync_dir(from)?;
+    }
+    Ok(())
+}
+
+/// Reads a pack's table of contents from its trailer. Every entry is checked: its
+/// header within the caps, its stored bytes inside the blob area (after the magic,
+/// before the trailer), so that later reads need no further trust in the file.
 pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
-    let mut f = File::open(path).map_err(io_err(path))?;
+    let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
@@ -286,28 +370,53 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     if &footer[..8] != FOOTER_MAGIC {
         return Err(damaged("no footer (truncated or overwritten)".into()));
     }
-    let count = u32::from_le_bytes(footer[8..12].try_into().unwrap()) as usize;
-    let trailer_len = u32::from_le_bytes(footer[12..16].try_into().unwrap()) as u64;
-    if trailer_len != (count * TRAILER_ENTRY_LEN) as u64
-        || trailer_len + (FOOTER_LEN + PACK_MAGIC.len()) as u64 > size
-    {
+    let count = u64::from(u32::from_le_bytes(footer[8..12].try_into().unwrap()));
+    let trailer_len = u64::from(u32::from_le_bytes(footer[12..16].try_into().unwrap()));
+    let fixed = (FOOTER_LEN + PACK_MAGIC.len()) as u64;
+    if trailer_len != count * TRAILER_ENTRY_LEN as u64 || trailer_len + fixed > size {
         return Err(damaged("footer sizes do not fit the file".into()));
     }
+    // Bounded by the file's size, checked just above.
     let mut trailer = vec![0u8; trailer_len as usize];
-    f.seek(SeekFrom::Start(size - FOOTER_LEN as u64 - trailer_len))
+    let blobs_end = size - FOOTER_LEN as u64 - trailer_len;
+    f.read_exact_at(&mut trailer, blobs_end)
         .map_err(io_err(path))?;
-    f.read_exact(&mut trailer).map_err(io_err(path))?;
     if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
         return Err(damaged("trailer checksum mismatch".into()));
     }
-    let mut entries = Vec::with_capacity(count);
-    for raw in trailer.chunks_exact(TRAILER_ENTRY_LEN) {
+    let mut entries = Vec::with_capacity(count as usize);
+    for (i, raw) in trailer.chunks_exact(TRAILER_ENTRY_LEN).enumerate() {
         let offset = u64::from_le_bytes(raw[..8].try_into().unwrap());
         let header = BlobHeader::decode(&raw[8..])
-            .ok_or_else(|| damaged("bad blob header in trailer".into()))?;
-        entries.push(BlobEntry { header, offset });
+            .ok_or_else(|| damaged(format!("bad blob header in trailer entry {i}")))?;
+        let entry = BlobEntry { header, offset };
+        check_place(&entry, blobs_end)
+            .map_err(|what| damaged(format!("trailer entry {i}: {what}")))?;
+        entries.push(entry);
     }
     Ok((size, entries))
+}
+
+/// Checks that a blob (header and stored bytes) lies after the pack magic and ends
+/// by `end`, and that its header is within the caps.
+fn check_place(entry: &BlobEntry, end: u64) -> Result<(), String> {
+    entry.header.check()?;
+    let first = (PACK_MAGIC.len() + HEADER_LEN) as u64;
+    let fits = entry.offset >= first
+        && entry
+            .offset
+            .checked_add(u64::from(entry.header.stored_len))
+            .is_some_and(|stop| stop <= end);
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "blob {} at offset {} ({} bytes) lies outside the {end} bytes of blobs",
+            hex::encode(&entry.header.hash[..8]),
+            entry.offset,
+            entry.header.stored_len
+        ))
+    }
 }
 
 /// What a pack holds, by its trailer, else by scanning it.
@@ -368,18 +477,24 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
     Ok(entries)
 }
 
-/// Reads the stored bytes of one blob and checks its in-pack header.
+/// Reads the stored bytes of one blob and checks its in-pack header. The entry may
+/// come from the index, so its place and lengths are checked against the file first.
 pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+    let damaged = |what: String| PackError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    let size = f.metadata().map_err(io_err(path))?.len();
+    check_place(entry, size).map_err(damaged)?;
     let start = entry.offset - HEADER_LEN as u64;
     let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
     f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
     match BlobHeader::decode(&buf[..HEADER_LEN]) {
         Some(h) if h == entry.header => {}
         _ => {
-            return Err(PackError::Damaged {
-                path: path.to_path_buf(),
-                what: format!("blob header at offset {start} does not match the index"),
-            })
+            return Err(damaged(format!(
+                "blob header at offset {start} does not match the index"
+            )))
         }
     }
     buf.drain(..HEADER_LEN);

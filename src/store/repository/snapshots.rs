@@ -1,11 +1,40 @@
 //! Snapshot rows in the index: recording, listing and finding them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::{get_hash, get_opt_hash};
 use crate::store::manifest::{Entry, Manifest};
 use crate::store::{Result, StoreError};
+
+/// `entries.mtime_ns` in SQLite: an INTEGER when the time fits an `i64` of
+/// nanoseconds (1677 to 2262, every row written before times became `i128`), else
+/// the decimal TEXT of the `i128` — SQLite keeps each value's own type.
+struct DbMtime(i128);
+
+impl ToSql for DbMtime {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match i64::try_from(self.0) {
+            Ok(n) => ToSqlOutput::Owned(Value::Integer(n)),
+            Err(_) => ToSqlOutput::Owned(Value::Text(self.0.to_string())),
+        })
+    }
+}
+
+impl FromSql for DbMtime {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        match v {
+            ValueRef::Integer(n) => Ok(DbMtime(i128::from(n))),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(DbMtime)
+                .ok_or(FromSqlError::InvalidType),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
 
 /// A snapshot as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -96,7 +125,7 @@ pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
             e.kind,
             &e.hash[..],
             e.size as i64,
-            e.mtime_ns,
+            e.mtime_ns.map(DbMtime),
             e.inode.map(|i| i as i64),
             e.item_id
         ])?;
@@ -185,7 +214,7 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
         kind: r.get(1)?,
         hash: get_hash(r, 2)?,
         size: r.get::<_, i64>(3)? as u64,
-        mtime_ns: r.get(4)?,
+        mtime_ns: r.get::<_, Option<DbMtime>>(4)?.map(|m| m.0),
         inode: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
         map: get_opt_hash(r, 6)?,
         item_id: r.get(7)?,
