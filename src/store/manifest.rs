@@ -206,3 +206,61 @@ mod opt_hex_hash {
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn times_before_1970_and_after_2262_convert_exactly() {
+        for (secs, nanos) in [(-2_208_988_800, 0), (-1, 500_000_000), (10_413_792_000, 7)] {
+            let ns = mtime_ns(secs, nanos);
+            let t = mtime_to_system(ns).unwrap();
+            let back = match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => i128::try_from(d.as_nanos()).unwrap(),
+                Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap(),
+            };
+            assert_eq!(back, ns);
+        }
+        assert_eq!(mtime_to_system(mtime_ns(i64::MIN, 0)), None);
+    }
+
+    #[test]
+    fn old_manifests_with_i64_times_still_read() {
+        let e: Entry = serde_json::from_str(&format!(
+            r#"{{"path":"a","kind":"media","hash":"{}","size":1,"mtime_ns":-1500000000}}"#,
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(e.mtime_ns, Some(-1_500_000_000));
+        let big = Entry {
+            mtime_ns: Some(mtime_ns(i64::MAX, 999_999_999)),
+            ..e
+        };
+        let back: Entry = serde_json::from_slice(&serde_json::to_vec(&big).unwrap()).unwrap();
+        assert_eq!(back, big);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoders_take_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Manifest::decode(&bytes);
+            if let Some(f) = decode_file_map(&bytes, [0; 32]) {
+                prop_assert_eq!(f.chunks.len(), (bytes.len() - 40) / 32);
+            }
+            let _ = crate::store::tombstone::Tombstone::decode(&bytes);
+        }
+
+        #[test]
+        fn decoders_take_any_json_like_text(text in "[\\[\\]{}\",:0-9a-z_ .-]{0,300}") {
+            let _ = Manifest::decode(text.as_bytes());
+            let _ = crate::store::tombstone::Tombstone::decode(text.as_bytes());
+            let mut doc = br#"{"format":1,"account":"a","taken_at":"x","sources":[],"stats":{"files":0,"bytes":0,"new_bytes":0,"stored_bytes":0},"entries":["#.to_vec();
+            doc.extend_from_slice(text.as_bytes());
+            let _ = Manifest::decode(&doc);
+        }
+    }
+}

@@ -319,7 +319,9 @@ impl PackWriter {
             sync_dir(&self.packs_dir)?;
         }
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-        sync_renamed(&self.packs_dir, dir)?;
+        for d in renamed_dirs(&self.packs_dir, dir) {
+            sync_dir(d)?;
+        }
         Ok(FinishedPack {
             id: self.id,
             size,
@@ -341,14 +343,15 @@ pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
         .map_err(io_err(dir))
 }
 
-/// After a rename from `from` into `to`, both directories are fsynced: the new name
-/// and the removal of the old one are each durable only once their directory is.
-fn sync_renamed(from: &Path, to: &Path) -> Result<(), PackError> {
-    sync_dir(to)?;
-    if from != to {
-        sync_dir(from)?;
+/// The directories to fsync after a rename from `from` into `to`: both, since the
+/// new name and the removal of the old one are each durable only once their
+/// directory is.
+fn renamed_dirs<'p>(from: &'p Path, to: &'p Path) -> Vec<&'p Path> {
+    if from == to {
+        vec![to]
+    } else {
+        vec![to, from]
     }
-    Ok(())
 }
 
 /// Reads a pack's table of contents from its trailer. Every entry is checked: its
@@ -563,6 +566,131 @@ mod tests {
             .path()
             .to_string_lossy()
             .ends_with(TMP_SUFFIX)));
+    }
+
+    #[test]
+    fn a_rename_into_a_pack_folder_syncs_both_folders() {
+        let packs = Path::new("/v/packs");
+        let sub = packs.join("ab");
+        assert_eq!(renamed_dirs(packs, &sub), vec![sub.as_path(), packs]);
+        assert_eq!(renamed_dirs(packs, packs), vec![packs]);
+    }
+
+    /// Finding 5 of issue 9: a trailer entry whose offset lies far past the end.
+    #[test]
+    fn offsets_and_lengths_outside_the_file_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_pack(dir.path(), &[b"aaaa", b"bbbb"]);
+        let path = pack_path(dir.path(), &p.id);
+        let f = File::open(&path).unwrap();
+        for (offset, stored_len) in [(0xffff_ffff_ffff_fff0, 4), (0, 4), (8, 4), (60, 1 << 30)] {
+            let mut e = p.entries[0];
+            e.offset = offset;
+            e.header.stored_len = stored_len;
+            e.header.raw_len = stored_len;
+            let err = read_raw(&f, &path, &e).unwrap_err().to_string();
+            assert!(err.contains(&p.id), "{err}");
+        }
+        // The same offset in a trailer, with a checksum that agrees.
+        let mut bytes = fs::read(&path).unwrap();
+        let trailer_at = bytes.len() - FOOTER_LEN - 2 * TRAILER_ENTRY_LEN;
+        bytes[trailer_at..trailer_at + 8].copy_from_slice(&0xffff_ffff_ffff_fff0u64.to_le_bytes());
+        let trailer = bytes[trailer_at..bytes.len() - FOOTER_LEN].to_vec();
+        let sum_at = bytes.len() - 32;
+        bytes[sum_at..].copy_from_slice(blake3::hash(&trailer).as_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let err = read_index(&path).unwrap_err().to_string();
+        assert!(err.contains(&p.id) && err.contains("outside"), "{err}");
+    }
+
+    #[test]
+    fn the_writer_refuses_blobs_over_the_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::create(dir.path()).unwrap();
+        let big = vec![0u8; crate::store::chunker::MAX_CHUNK + 1];
+        assert!(w
+            .append(BlobKind::Data, Codec::Raw, hash(&big), big.len(), &big)
+            .is_err());
+        assert!(w
+            .append(BlobKind::Data, Codec::Zstd, hash(b"ab"), 1, b"ab")
+            .is_err());
+        w.abandon();
+    }
+
+    /// A valid pack of a few blobs, as bytes.
+    fn sample_pack() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_pack(dir.path(), &[b"one", b"", b"three three"]);
+        fs::read(pack_path(dir.path(), &p.id)).unwrap()
+    }
+
+    /// Reads `bytes` as a pack every way there is; only errors may come back.
+    fn read_every_way(bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pack");
+        fs::write(&path, bytes).unwrap();
+        let f = File::open(&path).unwrap();
+        let mut found = Vec::new();
+        if let Ok((_, e)) = read_index(&path) {
+            found.extend(e);
+        }
+        if let Ok(e) = scan(&path) {
+            found.extend(e);
+        }
+        if let Ok(c) = contents(&path) {
+            found.extend(c.entries);
+        }
+        for e in found {
+            let _ = read_raw(&f, &path, &e);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut with_magic = PACK_MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            read_every_way(&bytes);
+            read_every_way(&with_magic);
+        }
+
+        #[test]
+        fn a_damaged_pack_never_panics(
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            cut in proptest::option::of(proptest::prelude::any::<usize>()),
+        ) {
+            let mut bytes = sample_pack();
+            for (at, byte) in flips {
+                let n = bytes.len();
+                bytes[at % n] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            read_every_way(&bytes);
+        }
+
+        #[test]
+        fn an_index_entry_of_any_value_never_panics(offset in proptest::prelude::any::<u64>(), raw_len in proptest::prelude::any::<u32>(), stored_len in proptest::prelude::any::<u32>(), codec in 0u8..2) {
+            let bytes = sample_pack();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.pack");
+            fs::write(&path, &bytes).unwrap();
+            let f = File::open(&path).unwrap();
+            let entry = BlobEntry {
+                header: BlobHeader {
+                    kind: BlobKind::Data,
+                    codec: Codec::from_u8(codec).unwrap(),
+                    raw_len,
+                    stored_len,
+                    hash: [0; 32],
+                },
+                offset,
+            };
+            proptest::prop_assert!(read_raw(&f, &path, &entry).is_err());
+        }
     }
 
     #[test]

@@ -10,14 +10,15 @@ use crate::store::{Result, StoreError};
 
 /// `entries.mtime_ns` in SQLite: an INTEGER when the time fits an `i64` of
 /// nanoseconds (1677 to 2262, every row written before times became `i128`), else
-/// the decimal TEXT of the `i128` — SQLite keeps each value's own type.
+/// the 16-byte big-endian BLOB of the `i128` (a numeric TEXT would be turned into a
+/// REAL by the column's INTEGER affinity; a BLOB is kept as it is).
 struct DbMtime(i128);
 
 impl ToSql for DbMtime {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match i64::try_from(self.0) {
             Ok(n) => ToSqlOutput::Owned(Value::Integer(n)),
-            Err(_) => ToSqlOutput::Owned(Value::Text(self.0.to_string())),
+            Err(_) => ToSqlOutput::Owned(Value::Blob(self.0.to_be_bytes().to_vec())),
         })
     }
 }
@@ -26,11 +27,13 @@ impl FromSql for DbMtime {
     fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
         match v {
             ValueRef::Integer(n) => Ok(DbMtime(i128::from(n))),
-            ValueRef::Text(t) => std::str::from_utf8(t)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .map(DbMtime)
-                .ok_or(FromSqlError::InvalidType),
+            ValueRef::Blob(b) => b
+                .try_into()
+                .map(|b| DbMtime(i128::from_be_bytes(b)))
+                .map_err(|_| FromSqlError::InvalidBlobSize {
+                    expected_size: 16,
+                    blob_size: b.len(),
+                }),
             _ => Err(FromSqlError::InvalidType),
         }
     }
