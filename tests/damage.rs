@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const MIB: usize = 1024 * 1024;
-const DEFAULT_CASES: usize = 160;
+const DEFAULT_CASES: usize = 240;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 const PACK_MAGIC_LEN: usize = 8;
@@ -246,7 +246,10 @@ fn stray(v: &Path, rng: &mut StdRng, pack: &Path) -> String {
         0 => (packs.join("zz/a.pack"), junk),
         1 => (packs.join("a.pack"), fs::read(pack).unwrap()),
         2 => (packs.join(".pack"), junk),
-        3 => (packs.join(format!("zz/{fresh_id}.pack")), fs::read(pack).unwrap()),
+        3 => (
+            packs.join(format!("zz/{fresh_id}.pack")),
+            fs::read(pack).unwrap(),
+        ),
         4 => (
             packs.join(&fresh_id[..2]).join(format!("{fresh_id}.pack")),
             junk,
@@ -334,7 +337,12 @@ fn check_case(base: &Base, work: &Path, seed: u64, case: usize) {
     let out = run_on(&v, &restore, &ctx);
     let restored = sane_exit(&out, &restore, &ctx);
     if verified == 0 {
-        assert_eq!(restored, 0, "{ctx}: verify passed, restore failed: {}", text(&out));
+        assert_eq!(
+            restored,
+            0,
+            "{ctx}: verify passed, restore failed: {}",
+            text(&out)
+        );
         assert_eq!(tree(&to.join("media/src")), base.latest, "{ctx}");
     }
     for args in [&["prune", "--dry-run"][..], &["rebuild-index"][..]] {
@@ -381,7 +389,13 @@ fn a_stray_file_in_packs_is_reported_and_left_alone() {
     let ctx = "stray";
     let src = v.parent().unwrap().join("src");
     for args in [
-        &["snapshot", "--media", src.to_str().unwrap(), "--account", "alice"][..],
+        &[
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            "alice",
+        ][..],
         &["prune"][..],
         &["rebuild-index"][..],
     ] {
@@ -399,7 +413,11 @@ fn a_stray_file_in_packs_is_reported_and_left_alone() {
         assert_eq!(fs::read(s).unwrap(), b"TTVPACK1 not really", "left alone");
     }
     let to = v.parent().unwrap().join("out");
-    let out = run_on(v, &["restore", "--latest", "--to", to.to_str().unwrap()], ctx);
+    let out = run_on(
+        v,
+        &["restore", "--latest", "--to", to.to_str().unwrap()],
+        ctx,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(tree(&to.join("media/src")), b.latest);
     for s in &strays {
@@ -428,7 +446,13 @@ fn a_crafted_trailer_offset_is_named_not_trusted() {
     let unindexed = v.join(format!("packs/ff/{fresh}.pack"));
     write(&unindexed, &bytes);
     let src = v.parent().unwrap().join("src");
-    let snap = ["snapshot", "--media", src.to_str().unwrap(), "--account", "alice"];
+    let snap = [
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "alice",
+    ];
     assert_eq!(run_on(v, &snap, "crafted").status.code(), Some(0));
     fs::write(&biggest, &bytes).unwrap();
     let name = biggest.file_stem().unwrap().to_string_lossy().to_string();
@@ -473,15 +497,33 @@ fn mtimes_outside_the_i64_nanosecond_range_round_trip() {
         want.insert(format!("f{i}"), mtime_of(&p));
     }
     if wide.is_some() {
-        assert_eq!(want["f2"], (10_413_792_000, 0), "tmpfs holds a post-2262 time");
-        assert_eq!(want["f5"], (-10_000_000_000, 1), "tmpfs holds a pre-1677 time");
+        assert_eq!(
+            want["f2"],
+            (10_413_792_000, 0),
+            "tmpfs holds a post-2262 time"
+        );
+        assert_eq!(
+            want["f5"],
+            (-10_000_000_000, 1),
+            "tmpfs holds a pre-1677 time"
+        );
     }
-    env.json(&["snapshot", "--media", src.to_str().unwrap(), "--account", "a"]);
+    env.json(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "a",
+    ]);
     for round in ["index", "rebuilt"] {
         let out = on(&format!("out-{round}"));
         env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);
         for (name, t) in &want {
-            assert_eq!(mtime_of(&out.join("media/src").join(name)), *t, "{round} {name}");
+            assert_eq!(
+                mtime_of(&out.join("media/src").join(name)),
+                *t,
+                "{round} {name}"
+            );
         }
         env.ok(&["rebuild-index"]);
     }

@@ -19,13 +19,13 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::chunker::Hash;
-use super::pack;
 use super::manifest::{decode_file_map, Manifest};
+use super::pack;
 use super::reader::{BlobReader, PackFiles};
 use super::repository::snapshot_hash;
-use super::snapshots::Snapshot;
 pub use super::repository::Audit;
 use super::repository::{BlobLocation, Journal, PackRow, Repository};
+use super::snapshots::Snapshot;
 use super::vault::PackFile;
 use super::{snapshots, workers, Result, Vault};
 
@@ -233,7 +233,11 @@ fn check_snapshots(vault: &Vault, repo: &Repository) -> Result<Vec<Problem>> {
             found.push(index_problem(detail, Vec::new()));
             continue;
         };
-        let Some(m) = reader.read(&hash).ok().and_then(|raw| Manifest::decode(&raw).ok()) else {
+        let Some(m) = reader
+            .read(&hash)
+            .ok()
+            .and_then(|raw| Manifest::decode(&raw).ok())
+        else {
             continue;
         };
         if let Some(what) = snapshot_disagrees(&mut reader, &s, &m) {
@@ -267,7 +271,11 @@ fn snapshot_disagrees(reader: &mut BlobReader, s: &Snapshot, m: &Manifest) -> Op
         return Some(format!("the entry {:?}", e.0.path));
     }
     if want.len() != rows.len() {
-        return Some(format!("{} entries, the manifest has {}", rows.len(), want.len()));
+        return Some(format!(
+            "{} entries, the manifest has {}",
+            rows.len(),
+            want.len()
+        ));
     }
     for e in &want {
         let file = match e.map {
