@@ -28,15 +28,7 @@ const TRAILER_ENTRY_LEN: usize = 56;
 const FOOTER_LEN: usize = 48;
 
 fn snapshot(env: &Env, src: &Path, time: &str) -> String {
-    let out = env.json(&[
-        "snapshot",
-        "--media",
-        src.to_str().unwrap(),
-        "--account",
-        "alice",
-        "--time",
-        time,
-    ]);
+    let out = env.snapshot_media(src, "alice", time);
     out["id"].as_str().unwrap().to_string()
 }
 

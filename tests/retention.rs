@@ -19,15 +19,7 @@ const MIB: usize = 1024 * 1024;
 
 /// Takes a snapshot of `src` (a folder named `src`) and returns its id.
 fn snap(env: &Env, src: &Path, account: &str, time: &str) -> String {
-    let out = env.json(&[
-        "snapshot",
-        "--media",
-        src.to_str().unwrap(),
-        "--account",
-        account,
-        "--time",
-        time,
-    ]);
+    let out = env.snapshot_media(src, account, time);
     out["id"].as_str().unwrap().to_string()
 }
 
