@@ -593,7 +593,7 @@ fn bad_input_gets_clear_errors() {
 
 /// Lets an unprivileged user write the test's vault (for the permission test as root).
 fn open_up(dir: &Path) {
-    for e in walk_all(dir) {
+    for e in common::walk_all(dir) {
         let mode = if e.is_dir() { 0o777 } else { 0o666 };
         if e.file_name()
             .is_some_and(|n| n == "secret.mp4" || n == "tt-vault")
@@ -602,19 +602,6 @@ fn open_up(dir: &Path) {
         }
         let _ = fs::set_permissions(&e, fs::Permissions::from_mode(mode));
     }
-}
-
-fn walk_all(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk_all(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -68,13 +68,16 @@ fn present(
     section: &str,
     ids: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
-    let column = if matches!(section, "following" | "followers" | "blocked") {
-        "username"
+    // Video ids through their own index: the planner, without statistics, would
+    // scan the whole section for each id (110 ms an id on 200 000 likes).
+    let (column, index) = if matches!(section, "following" | "followers" | "blocked") {
+        ("username", "")
     } else {
-        "video_id"
+        ("video_id", "INDEXED BY export_items_by_video")
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT 1 FROM export_items WHERE {AT_VERSION} AND section = ?3 AND {column} = ?4 LIMIT 1"
+        "SELECT 1 FROM export_items {index}
+         WHERE {AT_VERSION} AND section = ?3 AND {column} = ?4 LIMIT 1"
     ))?;
     let mut found = BTreeSet::new();
     for id in ids {

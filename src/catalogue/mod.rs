@@ -6,7 +6,9 @@
 //! - [`ingest`]: one export into a new version, inserting only what changed.
 //! - [`query`]: the version a snapshot shows, and the readable views of its sections.
 //! - [`diff`]: what changed between two versions.
+//! - [`browse`]: paged and searched reading, for the viewer.
 
+pub mod browse;
 pub mod diff;
 pub mod ingest;
 pub mod query;

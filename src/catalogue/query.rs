@@ -87,23 +87,29 @@ pub(crate) fn item_from_row(r: &Row) -> rusqlite::Result<Item> {
 pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>> {
     Ok(conn
         .query_row(
-            "SELECT snapshot_id, account, seq, taken_ms, layout, username, export_root
-             FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
-             ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1",
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
+                 ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1"
+            ),
             params![snap.account, snap.taken_ms, snap.id],
-            |r| {
-                Ok(Version {
-                    snapshot_id: r.get(0)?,
-                    account: r.get(1)?,
-                    seq: r.get(2)?,
-                    taken_ms: r.get(3)?,
-                    layout: r.get(4)?,
-                    username: r.get(5)?,
-                    export_root: r.get(6)?,
-                })
-            },
+            version_from_row,
         )
         .optional()?)
+}
+
+pub(crate) const VERSION_COLUMNS: &str =
+    "snapshot_id, account, seq, taken_ms, layout, username, export_root";
+
+pub(crate) fn version_from_row(r: &Row) -> rusqlite::Result<Version> {
+    Ok(Version {
+        snapshot_id: r.get(0)?,
+        account: r.get(1)?,
+        seq: r.get(2)?,
+        taken_ms: r.get(3)?,
+        layout: r.get(4)?,
+        username: r.get(5)?,
+        export_root: r.get(6)?,
+    })
 }
 
 /// [`version_at`], or an error that says what to do.
@@ -180,7 +186,7 @@ pub(crate) const PROFILE_ALIASES: &[&str] = &[
     "nickname",
 ];
 
-fn profile_view(item: Option<&Item>) -> Value {
+pub(crate) fn profile_view(item: Option<&Item>) -> Value {
     let Some(p) = item else {
         return json!({"username": null, "bio": null, "display_name": null, "fields": {}});
     };

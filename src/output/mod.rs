@@ -2,6 +2,7 @@
 //! document. The words and layouts here are what scripts and the tests read, so a
 //! change to them is a change of behaviour.
 
+mod automatic;
 mod show;
 
 use std::path::Path;
@@ -54,7 +55,11 @@ impl Output {
     }
 
     pub fn snapshot(&self, o: &SnapshotOutcome) {
-        self.emit(o, |o| {
+        self.emit(o, |o| self.snapshot_text(o));
+    }
+
+    fn snapshot_text(&self, o: &SnapshotOutcome) {
+        {
             self.say(format!(
                 "snapshot {} of {} taken {}: {} files, {} ({} new, {} stored)",
                 short(&o.id),
@@ -78,7 +83,7 @@ impl Output {
                     o.failed.len()
                 ));
             }
-        });
+        }
     }
 
     pub fn snapshots(&self, list: &[Snapshot]) {
@@ -152,7 +157,11 @@ impl Output {
     }
 
     pub fn verify(&self, report: &Report) {
-        self.emit(report, |r| {
+        self.emit(report, |r| self.verify_text(r));
+    }
+
+    fn verify_text(&self, r: &Report) {
+        {
             // Problems print even with --quiet: they are the answer.
             for p in &r.problems {
                 println!(
@@ -190,7 +199,7 @@ impl Output {
                     format!("{} problems", r.problems.len())
                 }
             ));
-        });
+        }
     }
 
     pub fn audits(&self, list: &[Audit]) {
@@ -250,6 +259,16 @@ impl Output {
         });
     }
 
+    /// Where `serve` listens. Printed even with `--quiet`: it is the one thing to know.
+    pub fn serving(&self, url: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "url": url }));
+        } else {
+            println!("tt-vault: serving the archive read-only at {url}");
+            println!("(open it in a browser; Ctrl-C stops)");
+        }
+    }
+
     pub fn rebuild_index(&self, r: &RebuildOutcome) {
         self.emit(r, |r| {
             self.say(format!(
@@ -274,7 +293,11 @@ impl Output {
     /// `prune_asked`: `--prune` was given (with `--dry-run` nothing is pruned, and
     /// the text says why).
     pub fn forget(&self, report: &ForgetReport, prune_asked: bool) {
-        self.emit(report, |r| {
+        self.emit(report, |r| self.forget_text(r, prune_asked));
+    }
+
+    fn forget_text(&self, r: &ForgetReport, prune_asked: bool) {
+        {
             if let Some(p) = &r.policy {
                 self.say(format!("policy: {p}"));
             }
@@ -315,7 +338,7 @@ impl Output {
             if let Some(p) = &r.prune {
                 self.say(prune_summary(p));
             }
-        });
+        }
     }
 
     pub fn prune(&self, report: &PruneReport) {

@@ -6,6 +6,7 @@ pub mod chunker;
 pub mod codec;
 pub mod lock;
 pub mod manifest;
+pub mod names;
 pub mod pack;
 pub mod pruner;
 pub mod reader;

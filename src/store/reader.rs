@@ -107,6 +107,14 @@ impl<'v> BlobReader<'v> {
         })
     }
 
+    /// A reader over a repository the caller opened (a read-only one, for `serve`).
+    pub fn with_repository(vault: &'v Vault, repo: Repository) -> BlobReader<'v> {
+        BlobReader {
+            repo,
+            packs: PackFiles::new(vault),
+        }
+    }
+
     pub fn repo(&self) -> &Repository {
         &self.repo
     }

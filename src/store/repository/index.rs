@@ -23,7 +23,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_catalogue.sql",
         include_str!("../../../schema/003_catalogue.sql"),
     ),
+    (
+        "004_browse.sql",
+        include_str!("../../../schema/004_browse.sql"),
+    ),
 ];
+
+/// The schema version this tt-vault brings an index to (readers that never
+/// migrate, like `serve`, check it).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -35,6 +43,15 @@ pub enum IndexError {
     },
     #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
     TooNew {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+    #[error(
+        "index database {path} has schema version {found}, older than this tt-vault's ({known}); \
+             run `tt-vault stats` once with write access to the vault to upgrade it"
+    )]
+    TooOld {
         path: String,
         found: i64,
         known: usize,
@@ -65,6 +82,65 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
         },
     })?;
     Ok(conn)
+}
+
+/// Opens the index for reading only: no migration, no journal-mode change, nothing
+/// written, so it works on a read-only vault and beside a writer. The schema must be
+/// exactly this tt-vault's.
+///
+/// In WAL mode a reader needs the `-shm` file: SQLite creates it when the folder is
+/// writable and can read without creating it when `-shm` and `-wal` exist. A
+/// read-only folder left by a clean close has neither; the database is then opened
+/// `immutable`, which is sound there because no writer can change it.
+pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
+    use rusqlite::OpenFlags;
+    let wrap = |source| IndexError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let open = |extra: &str| -> Result<(Connection, i64)> {
+        let conn = Connection::open_with_flags(format!("{}?mode=ro{extra}", uri(path)), flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok((conn, version))
+    };
+    // Only when the files cannot be opened: a busy or locked database is a writer at
+    // work, and reading it as immutable then could see a half-written page.
+    let cannot_open = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
+    };
+    let (conn, found) = match open("") {
+        Err(e) if cannot_open(&e) => open("&immutable=1"),
+        other => other,
+    }
+    .map_err(wrap)?;
+    let known = MIGRATIONS.len();
+    let path = path.display().to_string();
+    match found.cmp(&(known as i64)) {
+        std::cmp::Ordering::Equal => Ok(conn),
+        std::cmp::Ordering::Less => Err(IndexError::TooOld { path, found, known }),
+        std::cmp::Ordering::Greater => Err(IndexError::TooNew { path, found, known }),
+    }
+}
+
+/// A `file:` URI for SQLite: every byte outside the unreserved set escaped.
+fn uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 enum MigrateError {

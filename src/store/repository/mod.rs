@@ -40,6 +40,16 @@ impl Vault {
     /// make the vault look empty and let prune delete every pack. Only `init` and
     /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
+        Ok(index::open(&self.existing_db()?)?)
+    }
+
+    /// A read-only connection to the index (see [`index::open_read_only`]), with the
+    /// same refusal as [`Vault::connect`] when vault.db is missing.
+    pub fn connect_read_only(&self) -> Result<Connection> {
+        Ok(index::open_read_only(&self.existing_db()?)?)
+    }
+
+    fn existing_db(&self) -> Result<std::path::PathBuf> {
         let db = self.db_path();
         if !db.exists() {
             return Err(StoreError::Vault(format!(
@@ -48,7 +58,7 @@ impl Vault {
                 db.display()
             )));
         }
-        Ok(index::open(&db)?)
+        Ok(db)
     }
 }
 
@@ -62,6 +72,13 @@ impl Repository {
 
     pub fn from_connection(conn: Connection) -> Repository {
         Repository { conn }
+    }
+
+    /// The vault's index opened read-only (see [`index::open_read_only`]).
+    pub fn open_read_only(vault: &Vault) -> Result<Repository> {
+        Ok(Repository {
+            conn: vault.connect_read_only()?,
+        })
     }
 
     /// The connection, for the repository's free functions ([`snapshots`],
