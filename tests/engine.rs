@@ -35,15 +35,7 @@ fn make_source(root: &Path) {
 }
 
 fn snapshot_json(env: &Env, src: &Path, time: &str) -> serde_json::Value {
-    env.json(&[
-        "snapshot",
-        "--media",
-        src.to_str().unwrap(),
-        "--account",
-        "alice",
-        "--time",
-        time,
-    ])
+    env.snapshot_media(src, "alice", time)
 }
 
 /// A vault with one snapshot (2026-10-01) of a fresh source folder.

@@ -15,7 +15,10 @@
 //!   as they are, each decoded and re-hashed first) into new packs — when the waste is
 //!   worth it, otherwise left as it is. Packs are taken most wasteful first while the
 //!   waste left in partly used packs exceeds `max_unused` percent of the vault and the
-//!   live bytes copied stay within `max_repack` percent of the vault.
+//!   live bytes copied stay within `max_repack` percent of the vault — except that one
+//!   pack is always allowed, so a budget smaller than a pack never blocks all work.
+//!   As restic's, the default budget is unlimited (100 %): `max_unused` alone bounds
+//!   the work, and forgetting a third of the bytes frees them.
 //!
 //! So the granularity is the pack: the bytes freed are the sizes of the deleted packs
 //! plus, for each repacked pack, its size minus its live blobs (and their trailer
@@ -71,7 +74,7 @@ impl Default for PruneOptions {
     fn default() -> Self {
         PruneOptions {
             dry_run: false,
-            max_repack_pct: 10.0,
+            max_repack_pct: 100.0,
             max_unused_pct: 5.0,
         }
     }
@@ -389,7 +392,7 @@ fn choose_repacks<'p>(
         if unused as f64 <= size_after as f64 * opts.max_unused_pct / 100.0 {
             break;
         }
-        if copied + p.live_bytes() > budget {
+        if !chosen.is_empty() && copied + p.live_bytes() > budget {
             continue;
         }
         copied += p.live_bytes();
@@ -531,6 +534,14 @@ mod tests {
                 ..everything
             }),
             vec![1, 2]
+        );
+        // A budget smaller than any pack still repacks the most wasteful one.
+        assert_eq!(
+            ids(PruneOptions {
+                max_repack_pct: 1.0,
+                ..everything
+            }),
+            vec![1]
         );
         // Tolerating 30% waste: after pack 1 (-90 KB) the rest (~55 KB of ~210 KB) is fine.
         assert_eq!(

@@ -304,10 +304,13 @@ mod tests {
         f.set_len(p.size - 10).unwrap();
         let junk_dir = t.vault.packs_dir().join("ff");
         fs::create_dir_all(&junk_dir).unwrap();
-        fs::write(junk_dir.join("ffff.pack"), b"junk").unwrap();
+        let junk = "ff".repeat(16);
+        fs::write(junk_dir.join(format!("{junk}.pack")), b"junk").unwrap();
+        // Not a pack name at all: left alone, not even read (verify reports it).
+        fs::write(junk_dir.join("a.pack"), b"junk").unwrap();
         let r = rebuild(&t.vault);
         assert_eq!(r.salvaged, vec![p.name.clone()]);
-        assert_eq!(r.unreadable, vec!["ffff".to_string()]);
+        assert_eq!(r.unreadable, vec![junk]);
         assert_eq!(r.snapshots, 1);
         assert!(Repository::open(&t.vault)
             .unwrap()

@@ -159,8 +159,7 @@ impl Vault {
         let dir = self.packs_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
-            let e = e.map_err(io_at(&dir))?;
-            let p = e.path();
+            let p = e.map_err(io_at(&dir))?.path();
             if p.is_dir() {
                 for f in fs::read_dir(&p).map_err(io_at(&p))? {
                     out.push(f.map_err(io_at(&p))?.path());
@@ -170,7 +169,7 @@ impl Vault {
             }
         }
         out.sort();
-        Ok(out.into_iter().map(PackFile::parse).collect())
+        Ok(out.into_iter().map(|p| PackFile::parse(&dir, p)).collect())
     }
 }
 
@@ -207,25 +206,36 @@ pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
 /// A file found under packs/.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackFile {
-    /// `<id>.pack`: a finished pack.
+    /// `packs/<xx>/<id>.pack`, `id` a well-formed pack id starting with `xx`: a
+    /// finished pack.
     Pack { id: String, path: PathBuf },
     /// A pack a killed writer never finished.
     Temporary(PathBuf),
-    /// Anything else, left alone.
+    /// Anything else (a stray file, a folder, a pack in the wrong place): never
+    /// adopted or deleted, only reported by verify.
     Other(PathBuf),
 }
 
 impl PackFile {
-    fn parse(path: PathBuf) -> PackFile {
+    fn parse(packs_dir: &Path, path: PathBuf) -> PackFile {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if name.ends_with(TMP_SUFFIX) {
+        if name.ends_with(TMP_SUFFIX) && path.is_file() {
             return PackFile::Temporary(path);
         }
-        match name.strip_suffix(".pack") {
-            Some(id) if !id.is_empty() => PackFile::Pack {
-                id: id.to_string(),
-                path,
-            },
+        let folder = path
+            .parent()
+            .filter(|d| d.parent() == Some(packs_dir))
+            .and_then(|d| d.file_name())
+            .map(|d| d.to_string_lossy());
+        match (name.strip_suffix(".pack"), folder) {
+            (Some(id), Some(folder))
+                if pack::is_pack_id(id) && id.starts_with(&*folder) && folder.len() == 2 =>
+            {
+                PackFile::Pack {
+                    id: id.to_string(),
+                    path,
+                }
+            }
             _ => PackFile::Other(path),
         }
     }
@@ -268,20 +278,36 @@ mod tests {
         let v = Vault::init(&dir.path().join("v")).unwrap();
         let sub = v.packs_dir().join("ab");
         fs::create_dir_all(&sub).unwrap();
-        for name in ["abcd.pack", "abff.pack.tmp", "notes.txt"] {
+        let id = format!("ab{}", "0".repeat(30));
+        let elsewhere = format!("cd{}", "0".repeat(30));
+        for name in [
+            format!("{id}.pack"),
+            format!("{elsewhere}.pack"),
+            "a.pack".into(),
+            "abff.pack.tmp".into(),
+            "notes.txt".into(),
+        ] {
             fs::write(sub.join(name), b"").unwrap();
         }
+        fs::create_dir_all(sub.join("deeper")).unwrap();
+        fs::write(v.packs_dir().join(format!("{id}.pack")), b"").unwrap();
         assert_eq!(
             v.pack_files().unwrap(),
             vec![
+                PackFile::Other(sub.join("a.pack")),
                 PackFile::Pack {
-                    id: "abcd".into(),
-                    path: sub.join("abcd.pack")
+                    id: id.clone(),
+                    path: sub.join(format!("{id}.pack"))
                 },
                 PackFile::Temporary(sub.join("abff.pack.tmp")),
+                PackFile::Other(sub.join(format!("{elsewhere}.pack"))),
+                PackFile::Other(sub.join("deeper")),
                 PackFile::Other(sub.join("notes.txt")),
+                PackFile::Other(v.packs_dir().join(format!("{id}.pack"))),
             ]
         );
-        assert_eq!(v.pack_path("abcd"), sub.join("abcd.pack"));
+        assert_eq!(v.pack_path(&id), sub.join(format!("{id}.pack")));
+        let odd = v.pack_path("../../etc");
+        assert_eq!(odd.parent().unwrap().parent().unwrap(), v.packs_dir());
     }
 }

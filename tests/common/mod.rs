@@ -79,6 +79,19 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// `snapshot --media src --account account --time time`; its JSON report.
+    pub fn snapshot_media(&self, src: &Path, account: &str, time: &str) -> serde_json::Value {
+        self.json(&[
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            account,
+            "--time",
+            time,
+        ])
+    }
+
     /// The paths in the latest snapshot.
     pub fn latest_paths(&self) -> Vec<String> {
         self.json(&["ls", "latest"])["entries"]

@@ -136,10 +136,10 @@ impl Repository {
         let rows = stmt.query_map([], |r| {
             Ok(AccountTotals {
                 account: r.get(0)?,
-                snapshots: r.get::<_, i64>(1)? as u64,
-                logical_bytes: r.get::<_, i64>(2)? as u64,
-                new_bytes: r.get::<_, i64>(3)? as u64,
-                stored_bytes: r.get::<_, i64>(4)? as u64,
+                snapshots: r.get::<_, u64>(1)?,
+                logical_bytes: r.get::<_, u64>(2)?,
+                new_bytes: r.get::<_, u64>(3)?,
+                stored_bytes: r.get::<_, u64>(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -262,7 +262,7 @@ pub fn file(conn: &Connection, hash: &Hash) -> Result<Option<FileRow>> {
         .query_row([&hash[..]], |r| {
             Ok(FileRow {
                 hash: *hash,
-                size: r.get::<_, i64>(0)? as u64,
+                size: r.get::<_, u64>(0)?,
                 chunks: get_hashes(r, 1)?,
                 map: get_opt_hash(r, 2)?,
             })

@@ -101,7 +101,7 @@ impl Repository {
     }
 }
 
-fn bad_column(i: usize, what: String) -> rusqlite::Error {
+pub(crate) fn bad_column(i: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, Type::Blob, what.into())
 }
 
@@ -178,7 +178,7 @@ impl BlobLocation {
                     stored_len: r.get(5)?,
                     hash,
                 },
-                offset: r.get::<_, i64>(3)? as u64,
+                offset: r.get::<_, u64>(3)?,
             },
         })
     }
