@@ -342,8 +342,8 @@ impl Keep {
 /// How much repacking `prune` may do.
 #[derive(Debug, Args, Clone)]
 pub struct PruneLimits {
-    /// Copy at most this share of the vault's bytes into new packs per run
-    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = tt_vault::commands::prune::parse_percent)]
+    /// Copy at most this share of the vault's bytes into new packs per run (at least one pack)
+    #[arg(long, value_name = "PCT", default_value = "100%", value_parser = tt_vault::commands::prune::parse_percent)]
     pub max_repack: f64,
     /// Leave partly used packs alone while their waste is under this share of the vault
     #[arg(long, value_name = "PCT", default_value = "5%", value_parser = tt_vault::commands::prune::parse_percent)]

@@ -79,31 +79,8 @@ fn run(cli: &Cli) -> Result<u8> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    match &cli.command {
-        Command::Completions { shell } => {
-            manual::completions(*shell, &mut std::io::stdout().lock());
-            return Ok(OK);
-        }
-        Command::Man { all: None } => {
-            manual::man_page(&mut std::io::stdout().lock())?;
-            return Ok(OK);
-        }
-        Command::Man { all: Some(dir) } => {
-            out.man_pages(&manual::man_pages(dir)?);
-            return Ok(OK);
-        }
-        Command::Schedule { install, remove } => {
-            let done = match install {
-                Some(every) => tt_vault::schedule::install(*every, &scheduled_command(cli)?)?,
-                None => {
-                    debug_assert!(*remove);
-                    tt_vault::schedule::remove()?
-                }
-            };
-            out.schedule(&done, install.is_some());
-            return Ok(OK);
-        }
-        _ => {}
+    if without_vault(cli, &out)? {
+        return Ok(OK);
     }
     let config = Config::load(cli.config.as_deref())?;
     let vault_path = cli
@@ -143,15 +120,8 @@ fn run(cli: &Cli) -> Result<u8> {
                 },
                 sample: *sample,
             };
-            let report = run::run(&open()?, &config, &args, &bar);
-            out.run(&report);
             let notify = notify_cmd.as_ref().or(config.notify_command.as_ref());
-            if let (Some(cmd), true) = (notify, report.exit_code != OK) {
-                if let Err(e) = run::notify(cmd, &report) {
-                    eprintln!("tt-vault: warning: {e}");
-                }
-            }
-            return Ok(report.exit_code);
+            return Ok(run_job(&open()?, &config, &args, notify, &out, &bar));
         }
         Command::Snapshots { account } => {
             out.snapshots(&commands::list::snapshots(&open()?, account.as_deref())?)
@@ -239,4 +209,47 @@ fn run(cli: &Cli) -> Result<u8> {
         }
     }
     Ok(OK)
+}
+
+/// The commands that need no vault and no config: true when `cli` was one of them.
+fn without_vault(cli: &Cli, out: &Output) -> Result<bool> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            manual::completions(*shell, &mut std::io::stdout().lock());
+        }
+        Command::Man { all: None } => manual::man_page(&mut std::io::stdout().lock())?,
+        Command::Man { all: Some(dir) } => out.man_pages(&manual::man_pages(dir)?),
+        Command::Schedule { install, remove } => {
+            let done = match install {
+                Some(every) => tt_vault::schedule::install(*every, &scheduled_command(cli)?)?,
+                None => {
+                    debug_assert!(*remove);
+                    tt_vault::schedule::remove()?
+                }
+            };
+            out.schedule(&done, install.is_some());
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `tt-vault run`: the job, its report, and the notify command when it went wrong
+/// (a notify command that fails is a warning: the run's own exit code stands).
+fn run_job(
+    vault: &Vault,
+    config: &Config,
+    args: &run::RunArgs,
+    notify: Option<&String>,
+    out: &Output,
+    bar: &Bar,
+) -> u8 {
+    let report = run::run(vault, config, args, bar);
+    out.run(&report);
+    if let (Some(cmd), true) = (notify, report.exit_code != OK) {
+        if let Err(e) = run::notify(cmd, &report) {
+            eprintln!("tt-vault: warning: {e}");
+        }
+    }
+    report.exit_code
 }

@@ -35,15 +35,7 @@ fn make_source(root: &Path) {
 }
 
 fn snapshot_json(env: &Env, src: &Path, time: &str) -> serde_json::Value {
-    env.json(&[
-        "snapshot",
-        "--media",
-        src.to_str().unwrap(),
-        "--account",
-        "alice",
-        "--time",
-        time,
-    ])
+    env.snapshot_media(src, "alice", time)
 }
 
 /// A vault with one snapshot (2026-10-01) of a fresh source folder.
@@ -578,17 +570,7 @@ fn bad_input_gets_clear_errors() {
     ];
     let out = if is_root {
         open_up(env.dir.path());
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                common::bin(),
-            ])
-            .args(args)
-            .env("TT_VAULT", env.vault())
-            .output()
-            .unwrap()
+        common::as_nobody(&env.vault()).args(args).output().unwrap()
     } else {
         env.run(&args)
     };

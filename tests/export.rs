@@ -6,22 +6,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
-use common::{copy_tree, write, zip_with, Env};
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/exports")
-        .join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{copy_tree, fixture, s, write, zip_with, Env};
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()

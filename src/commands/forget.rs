@@ -15,9 +15,9 @@ use crate::store::Repository;
 use serde::Serialize;
 
 use crate::retention::{self, Candidate, Policy};
-use crate::store::pruner::PruneOptions;
+use crate::store::pruner::{PruneOptions, RecoveryPending};
 use crate::store::snapshots::{self, Snapshot};
-use crate::store::{tombstone, Vault};
+use crate::store::{recovery, tombstone, Vault};
 
 use super::{CommandError, Progress, Result};
 
@@ -67,6 +67,9 @@ pub struct ForgetReport {
     /// Items no snapshot holds any more (only with `allow_video_loss`).
     pub lost_videos: Vec<String>,
     pub prune: Option<super::prune::PruneOutcome>,
+    /// In a dry run, what crash recovery will do first (a killed run left work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_pending: Option<RecoveryPending>,
 }
 
 pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Result<ForgetReport> {
@@ -88,7 +91,15 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
     } else {
         Some(vault.lock_for_writing(args.wait)?)
     };
-    let repo = Repository::open(vault)?;
+    // A dry run only reads (see prune::dry_run).
+    let repo = match args.dry_run {
+        true => Repository::open_read_only(vault)?,
+        false => Repository::open(vault)?,
+    };
+    let recovery_pending = match args.dry_run {
+        true => Some(recovery::pending(vault, &repo)?).filter(|p| !p.is_empty()),
+        false => None,
+    };
     let mut verdicts = if by_policy {
         by_policy_per_account(repo.conn(), &args.policy, args.account.as_deref())?
     } else {
@@ -112,6 +123,7 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
         protected_videos,
         lost_videos,
         prune: None,
+        recovery_pending,
     };
     if let Some(lock) = lock {
         tombstone::forget(vault, &lock, &removed)?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::catalogue::forget::{forget_unreferenced, Forgotten};
 use crate::store::pruner::{self, PruneOptions, PruneReport};
-use crate::store::Vault;
+use crate::store::{recovery, Repository, Vault};
 
 use super::{Progress, Result};
 
@@ -26,8 +26,24 @@ pub struct PruneArgs {
 }
 
 pub fn prune(vault: &Vault, args: &PruneArgs, progress: &dyn Progress) -> Result<PruneOutcome> {
+    if args.options.dry_run {
+        return dry_run(vault, &args.options);
+    }
     let lock = vault.lock_for_writing(args.wait)?;
     run_locked(vault, &lock, &args.options, progress)
+}
+
+/// A dry run only reads: no writer lock, no crash recovery (it says what recovery
+/// will do instead), the index opened read-only; so it works on a read-only vault.
+pub(crate) fn dry_run(vault: &Vault, options: &PruneOptions) -> Result<PruneOutcome> {
+    let repo = Repository::open_read_only(vault)?;
+    let pending = recovery::pending(vault, &repo)?;
+    let mut store = pruner::dry_run(vault, repo, options)?;
+    store.recovery_pending = (!pending.is_empty()).then_some(pending);
+    Ok(PruneOutcome {
+        store,
+        catalogue: Forgotten::default(),
+    })
 }
 
 /// Prune under a lock the caller already holds (`forget --prune`).

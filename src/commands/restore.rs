@@ -2,15 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::catalogue::query;
+use crate::store::lock::ReadLock;
 use crate::store::names;
 use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
 use crate::store::restorer::{existing_hash, hash_file, safe_target};
 use crate::store::snapshots::{self, Snapshot};
-use crate::store::Vault;
+use crate::store::{StoreError, Vault};
 
 use super::{CommandError, Progress, Result};
 use crate::selection::{self, Selector};
@@ -44,6 +47,8 @@ pub fn restore(
     args: &RestoreArgs,
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
+    // Held until the restore is done, so prune cannot delete a pack under it.
+    let _readers = ReadLock::acquire(vault.root()).map_err(StoreError::from)?;
     let conn = vault.connect()?;
     let snap = selection::resolve(&conn, &args.select)?;
     let mut entries = snapshots::entries(&conn, &snap.id)?;
@@ -124,9 +129,11 @@ fn write_views(
             let fail = |e: &dyn std::fmt::Display| format!("writing {}: {e}", dest.display());
             std::fs::create_dir_all(&dir).map_err(|e| fail(&e))?;
             let _ = std::fs::remove_file(&tmp);
+            // Views hold messages, emails and login IPs: private whatever the umask.
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| fail(&e))?;
             let mut out = std::io::BufWriter::new(file);

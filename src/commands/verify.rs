@@ -1,7 +1,8 @@
 //! `tt-vault verify` and `tt-vault audits`.
 
 use crate::store::checker::{self, Audit, Mode, Report};
-use crate::store::{Repository, Vault};
+use crate::store::lock::ReadLock;
+use crate::store::{Repository, StoreError, Vault};
 
 use super::{CommandError, Progress, Result};
 
@@ -35,6 +36,8 @@ pub fn verify(
             _ => t,
         })
     };
+    // Held until verify is done, so prune cannot delete a pack under it.
+    let _readers = ReadLock::acquire(vault.root()).map_err(StoreError::from)?;
     progress.begin("verify", total);
     let add = |n| progress.add(n);
     let report = checker::verify(vault, mode, &add)?;

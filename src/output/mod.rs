@@ -19,6 +19,7 @@ use tt_vault::commands::snapshot::SnapshotOutcome;
 use tt_vault::commands::stats::Stats;
 use tt_vault::download::DownloadFailure;
 use tt_vault::store::checker::{Audit, Report};
+use tt_vault::store::pruner::RecoveryPending;
 use tt_vault::store::snapshots::{short, Snapshot};
 
 /// How the command line asked for output.
@@ -199,6 +200,9 @@ impl Output {
                     format!("{} problems", r.problems.len())
                 }
             ));
+            if !r.audit_recorded {
+                self.say("the vault is read-only: this audit was not recorded");
+            }
         }
     }
 
@@ -294,6 +298,20 @@ impl Output {
             for u in &r.store.unreadable {
                 self.say(format!("  unreadable: {u}"));
             }
+            if let Some(old) = &r.store.old_index {
+                self.say(format!("the old index is kept as {old}"));
+            }
+            match &r.store.history_lost {
+                Some(why) => self.say(format!(
+                    "the audit history could not be carried over from the old index ({why}); \
+                     `tt-vault audits` starts afresh"
+                )),
+                None if r.store.audits_carried > 0 => self.say(format!(
+                    "carried over {} audits from the old index",
+                    r.store.audits_carried
+                )),
+                None => {}
+            }
         });
     }
 
@@ -339,6 +357,9 @@ impl Output {
                 if r.dry_run { "would keep" } else { "kept" },
                 r.kept
             ));
+            if let Some(p) = &r.recovery_pending {
+                self.say(recovery_line(p));
+            }
             if r.dry_run && prune_asked {
                 self.say("(dry run: nothing forgotten, so nothing to prune)");
             }
@@ -349,7 +370,12 @@ impl Output {
     }
 
     pub fn prune(&self, report: &PruneOutcome) {
-        self.emit(report, |r| self.say(prune_summary(r)));
+        self.emit(report, |r| {
+            if let Some(p) = &r.store.recovery_pending {
+                self.say(recovery_line(p));
+            }
+            self.say(prune_summary(r))
+        });
     }
 }
 
@@ -363,6 +389,15 @@ fn failure_line(f: &DownloadFailure) -> String {
         f.http_status.map_or("-".into(), |s| s.to_string()),
         f.attempts,
         f.link
+    )
+}
+
+/// What a dry run found left by a killed run, for the next writer to finish.
+fn recovery_line(p: &RecoveryPending) -> String {
+    format!(
+        "recovery pending (the next writer does it first): {} temporary packs to remove, \
+         {} packs to adopt, {} pending deletes, {} snapshots a killed forget removes",
+        p.temporary_packs, p.packs_to_adopt, p.pending_deletes, p.snapshots_to_forget
     )
 }
 

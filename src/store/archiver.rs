@@ -369,7 +369,7 @@ impl<'v> SnapshotBuilder<'v> {
         };
         let mut file = File::open(fs_path).map_err(source)?;
         let meta = file.metadata().map_err(source)?;
-        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        let mtime_ns = manifest::mtime_ns(meta.mtime(), meta.mtime_nsec());
         if !self.rehash {
             if let Some(p) = self.parent.get(path) {
                 if p.size == meta.len()
@@ -402,7 +402,7 @@ impl<'v> SnapshotBuilder<'v> {
         reader: &mut dyn Read,
         kind: &str,
         item_id: Option<String>,
-        mtime_ns: Option<i64>,
+        mtime_ns: Option<i128>,
     ) -> std::result::Result<Entry, AddError> {
         self.stream(path, reader, kind, item_id, mtime_ns, None)
     }
@@ -413,7 +413,7 @@ impl<'v> SnapshotBuilder<'v> {
         reader: &mut dyn Read,
         kind: &str,
         item_id: Option<String>,
-        mtime_ns: Option<i64>,
+        mtime_ns: Option<i128>,
         inode: Option<u64>,
     ) -> std::result::Result<Entry, AddError> {
         let row = self.archiver.store_reader(path, reader, self.on_bytes)?;

@@ -2,7 +2,11 @@
 //!
 //! In phases, as restic's checker: **index** (SQLite's own integrity check),
 //! **packs** (every indexed pack present with its recorded size and a trailer that
-//! agrees with the index), **structure** (every chunk, file map and manifest a
+//! agrees with the index; any file under `packs/` that is not a pack reported as a
+//! stray and left alone), **snapshots** (each snapshot's rows in vault.db — the
+//! snapshot, its entries, their files — agree with its manifest and file maps in the
+//! packs, so a damaged index row is a problem found, not a wrong restore),
+//! **structure** (every chunk, file map and manifest a
 //! snapshot references is in the index), **read-data** (with `--read-data`, or a
 //! sample of packs, those verified longest ago first: every blob decoded and
 //! re-hashed), **report** (each damaged blob traced to the snapshots and paths it
@@ -15,10 +19,14 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::chunker::Hash;
+use super::manifest::{decode_file_map, Manifest};
 use super::pack;
-use super::reader::PackFiles;
+use super::reader::{BlobReader, PackFiles};
+use super::repository::snapshot_hash;
 pub use super::repository::Audit;
 use super::repository::{BlobLocation, Journal, PackRow, Repository};
+use super::snapshots::Snapshot;
+use super::vault::PackFile;
 use super::{snapshots, workers, Result, Vault};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +64,10 @@ pub struct Report {
     pub packs_checked: u64,
     pub bytes_checked: u64,
     pub problems: Vec<Problem>,
-    pub audit: i64,
+    /// The audit row of this run; `None` on a read-only vault, where nothing can be
+    /// recorded.
+    pub audit: Option<i64>,
+    pub audit_recorded: bool,
 }
 
 fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) -> Problem {
@@ -72,15 +83,24 @@ fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) ->
 
 pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Result<Report> {
     let repo = Repository::open(vault)?;
-    let audit = repo.start_audit(&mode.name())?;
+    // A read-only vault is verified all the same; only its record cannot be kept.
+    let record = vault.is_writable();
+    let audit = match record {
+        true => Some(repo.start_audit(&mode.name())?),
+        false => None,
+    };
     let mut problems = check_index(&repo)?;
     let packs = repo.packs_least_verified_first()?;
     let readable = check_packs(vault, &repo, &packs, &mut problems)?;
+    problems.extend(check_strays(vault, &repo)?);
+    problems.extend(check_snapshots(vault, &repo)?);
     problems.extend(check_references(&repo)?);
     let selected = select_for_reading(mode, &packs, readable);
     let read = read_data(vault, &selected, progress)?;
     problems.extend(read.problems);
-    repo.mark_verified(&read.clean)?;
+    if record {
+        repo.mark_verified(&read.clean)?;
+    }
     trace_damage(&repo, &mut problems)?;
     let report = Report {
         ok: problems.is_empty(),
@@ -89,14 +109,17 @@ pub fn verify(vault: &Vault, mode: Mode, progress: &(dyn Fn(u64) + Sync)) -> Res
         bytes_checked: read.bytes,
         problems,
         audit,
+        audit_recorded: audit.is_some(),
     };
-    repo.finish_audit(
-        audit,
-        report.packs_checked,
-        report.bytes_checked,
-        report.ok,
-        &serde_json::to_string(&report.problems).unwrap(),
-    )?;
+    if let Some(audit) = audit {
+        repo.finish_audit(
+            audit,
+            report.packs_checked,
+            report.bytes_checked,
+            report.ok,
+            &serde_json::to_string(&report.problems).unwrap(),
+        )?;
+    }
     Ok(report)
 }
 
@@ -173,6 +196,115 @@ fn check_pack(vault: &Vault, p: &PackRow, blobs: &[BlobLocation]) -> Option<Prob
         disagree.len()
     );
     Some(problem("pack_mismatch", Some(&p.name), detail, disagree))
+}
+
+/// Files under `packs/` that are no pack (a wrong name or place), and unindexed
+/// packs whose trailer does not read (recovery never adopts them): reported, never
+/// touched. Temporary packs and readable unindexed packs may be a running writer's.
+fn check_strays(vault: &Vault, repo: &Repository) -> Result<Vec<Problem>> {
+    let known = repo.pack_names()?;
+    let mut found = Vec::new();
+    for f in vault.pack_files()? {
+        match f {
+            PackFile::Other(path) => found.push(problem(
+                "stray_file",
+                None,
+                format!(
+                    "{} is not a pack of this vault; it was left alone (move it out of packs/)",
+                    path.display()
+                ),
+                Vec::new(),
+            )),
+            PackFile::Pack { id, path } if !known.contains(&id) => {
+                if let Err(e) = pack::read_index(&path) {
+                    let detail = format!("{e}; not in the index, so it was left alone");
+                    found.push(problem("damaged_pack", Some(&id), detail, Vec::new()));
+                }
+            }
+            PackFile::Pack { .. } | PackFile::Temporary(_) => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Phase snapshots: the index's rows of each snapshot against its manifest (and the
+/// file maps it names). A manifest or map that does not read is left to the packs
+/// and read-data phases, which report it with its pack.
+fn check_snapshots(vault: &Vault, repo: &Repository) -> Result<Vec<Problem>> {
+    let mut reader = BlobReader::new(vault)?;
+    let mut found = Vec::new();
+    let list = match snapshots::list(repo.conn(), None) {
+        Ok(list) => list,
+        Err(e) => {
+            let detail = format!("the snapshots table of vault.db does not read: {e}");
+            return Ok(vec![index_problem(detail, Vec::new())]);
+        }
+    };
+    for s in list {
+        let Ok(hash) = snapshot_hash(&s.id) else {
+            let detail = format!("vault.db names a snapshot {:?}, which is no id", s.id);
+            found.push(index_problem(detail, Vec::new()));
+            continue;
+        };
+        let Some(m) = reader
+            .read(&hash)
+            .ok()
+            .and_then(|raw| Manifest::decode(&raw).ok())
+        else {
+            continue;
+        };
+        if let Some(what) = snapshot_disagrees(&mut reader, &s, &m) {
+            let detail = format!(
+                "vault.db disagrees with the manifest of snapshot {}: {what}",
+                snapshots::short(&s.id)
+            );
+            found.push(index_problem(detail, vec![hash]));
+        }
+    }
+    Ok(found)
+}
+
+fn index_problem(detail: String, chunks: Vec<Hash>) -> Problem {
+    let detail = format!("{detail}; run `tt-vault rebuild-index`");
+    problem("index_mismatch", None, detail, chunks)
+}
+
+/// What in the index differs from snapshot `s`'s manifest `m`, if anything.
+fn snapshot_disagrees(reader: &mut BlobReader, s: &Snapshot, m: &Manifest) -> Option<String> {
+    if s.account != m.account || s.taken_at != m.taken_at {
+        return Some("its snapshots row".into());
+    }
+    let rows = match snapshots::entries(reader.repo().conn(), &s.id) {
+        Ok(rows) => rows,
+        Err(e) => return Some(format!("its entries do not read ({e})")),
+    };
+    let mut want = m.entries.clone();
+    want.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(e) = want.iter().zip(&rows).find(|(w, r)| w != r) {
+        return Some(format!("the entry {:?}", e.0.path));
+    }
+    if want.len() != rows.len() {
+        return Some(format!(
+            "{} entries, the manifest has {}",
+            rows.len(),
+            want.len()
+        ));
+    }
+    for e in &want {
+        let file = match e.map {
+            None => e.implied_file(),
+            Some(map) => reader
+                .read(&map)
+                .ok()
+                .and_then(|raw| decode_file_map(&raw, map)),
+        };
+        let Some(file) = file else { continue };
+        match reader.repo().file(&e.hash) {
+            Ok(Some(row)) if row == file => {}
+            _ => return Some(format!("the file row of {:?}", e.path)),
+        }
+    }
+    None
 }
 
 /// Phase structure: everything a snapshot references is indexed.

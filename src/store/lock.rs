@@ -3,9 +3,18 @@
 //! The kernel drops the lock when the holder dies, so a crash never leaves a stale
 //! lock to clear by hand. The file's text (pid, host, start time) only serves the
 //! message shown to a second writer; it is never trusted as the lock itself.
+//!
+//! Readers and prune: readers that read packs (restore, verify) hold a shared `flock`
+//! on `<vault>/readers` ([`ReadLock`]) from before they read the index until they are
+//! done; deleting pack files (prune's last step, and recovery finishing it) takes it
+//! exclusively ([`DeleteLock`]) and so waits for running readers, while new readers
+//! wait for the deletes. A reader therefore never looks for a pack that a prune
+//! deleted under it. On a vault that cannot be written the file may not exist and
+//! cannot be created; readers then go without it (nobody can prune such a vault).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -33,22 +42,13 @@ impl WriteLock {
             vault: vault.to_path_buf(),
             source,
         };
-        let path = vault.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = open_lock_file(&vault.join("lock")).map_err(io)?;
         let mode = if wait {
             libc::LOCK_EX
         } else {
             libc::LOCK_EX | libc::LOCK_NB
         };
-        // SAFETY: flock on a descriptor we own; no memory is shared.
-        if unsafe { libc::flock(file.as_raw_fd(), mode) } != 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = flock(&file, mode) {
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
@@ -76,6 +76,77 @@ impl WriteLock {
         Ok(WriteLock { _file: file })
     }
 }
+
+/// A lock file, created 0600 if missing.
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
+fn flock(file: &File, mode: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: flock on a descriptor we own; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), mode) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A reader's shared hold on `<vault>/readers` (see the module docs); `None` inside
+/// on a vault where the file can be neither opened nor created.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+impl ReadLock {
+    /// Waits while a prune deletes packs, then holds the shared lock.
+    pub fn acquire(vault: &Path) -> Result<ReadLock, LockError> {
+        let path = vault.join(READERS);
+        let Ok(file) = open_lock_file(&path).or_else(|_| File::open(&path)) else {
+            return Ok(ReadLock { _file: None });
+        };
+        flock(&file, libc::LOCK_SH).map_err(|source| LockError::Io {
+            vault: vault.to_path_buf(),
+            source,
+        })?;
+        Ok(ReadLock { _file: Some(file) })
+    }
+}
+
+/// Prune's exclusive hold on `<vault>/readers` while it deletes pack files.
+#[derive(Debug)]
+pub struct DeleteLock {
+    _file: File,
+}
+
+impl DeleteLock {
+    /// Waits for every running reader to finish; `waiting` is called once first
+    /// when one is running.
+    pub fn acquire(vault: &Path, waiting: &dyn Fn()) -> Result<DeleteLock, LockError> {
+        let io = |source| LockError::Io {
+            vault: vault.to_path_buf(),
+            source,
+        };
+        let file = open_lock_file(&vault.join(READERS)).map_err(io)?;
+        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                waiting();
+                flock(&file, libc::LOCK_EX).map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+        Ok(DeleteLock { _file: file })
+    }
+}
+
+const READERS: &str = "readers";
 
 fn hostname() -> String {
     let mut buf = [0u8; 256];

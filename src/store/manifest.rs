@@ -54,14 +54,37 @@ pub struct Entry {
     #[serde(with = "hex_hash")]
     pub hash: Hash,
     pub size: u64,
+    /// Nanoseconds since the Unix epoch, negative before 1970. An `i128`, so that
+    /// every time a filesystem can hold (seconds in an `i64` plus nanoseconds) fits;
+    /// JSON numbers carry it exactly, and manifests written with `i64` read the same.
     #[serde(default)]
-    pub mtime_ns: Option<i64>,
+    pub mtime_ns: Option<i128>,
     #[serde(default)]
     pub inode: Option<u64>,
     #[serde(default, with = "opt_hex_hash")]
     pub map: Option<Hash>,
     #[serde(default)]
     pub item_id: Option<String>,
+}
+
+/// Nanoseconds since the epoch of a (seconds, nanoseconds) time as `stat` gives it.
+pub fn mtime_ns(secs: i64, nanos: i64) -> i128 {
+    i128::from(secs) * 1_000_000_000 + i128::from(nanos)
+}
+
+/// The `SystemTime` of a nanosecond timestamp; `None` when the platform cannot
+/// represent it.
+pub fn mtime_to_system(ns: i128) -> Option<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = Duration::from_nanos(ns.rem_euclid(1_000_000_000) as u64);
+    let whole = Duration::from_secs(u64::try_from(secs.unsigned_abs()).ok()?);
+    let base = if secs >= 0 {
+        UNIX_EPOCH.checked_add(whole)?
+    } else {
+        UNIX_EPOCH.checked_sub(whole)?
+    };
+    base.checked_add(nanos)
 }
 
 impl Entry {
@@ -181,5 +204,64 @@ mod opt_hex_hash {
         #[derive(Deserialize)]
         struct Wrap(#[serde(with = "super::hex_hash")] Hash);
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn times_before_1970_and_after_2262_convert_exactly() {
+        for (secs, nanos) in [(-2_208_988_800, 0), (-1, 500_000_000), (10_413_792_000, 7)] {
+            let ns = mtime_ns(secs, nanos);
+            let t = mtime_to_system(ns).unwrap();
+            let back = match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => i128::try_from(d.as_nanos()).unwrap(),
+                Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap(),
+            };
+            assert_eq!(back, ns);
+        }
+        assert!(mtime_to_system(mtime_ns(i64::MIN, 0)).is_some());
+        assert_eq!(mtime_to_system(mtime_ns(i64::MIN, 0) - 1), None);
+    }
+
+    #[test]
+    fn old_manifests_with_i64_times_still_read() {
+        let e: Entry = serde_json::from_str(&format!(
+            r#"{{"path":"a","kind":"media","hash":"{}","size":1,"mtime_ns":-1500000000}}"#,
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(e.mtime_ns, Some(-1_500_000_000));
+        let big = Entry {
+            mtime_ns: Some(mtime_ns(i64::MAX, 999_999_999)),
+            ..e
+        };
+        let back: Entry = serde_json::from_slice(&serde_json::to_vec(&big).unwrap()).unwrap();
+        assert_eq!(back, big);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoders_take_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Manifest::decode(&bytes);
+            if let Some(f) = decode_file_map(&bytes, [0; 32]) {
+                prop_assert_eq!(f.chunks.len(), (bytes.len() - 40) / 32);
+            }
+            let _ = crate::store::tombstone::Tombstone::decode(&bytes);
+        }
+
+        #[test]
+        fn decoders_take_any_json_like_text(text in "[\\[\\]{}\",:0-9a-z_ .-]{0,300}") {
+            let _ = Manifest::decode(text.as_bytes());
+            let _ = crate::store::tombstone::Tombstone::decode(text.as_bytes());
+            let mut doc = br#"{"format":1,"account":"a","taken_at":"x","sources":[],"stats":{"files":0,"bytes":0,"new_bytes":0,"stored_bytes":0},"entries":["#.to_vec();
+            doc.extend_from_slice(text.as_bytes());
+            let _ = Manifest::decode(&doc);
+        }
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("README.md")]
 
 pub mod archiver;
+pub mod census;
 pub mod checker;
 pub mod chunker;
 pub mod codec;
@@ -39,6 +40,12 @@ pub enum StoreError {
     Lock(#[from] lock::LockError),
     #[error("{0}")]
     Vault(String),
+    #[error(
+        "vault {0} is read-only (a read-only mount, or no permission to write it): \
+             snapshot, forget, prune and rebuild-index must write it; snapshots, ls, show, \
+             diff, stats, audits, restore, verify and dry runs work on it as it is"
+    )]
+    ReadOnly(PathBuf),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -63,6 +70,36 @@ pub const FAILPOINT_ENV: &str = "TT_VAULT_FAILPOINT";
 pub fn failpoint(name: &str) {
     if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == name) {
         std::process::abort();
+    }
+}
+
+/// The environment variable that pauses a process at a named point (see
+/// [`pause_point`]).
+pub const PAUSE_ENV: &str = "TT_VAULT_PAUSE";
+
+/// Concurrency tests: when `$TT_VAULT_PAUSE` is `name:DIR`, the first time the
+/// process passes point `name` it creates `DIR/reached`, then waits (a minute at
+/// most) until `DIR/go` exists. The point: `blob-located` (a blob's place was read
+/// from the index; its pack is not opened yet).
+pub fn pause_point(name: &str) {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(value) = std::env::var_os(PAUSE_ENV) else {
+        return;
+    };
+    let value = value.to_string_lossy();
+    let Some((point, dir)) = value.split_once(':') else {
+        return;
+    };
+    if point != name || PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let dir = std::path::Path::new(dir);
+    let _ = std::fs::write(dir.join("reached"), b"");
+    for _ in 0..6000 {
+        if dir.join("go").exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

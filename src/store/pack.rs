@@ -23,17 +23,32 @@
 //! `rebuild-index` recover the whole index from packs alone.
 //!
 //! A pack is written under a temporary name, fsynced, renamed to
-//! `packs/<first two hex digits>/<id>.pack` and its directory fsynced; only then is
-//! it committed to the index. The id is random: packs are never rewritten, so the
-//! name need not be derived from the content.
+//! `packs/<first two hex digits>/<id>.pack` and both directories fsynced (the one it
+//! left and the one it entered); only then is it committed to the index. The id is
+//! 16 random bytes in lower-case hex (32 digits): packs are never rewritten, so the
+//! name need not be derived from the content. A file under `packs/` with any other
+//! name, or in the wrong folder, is not a pack ([`is_pack_id`]).
+//!
+//! # Limits
+//!
+//! Nothing read from a pack is trusted before it is checked: every offset and length
+//! in a header, the trailer or the footer must lie inside the file, and a blob's
+//! lengths must respect the format's caps before anything is allocated for it. A data
+//! blob is one chunk, so its raw length is at most the chunker's
+//! [`MAX_CHUNK`](super::chunker::MAX_CHUNK); a file map, manifest or tombstone at most
+//! [`MAX_META_BLOB`]. A raw blob's stored length equals its raw length; a zstd blob
+//! is only kept when it is smaller than its raw bytes, so its stored length is at most
+//! its raw length. The writer refuses blobs over these caps, so every pack it writes
+//! reads back.
 //!
 //! Prune (`pruner.rs`) never edits a pack either: it copies the live blobs of a
 //! partly used pack verbatim (same stored bytes, same codec) into new packs,
 //! commits the index, and only then deletes the old file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -51,6 +66,16 @@ pub const FOOTER_LEN: usize = 48;
 /// terabyte is tens of thousands of files, small enough that a repack is cheap.
 pub const TARGET_PACK_SIZE: u64 = 32 * 1024 * 1024;
 pub const TMP_SUFFIX: &str = ".pack.tmp";
+/// The largest file map, manifest or tombstone (raw bytes): a manifest of about two
+/// million entries, a file map of a file of several terabytes.
+pub const MAX_META_BLOB: u32 = 512 * 1024 * 1024;
+/// Digits in a pack id (16 random bytes in hex).
+const ID_LEN: usize = 32;
+
+/// True for a well-formed pack id: 32 lower-case hex digits.
+pub fn is_pack_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// What the raw bytes of a blob are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,17 +122,49 @@ impl BlobHeader {
         b
     }
 
+    /// Parses a header; `None` unless it is well formed and within the caps.
     fn decode(b: &[u8]) -> Option<BlobHeader> {
         if b.len() < HEADER_LEN || &b[..4] != BLOB_MAGIC {
             return None;
         }
-        Some(BlobHeader {
+        let h = BlobHeader {
             kind: BlobKind::from_u8(b[4])?,
             codec: Codec::from_u8(b[5])?,
             raw_len: u32::from_le_bytes(b[8..12].try_into().ok()?),
             stored_len: u32::from_le_bytes(b[12..16].try_into().ok()?),
             hash: b[16..48].try_into().ok()?,
-        })
+        };
+        h.check().ok()?;
+        Some(h)
+    }
+
+    /// Checks the lengths against the format's caps (see the module docs).
+    pub fn check(&self) -> Result<(), String> {
+        let cap = match self.kind {
+            BlobKind::Data => super::chunker::MAX_CHUNK as u32,
+            _ => MAX_META_BLOB,
+        };
+        if self.raw_len > cap {
+            return Err(format!(
+                "blob {} claims {} raw bytes, over the limit of {cap} for its kind",
+                hex::encode(&self.hash[..8]),
+                self.raw_len
+            ));
+        }
+        let fits = match self.codec {
+            Codec::Raw => self.stored_len == self.raw_len,
+            Codec::Zstd => self.stored_len <= self.raw_len,
+        };
+        if !fits {
+            return Err(format!(
+                "blob {} claims {} stored bytes for {} raw bytes ({:?})",
+                hex::encode(&self.hash[..8]),
+                self.stored_len,
+                self.raw_len,
+                self.codec
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -138,8 +195,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
     }
 }
 
+/// Where pack `id` lives. A malformed id (a damaged index row) maps to a name no
+/// pack can have, inside `packs/`, so that reading it fails cleanly and nothing
+/// outside the vault is ever touched.
 pub fn pack_path(packs_dir: &Path, id: &str) -> PathBuf {
-    packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+    if is_pack_id(id) {
+        packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+    } else {
+        packs_dir
+            .join("invalid-pack-id")
+            .join(format!("{}.pack", hex::encode(id.as_bytes())))
+    }
 }
 
 /// Writes one pack; see the module docs for the protocol.
@@ -169,6 +235,7 @@ impl PackWriter {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp_path)
             .map_err(io_err(&tmp_path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -199,13 +266,20 @@ impl PackWriter {
         raw_len: usize,
         stored: &[u8],
     ) -> Result<BlobEntry, PackError> {
+        let too_big = |what: String| PackError::Damaged {
+            path: self.tmp_path.clone(),
+            what,
+        };
         let header = BlobHeader {
             kind,
             codec,
-            raw_len: raw_len as u32,
-            stored_len: stored.len() as u32,
+            raw_len: u32::try_from(raw_len)
+                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
+            stored_len: u32::try_from(stored.len())
+                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
             hash,
         };
+        header.check().map_err(too_big)?;
         let path = &self.tmp_path;
         self.out.write_all(&header.encode()).map_err(io_err(path))?;
         self.out.write_all(stored).map_err(io_err(path))?;
@@ -243,11 +317,17 @@ impl PackWriter {
         let final_path = pack_path(&self.packs_dir, &self.id);
         let dir = final_path.parent().expect("pack path has a parent");
         if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
             sync_dir(&self.packs_dir)?;
         }
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-        sync_dir(dir)?;
+        for d in renamed_dirs(&self.packs_dir, dir) {
+            sync_dir(d)?;
+        }
         Ok(FinishedPack {
             id: self.id,
             size,
@@ -269,9 +349,22 @@ pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
         .map_err(io_err(dir))
 }
 
-/// Reads a pack's table of contents from its trailer.
+/// The directories to fsync after a rename from `from` into `to`: both, since the
+/// new name and the removal of the old one are each durable only once their
+/// directory is.
+fn renamed_dirs<'p>(from: &'p Path, to: &'p Path) -> Vec<&'p Path> {
+    if from == to {
+        vec![to]
+    } else {
+        vec![to, from]
+    }
+}
+
+/// Reads a pack's table of contents from its trailer. Every entry is checked: its
+/// header within the caps, its stored bytes inside the blob area (after the magic,
+/// before the trailer), so that later reads need no further trust in the file.
 pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
-    let mut f = File::open(path).map_err(io_err(path))?;
+    let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
@@ -286,28 +379,53 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     if &footer[..8] != FOOTER_MAGIC {
         return Err(damaged("no footer (truncated or overwritten)".into()));
     }
-    let count = u32::from_le_bytes(footer[8..12].try_into().unwrap()) as usize;
-    let trailer_len = u32::from_le_bytes(footer[12..16].try_into().unwrap()) as u64;
-    if trailer_len != (count * TRAILER_ENTRY_LEN) as u64
-        || trailer_len + (FOOTER_LEN + PACK_MAGIC.len()) as u64 > size
-    {
+    let count = u64::from(u32::from_le_bytes(footer[8..12].try_into().unwrap()));
+    let trailer_len = u64::from(u32::from_le_bytes(footer[12..16].try_into().unwrap()));
+    let fixed = (FOOTER_LEN + PACK_MAGIC.len()) as u64;
+    if trailer_len != count * TRAILER_ENTRY_LEN as u64 || trailer_len + fixed > size {
         return Err(damaged("footer sizes do not fit the file".into()));
     }
+    // Bounded by the file's size, checked just above.
     let mut trailer = vec![0u8; trailer_len as usize];
-    f.seek(SeekFrom::Start(size - FOOTER_LEN as u64 - trailer_len))
+    let blobs_end = size - FOOTER_LEN as u64 - trailer_len;
+    f.read_exact_at(&mut trailer, blobs_end)
         .map_err(io_err(path))?;
-    f.read_exact(&mut trailer).map_err(io_err(path))?;
     if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
         return Err(damaged("trailer checksum mismatch".into()));
     }
-    let mut entries = Vec::with_capacity(count);
-    for raw in trailer.chunks_exact(TRAILER_ENTRY_LEN) {
+    let mut entries = Vec::with_capacity(count as usize);
+    for (i, raw) in trailer.chunks_exact(TRAILER_ENTRY_LEN).enumerate() {
         let offset = u64::from_le_bytes(raw[..8].try_into().unwrap());
         let header = BlobHeader::decode(&raw[8..])
-            .ok_or_else(|| damaged("bad blob header in trailer".into()))?;
-        entries.push(BlobEntry { header, offset });
+            .ok_or_else(|| damaged(format!("bad blob header in trailer entry {i}")))?;
+        let entry = BlobEntry { header, offset };
+        check_place(&entry, blobs_end)
+            .map_err(|what| damaged(format!("trailer entry {i}: {what}")))?;
+        entries.push(entry);
     }
     Ok((size, entries))
+}
+
+/// Checks that a blob (header and stored bytes) lies after the pack magic and ends
+/// by `end`, and that its header is within the caps.
+fn check_place(entry: &BlobEntry, end: u64) -> Result<(), String> {
+    entry.header.check()?;
+    let first = (PACK_MAGIC.len() + HEADER_LEN) as u64;
+    let fits = entry.offset >= first
+        && entry
+            .offset
+            .checked_add(u64::from(entry.header.stored_len))
+            .is_some_and(|stop| stop <= end);
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "blob {} at offset {} ({} bytes) lies outside the {end} bytes of blobs",
+            hex::encode(&entry.header.hash[..8]),
+            entry.offset,
+            entry.header.stored_len
+        ))
+    }
 }
 
 /// What a pack holds, by its trailer, else by scanning it.
@@ -368,18 +486,24 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
     Ok(entries)
 }
 
-/// Reads the stored bytes of one blob and checks its in-pack header.
+/// Reads the stored bytes of one blob and checks its in-pack header. The entry may
+/// come from the index, so its place and lengths are checked against the file first.
 pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+    let damaged = |what: String| PackError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    let size = f.metadata().map_err(io_err(path))?.len();
+    check_place(entry, size).map_err(damaged)?;
     let start = entry.offset - HEADER_LEN as u64;
     let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
     f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
     match BlobHeader::decode(&buf[..HEADER_LEN]) {
         Some(h) if h == entry.header => {}
         _ => {
-            return Err(PackError::Damaged {
-                path: path.to_path_buf(),
-                what: format!("blob header at offset {start} does not match the index"),
-            })
+            return Err(damaged(format!(
+                "blob header at offset {start} does not match the index"
+            )))
         }
     }
     buf.drain(..HEADER_LEN);
@@ -448,6 +572,131 @@ mod tests {
             .path()
             .to_string_lossy()
             .ends_with(TMP_SUFFIX)));
+    }
+
+    #[test]
+    fn a_rename_into_a_pack_folder_syncs_both_folders() {
+        let packs = Path::new("/v/packs");
+        let sub = packs.join("ab");
+        assert_eq!(renamed_dirs(packs, &sub), vec![sub.as_path(), packs]);
+        assert_eq!(renamed_dirs(packs, packs), vec![packs]);
+    }
+
+    /// Finding 5 of issue 9: a trailer entry whose offset lies far past the end.
+    #[test]
+    fn offsets_and_lengths_outside_the_file_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_pack(dir.path(), &[b"aaaa", b"bbbb"]);
+        let path = pack_path(dir.path(), &p.id);
+        let f = File::open(&path).unwrap();
+        for (offset, stored_len) in [(0xffff_ffff_ffff_fff0, 4), (0, 4), (8, 4), (60, 1 << 30)] {
+            let mut e = p.entries[0];
+            e.offset = offset;
+            e.header.stored_len = stored_len;
+            e.header.raw_len = stored_len;
+            let err = read_raw(&f, &path, &e).unwrap_err().to_string();
+            assert!(err.contains(&p.id), "{err}");
+        }
+        // The same offset in a trailer, with a checksum that agrees.
+        let mut bytes = fs::read(&path).unwrap();
+        let trailer_at = bytes.len() - FOOTER_LEN - 2 * TRAILER_ENTRY_LEN;
+        bytes[trailer_at..trailer_at + 8].copy_from_slice(&0xffff_ffff_ffff_fff0u64.to_le_bytes());
+        let trailer = bytes[trailer_at..bytes.len() - FOOTER_LEN].to_vec();
+        let sum_at = bytes.len() - 32;
+        bytes[sum_at..].copy_from_slice(blake3::hash(&trailer).as_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let err = read_index(&path).unwrap_err().to_string();
+        assert!(err.contains(&p.id) && err.contains("outside"), "{err}");
+    }
+
+    #[test]
+    fn the_writer_refuses_blobs_over_the_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::create(dir.path()).unwrap();
+        let big = vec![0u8; crate::store::chunker::MAX_CHUNK + 1];
+        assert!(w
+            .append(BlobKind::Data, Codec::Raw, hash(&big), big.len(), &big)
+            .is_err());
+        assert!(w
+            .append(BlobKind::Data, Codec::Zstd, hash(b"ab"), 1, b"ab")
+            .is_err());
+        w.abandon();
+    }
+
+    /// A valid pack of a few blobs, as bytes.
+    fn sample_pack() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_pack(dir.path(), &[b"one", b"", b"three three"]);
+        fs::read(pack_path(dir.path(), &p.id)).unwrap()
+    }
+
+    /// Reads `bytes` as a pack every way there is; only errors may come back.
+    fn read_every_way(bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pack");
+        fs::write(&path, bytes).unwrap();
+        let f = File::open(&path).unwrap();
+        let mut found = Vec::new();
+        if let Ok((_, e)) = read_index(&path) {
+            found.extend(e);
+        }
+        if let Ok(e) = scan(&path) {
+            found.extend(e);
+        }
+        if let Ok(c) = contents(&path) {
+            found.extend(c.entries);
+        }
+        for e in found {
+            let _ = read_raw(&f, &path, &e);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut with_magic = PACK_MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            read_every_way(&bytes);
+            read_every_way(&with_magic);
+        }
+
+        #[test]
+        fn a_damaged_pack_never_panics(
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            cut in proptest::option::of(proptest::prelude::any::<usize>()),
+        ) {
+            let mut bytes = sample_pack();
+            for (at, byte) in flips {
+                let n = bytes.len();
+                bytes[at % n] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            read_every_way(&bytes);
+        }
+
+        #[test]
+        fn an_index_entry_of_any_value_never_panics(offset in proptest::prelude::any::<u64>(), raw_len in proptest::prelude::any::<u32>(), stored_len in proptest::prelude::any::<u32>(), codec in 0u8..2) {
+            let bytes = sample_pack();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.pack");
+            fs::write(&path, &bytes).unwrap();
+            let f = File::open(&path).unwrap();
+            let entry = BlobEntry {
+                header: BlobHeader {
+                    kind: BlobKind::Data,
+                    codec: Codec::from_u8(codec).unwrap(),
+                    raw_len,
+                    stored_len,
+                    hash: [0; 32],
+                },
+                offset,
+            };
+            proptest::prop_assert!(read_raw(&f, &path, &entry).is_err());
+        }
     }
 
     #[test]

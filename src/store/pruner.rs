@@ -15,7 +15,10 @@
 //!   as they are, each decoded and re-hashed first) into new packs — when the waste is
 //!   worth it, otherwise left as it is. Packs are taken most wasteful first while the
 //!   waste left in partly used packs exceeds `max_unused` percent of the vault and the
-//!   live bytes copied stay within `max_repack` percent of the vault.
+//!   live bytes copied stay within `max_repack` percent of the vault — except that one
+//!   pack is always allowed, so a budget smaller than a pack never blocks all work.
+//!   As restic's, the default budget is unlimited (100 %): `max_unused` alone bounds
+//!   the work, and forgetting a third of the bytes frees them.
 //!
 //! So the granularity is the pack: the bytes freed are the sizes of the deleted packs
 //! plus, for each repacked pack, its size minus its live blobs (and their trailer
@@ -54,14 +57,15 @@ use std::fs;
 use rusqlite::Transaction;
 use serde::Serialize;
 
+use super::census::Census;
 use super::chunker::Hash;
 use super::index::{self, Compaction};
-use super::lock::WriteLock;
+use super::lock::{DeleteLock, WriteLock};
 use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
 use super::reader::PackFiles;
-use super::repository::{BlobLocation, Journal, Repository};
-use super::{failpoint, io_at, tombstone, Result, StoreError, Vault};
+use super::repository::{snapshot_hash, BlobLocation, Journal, Repository};
+use super::{failpoint, io_at, snapshots, tombstone, Result, StoreError, Vault};
 
 /// Bytes a pack needs besides its blobs: magic and footer.
 const PACK_OVERHEAD: u64 = (PACK_MAGIC.len() + FOOTER_LEN) as u64;
@@ -87,7 +91,7 @@ impl Default for PruneOptions {
     fn default() -> Self {
         PruneOptions {
             dry_run: false,
-            max_repack_pct: 10.0,
+            max_repack_pct: 100.0,
             max_unused_pct: 5.0,
             purge: false,
         }
@@ -119,6 +123,29 @@ pub struct PruneReport {
     /// vault.db compacted after the commit (not in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<Compaction>,
+    /// In a dry run, what crash recovery will do before the real prune (a killed run
+    /// left work behind; see recovery.rs, which fills this in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_pending: Option<RecoveryPending>,
+}
+
+/// What the next writer's crash recovery will do; all zero when nothing is left.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveryPending {
+    /// Temporary packs a killed writer never finished, to remove.
+    pub temporary_packs: u64,
+    /// Packs renamed into place but never committed, to adopt.
+    pub packs_to_adopt: u64,
+    /// Packs a committed prune gave up, to delete.
+    pub pending_deletes: u64,
+    /// Snapshots a killed forget's tombstone (in a pack to adopt) will remove.
+    pub snapshots_to_forget: u64,
+}
+
+impl RecoveryPending {
+    pub fn is_empty(&self) -> bool {
+        *self == RecoveryPending::default()
+    }
 }
 
 /// What a live blob costs in a pack: header, stored bytes, trailer entry.
@@ -155,8 +182,49 @@ pub fn prune(
     progress: &dyn Fn(u64),
     also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
 ) -> Result<PruneReport> {
-    let mut repo = Repository::open(vault)?;
-    let tombs = tombstone::indexed(vault)?;
+    run(vault, Repository::open(vault)?, opts, progress, also)
+}
+
+/// What [`prune`] would do, reading only: no lock, and `repo` may be read-only.
+pub fn dry_run(vault: &Vault, repo: Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let opts = PruneOptions {
+        dry_run: true,
+        ..*opts
+    };
+    run(vault, repo, &opts, &|_| (), &mut |_| Ok(()))
+}
+
+/// Refuses to go on when the packs hold a live snapshot the index does not know (see
+/// census.rs): a wrong index must never make prune delete a live snapshot.
+fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<()> {
+    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
+    let census = Census::take(vault, &given_up)?;
+    let known: HashSet<Hash> = snapshots::list(repo.conn(), None)?
+        .iter()
+        .filter_map(|s| snapshot_hash(&s.id).ok())
+        .collect();
+    let unknown = census.unknown(&known);
+    let Some((first, pack)) = unknown.first() else {
+        return Ok(());
+    };
+    Err(StoreError::Vault(format!(
+        "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
+         first): the index (vault.db) is out of date or damaged, and pruning by it would delete \
+         them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
+        unknown.len(),
+        index::short(first)
+    )))
+}
+
+fn run(
+    vault: &Vault,
+    mut repo: Repository,
+    opts: &PruneOptions,
+    progress: &dyn Fn(u64),
+    also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
+) -> Result<PruneReport> {
+    check_index_knows_every_snapshot(vault, &repo)?;
+    let tombs = tombstone::indexed(vault, &repo)?;
     let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
         dry_run: opts.dry_run,
@@ -245,6 +313,8 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
+    // Running readers (restore, verify) finish before a pack goes; see lock.rs.
+    let _readers = DeleteLock::acquire(vault.root(), &|| ())?;
     let mut dirs = BTreeSet::new();
     for (i, name) in names.iter().enumerate() {
         // A pending name that is indexed again must not lose its file.
@@ -352,7 +422,7 @@ fn choose_repacks<'p>(
         if unused as f64 <= size_after as f64 * opts.max_unused_pct / 100.0 {
             break;
         }
-        if copied + p.live_bytes() > budget {
+        if !chosen.is_empty() && copied + p.live_bytes() > budget {
             continue;
         }
         copied += p.live_bytes();
@@ -495,6 +565,14 @@ mod tests {
                 ..everything
             }),
             vec![1, 2]
+        );
+        // A budget smaller than any pack still repacks the most wasteful one.
+        assert_eq!(
+            ids(PruneOptions {
+                max_repack_pct: 1.0,
+                ..everything
+            }),
+            vec![1]
         );
         // Tolerating 30% waste: after pack 1 (-90 KB) the rest (~55 KB of ~210 KB) is fine.
         assert_eq!(

@@ -125,6 +125,7 @@ impl<'v> BlobReader<'v> {
             .repo
             .blob(hash)?
             .ok_or_else(|| ReadError::MissingChunk(hex::encode(hash)))?;
+        super::pause_point("blob-located");
         let corrupt = |why: String| ReadError::Corrupt {
             chunk: hex::encode(hash),
             pack: loc.pack.clone(),

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -25,6 +26,7 @@ impl Vault {
     /// reads the old index, which may be missing or damaged, and the rebuild reads
     /// every pack anyway.
     pub fn lock_for_rebuild(&self, wait: bool) -> Result<WriteLock> {
+        self.require_writable()?;
         Ok(WriteLock::acquire(self.root(), wait)?)
     }
 }
@@ -41,6 +43,12 @@ pub struct RebuildReport {
     pub salvaged: Vec<String>,
     /// Packs or blobs that could not be read at all.
     pub unreadable: Vec<String>,
+    /// Where the old index was kept (`vault.db.before-rebuild`), when there was one.
+    pub old_index: Option<String>,
+    /// Audits carried over from the old index.
+    pub audits_carried: u64,
+    /// Why the old index's audit history could not be carried over.
+    pub history_lost: Option<String>,
 }
 
 pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> {
@@ -131,27 +139,78 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
             report.snapshots += 1;
         }
         report.files = known_files.len() as u64;
-        // Audit history is not in the packs; carry it over when the old index reads.
         tx.commit()?;
         let repo = Repository::from_connection(conn);
+        // Audit history is not in the packs; carry it over when the old index reads.
         if db.exists() {
-            repo.carry_over_history(&db);
+            fold_log(&db);
+            match repo.carry_over_history(&db) {
+                Ok(n) => report.audits_carried = n,
+                Err(why) => report.history_lost = Some(why),
+            }
         }
         repo.checkpoint()?;
     }
-    if db.exists() {
-        let backup = vault.root().join("vault.db.before-rebuild");
-        fs::rename(&db, &backup).map_err(io_at(&db))?;
-    }
-    for suffix in ["-wal", "-shm"] {
-        let _ = fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    fs::rename(&fresh, &db).map_err(io_at(&fresh))?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = fs::remove_file(format!("{}{suffix}", fresh.display()));
-    }
-    pack::sync_dir(vault.root())?;
+    swap_in(vault, &fresh, &mut report)?;
     Ok(report)
+}
+
+/// `path` with `suffix` appended (`vault.db` → `vault.db-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Folds an old index's write-ahead log into it, so that the kept copy is whole.
+/// Best effort: a damaged index does not open, and its log is then kept beside the
+/// copy instead (see [`swap_in`]).
+fn fold_log(db: &Path) {
+    if let Ok(conn) = rusqlite::Connection::open(db) {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+}
+
+/// Replaces vault.db by the finished new index with one atomic rename, so there is
+/// never a moment without a vault.db. The old index is kept first as
+/// `vault.db.before-rebuild` (a hard link, or a copy where links are not possible),
+/// with its log as `vault.db.before-rebuild-wal` if one was left unfolded; the old
+/// log goes before the rename, or SQLite would replay it into the new file.
+fn swap_in(vault: &Vault, fresh: &Path, report: &mut RebuildReport) -> Result<()> {
+    let db = vault.db_path();
+    let backup = vault.root().join("vault.db.before-rebuild");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = sibling(&backup, suffix);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&p)(e)),
+        }
+    }
+    if db.exists() {
+        if fs::hard_link(&db, &backup).is_err() {
+            fs::copy(&db, &backup).map_err(io_at(&backup))?;
+        }
+        report.old_index = Some(backup.display().to_string());
+    }
+    let wal = sibling(&db, "-wal");
+    if fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        let kept = sibling(&backup, "-wal");
+        fs::copy(&wal, &kept).map_err(io_at(&kept))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let p = sibling(&db, suffix);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&p)(e)),
+        }
+    }
+    fs::rename(fresh, &db).map_err(io_at(fresh))?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(sibling(fresh, suffix));
+    }
+    Ok(pack::sync_dir(vault.root())?)
 }
 
 #[cfg(test)]
@@ -245,10 +304,13 @@ mod tests {
         f.set_len(p.size - 10).unwrap();
         let junk_dir = t.vault.packs_dir().join("ff");
         fs::create_dir_all(&junk_dir).unwrap();
-        fs::write(junk_dir.join("ffff.pack"), b"junk").unwrap();
+        let junk = "ff".repeat(16);
+        fs::write(junk_dir.join(format!("{junk}.pack")), b"junk").unwrap();
+        // Not a pack name at all: left alone, not even read (verify reports it).
+        fs::write(junk_dir.join("a.pack"), b"junk").unwrap();
         let r = rebuild(&t.vault);
         assert_eq!(r.salvaged, vec![p.name.clone()]);
-        assert_eq!(r.unreadable, vec!["ffff".to_string()]);
+        assert_eq!(r.unreadable, vec![junk]);
         assert_eq!(r.snapshots, 1);
         assert!(Repository::open(&t.vault)
             .unwrap()

@@ -9,11 +9,15 @@
 //!    snapshots it names are forgotten, see tombstone.rs). A pack that does not read
 //!    cleanly is left for verify to report.
 
+use std::collections::HashSet;
 use std::fs;
 
 use super::lock::WriteLock;
-use super::pack::{self, FinishedPack};
+use super::pack::{self, BlobKind, FinishedPack};
+use super::pruner::RecoveryPending;
+use super::reader::PackFiles;
 use super::repository::{index, Repository};
+use super::tombstone::Tombstone;
 use super::vault::PackFile;
 use super::{io_at, pruner, tombstone, Result, Vault};
 
@@ -21,7 +25,9 @@ impl Vault {
     /// Takes the writer lock and repairs what a killed writer may have left (see the
     /// module docs).
     pub fn lock_for_writing(&self, wait: bool) -> Result<WriteLock> {
+        self.require_writable()?;
         let lock = WriteLock::acquire(self.root(), wait)?;
+        self.make_private();
         recover(self)?;
         Ok(lock)
     }
@@ -46,6 +52,42 @@ fn recover(vault: &Vault) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What [`recover`] would do now, found by reading only (for dry runs).
+pub fn pending(vault: &Vault, repo: &Repository) -> Result<RecoveryPending> {
+    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
+    let known = repo.pack_names()?;
+    let mut out = RecoveryPending {
+        pending_deletes: given_up.len() as u64,
+        ..RecoveryPending::default()
+    };
+    let mut reader = PackFiles::new(vault);
+    for file in vault.pack_files()? {
+        match file {
+            PackFile::Temporary(_) => out.temporary_packs += 1,
+            PackFile::Pack { id, path } if !known.contains(&id) && !given_up.contains(&id) => {
+                let Ok((_, entries)) = pack::read_index(&path) else {
+                    continue;
+                };
+                out.packs_to_adopt += 1;
+                for e in entries
+                    .iter()
+                    .filter(|e| e.header.kind == BlobKind::Tombstone)
+                {
+                    let raw = reader.read(&id, e).ok();
+                    let Some(t) = raw.and_then(|r| Tombstone::decode(&r).ok()) else {
+                        continue;
+                    };
+                    for id in &t.snapshots {
+                        out.snapshots_to_forget += u64::from(repo.snapshot_exists(id)?);
+                    }
+                }
+            }
+            PackFile::Pack { .. } | PackFile::Other(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

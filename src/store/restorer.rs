@@ -5,10 +5,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::chunker::Hash;
-use super::manifest::Entry;
+use super::manifest::{mtime_to_system, Entry};
 use super::names::{self, RawPaths};
 use super::reader::BlobReader;
 use super::{workers, Result, Vault};
@@ -220,10 +219,10 @@ fn restore_one(
             buf.flush()
                 .map_err(|err| format!("writing {}: {err}", tmp.display()))?;
         }
-        if let Some(ns) = e.mtime_ns {
-            let t = UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64);
-            let _ =
-                out.set_modified(t.min(SystemTime::now() + Duration::from_secs(86400 * 365 * 100)));
+        if let Some(t) = e.mtime_ns.and_then(mtime_to_system) {
+            // Best effort: a filesystem whose range is narrower than the source's
+            // (ext4 without large inodes stops in 2038) must not cost the file.
+            let _ = out.set_modified(t);
         }
         drop(out);
         if opts.verify && hash_file(&tmp).map_err(|err| err.to_string())? != e.hash {

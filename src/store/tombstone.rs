@@ -33,7 +33,8 @@ use super::codec::Codec;
 use super::index;
 use super::lock::WriteLock;
 use super::pack::{BlobEntry, BlobKind, PackWriter};
-use super::reader::{BlobReader, PackFiles};
+use super::reader::PackFiles;
+use super::repository::Repository;
 use super::{snapshots, Result, StoreError, Vault};
 
 pub const FORMAT: u32 = 1;
@@ -97,17 +98,21 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
 }
 
 /// Every tombstone the index knows, with its hash.
-pub fn indexed(vault: &Vault) -> Result<Vec<(Hash, Tombstone)>> {
-    let mut reader = BlobReader::new(vault)?;
-    let hashes = reader.repo().blobs_of_kind(BlobKind::Tombstone)?;
+pub fn indexed(vault: &Vault, repo: &Repository) -> Result<Vec<(Hash, Tombstone)>> {
+    let mut packs = PackFiles::new(vault);
+    let hashes = repo.blobs_of_kind(BlobKind::Tombstone)?;
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
-        let raw = reader.read(&h).map_err(|e| {
+        let unreadable = |why: String| {
             StoreError::Vault(format!(
-                "tombstone {}: {e}; run `tt-vault verify`",
+                "tombstone {}: {why}; run `tt-vault verify`",
                 index::short(&h)
             ))
-        })?;
+        };
+        let loc = repo
+            .blob(&h)?
+            .ok_or_else(|| unreadable("not in the index".into()))?;
+        let raw = packs.read_at(&loc).map_err(|e| unreadable(e.to_string()))?;
         let t = Tombstone::decode(&raw).map_err(|e| {
             StoreError::Vault(format!("tombstone {} is unreadable: {e}", index::short(&h)))
         })?;

@@ -6,8 +6,13 @@
 //! <vault>/VAULT          marker: "tt-vault 1"; says this directory is a vault
 //! <vault>/vault.db       the SQLite index (WAL mode; -wal/-shm beside it)
 //! <vault>/lock           the writer lock (see lock.rs)
+//! <vault>/readers        the readers' shared lock (see lock.rs)
 //! <vault>/packs/xx/*.pack  pack files (see pack.rs)
 //! ```
+//!
+//! Private by default, whatever the umask: the vault folder and its folders are
+//! created 0700, every file in it 0600 (vault.db's `-wal` and `-shm` take vault.db's
+//! mode).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,14 +42,82 @@ impl Vault {
                 root.display()
             )));
         }
-        fs::create_dir_all(root.join("packs")).map_err(io_at(root))?;
         let vault = Vault {
             root: root.to_path_buf(),
         };
+        if vault.holds_packs() {
+            return Err(StoreError::Vault(format!(
+                "{} already holds packs (packs/) but no VAULT marker: it is a vault that lost \
+                 its marker, and a new index would hide its snapshots. To use it, write \
+                 `tt-vault 1` into {} and run `tt-vault rebuild-index`; or init elsewhere",
+                root.display(),
+                root.join(MARKER).display()
+            )));
+        }
+        create_private_dir(root)?;
+        create_private_dir(&vault.packs_dir())?;
         index::open(&vault.db_path())?;
-        fs::write(root.join(MARKER), MARKER_TEXT).map_err(io_at(root.join(MARKER)))?;
+        let marker = root.join(MARKER);
+        create_private(&marker)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, MARKER_TEXT.as_bytes()))
+            .map_err(io_at(&marker))?;
         pack::sync_dir(root)?;
         Ok(vault)
+    }
+
+    /// Whether any pack file lies under packs/ (one level of folders, as packs do).
+    fn holds_packs(&self) -> bool {
+        self.pack_files()
+            .map(|files| {
+                files
+                    .iter()
+                    .any(|f| matches!(f, PackFile::Pack { .. } | PackFile::Temporary(_)))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether this process may write the vault: its folder and its index (`access(2)`,
+    /// which also says no on a read-only mount). Writers refuse a read-only vault
+    /// with [`StoreError::ReadOnly`]; readers open its index read-only.
+    pub fn is_writable(&self) -> bool {
+        let db = self.db_path();
+        may_write(&self.root) && may_write(&self.packs_dir()) && (!db.exists() || may_write(&db))
+    }
+
+    /// Closes a vault made before vault files were private (or opened up by hand):
+    /// the folder goes back to 0700, which alone hides everything in it, and its own
+    /// files (index, log, locks, marker) to 0600. Writers call it when they lock.
+    /// Best effort: a file this user may write but does not own cannot be changed,
+    /// and that must not stop the writer.
+    pub fn make_private(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let tighten = |path: &Path, mode: u32| {
+            if fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
+            }
+        };
+        tighten(&self.root, 0o700);
+        tighten(&self.packs_dir(), 0o700);
+        let own = [
+            MARKER,
+            "vault.db",
+            "vault.db-wal",
+            "vault.db-shm",
+            "lock",
+            "readers",
+        ];
+        for name in own {
+            tighten(&self.root.join(name), 0o600);
+        }
+    }
+
+    /// [`StoreError::ReadOnly`] unless the vault can be written.
+    pub fn require_writable(&self) -> Result<()> {
+        if self.is_writable() {
+            Ok(())
+        } else {
+            Err(StoreError::ReadOnly(self.root.clone()))
+        }
     }
 
     pub fn open(root: &Path) -> Result<Vault> {
@@ -86,8 +159,7 @@ impl Vault {
         let dir = self.packs_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
-            let e = e.map_err(io_at(&dir))?;
-            let p = e.path();
+            let p = e.map_err(io_at(&dir))?.path();
             if p.is_dir() {
                 for f in fs::read_dir(&p).map_err(io_at(&p))? {
                     out.push(f.map_err(io_at(&p))?.path());
@@ -97,32 +169,73 @@ impl Vault {
             }
         }
         out.sort();
-        Ok(out.into_iter().map(PackFile::parse).collect())
+        Ok(out.into_iter().map(|p| PackFile::parse(&dir, p)).collect())
     }
+}
+
+fn may_write(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Creates a new file readable and writable by its owner only, whatever the umask.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Creates a folder (and its missing parents) 0700; an existing one is set to 0700.
+pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io_at(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io_at(path))
 }
 
 /// A file found under packs/.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackFile {
-    /// `<id>.pack`: a finished pack.
+    /// `packs/<xx>/<id>.pack`, `id` a well-formed pack id starting with `xx`: a
+    /// finished pack.
     Pack { id: String, path: PathBuf },
     /// A pack a killed writer never finished.
     Temporary(PathBuf),
-    /// Anything else, left alone.
+    /// Anything else (a stray file, a folder, a pack in the wrong place): never
+    /// adopted or deleted, only reported by verify.
     Other(PathBuf),
 }
 
 impl PackFile {
-    fn parse(path: PathBuf) -> PackFile {
+    fn parse(packs_dir: &Path, path: PathBuf) -> PackFile {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if name.ends_with(TMP_SUFFIX) {
+        if name.ends_with(TMP_SUFFIX) && path.is_file() {
             return PackFile::Temporary(path);
         }
-        match name.strip_suffix(".pack") {
-            Some(id) if !id.is_empty() => PackFile::Pack {
-                id: id.to_string(),
-                path,
-            },
+        let folder = path
+            .parent()
+            .filter(|d| d.parent() == Some(packs_dir))
+            .and_then(|d| d.file_name())
+            .map(|d| d.to_string_lossy());
+        match (name.strip_suffix(".pack"), folder) {
+            (Some(id), Some(folder))
+                if pack::is_pack_id(id) && id.starts_with(&*folder) && folder.len() == 2 =>
+            {
+                PackFile::Pack {
+                    id: id.to_string(),
+                    path,
+                }
+            }
             _ => PackFile::Other(path),
         }
     }
@@ -165,20 +278,36 @@ mod tests {
         let v = Vault::init(&dir.path().join("v")).unwrap();
         let sub = v.packs_dir().join("ab");
         fs::create_dir_all(&sub).unwrap();
-        for name in ["abcd.pack", "abff.pack.tmp", "notes.txt"] {
+        let id = format!("ab{}", "0".repeat(30));
+        let elsewhere = format!("cd{}", "0".repeat(30));
+        for name in [
+            format!("{id}.pack"),
+            format!("{elsewhere}.pack"),
+            "a.pack".into(),
+            "abff.pack.tmp".into(),
+            "notes.txt".into(),
+        ] {
             fs::write(sub.join(name), b"").unwrap();
         }
+        fs::create_dir_all(sub.join("deeper")).unwrap();
+        fs::write(v.packs_dir().join(format!("{id}.pack")), b"").unwrap();
         assert_eq!(
             v.pack_files().unwrap(),
             vec![
+                PackFile::Other(sub.join("a.pack")),
                 PackFile::Pack {
-                    id: "abcd".into(),
-                    path: sub.join("abcd.pack")
+                    id: id.clone(),
+                    path: sub.join(format!("{id}.pack"))
                 },
                 PackFile::Temporary(sub.join("abff.pack.tmp")),
+                PackFile::Other(sub.join(format!("{elsewhere}.pack"))),
+                PackFile::Other(sub.join("deeper")),
                 PackFile::Other(sub.join("notes.txt")),
+                PackFile::Other(v.packs_dir().join(format!("{id}.pack"))),
             ]
         );
-        assert_eq!(v.pack_path("abcd"), sub.join("abcd.pack"));
+        assert_eq!(v.pack_path(&id), sub.join(format!("{id}.pack")));
+        let odd = v.pack_path("../../etc");
+        assert_eq!(odd.parent().unwrap().parent().unwrap(), v.packs_dir());
     }
 }

@@ -79,6 +79,19 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// `snapshot --media src --account account --time time`; its JSON report.
+    pub fn snapshot_media(&self, src: &Path, account: &str, time: &str) -> serde_json::Value {
+        self.json(&[
+            "snapshot",
+            "--media",
+            src.to_str().unwrap(),
+            "--account",
+            account,
+            "--time",
+            time,
+        ])
+    }
+
     /// The paths in the latest snapshot.
     pub fn latest_paths(&self) -> Vec<String> {
         self.json(&["ls", "latest"])["entries"]
@@ -102,6 +115,27 @@ impl Env {
         out.sort();
         out
     }
+}
+
+/// The binary run as `nobody` (root ignores permissions; tests of them need another
+/// user), on `vault`.
+pub fn as_nobody(vault: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .env("TT_VAULT", vault)
+        .env("TZ", "UTC");
+    c
+}
+
+/// A file of the sample exports in tests/fixtures/exports.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/exports")
+        .join(rel)
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
 
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {

@@ -136,26 +136,40 @@ impl Repository {
         let rows = stmt.query_map([], |r| {
             Ok(AccountTotals {
                 account: r.get(0)?,
-                snapshots: r.get::<_, i64>(1)? as u64,
-                logical_bytes: r.get::<_, i64>(2)? as u64,
-                new_bytes: r.get::<_, i64>(3)? as u64,
-                stored_bytes: r.get::<_, i64>(4)? as u64,
+                snapshots: r.get::<_, u64>(1)?,
+                logical_bytes: r.get::<_, u64>(2)?,
+                new_bytes: r.get::<_, u64>(3)?,
+                stored_bytes: r.get::<_, u64>(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Copies the audit history and the packs' verify stamps from an old index, which
-    /// the packs cannot give back. Best effort: an old index that does not read is
-    /// left out.
-    pub fn carry_over_history(&self, old: &Path) {
+    /// the packs cannot give back. Returns how many audits came over, or why the old
+    /// index could not be read (the caller says so; the old file is kept).
+    pub fn carry_over_history(&self, old: &Path) -> std::result::Result<u64, String> {
         let old = old.display().to_string().replace('\'', "''");
-        let _ = self.conn.execute_batch(&format!(
-            "ATTACH DATABASE '{old}' AS old;
-             INSERT INTO audits SELECT * FROM old.audits;
-             UPDATE packs SET verified_at = (SELECT o.verified_at FROM old.packs o WHERE o.name = packs.name);
-             DETACH DATABASE old;"
-        ));
+        self.conn
+            .execute_batch(&format!("ATTACH DATABASE '{old}' AS old"))
+            .map_err(|e| e.to_string())?;
+        let carried = (|| -> rusqlite::Result<u64> {
+            let tx = self.conn.unchecked_transaction()?;
+            let n = tx.execute(
+                "INSERT INTO audits (id, started_at, finished_at, mode, packs_checked, bytes_checked, ok, problems)
+                 SELECT id, started_at, finished_at, mode, packs_checked, bytes_checked, ok, problems
+                 FROM old.audits",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE packs SET verified_at = (SELECT o.verified_at FROM old.packs o WHERE o.name = packs.name)",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })();
+        let _ = self.conn.execute_batch("DETACH DATABASE old");
+        carried.map_err(|e| e.to_string())
     }
 
     /// Folds the write-ahead log into the database file, before it is renamed.

@@ -28,11 +28,20 @@ pub enum Journal {
     Exclude,
 }
 
+/// No pack is near this size (they close at 32 MiB; one huge manifest makes a pack
+/// of at most about 512 MiB): a larger `packs.size` is a damaged row, refused before
+/// sums over many packs could overflow.
+const MAX_PACK_SIZE: u64 = 1 << 40;
+
 fn pack_row(r: &rusqlite::Row) -> rusqlite::Result<PackRow> {
+    let size = r.get::<_, u64>(2)?;
+    if size > MAX_PACK_SIZE {
+        return Err(super::bad_column(2, format!("a pack size of {size} bytes")));
+    }
     Ok(PackRow {
         id: r.get(0)?,
         name: r.get(1)?,
-        size: r.get::<_, i64>(2)? as u64,
+        size,
     })
 }
 
@@ -111,8 +120,8 @@ impl Repository {
         Ok(self
             .conn
             .query_row("SELECT coalesce(sum(size), 0) FROM packs", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
+                r.get::<_, u64>(0)
+            })?)
     }
 
     /// What the snapshots need: their manifests, and the chunks and file maps of the

@@ -41,6 +41,18 @@ pub enum IndexError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("cannot create index database {path}: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "index database {path} has an unfinished write-ahead log ({path}-wal) without its \
+             {path}-shm, and the vault is read-only, so SQLite cannot read the log; open the \
+             vault once where it can be written (any command then folds the log in)"
+    )]
+    UnreadableLog { path: String },
     #[error("index database {path} has schema version {found}, newer than this tt-vault knows ({known}); upgrade tt-vault")]
     TooNew {
         path: String,
@@ -60,12 +72,20 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 
-/// Opens (creating if asked) the database and brings its schema up to date.
+/// Opens (creating if asked) the database and brings its schema up to date. A new
+/// file is created 0600 first: SQLite would create it 0644 less the umask, and gives
+/// its `-wal` and `-shm` the database file's mode.
 pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
     let wrap = |source| IndexError::Sqlite {
         path: path.display().to_string(),
         source,
     };
+    if !path.exists() {
+        crate::store::vault::create_private(path).map_err(|e| IndexError::Create {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+    }
     let mut conn = Connection::open(path).map_err(wrap)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(wrap)?;
@@ -94,7 +114,8 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
 /// In WAL mode a reader needs the `-shm` file: SQLite creates it when the folder is
 /// writable and can read without creating it when `-shm` and `-wal` exist. A
 /// read-only folder left by a clean close has neither; the database is then opened
-/// `immutable`, which is sound there because no writer can change it.
+/// `immutable`, which is sound there because no writer can change it. (On a writable
+/// folder SQLite leaves an empty `-wal` and a `-shm` behind: nothing a writer minds.)
 pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
     use rusqlite::OpenFlags;
     let wrap = |source| IndexError::Sqlite {
@@ -118,7 +139,20 @@ pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError
             Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
         )
     };
+    // Immutable would ignore a log's commits: a non-empty -wal that SQLite cannot
+    // read (no -shm, none can be made) is an error, never read past.
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let unread_log = std::fs::metadata(side("-wal")).is_ok_and(|m| m.len() > 0);
     let (conn, found) = match open("") {
+        Err(e) if cannot_open(&e) && unread_log => {
+            return Err(IndexError::UnreadableLog {
+                path: path.display().to_string(),
+            })
+        }
         Err(e) if cannot_open(&e) => open("&immutable=1"),
         other => other,
     }
@@ -231,7 +265,7 @@ pub fn file(conn: &Connection, hash: &Hash) -> Result<Option<FileRow>> {
         .query_row([&hash[..]], |r| {
             Ok(FileRow {
                 hash: *hash,
-                size: r.get::<_, i64>(0)? as u64,
+                size: r.get::<_, u64>(0)?,
                 chunks: get_hashes(r, 1)?,
                 map: get_opt_hash(r, 2)?,
             })
@@ -308,4 +342,24 @@ pub fn file_bytes(conn: &Connection) -> u64 {
 /// Resolves `hash` to a hex string for messages.
 pub fn short(hash: &Hash) -> String {
     hex::encode(&hash[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_open_reads_odd_paths_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a dir?#%").join("vault.db");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        drop(open(&db).unwrap());
+        assert!(uri(&db).ends_with("a%20dir%3F%23%25/vault.db"));
+        let conn = open_read_only(&db).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(conn.execute("DELETE FROM packs", []).is_err(), "read-only");
+    }
 }

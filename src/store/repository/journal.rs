@@ -37,7 +37,7 @@ pub fn committed_files(conn: &Connection, item_id: &str) -> Result<Vec<(Entry, F
         .query_map([item_id], |r| {
             let file = FileRow {
                 hash: get_hash(r, 2)?,
-                size: r.get::<_, i64>(3)? as u64,
+                size: r.get::<_, u64>(3)?,
                 chunks: get_hashes(r, 4)?,
                 map: get_opt_hash(r, 5)?,
             };

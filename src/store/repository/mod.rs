@@ -34,13 +34,21 @@ pub struct Repository {
 }
 
 impl Vault {
-    /// A connection to the index, migrated to the current schema.
+    /// A connection to the index, migrated to the current schema; on a vault that
+    /// cannot be written (see [`Vault::is_writable`]), a read-only connection with no
+    /// migration (see [`index::open_read_only`]). Writers refuse a read-only vault
+    /// before they get here, when they take the lock.
     ///
     /// A missing vault.db is an error, never a new empty index: an empty index would
     /// make the vault look empty and let prune delete every pack. Only `init` and
     /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
-        Ok(index::open(&self.existing_db()?)?)
+        let db = self.existing_db()?;
+        if self.is_writable() {
+            Ok(index::open(&db)?)
+        } else {
+            Ok(index::open_read_only(&db)?)
+        }
     }
 
     /// A read-only connection to the index (see [`index::open_read_only`]), with the
@@ -49,6 +57,7 @@ impl Vault {
         Ok(index::open_read_only(&self.existing_db()?)?)
     }
 
+    /// vault.db's path, or the error that says to run `rebuild-index`.
     fn existing_db(&self) -> Result<std::path::PathBuf> {
         let db = self.db_path();
         if !db.exists() {
@@ -102,7 +111,7 @@ impl Repository {
     }
 }
 
-fn bad_column(i: usize, what: String) -> rusqlite::Error {
+pub(crate) fn bad_column(i: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, Type::Blob, what.into())
 }
 
@@ -179,7 +188,7 @@ impl BlobLocation {
                     stored_len: r.get(5)?,
                     hash,
                 },
-                offset: r.get::<_, i64>(3)? as u64,
+                offset: r.get::<_, u64>(3)?,
             },
         })
     }

@@ -1,11 +1,43 @@
 //! Snapshot rows in the index: recording, listing and finding them.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::{get_hash, get_opt_hash};
 use crate::store::manifest::{Entry, Manifest};
 use crate::store::{Result, StoreError};
+
+/// `entries.mtime_ns` in SQLite: an INTEGER when the time fits an `i64` of
+/// nanoseconds (1677 to 2262, every row written before times became `i128`), else
+/// the 16-byte big-endian BLOB of the `i128` (a numeric TEXT would be turned into a
+/// REAL by the column's INTEGER affinity; a BLOB is kept as it is).
+struct DbMtime(i128);
+
+impl ToSql for DbMtime {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match i64::try_from(self.0) {
+            Ok(n) => ToSqlOutput::Owned(Value::Integer(n)),
+            Err(_) => ToSqlOutput::Owned(Value::Blob(self.0.to_be_bytes().to_vec())),
+        })
+    }
+}
+
+impl FromSql for DbMtime {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        match v {
+            ValueRef::Integer(n) => Ok(DbMtime(i128::from(n))),
+            ValueRef::Blob(b) => b
+                .try_into()
+                .map(|b| DbMtime(i128::from_be_bytes(b)))
+                .map_err(|_| FromSqlError::InvalidBlobSize {
+                    expected_size: 16,
+                    blob_size: b.len(),
+                }),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
 
 /// A snapshot as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -48,10 +80,10 @@ fn from_row(r: &Row) -> rusqlite::Result<Snapshot> {
         account: r.get(1)?,
         taken_at: r.get(2)?,
         taken_ms: r.get(3)?,
-        files: r.get::<_, i64>(4)? as u64,
-        bytes: r.get::<_, i64>(5)? as u64,
-        new_bytes: r.get::<_, i64>(6)? as u64,
-        stored_bytes: r.get::<_, i64>(7)? as u64,
+        files: r.get::<_, u64>(4)?,
+        bytes: r.get::<_, u64>(5)?,
+        new_bytes: r.get::<_, u64>(6)?,
+        stored_bytes: r.get::<_, u64>(7)?,
         sources: json(8)?,
         failed: json(9)?,
         meta: json(10)?,
@@ -96,7 +128,7 @@ pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
             e.kind,
             &e.hash[..],
             e.size as i64,
-            e.mtime_ns,
+            e.mtime_ns.map(DbMtime),
             e.inode.map(|i| i as i64),
             e.item_id
         ])?;
@@ -184,8 +216,8 @@ fn entry_from_row(r: &Row) -> rusqlite::Result<Entry> {
         path: r.get(0)?,
         kind: r.get(1)?,
         hash: get_hash(r, 2)?,
-        size: r.get::<_, i64>(3)? as u64,
-        mtime_ns: r.get(4)?,
+        size: r.get::<_, u64>(3)?,
+        mtime_ns: r.get::<_, Option<DbMtime>>(4)?.map(|m| m.0),
         inode: r.get::<_, Option<i64>>(5)?.map(|i| i as u64),
         map: get_opt_hash(r, 6)?,
         item_id: r.get(7)?,

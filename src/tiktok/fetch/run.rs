@@ -417,41 +417,8 @@ async fn fetch_item(
             .await;
         let (status, body) = got.map_err(|e| from_http(e, *attempts))?;
         let code = Some(status.as_u16());
-        match status {
-            StatusCode::NOT_FOUND | StatusCode::GONE => {
-                return Err(failure(
-                    FailReason::Deleted,
-                    format!("{page_url}: HTTP {status}"),
-                    code,
-                    *attempts,
-                ))
-            }
-            StatusCode::FORBIDDEN => {
-                ctx.count_block();
-                return Err(failure(
-                    FailReason::Blocked,
-                    format!("{page_url}: HTTP 403"),
-                    code,
-                    *attempts,
-                ));
-            }
-            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => {
-                return Err(failure(
-                    FailReason::RegionLocked,
-                    format!("{page_url}: HTTP 451"),
-                    code,
-                    *attempts,
-                ))
-            }
-            s if !s.is_success() => {
-                return Err(failure(
-                    FailReason::BadPage,
-                    format!("{page_url}: HTTP {status}"),
-                    code,
-                    *attempts,
-                ))
-            }
-            _ => {}
+        if let Some(failed) = page_status_failure(ctx, page_url, status, *attempts) {
+            return Err(failed);
         }
         match page::parse(&body, id) {
             Ok(PageData::Item(item)) => return Ok(item),
@@ -524,6 +491,31 @@ async fn fetch_item(
             }
         }
     }
+}
+
+/// What an HTTP status other than success says about a post page.
+fn page_status_failure(
+    ctx: &Ctx<'_>,
+    page_url: &Url,
+    status: StatusCode,
+    attempts: u32,
+) -> Option<Failure> {
+    let reason = match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => FailReason::Deleted,
+        StatusCode::FORBIDDEN => {
+            ctx.count_block();
+            FailReason::Blocked
+        }
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => FailReason::RegionLocked,
+        s if !s.is_success() => FailReason::BadPage,
+        _ => return None,
+    };
+    Some(failure(
+        reason,
+        format!("{page_url}: HTTP {status}"),
+        Some(status.as_u16()),
+        attempts,
+    ))
 }
 
 enum MediaAttempt {

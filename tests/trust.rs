@@ -1,0 +1,595 @@
+//! Issue 9 (index and concurrency) and issue 16 (dry runs): the packs are the truth
+//! and the index a cache; a read-only vault reads; readers and prune don't collide;
+//! the vault is private whatever the umask. Each finding as it was reproduced, now
+//! with the right outcome.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{fixture, random_bytes, s, tree, write, Env};
+
+/// A vault with two export snapshots (June with a DM, November) and a media file.
+fn two_snapshots() -> (Env, Vec<String>) {
+    let env = Env::new();
+    let media = env.path("media");
+    write(&media.join("clip.mp4"), &random_bytes(300_000, 1));
+    let mut ids = Vec::new();
+    for (dir, time) in [("a", "2026-06-01T10:00:00Z"), ("b", "2026-11-01T10:00:00Z")] {
+        let dl = env.path("downloads/user_data_tiktok.json");
+        write(
+            &dl,
+            &fs::read(fixture(&format!("pair/{dir}/user_data_tiktok.json"))).unwrap(),
+        );
+        let r = env.json(&[
+            "snapshot",
+            "--download",
+            "none",
+            "--export",
+            s(&dl),
+            "--media",
+            s(&media),
+            "--time",
+            time,
+        ]);
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    (env, ids)
+}
+
+/// Every file of the vault with its size and BLAKE3, SQLite's shared-memory index
+/// (`vault.db-shm`, rewritten by anyone who merely reads) left out.
+fn listing(vault: &Path) -> BTreeMap<String, (u64, String)> {
+    tree(vault)
+        .into_iter()
+        .filter(|(name, _)| name != "vault.db-shm")
+        .map(|(name, hash)| {
+            let size = fs::metadata(vault.join(&name)).unwrap().len();
+            (name, (size, hash))
+        })
+        .collect()
+}
+
+/// Kills a prune right after its commit: pending deletes and a `-wal` are left.
+fn kill_prune_after_commit(env: &Env, ids: &[String]) {
+    env.ok(&["forget", &ids[0][..12], "--allow-video-loss"]);
+    let out = env
+        .cmd()
+        .env("TT_VAULT_FAILPOINT", "prune-after-commit")
+        .args(["prune", "--max-unused", "0", "--max-repack", "100"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_none(), "prune should have been killed");
+    assert!(env.vault().join("vault.db-wal").exists());
+}
+
+fn sql(env: &Env, statement: &str) {
+    let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
+    conn.execute_batch(statement).unwrap();
+}
+
+#[test]
+fn init_refuses_a_folder_that_holds_packs() {
+    let (env, _) = two_snapshots();
+    fs::remove_file(env.vault().join("VAULT")).unwrap();
+    fs::remove_file(env.vault().join("vault.db")).unwrap();
+    let packs = tree(&env.vault().join("packs"));
+    let (_, err) = env.expect(&["init"], 2);
+    assert!(
+        err.contains("already holds packs") && err.contains("rebuild-index"),
+        "{err}"
+    );
+    assert!(!env.vault().join("vault.db").exists());
+    assert_eq!(tree(&env.vault().join("packs")), packs);
+}
+
+#[test]
+fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
+    let (env, ids) = two_snapshots();
+    // The index loses a snapshot the packs still hold.
+    sql(
+        &env,
+        &format!(
+            "PRAGMA foreign_keys = ON; DELETE FROM snapshots WHERE id = '{}'",
+            ids[0]
+        ),
+    );
+    let packs = tree(&env.vault().join("packs"));
+    for args in [
+        vec!["prune", "--max-unused", "0", "--max-repack", "100"],
+        vec!["prune", "--dry-run"],
+        vec![
+            "forget",
+            "--keep-last",
+            "1",
+            "--prune",
+            "--allow-video-loss",
+        ],
+    ] {
+        let (_, err) = env.expect(&args, 2);
+        assert!(
+            err.contains("does not know")
+                && err.contains("rebuild-index")
+                && err.contains(&ids[0][..16]),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            tree(&env.vault().join("packs")),
+            packs,
+            "{args:?} changed the packs"
+        );
+    }
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 2);
+    env.ok(&["prune", "--max-unused", "0", "--max-repack", "100"]);
+    env.ok(&["verify", "--read-data"]);
+}
+
+#[test]
+fn rebuild_index_works_from_any_state_of_vault_db() {
+    let (env, ids) = two_snapshots();
+    env.ok(&["verify"]);
+    let db = env.vault().join("vault.db");
+    let good = fs::read(&db).unwrap();
+    let check = |state: &str, r: &serde_json::Value| {
+        assert_eq!(r["snapshots"], 2, "{state}: {r}");
+        let listed = env.json(&["snapshots"]);
+        assert_eq!(listed.as_array().unwrap().len(), 2, "{state}");
+        env.ok(&["verify", "--read-data"]);
+        assert!(!env.vault().join("vault.db.rebuilding").exists(), "{state}");
+    };
+
+    // Healthy, with history: the history comes over.
+    let r = env.json(&["rebuild-index"]);
+    check("healthy", &r);
+    assert!(r["audits_carried"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["history_lost"].is_null());
+    assert!(env.vault().join("vault.db.before-rebuild").exists());
+
+    // An older schema: rebuilt, and its history still read.
+    sql(&env, "PRAGMA user_version = 1");
+    let r = env.json(&["rebuild-index"]);
+    check("older schema", &r);
+    assert!(r["audits_carried"].as_u64().unwrap() >= 1, "{r}");
+
+    // Garbage and a truncated file: rebuilt, and the lost history is said.
+    for (state, bytes) in [
+        (
+            "garbage",
+            b"this is not a database at all, not even close".repeat(100),
+        ),
+        ("truncated", good[..good.len() / 3].to_vec()),
+    ] {
+        fs::write(&db, &bytes).unwrap();
+        let (out, _) = env.expect(&["rebuild-index"], 0);
+        assert!(out.contains("could not be carried over"), "{state}: {out}");
+        fs::write(&db, &bytes).unwrap();
+        let r = env.json(&["rebuild-index"]);
+        check(state, &r);
+        assert!(r["history_lost"].is_string(), "{state}: {r}");
+        assert_eq!(
+            fs::read(env.vault().join("vault.db.before-rebuild")).unwrap(),
+            bytes
+        );
+    }
+
+    // A leftover -wal (a prune killed after its commit): folded into the kept copy.
+    kill_prune_after_commit(&env, &ids);
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 1, "{r}");
+    assert!(!env.vault().join("vault.db.before-rebuild-wal").exists());
+    let old = rusqlite::Connection::open(env.vault().join("vault.db.before-rebuild")).unwrap();
+    let pending: i64 = old
+        .query_row("SELECT count(*) FROM pending_deletes", [], |r| r.get(0))
+        .unwrap();
+    assert!(pending > 0, "the killed prune's commit is in the kept copy");
+    drop(old);
+
+    // Garbage with a -wal beside it: the log is kept beside the copy, never replayed
+    // into the new index.
+    let (env, ids) = two_snapshots();
+    kill_prune_after_commit(&env, &ids);
+    let wal = fs::read(env.vault().join("vault.db-wal")).unwrap();
+    fs::write(env.vault().join("vault.db"), b"garbage".repeat(1000)).unwrap();
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 1, "{r}");
+    assert!(r["history_lost"].is_string());
+    assert_eq!(
+        fs::read(env.vault().join("vault.db.before-rebuild-wal")).unwrap(),
+        wal
+    );
+    env.ok(&["verify", "--read-data"]);
+}
+
+#[test]
+fn a_lost_index_stops_readers_too() {
+    let (env, _) = two_snapshots();
+    fs::remove_file(env.vault().join("vault.db")).unwrap();
+    for args in [
+        vec!["ls"],
+        vec!["stats"],
+        vec!["audits"],
+        vec!["show", "messages"],
+        vec!["forget", "--keep-last", "1", "--dry-run"],
+    ] {
+        let (_, err) = env.expect(&args, 2);
+        assert!(err.contains("rebuild-index"), "{args:?}: {err}");
+        assert!(!env.vault().join("vault.db").exists(), "{args:?}");
+    }
+}
+
+/// Leaves what a killed run leaves: pending deletes and a -wal (a prune killed after
+/// its commit), a temporary pack, and an uncommitted pack to adopt.
+fn killed_run_leftovers(env: &Env, ids: &[String]) {
+    kill_prune_after_commit(env, ids);
+    let packs = env.packs();
+    let some = packs
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .unwrap();
+    let dir = env.vault().join("packs/ee");
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(some, dir.join(format!("{}.pack", "ee".repeat(16)))).unwrap();
+    fs::write(
+        dir.join(format!("{}.pack.tmp", "ef".repeat(16))),
+        b"half a pack",
+    )
+    .unwrap();
+}
+
+#[test]
+fn dry_runs_only_read() {
+    let (env, ids) = two_snapshots();
+    killed_run_leftovers(&env, &ids);
+    let before = listing(&env.vault());
+    let dry = env.json(&["prune", "--dry-run"]);
+    let p = &dry["recovery_pending"];
+    assert_eq!(p["temporary_packs"], 1, "{dry}");
+    assert_eq!(p["packs_to_adopt"], 1, "{dry}");
+    assert!(p["pending_deletes"].as_u64().unwrap() >= 1, "{dry}");
+    let (out, _) = env.expect(&["prune", "--dry-run"], 0);
+    assert!(out.contains("recovery pending"), "{out}");
+    let f = env.json(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(f["recovery_pending"]["packs_to_adopt"], 1, "{f}");
+    assert_eq!(listing(&env.vault()), before, "a dry run changed the vault");
+    // A writer then finishes the recovery.
+    env.ok(&["prune"]);
+    let dry = env.json(&["prune", "--dry-run"]);
+    assert!(dry["recovery_pending"].is_null(), "{dry}");
+    env.ok(&["verify", "--read-data"]);
+}
+
+/// Two snapshots, cleanly closed; or with a prune killed after its commit, which
+/// leaves `-wal` and `-shm` and one snapshot (named twice, for `diff`).
+fn vault_to_read(leftover_wal: bool) -> (Env, Vec<String>) {
+    let (env, ids) = two_snapshots();
+    if !leftover_wal {
+        return (env, ids);
+    }
+    kill_prune_after_commit(&env, &ids);
+    (env, vec![ids[1].clone(), ids[1].clone()])
+}
+
+fn set_mode_all(root: &Path, dir_mode: u32, file_mode: u32) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+            fs::set_permissions(&p, fs::Permissions::from_mode(dir_mode)).unwrap();
+        } else {
+            fs::set_permissions(&p, fs::Permissions::from_mode(file_mode)).unwrap();
+        }
+    }
+}
+
+/// Every reader works on a vault that cannot be written, and leaves it as it was;
+/// every writer says it is read-only. `run` runs the binary on the read-only vault.
+fn readers_work_and_writers_refuse(
+    label: &str,
+    vault: &Path,
+    ids: &[String],
+    out_dir: &Path,
+    run: &dyn Fn(&[&str]) -> Output,
+) {
+    let before = listing(vault);
+    let ok = |args: &[&str]| -> String {
+        let out = run(args);
+        let (so, se) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{label} {args:?}\n{so}\n{se}");
+        so.into_owned()
+    };
+    ok(&["snapshots"]);
+    ok(&["ls"]);
+    ok(&["show", "messages"]);
+    ok(&["diff", &ids[0][..12], &ids[1][..12]]);
+    ok(&["stats"]);
+    ok(&["audits"]);
+    let v = ok(&["verify", "--read-data"]);
+    assert!(v.contains("not recorded"), "{label}: {v}");
+    let restored = out_dir.join(label);
+    ok(&["restore", "--latest", "--to", s(&restored)]);
+    assert!(restored.join("views/messages.json").exists(), "{label}");
+    ok(&["prune", "--dry-run"]);
+    ok(&["forget", "--keep-last", "1", "--dry-run"]);
+    for args in [
+        vec!["prune"],
+        vec!["forget", "--keep-last", "1"],
+        vec!["rebuild-index"],
+        vec!["snapshot", "--media", s(out_dir), "--account", "x"],
+    ] {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{label} {args:?}: {err}");
+        assert!(err.contains("is read-only"), "{label} {args:?}: {err}");
+    }
+    assert_eq!(
+        listing(vault),
+        before,
+        "{label}: the read-only vault changed"
+    );
+}
+
+#[test]
+fn a_read_only_vault_reads_by_permissions() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, cannot run as another user; permission test skipped");
+        return;
+    }
+    for leftover_wal in [false, true] {
+        let (env, ids) = vault_to_read(leftover_wal);
+        let out_dir = env.path("restored");
+        fs::create_dir_all(&out_dir).unwrap();
+        fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&out_dir, fs::Permissions::from_mode(0o777)).unwrap();
+        set_mode_all(&env.vault(), 0o555, 0o444);
+        let label = if leftover_wal {
+            "perm-wal"
+        } else {
+            "perm-clean"
+        };
+        readers_work_and_writers_refuse(label, &env.vault(), &ids, &out_dir, &|args| {
+            common::as_nobody(&env.vault()).args(args).output().unwrap()
+        });
+        assert_eq!(env.vault().join("vault.db-wal").exists(), leftover_wal);
+        set_mode_all(&env.vault(), 0o700, 0o600);
+    }
+}
+
+struct RoMount(PathBuf);
+
+impl RoMount {
+    fn new(from: &Path, at: &Path) -> Option<RoMount> {
+        fs::create_dir_all(at).unwrap();
+        let run = |args: &[&str]| {
+            Command::new("mount")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !run(&["--bind", s(from), s(at)]) {
+            return None;
+        }
+        let m = RoMount(at.to_path_buf());
+        run(&["-o", "remount,bind,ro", s(at)]).then_some(m)
+    }
+}
+
+impl Drop for RoMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_vault_reads_on_a_read_only_mount() {
+    for leftover_wal in [false, true] {
+        let (env, ids) = vault_to_read(leftover_wal);
+        let Some(mount) = RoMount::new(&env.vault(), &env.path("ro")) else {
+            eprintln!("note: cannot make a read-only bind mount here (not root?); test skipped");
+            return;
+        };
+        let out_dir = env.path("restored");
+        let label = if leftover_wal {
+            "mount-wal"
+        } else {
+            "mount-clean"
+        };
+        readers_work_and_writers_refuse(label, &mount.0, &ids, &out_dir, &|args| {
+            Command::new(common::bin())
+                .args(args)
+                .env("TT_VAULT", &mount.0)
+                .env("TZ", "UTC")
+                .output()
+                .unwrap()
+        });
+    }
+}
+
+#[test]
+fn the_vault_is_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    let run = |args: &[&str]| {
+        let mut c = Command::new(common::bin());
+        c.args(args).env("TT_VAULT", &vault).env("TZ", "UTC");
+        // SAFETY: umask is async-signal-safe; called in the child before exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init"]);
+    let dl = dir.path().join("dl/user_data_tiktok.json");
+    write(
+        &dl,
+        &fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap(),
+    );
+    write(
+        &dir.path().join("media/clip.mp4"),
+        &random_bytes(100_000, 3),
+    );
+    run(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&dl),
+        "--media",
+        s(&dir.path().join("media")),
+    ]);
+    run(&["verify"]);
+    let out = dir.path().join("out");
+    run(&["restore", "--latest", "--to", s(&out)]);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut stack = vec![vault.clone()];
+    let mut files = 0;
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            assert_eq!(mode(&p), 0o700, "{}", p.display());
+            stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+            files += 1;
+        }
+    }
+    assert!(files >= 5, "VAULT, vault.db, lock, readers, a pack");
+    let views: Vec<_> = fs::read_dir(out.join("views"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(views.iter().any(|v| v.ends_with("messages.json")));
+    for v in views {
+        assert_eq!(mode(&v), 0o600, "{}", v.display());
+    }
+
+    // A vault opened up (or made before vault files were private) is closed again by
+    // the next writer.
+    fs::set_permissions(&vault, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(vault.join("vault.db"), fs::Permissions::from_mode(0o644)).unwrap();
+    run(&["prune"]);
+    assert_eq!(mode(&vault), 0o700);
+    assert_eq!(mode(&vault.join("vault.db")), 0o600);
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_restore_runs_through_a_prune() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("keep.bin"), &random_bytes(3 << 20, 7));
+    write(&src.join("gone.bin"), &random_bytes(3 << 20, 8));
+    let snap = |t: &str| {
+        env.json(&[
+            "snapshot",
+            "--media",
+            s(&src),
+            "--account",
+            "a",
+            "--time",
+            t,
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = snap("2026-01-01T00:00:00Z");
+    let expected = tree(&src);
+    fs::remove_file(src.join("gone.bin")).unwrap();
+    let second = snap("2026-01-02T00:00:00Z");
+    let mut expected = expected;
+    expected.remove("gone.bin");
+    env.ok(&["forget", &first[..12], "--allow-video-loss"]);
+    let packs_before = env.packs();
+
+    // The restore reads where a chunk is, then pauses before opening its pack.
+    let pause = env.path("pause");
+    fs::create_dir_all(&pause).unwrap();
+    let out = env.path("out");
+    let restore = env
+        .cmd()
+        .env(
+            "TT_VAULT_PAUSE",
+            format!("blob-located:{}", pause.display()),
+        )
+        .args(["restore", "--snapshot", &second[..12], "--to", s(&out)])
+        .spawn()
+        .unwrap();
+    wait_for("the restore to pause", || pause.join("reached").exists());
+
+    // Prune repacks that chunk's pack, commits, and then waits for the reader before
+    // deleting the old pack.
+    let mut prune = env
+        .cmd()
+        .args([
+            "prune",
+            "--max-unused",
+            "0",
+            "--max-repack",
+            "100",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("prune to write its new pack", || {
+        env.packs()
+            .iter()
+            .any(|p| !packs_before.contains(p) && p.extension().is_some_and(|e| e == "pack"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        prune.try_wait().unwrap().is_none(),
+        "prune must wait for the reader"
+    );
+    assert!(
+        packs_before.iter().all(|p| p.exists()),
+        "no pack deleted under a reader"
+    );
+
+    fs::write(pause.join("go"), b"").unwrap();
+    let restored = restore.wait_with_output().unwrap();
+    assert!(restored.status.success(), "restore failed through a prune");
+    let pruned = prune.wait_with_output().unwrap();
+    assert!(
+        pruned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&pruned.stdout).unwrap();
+    assert!(
+        r["packs_repacked"].as_u64().unwrap() + r["packs_deleted"].as_u64().unwrap() >= 1,
+        "{r}"
+    );
+    let got = tree(&out.join("media/src"));
+    assert_eq!(got, expected);
+    env.ok(&["verify", "--read-data"]);
+}
