@@ -31,6 +31,22 @@ pub struct Cli {
     /// Say more about what is done
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// An encrypted vault's passphrase: the first line of this file
+    #[arg(
+        long,
+        global = true,
+        env = "TT_VAULT_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub password_file: Option<PathBuf>,
+    /// An encrypted vault's passphrase: the first line this shell command prints
+    #[arg(
+        long,
+        global = true,
+        env = "TT_VAULT_PASSWORD_COMMAND",
+        value_name = "CMD"
+    )]
+    pub password_command: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,7 +70,16 @@ pub struct Pick {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new, empty vault
-    Init,
+    Init {
+        /// Encrypt it (recommended): asks for a passphrase; see `key --help`
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// The passphrases (key files) of an encrypted vault; they never change data
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Take a new snapshot of the given sources
     Snapshot(SnapshotFlags),
     /// List snapshots
@@ -135,6 +160,26 @@ pub enum Command {
         /// Wait for another writer to finish instead of failing
         #[arg(long)]
         wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// List the key files
+    List,
+    /// Add a passphrase
+    Add {
+        /// The new passphrase: the first line of this file (else asked twice)
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key file (never the last one)
+    Remove { id: String },
+    /// Change the passphrase that opened the vault
+    Passwd {
+        /// The new passphrase: the first line of this file (else asked twice)
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
     },
 }
 

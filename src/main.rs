@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{Bar, Cli, Command};
+use cli::{Bar, Cli, Command, KeyAction};
 use output::Output;
-use tt_vault::commands::{self, forget, prune, restore, snapshot};
+use tt_vault::commands::{self, forget, key, passphrase, prune, restore, snapshot};
 use tt_vault::selection::Selector;
 use tt_vault::store::Vault;
 
@@ -56,7 +56,11 @@ fn exit_code(problems: bool) -> u8 {
 
 fn run(cli: &Cli) -> Result<u8> {
     let vault_path = cli.vault.clone().unwrap_or_else(default_vault);
-    let open = || -> Result<Vault> { Ok(commands::open(&vault_path)?) };
+    let pass = passphrase::Source {
+        file: cli.password_file.clone(),
+        command: cli.password_command.clone(),
+    };
+    let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -64,10 +68,15 @@ fn run(cli: &Cli) -> Result<u8> {
     };
     let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
-        Command::Init => {
-            let vault = commands::init::init(&vault_path)?;
+        Command::Init { encrypt } => {
+            let vault = if *encrypt {
+                key::init_encrypted(&vault_path, &pass)?
+            } else {
+                commands::init::init(&vault_path)?
+            };
             out.init(vault.root());
         }
+        Command::Key { action } => run_key(&open()?, action, &out)?,
         Command::Snapshot(flags) => {
             let outcome = snapshot::snapshot(&open()?, &flags.args()?, &bar)
                 .with_context(|| format!("snapshot into {}", vault_path.display()))?;
@@ -141,4 +150,25 @@ fn run(cli: &Cli) -> Result<u8> {
         }
     }
     Ok(OK)
+}
+
+fn run_key(vault: &Vault, action: &KeyAction, out: &Output) -> Result<()> {
+    let new = |file: &Option<PathBuf>| passphrase::Source {
+        file: file.clone(),
+        command: None,
+    };
+    match action {
+        KeyAction::List => out.keys(&key::list(vault)?),
+        KeyAction::Add { new_password_file } => {
+            out.key_changed("added", &key::add(vault, &new(new_password_file))?)
+        }
+        KeyAction::Remove { id } => {
+            key::remove(vault, id)?;
+            out.key_changed("removed", id);
+        }
+        KeyAction::Passwd { new_password_file } => {
+            out.key_changed("added", &key::passwd(vault, &new(new_password_file))?)
+        }
+    }
+    Ok(())
 }

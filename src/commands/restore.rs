@@ -130,7 +130,7 @@ fn write_views(
                 .map_err(|e| fail(&e))
                 .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| fail(&e)))?;
             drop(out);
-            let same = match (hash_file(&dest), hash_file(&tmp)) {
+            let same = match (hash_file(&dest, None), hash_file(&tmp, None)) {
                 (Ok(old), Ok(new)) => Some(old == new),
                 _ => None,
             };

@@ -4,6 +4,7 @@ pub mod archiver;
 pub mod checker;
 pub mod chunker;
 pub mod codec;
+pub mod crypto;
 pub mod lock;
 pub mod manifest;
 pub mod pack;
@@ -36,6 +37,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Key(#[from] crypto::KeyError),
     #[error("{0}")]
     Vault(String),
     #[error("{path}: {source}")]

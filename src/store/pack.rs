@@ -30,20 +30,51 @@
 //! Prune (`pruner.rs`) never edits a pack either: it copies the live blobs of a
 //! partly used pack verbatim (same stored bytes, same codec) into new packs,
 //! commits the index, and only then deletes the old file.
+//!
+//! # Version 2: the sealed pack of an encrypted vault
+//!
+//! An encrypted vault (see `crypto/`) writes only version-2 packs; an unencrypted one
+//! only version 1, which stays readable as it is. `seal(AD, x)` is
+//! `nonce:[24] XChaCha20-Poly1305(x) tag:[16]` under the vault's blob key.
+//!
+//! ```text
+//! pack    := "TTVPACK2" blob* sealed-trailer footer
+//! blob    := header(48) sealed
+//! header  := "TTB2" 0:[8] sealed_len:u32 id:[32]        -- the v1 layout, kind/codec/raw_len zeroed
+//! sealed  := seal(AD = id, kind:u8 codec:u8 0:u16 raw_len:u32 stored-bytes)
+//! sealed-trailer := seal(AD = "TTVPACK2 trailer", (offset:u64 v1-header(48))*)
+//! footer  := "TTVPEND2" 0:u32 sealed_trailer_len:u32 0:[32]
+//! ```
+//!
+//! `id` is the keyed BLAKE3 of the raw bytes, meaningless without the key; the
+//! in-trailer headers carry the true kind, codec and raw length, with `stored_len`
+//! the sealed length. So a pack shows no file names, no kinds, no raw sizes and no
+//! blob count; what it does show is the sealed size of each blob (a chunk's size,
+//! give or take compression, as in restic and borg). The id is the blob's associated
+//! data, so a sealed blob cannot be passed off as another; a scan (lost trailer)
+//! opens each blob to learn its kind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::RngCore;
 
-use super::chunker::Hash;
+use super::chunker::{Hash, MAX_CHUNK};
 use super::codec::Codec;
+use super::crypto::{self, seal, Keys};
 
 pub const PACK_MAGIC: &[u8; 8] = b"TTVPACK1";
 const BLOB_MAGIC: &[u8; 4] = b"TTB1";
 const FOOTER_MAGIC: &[u8; 8] = b"TTVPEND1";
+pub const SEALED_PACK_MAGIC: &[u8; 8] = b"TTVPACK2";
+const SEALED_BLOB_MAGIC: &[u8; 4] = b"TTB2";
+const SEALED_FOOTER_MAGIC: &[u8; 8] = b"TTVPEND2";
+const TRAILER_AD: &[u8] = b"TTVPACK2 trailer";
+/// The plaintext prefix of a sealed blob: kind, codec, 0:u16, raw_len.
+const INNER_LEN: usize = 8;
 pub const HEADER_LEN: usize = 48;
 pub const TRAILER_ENTRY_LEN: usize = HEADER_LEN + 8;
 pub const FOOTER_LEN: usize = 48;
@@ -97,6 +128,32 @@ impl BlobHeader {
         b
     }
 
+    /// The in-pack header of a sealed blob: only its length and keyed id show.
+    fn encode_sealed(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(SEALED_BLOB_MAGIC);
+        b[12..16].copy_from_slice(&self.stored_len.to_le_bytes());
+        b[16..48].copy_from_slice(&self.hash);
+        b
+    }
+
+    /// The on-disk header of this blob in a pack of the given kind.
+    fn encode_for(&self, sealed: bool) -> [u8; HEADER_LEN] {
+        if sealed {
+            self.encode_sealed()
+        } else {
+            self.encode()
+        }
+    }
+
+    fn inner(&self) -> [u8; INNER_LEN] {
+        let mut b = [0u8; INNER_LEN];
+        b[0] = self.kind as u8;
+        b[1] = self.codec as u8;
+        b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
+        b
+    }
+
     fn decode(b: &[u8]) -> Option<BlobHeader> {
         if b.len() < HEADER_LEN || &b[..4] != BLOB_MAGIC {
             return None;
@@ -129,6 +186,9 @@ pub enum PackError {
     },
     #[error("pack {path} is damaged: {what}")]
     Damaged { path: PathBuf, what: String },
+    /// A sealed blob or trailer that does not open: altered, or not this vault's.
+    #[error("pack {path}: {what}: authentication failed (altered, or sealed under another key)")]
+    Auth { path: PathBuf, what: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
@@ -150,6 +210,8 @@ pub struct PackWriter {
     out: BufWriter<File>,
     len: u64,
     entries: Vec<BlobEntry>,
+    /// Set in an encrypted vault: the pack is written sealed (version 2).
+    keys: Option<Arc<Keys>>,
 }
 
 /// A pack that is durably in place under its final name.
@@ -161,7 +223,8 @@ pub struct FinishedPack {
 }
 
 impl PackWriter {
-    pub fn create(packs_dir: &Path) -> Result<PackWriter, PackError> {
+    /// A new pack; sealed (version 2) when `keys` are given.
+    pub fn create(packs_dir: &Path, keys: Option<Arc<Keys>>) -> Result<PackWriter, PackError> {
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let id = hex::encode(raw);
@@ -172,14 +235,20 @@ impl PackWriter {
             .open(&tmp_path)
             .map_err(io_err(&tmp_path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(PACK_MAGIC).map_err(io_err(&tmp_path))?;
+        let magic = if keys.is_some() {
+            SEALED_PACK_MAGIC
+        } else {
+            PACK_MAGIC
+        };
+        out.write_all(magic).map_err(io_err(&tmp_path))?;
         Ok(PackWriter {
             packs_dir: packs_dir.to_path_buf(),
             id,
             tmp_path,
             out,
-            len: PACK_MAGIC.len() as u64,
+            len: magic.len() as u64,
             entries: Vec::new(),
+            keys,
         })
     }
 
@@ -199,15 +268,34 @@ impl PackWriter {
         raw_len: usize,
         stored: &[u8],
     ) -> Result<BlobEntry, PackError> {
-        let header = BlobHeader {
+        let mut header = BlobHeader {
             kind,
             codec,
             raw_len: raw_len as u32,
             stored_len: stored.len() as u32,
             hash,
         };
+        let Some(keys) = &self.keys else {
+            return self.write_blob(header, stored);
+        };
+        let mut plain = Vec::with_capacity(INNER_LEN + stored.len());
+        plain.extend_from_slice(&header.inner());
+        plain.extend_from_slice(stored);
+        let sealed = keys.seal(&hash, &plain);
+        header.stored_len = sealed.len() as u32;
+        self.write_blob(header, &sealed)
+    }
+
+    /// Appends a blob read from another pack of this vault, its stored (and, in an
+    /// encrypted vault, sealed) bytes unchanged: what prune does.
+    pub fn copy(&mut self, header: BlobHeader, stored: &[u8]) -> Result<BlobEntry, PackError> {
+        self.write_blob(header, stored)
+    }
+
+    fn write_blob(&mut self, header: BlobHeader, stored: &[u8]) -> Result<BlobEntry, PackError> {
         let path = &self.tmp_path;
-        self.out.write_all(&header.encode()).map_err(io_err(path))?;
+        let on_disk = header.encode_for(self.keys.is_some());
+        self.out.write_all(&on_disk).map_err(io_err(path))?;
         self.out.write_all(stored).map_err(io_err(path))?;
         let entry = BlobEntry {
             header,
@@ -226,10 +314,18 @@ impl PackWriter {
             trailer.extend_from_slice(&e.header.encode());
         }
         let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(FOOTER_MAGIC);
-        footer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
-        footer.extend_from_slice(blake3::hash(&trailer).as_bytes());
+        if let Some(keys) = &self.keys {
+            trailer = keys.seal(TRAILER_AD, &trailer);
+            footer.extend_from_slice(SEALED_FOOTER_MAGIC);
+            footer.extend_from_slice(&0u32.to_le_bytes());
+            footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+            footer.extend_from_slice(&[0u8; 32]);
+        } else {
+            footer.extend_from_slice(FOOTER_MAGIC);
+            footer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+            footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+            footer.extend_from_slice(blake3::hash(&trailer).as_bytes());
+        }
         let tmp = self.tmp_path.clone();
         self.out.write_all(&trailer).map_err(io_err(&tmp))?;
         self.out.write_all(&footer).map_err(io_err(&tmp))?;
@@ -269,8 +365,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
         .map_err(io_err(dir))
 }
 
-/// Reads a pack's table of contents from its trailer.
-pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
+/// Reads a pack's table of contents from its trailer. `keys` are the vault's: a
+/// sealed pack needs them, and an encrypted vault accepts sealed packs only.
+pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let damaged = |what: String| PackError::Damaged {
@@ -283,24 +380,45 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let mut footer = [0u8; FOOTER_LEN];
     f.read_exact_at(&mut footer, size - FOOTER_LEN as u64)
         .map_err(io_err(path))?;
-    if &footer[..8] != FOOTER_MAGIC {
-        return Err(damaged("no footer (truncated or overwritten)".into()));
-    }
+    let sealed = match (&footer[..8], keys) {
+        (m, None) if m == FOOTER_MAGIC => false,
+        (m, Some(_)) if m == SEALED_FOOTER_MAGIC => true,
+        (m, Some(_)) if m == FOOTER_MAGIC => {
+            return Err(damaged("an unencrypted pack in an encrypted vault".into()))
+        }
+        (m, None) if m == SEALED_FOOTER_MAGIC => {
+            return Err(damaged("a sealed pack, but the vault has no keys".into()))
+        }
+        _ => return Err(damaged("no footer (truncated or overwritten)".into())),
+    };
     let count = u32::from_le_bytes(footer[8..12].try_into().unwrap()) as usize;
     let trailer_len = u32::from_le_bytes(footer[12..16].try_into().unwrap()) as u64;
-    if trailer_len != (count * TRAILER_ENTRY_LEN) as u64
-        || trailer_len + (FOOTER_LEN + PACK_MAGIC.len()) as u64 > size
-    {
+    let fits = trailer_len + (FOOTER_LEN + PACK_MAGIC.len()) as u64 <= size;
+    let entries_len = match sealed {
+        false => trailer_len == (count * TRAILER_ENTRY_LEN) as u64,
+        true => trailer_len >= seal::OVERHEAD as u64,
+    };
+    if !fits || !entries_len {
         return Err(damaged("footer sizes do not fit the file".into()));
     }
     let mut trailer = vec![0u8; trailer_len as usize];
     f.seek(SeekFrom::Start(size - FOOTER_LEN as u64 - trailer_len))
         .map_err(io_err(path))?;
     f.read_exact(&mut trailer).map_err(io_err(path))?;
-    if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
+    if let Some(keys) = keys {
+        trailer = keys
+            .open(TRAILER_AD, &trailer)
+            .map_err(|_| PackError::Auth {
+                path: path.to_path_buf(),
+                what: "the trailer".into(),
+            })?;
+        if trailer.len() % TRAILER_ENTRY_LEN != 0 {
+            return Err(damaged("the sealed trailer has a partial entry".into()));
+        }
+    } else if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
         return Err(damaged("trailer checksum mismatch".into()));
     }
-    let mut entries = Vec::with_capacity(count);
+    let mut entries = Vec::with_capacity(trailer.len() / TRAILER_ENTRY_LEN);
     for raw in trailer.chunks_exact(TRAILER_ENTRY_LEN) {
         let offset = u64::from_le_bytes(raw[..8].try_into().unwrap());
         let header = BlobHeader::decode(&raw[8..])
@@ -319,15 +437,15 @@ pub struct Contents {
     pub salvaged: bool,
 }
 
-pub fn contents(path: &Path) -> Result<Contents, PackError> {
-    if let Ok((size, entries)) = read_index(path) {
+pub fn contents(path: &Path, keys: Option<&Keys>) -> Result<Contents, PackError> {
+    if let Ok((size, entries)) = read_index(path, keys) {
         return Ok(Contents {
             size,
             entries,
             salvaged: false,
         });
     }
-    let entries = scan(path)?;
+    let entries = scan(path, keys)?;
     let size = fs::metadata(path).map_err(io_err(path))?.len();
     Ok(Contents {
         size,
@@ -337,15 +455,21 @@ pub fn contents(path: &Path) -> Result<Contents, PackError> {
 }
 
 /// Walks a pack blob by blob from the front, for packs whose trailer is lost.
-/// Returns the blobs whose headers read cleanly, up to the first damage.
-pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
+/// Returns the blobs whose headers read cleanly (and, sealed, open), up to the
+/// first damage.
+pub fn scan(path: &Path, keys: Option<&Keys>) -> Result<Vec<BlobEntry>, PackError> {
     let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let mut magic = [0u8; 8];
-    if f.read_exact_at(&mut magic, 0).is_err() || &magic != PACK_MAGIC {
+    let expected = if keys.is_some() {
+        SEALED_PACK_MAGIC
+    } else {
+        PACK_MAGIC
+    };
+    if f.read_exact_at(&mut magic, 0).is_err() || &magic != expected {
         return Err(PackError::Damaged {
             path: path.to_path_buf(),
-            what: "not a tt-vault pack (bad magic)".into(),
+            what: "not a tt-vault pack of this vault (bad magic)".into(),
         });
     }
     let mut entries = Vec::new();
@@ -355,7 +479,11 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
         if f.read_exact_at(&mut head, pos).is_err() {
             break;
         }
-        let Some(header) = BlobHeader::decode(&head) else {
+        let header = match keys {
+            None => BlobHeader::decode(&head),
+            Some(k) => scan_sealed(&f, k, &head, pos + HEADER_LEN as u64, size),
+        };
+        let Some(header) = header else {
             break;
         };
         let offset = pos + HEADER_LEN as u64;
@@ -368,49 +496,102 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
     Ok(entries)
 }
 
-/// Reads the stored bytes of one blob and checks its in-pack header.
-pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+/// The full header of the sealed blob whose in-pack header is `head`, by opening it.
+fn scan_sealed(f: &File, keys: &Keys, head: &[u8], offset: u64, size: u64) -> Option<BlobHeader> {
+    if &head[..4] != SEALED_BLOB_MAGIC {
+        return None;
+    }
+    let stored_len = u32::from_le_bytes(head[12..16].try_into().ok()?);
+    let hash: Hash = head[16..48].try_into().ok()?;
+    // Bounded: no blob is larger than a maximal chunk, compressed or not, plus sealing.
+    let limit = (MAX_CHUNK + MAX_CHUNK / 8 + INNER_LEN + seal::OVERHEAD) as u64;
+    if stored_len as u64 > limit || offset + stored_len as u64 > size {
+        return None;
+    }
+    let mut sealed = vec![0u8; stored_len as usize];
+    f.read_exact_at(&mut sealed, offset).ok()?;
+    let plain = keys.open(&hash, &sealed).ok()?;
+    let inner = plain.get(..INNER_LEN)?;
+    Some(BlobHeader {
+        kind: BlobKind::from_u8(inner[0])?,
+        codec: Codec::from_u8(inner[1])?,
+        raw_len: u32::from_le_bytes(inner[4..8].try_into().ok()?),
+        stored_len,
+        hash,
+    })
+}
+
+/// Reads the stored bytes of one blob (sealed, in an encrypted vault) and checks its
+/// in-pack header.
+pub fn read_stored(
+    f: &File,
+    path: &Path,
+    entry: &BlobEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
     let start = entry.offset - HEADER_LEN as u64;
     let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
     f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
-    match BlobHeader::decode(&buf[..HEADER_LEN]) {
-        Some(h) if h == entry.header => {}
-        _ => {
-            return Err(PackError::Damaged {
-                path: path.to_path_buf(),
-                what: format!("blob header at offset {start} does not match the index"),
-            })
-        }
+    if buf[..HEADER_LEN] != entry.header.encode_for(keys.is_some()) {
+        return Err(PackError::Damaged {
+            path: path.to_path_buf(),
+            what: format!("blob header at offset {start} does not match the index"),
+        });
     }
     buf.drain(..HEADER_LEN);
     Ok(buf)
 }
 
-/// Decodes a blob's stored bytes and checks them against its hash.
-pub fn decode_checked(path: &Path, entry: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>, PackError> {
+/// Opens (in an encrypted vault), decodes and id-checks a blob's stored bytes.
+pub fn decode_checked(
+    path: &Path,
+    entry: &BlobEntry,
+    stored: &[u8],
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
     };
     let h = &entry.header;
-    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize).map_err(|e| {
-        damaged(format!(
-            "blob {} cannot be decoded: {e}",
-            hex::encode(&h.hash[..8])
-        ))
-    })?;
-    if super::chunker::hash(&raw) != h.hash {
-        return Err(damaged(format!(
-            "blob {} does not match its BLAKE3",
-            hex::encode(&h.hash[..8])
-        )));
+    let short = hex::encode(&h.hash[..8]);
+    let opened;
+    let stored = match keys {
+        None => stored,
+        Some(k) => {
+            opened = k.open(&h.hash, stored).map_err(|_| PackError::Auth {
+                path: path.to_path_buf(),
+                what: format!("blob {short}"),
+            })?;
+            if opened.get(..INNER_LEN) != Some(&h.inner()[..]) {
+                return Err(damaged(format!(
+                    "blob {short}: its sealed header disagrees with the trailer"
+                )));
+            }
+            &opened[INNER_LEN..]
+        }
+    };
+    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize)
+        .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?;
+    if crypto::id(keys, &raw) != h.hash {
+        let what = if keys.is_some() {
+            "keyed BLAKE3"
+        } else {
+            "BLAKE3"
+        };
+        return Err(damaged(format!("blob {short} does not match its {what}")));
     }
     Ok(raw)
 }
 
-/// One blob's raw bytes, read, decoded and hash-checked.
-pub fn read_raw(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
-    decode_checked(path, entry, &read_stored(f, path, entry)?)
+/// One blob's raw bytes, read, opened, decoded and id-checked.
+pub fn read_raw(
+    f: &File,
+    path: &Path,
+    entry: &BlobEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
+    decode_checked(path, entry, &read_stored(f, path, entry, keys)?, keys)
 }
 
 #[cfg(test)]
@@ -419,7 +600,7 @@ mod tests {
     use crate::store::chunker::hash;
 
     fn write_pack(dir: &Path, blobs: &[&[u8]]) -> FinishedPack {
-        let mut w = PackWriter::create(dir).unwrap();
+        let mut w = PackWriter::create(dir, None).unwrap();
         for b in blobs {
             w.append(BlobKind::Data, Codec::Raw, hash(b), b.len(), b)
                 .unwrap();
@@ -433,13 +614,13 @@ mod tests {
         let blobs: [&[u8]; 3] = [b"one", b"", b"three three"];
         let p = write_pack(dir.path(), &blobs);
         let path = pack_path(dir.path(), &p.id);
-        let (size, entries) = read_index(&path).unwrap();
+        let (size, entries) = read_index(&path, None).unwrap();
         assert_eq!(size, fs::metadata(&path).unwrap().len());
         assert_eq!(entries, p.entries);
-        assert_eq!(scan(&path).unwrap(), p.entries);
+        assert_eq!(scan(&path, None).unwrap(), p.entries);
         let f = File::open(&path).unwrap();
         for (e, b) in entries.iter().zip(blobs) {
-            assert_eq!(read_stored(&f, &path, e).unwrap(), b);
+            assert_eq!(read_stored(&f, &path, e, None).unwrap(), b);
             assert_eq!(e.header.hash, hash(b));
         }
         // No temporary file is left behind.
@@ -458,7 +639,10 @@ mod tests {
         let len = fs::metadata(&path).unwrap().len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 10).unwrap();
-        assert!(matches!(read_index(&path), Err(PackError::Damaged { .. })));
-        assert_eq!(scan(&path).unwrap(), p.entries);
+        assert!(matches!(
+            read_index(&path, None),
+            Err(PackError::Damaged { .. })
+        ));
+        assert_eq!(scan(&path, None).unwrap(), p.entries);
     }
 }

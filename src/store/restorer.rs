@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::chunker::Hash;
+use super::crypto::{self, Keys};
 use super::manifest::Entry;
 use super::reader::BlobReader;
 use super::{workers, Result, Vault};
@@ -71,9 +72,10 @@ pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, Str
     Ok(out)
 }
 
-pub fn hash_file(path: &Path) -> io::Result<Hash> {
+/// The id of a file's content (keyed BLAKE3 when `keys` are given).
+pub fn hash_file(path: &Path, keys: Option<&Keys>) -> io::Result<Hash> {
     let mut f = File::open(path)?;
-    let mut h = blake3::Hasher::new();
+    let mut h = crypto::hasher(keys);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;
@@ -135,7 +137,9 @@ fn restore_one(
     if let Ok(meta) = fs::symlink_metadata(&dest) {
         if meta.is_file()
             && meta.len() == e.size
-            && hash_file(&dest).map(|h| h == e.hash).unwrap_or(false)
+            && hash_file(&dest, reader.keys())
+                .map(|h| h == e.hash)
+                .unwrap_or(false)
         {
             return Ok(false);
         }
@@ -177,7 +181,7 @@ fn restore_one(
                 out.set_modified(t.min(SystemTime::now() + Duration::from_secs(86400 * 365 * 100)));
         }
         drop(out);
-        if opts.verify && hash_file(&tmp).map_err(|err| err.to_string())? != e.hash {
+        if opts.verify && hash_file(&tmp, reader.keys()).map_err(|err| err.to_string())? != e.hash {
             return Err(format!("{}: re-read does not match the snapshot", e.path));
         }
         fs::rename(&tmp, &dest).map_err(|err| format!("renaming to {}: {err}", dest.display()))

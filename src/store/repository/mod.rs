@@ -40,6 +40,7 @@ impl Vault {
     /// make the vault look empty and let prune delete every pack. Only `init` and
     /// `rebuild-index` create one.
     pub fn connect(&self) -> Result<Connection> {
+        self.check_unlocked()?;
         let db = self.db_path();
         if !db.exists() {
             return Err(StoreError::Vault(format!(
