@@ -632,6 +632,48 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_pack_reads_only_with_its_keys_and_scans_when_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(Keys::generate());
+        let blobs: [&[u8]; 2] = [b"secret one", b"secret two, longer"];
+        let mut w = PackWriter::create(dir.path(), Some(keys.clone())).unwrap();
+        for b in blobs {
+            let id = crypto::id(Some(&keys), b);
+            w.append(BlobKind::Manifest, Codec::Raw, id, b.len(), b)
+                .unwrap();
+        }
+        let p = w.finish().unwrap();
+        let path = pack_path(dir.path(), &p.id);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], SEALED_PACK_MAGIC);
+        assert!(!bytes.windows(6).any(|w| w == b"secret"));
+        let (_, entries) = read_index(&path, Some(&keys)).unwrap();
+        assert_eq!(entries, p.entries);
+        assert_eq!(entries[0].header.kind, BlobKind::Manifest);
+        let f = File::open(&path).unwrap();
+        for (e, b) in entries.iter().zip(blobs) {
+            assert_eq!(read_raw(&f, &path, e, Some(&keys)).unwrap(), b);
+        }
+        // Without the keys, or with another vault's, nothing reads.
+        assert!(read_index(&path, None).is_err());
+        let other = Keys::generate();
+        assert!(matches!(
+            read_index(&path, Some(&other)),
+            Err(PackError::Auth { .. })
+        ));
+        assert!(matches!(
+            read_raw(&f, &path, &entries[0], Some(&other)),
+            Err(PackError::Auth { .. })
+        ));
+        // A lost trailer: the blobs are found by opening them one by one.
+        let fh = OpenOptions::new().write(true).open(&path).unwrap();
+        fh.set_len(bytes.len() as u64 - 10).unwrap();
+        assert!(read_index(&path, Some(&keys)).is_err());
+        assert_eq!(scan(&path, Some(&keys)).unwrap(), p.entries);
+        assert!(scan(&path, Some(&other)).unwrap().is_empty());
+    }
+
+    #[test]
     fn a_truncated_pack_loses_its_trailer_but_scans() {
         let dir = tempfile::tempdir().unwrap();
         let p = write_pack(dir.path(), &[b"aaaa", b"bbbb"]);
