@@ -112,6 +112,15 @@ fn snapshot(v: &Sealed, src: &Path, time: &str) -> serde_json::Value {
     )
 }
 
+/// An encrypted vault with one snapshot of `source`.
+fn snapshotted() -> (Sealed, PathBuf, serde_json::Value) {
+    let v = Sealed::new();
+    let src = v.env.path("src");
+    source(&src);
+    let snap = snapshot(&v, &src, "2026-10-01T10:00:00Z");
+    (v, src, snap)
+}
+
 #[test]
 fn round_trip_leaks_nothing_and_dedups() {
     let v = Sealed::new();
@@ -189,10 +198,7 @@ fn round_trip_leaks_nothing_and_dedups() {
 
 #[test]
 fn passphrase_problems_exit_2_and_change_nothing() {
-    let v = Sealed::new();
-    let src = v.env.path("src");
-    source(&src);
-    snapshot(&v, &src, "2026-10-01T10:00:00Z");
+    let (v, src, _) = snapshotted();
     let before: Vec<_> = v.env.packs();
 
     v.set_pass("wrong", "not it");
@@ -231,10 +237,7 @@ fn passphrase_problems_exit_2_and_change_nothing() {
 
 #[test]
 fn keys_rotate_without_touching_data() {
-    let v = Sealed::new();
-    let src = v.env.path("src");
-    source(&src);
-    snapshot(&v, &src, "2026-10-01T10:00:00Z");
+    let (v, _, _) = snapshotted();
     let packs_before: Vec<Vec<u8>> = v.env.packs().iter().map(|p| fs::read(p).unwrap()).collect();
 
     let keys = v.json(&["key", "list"], 0);
@@ -274,10 +277,7 @@ fn keys_rotate_without_touching_data() {
 
 #[test]
 fn a_flipped_byte_fails_authentication_and_is_named() {
-    let v = Sealed::new();
-    let src = v.env.path("src");
-    source(&src);
-    let snap = snapshot(&v, &src, "2026-10-01T10:00:00Z");
+    let (v, _, snap) = snapshotted();
     v.json(&["verify", "--read-data"], 0);
     let pack = v
         .env
@@ -315,10 +315,7 @@ fn a_flipped_byte_fails_authentication_and_is_named() {
 
 #[test]
 fn rebuild_index_needs_the_passphrase() {
-    let v = Sealed::new();
-    let src = v.env.path("src");
-    source(&src);
-    snapshot(&v, &src, "2026-10-01T10:00:00Z");
+    let (v, _, _) = snapshotted();
     let before = v.json(&["ls", "latest"], 0);
     for suffix in ["", "-wal", "-shm"] {
         let _ = fs::remove_file(v.env.vault().join(format!("vault.db{suffix}")));
