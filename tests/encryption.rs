@@ -328,3 +328,41 @@ fn rebuild_index_needs_the_passphrase() {
     assert_eq!(v.json(&["ls", "latest"], 0), before);
     v.json(&["verify", "--read-data"], 0);
 }
+
+#[test]
+fn prune_carries_sealed_blobs_over() {
+    let (v, src, _) = snapshotted();
+    fs::remove_file(src.join("note.txt")).unwrap();
+    write(&src.join("later.mp4"), &random_bytes(MIB, 21));
+    snapshot(&v, &src, "2026-10-02T10:00:00Z");
+    let report = v.json(
+        &[
+            "forget",
+            "--keep-last",
+            "1",
+            "--prune",
+            "--allow-video-loss",
+            "--max-unused",
+            "0%",
+            "--max-repack",
+            "100%",
+        ],
+        0,
+    );
+    // The partly used pack's live blobs were copied, still sealed, into a new pack.
+    assert!(
+        report["prune"]["packs_repacked"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    v.json(&["verify", "--read-data"], 0);
+    let out = v.env.path("out");
+    v.json(&["restore", "--latest", "--to", s(&out)], 0);
+    let got = tree(&out);
+    for (path, hash) in tree(&src) {
+        let found = got.iter().find(|(k, _)| k.ends_with(path.as_str()));
+        assert_eq!(found.map(|f| f.1), Some(&hash), "{path}");
+    }
+    for p in v.env.packs() {
+        assert_eq!(&fs::read(&p).unwrap()[..8], b"TTVPACK2", "{}", p.display());
+    }
+}
