@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked --release --quiet
+# The first build compiles the dependencies (a few minutes); cargo shows its progress.
+cargo build --locked --release
 tt="$PWD/target/release/tt-vault"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tt-vault-demo.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -35,3 +36,12 @@ cmp "$sample/export-2026-06/user_data_tiktok.json" "$work/out/export/user_data_t
 diff -r "$sample/saved_videos" "$work/out/media/saved_videos"
 ls "$work/out/views"
 printf '\ndemo: the June export and the saved videos came back byte for byte\n'
+
+cat <<EOF
+
+What to try next (\`cargo install --locked --path .\` puts tt-vault on your PATH):
+  tt-vault serve                          # browse a vault in your web browser (if your build has it)
+  cp examples/config.toml ~/.config/tt-vault/config.toml   # name your accounts and export folder
+  tt-vault run                            # then every account, forget, prune, verify, in one go
+  tt-vault schedule --install daily       # and that every day, unattended
+EOF

@@ -4,13 +4,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use tt_vault::commands::forget::ForgetArgs;
 use tt_vault::commands::snapshot::SnapshotArgs;
 use tt_vault::commands::Progress;
+use tt_vault::config::{Config, Download};
 use tt_vault::download::ExportList;
+
+/// The heading of the options every command takes, listed after the command's own.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,23 +25,24 @@ use tt_vault::download::ExportList;
 )]
 pub struct Cli {
     /// The vault directory (default: $TT_VAULT, else $XDG_DATA_HOME/tt-vault or ~/.local/share/tt-vault)
-    #[arg(long, global = true, env = "TT_VAULT", value_name = "PATH")]
+    #[arg(long, global = true, env = "TT_VAULT", value_name = "PATH", help_heading = GLOBAL)]
     pub vault: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Print nothing but errors
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     /// Say more about what is done
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
     /// An encrypted vault's passphrase: the first line of this file
     #[arg(
         long,
         global = true,
         env = "TT_VAULT_PASSWORD_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        help_heading = GLOBAL
     )]
     pub password_file: Option<PathBuf>,
     /// An encrypted vault's passphrase: the first line this shell command prints
@@ -44,9 +50,13 @@ pub struct Cli {
         long,
         global = true,
         env = "TT_VAULT_PASSWORD_COMMAND",
-        value_name = "CMD"
+        value_name = "CMD",
+        help_heading = GLOBAL
     )]
     pub password_command: Option<String>,
+    /// The configuration file (default: $XDG_CONFIG_HOME/tt-vault/config.toml, else ~/.config/tt-vault/config.toml)
+    #[arg(long, global = true, env = "TT_VAULT_CONFIG", value_name = "PATH", help_heading = GLOBAL)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -80,8 +90,30 @@ pub enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
-    /// Take a new snapshot of the given sources
+    /// Take a new snapshot of the given sources (none given: of every configured account)
     Snapshot(SnapshotFlags),
+    /// The whole configured job: snapshot every account, forget by policy, prune, verify --sample
+    Run {
+        /// Re-hash this percentage of packs [default: the config's, else 5]
+        #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(1..=100))]
+        sample: Option<u32>,
+        /// When the run fails or finds problems, run CMD (with sh -c) with the JSON report on stdin
+        #[arg(long, value_name = "CMD")]
+        notify_cmd: Option<String>,
+        #[command(flatten)]
+        fetch: FetchFlags,
+    },
+    /// Run `tt-vault run` unattended: a systemd user timer, or a crontab line without systemd
+    Schedule {
+        /// How often
+        #[arg(long, value_name = "EVERY", required_unless_present = "remove",
+              value_parser = clap::builder::PossibleValuesParser::new(tt_vault::schedule::Every::NAMES)
+                  .map(|s| s.parse::<tt_vault::schedule::Every>().expect("a listed value")))]
+        install: Option<tt_vault::schedule::Every>,
+        /// Stop and remove the timer
+        #[arg(long, conflicts_with = "install")]
+        remove: bool,
+    },
     /// List snapshots
     Snapshots {
         #[arg(long)]
@@ -136,7 +168,7 @@ pub enum Command {
         #[arg(long)]
         read_data: bool,
         /// Re-hash this percentage of packs, those verified longest ago first
-        #[arg(long, value_name = "PCT")]
+        #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(1..=100))]
         sample: Option<u32>,
     },
     /// The history of verify runs
@@ -160,6 +192,17 @@ pub enum Command {
         /// Wait for another writer to finish instead of failing
         #[arg(long)]
         wait: bool,
+    },
+    /// Print a shell completion script (e.g. `tt-vault completions bash > ~/.local/share/bash-completion/completions/tt-vault`)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command with --all
+    Man {
+        /// Write tt-vault.1 and tt-vault-COMMAND.1 for every command into this folder
+        #[arg(long, value_name = "DIR")]
+        all: Option<PathBuf>,
     },
 }
 
@@ -212,8 +255,18 @@ pub struct SnapshotFlags {
 }
 
 impl SnapshotFlags {
-    /// The command's arguments; a bad `--time` or `--download` is a usage error.
-    pub fn args(&self) -> anyhow::Result<SnapshotArgs> {
+    /// True when no source is given: the configured accounts are snapshotted.
+    pub fn no_sources(&self) -> bool {
+        self.export.is_none() && self.media.is_empty() && self.download.urls.is_empty()
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    /// The command's arguments, the config file filling what the flags leave out;
+    /// a bad `--time` or `--download` is a usage error.
+    pub fn args(&self, config: &Config) -> anyhow::Result<SnapshotArgs> {
         let time = self
             .time
             .as_deref()
@@ -229,13 +282,11 @@ impl SnapshotFlags {
             rehash: self.rehash,
             wait: self.wait,
             urls: self.download.urls.clone(),
-            download: self
-                .download
-                .download
-                .as_deref()
-                .map(ExportList::parse_list)
-                .transpose()?,
-            fetch: self.download.fetch_config(),
+            download: match self.download.download.as_deref() {
+                Some(lists) => Some(ExportList::parse_list(lists)?),
+                None => config.download.lists.clone(),
+            },
+            fetch: self.download.fetch.fetch_config(&config.download),
         })
     }
 }
@@ -347,35 +398,129 @@ pub struct DownloadFlags {
     /// A TikTok post link to download into the snapshot (repeatable)
     #[arg(long = "url", value_name = "URL")]
     pub urls: Vec<String>,
-    /// Which of the export's lists to download: posts, likes, favorites (comma-separated) or none [default with --export: posts]
+    /// Which of the export's lists to download: posts, likes, favorites (comma-separated) or none [default with --export: the config's, else posts]
     #[arg(long, value_name = "LISTS")]
     pub download: Option<String>,
-    /// Posts downloaded at once
-    #[arg(long, default_value_t = 4)]
-    pub jobs: usize,
-    /// Requests per second, over the whole run
-    #[arg(long, value_name = "R", default_value_t = 2.0)]
-    pub rate: f64,
+    #[command(flatten)]
+    pub fetch: FetchFlags,
+}
+
+/// How the downloader fetches, on `snapshot` and `run`; the config file's
+/// `[download]` fills what is not given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FetchFlags {
+    /// Posts downloaded at once (1 to 64) [default: the config's, else 4]
+    #[arg(long, value_parser = numbers::jobs)]
+    pub jobs: Option<usize>,
+    /// Requests per second, over the whole run (0.01 to 1000) [default: the config's, else 2]
+    #[arg(long, value_name = "R", value_parser = numbers::rate)]
+    pub rate: Option<f64>,
     /// A Netscape cookies.txt with your TikTok session (to archive your own private posts)
     #[arg(long, value_name = "FILE")]
     pub cookies: Option<PathBuf>,
-    /// Seconds before a silent request is given up (and retried)
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    /// Seconds before a silent request is given up (and retried; 0.1 to 3600)
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = numbers::timeout)]
     pub timeout: f64,
-    /// Retries of a failing request
-    #[arg(long, default_value_t = 3)]
+    /// Retries of a failing request (0 to 20)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
+    /// The largest media file downloaded (e.g. 4GiB, 500MiB, bytes without a unit); a larger one is recorded as a failure and not stored
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = numbers::size)]
+    pub max_video_size: u64,
 }
 
-impl DownloadFlags {
-    pub fn fetch_config(&self) -> tt_vault::tiktok::fetch::FetchConfig {
+impl FetchFlags {
+    pub fn fetch_config(&self, config: &Download) -> tt_vault::tiktok::fetch::FetchConfig {
         tt_vault::tiktok::fetch::FetchConfig {
-            jobs: self.jobs.max(1),
-            rate: self.rate,
-            cookies_file: self.cookies.clone(),
-            timeout: std::time::Duration::from_secs_f64(self.timeout.max(0.1)),
+            jobs: self.jobs.or(config.jobs).unwrap_or(4),
+            rate: self.rate.or(config.rate).unwrap_or(2.0),
+            cookies_file: self.cookies.clone().or_else(|| config.cookies.clone()),
+            timeout: std::time::Duration::from_secs_f64(self.timeout),
             retries: self.retries,
+            max_file_size: self.max_video_size,
             ..tt_vault::tiktok::fetch::FetchConfig::from_env()
+        }
+    }
+}
+
+/// Value parsers for the numeric flags: finite and in range, or a usage error (exit 2)
+/// before any work starts.
+mod numbers {
+    fn finite_in(text: &str, low: f64, high: f64) -> Result<f64, String> {
+        match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && (low..=high).contains(&v) => Ok(v),
+            _ => Err(format!("give a number from {low} to {high}")),
+        }
+    }
+
+    pub fn jobs(text: &str) -> Result<usize, String> {
+        use tt_vault::tiktok::fetch::run::MAX_JOBS;
+        match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+            _ => Err(format!("give a whole number from 1 to {MAX_JOBS}")),
+        }
+    }
+
+    pub fn rate(text: &str) -> Result<f64, String> {
+        finite_in(text, 0.01, 1000.0)
+    }
+
+    pub fn timeout(text: &str) -> Result<f64, String> {
+        finite_in(text, 0.1, 3600.0)
+    }
+
+    /// A byte count: digits, optionally with K, M, G or T (powers of 1024; `KiB`, `KB`
+    /// and `K` alike), from 1 byte to 1 TiB.
+    pub fn size(text: &str) -> Result<u64, String> {
+        let t = text.trim();
+        let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let unit = t[digits..].trim().to_ascii_lowercase();
+        let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
+            "" => 0,
+            "k" => 10,
+            "m" => 20,
+            "g" => 30,
+            "t" => 40,
+            _ => return Err("give a size such as 4GiB, 500MiB or 1048576".into()),
+        };
+        t[..digits]
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+            .filter(|n| (1..=1 << 40).contains(n))
+            .ok_or_else(|| "give a size from 1 byte to 1TiB, e.g. 4GiB".into())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn numbers_outside_their_range_are_refused() {
+            for bad in ["inf", "NaN", "-1", "0", "1e400", "", "x"] {
+                assert!(rate(bad).is_err(), "{bad}");
+                assert!(timeout(bad).is_err(), "{bad}");
+                assert!(jobs(bad).is_err(), "{bad}");
+                assert!(size(bad).is_err(), "{bad}");
+            }
+            assert!(rate("1e-300").is_err());
+            assert!(jobs("100000000").is_err());
+            assert_eq!(rate("2.5"), Ok(2.5));
+            assert_eq!(timeout("0.5"), Ok(0.5));
+            assert_eq!(jobs("8"), Ok(8));
+        }
+
+        #[test]
+        fn sizes_take_binary_units() {
+            assert_eq!(size("4GiB"), Ok(4 << 30));
+            assert_eq!(size("500M"), Ok(500 << 20));
+            assert_eq!(size("64kb"), Ok(64 << 10));
+            assert_eq!(size("1048576"), Ok(1 << 20));
+            assert_eq!(size("1TiB"), Ok(1 << 40));
+            assert!(size("2TiB").is_err());
+            assert!(size("99999999999999999999").is_err());
+            assert!(size("5Q").is_err());
+            assert!(size("1.5GiB").is_err());
         }
     }
 }

@@ -129,14 +129,24 @@ struct VaultSink<'a, 'v> {
     checkpoint: Duration,
 }
 
+/// The variable that sets how often a download makes finished posts durable.
+const CHECKPOINT_ENV: &str = "TT_VAULT_CHECKPOINT_SECS";
+
 /// How often finished posts are made durable during a download, so a killed run
-/// resumes without fetching them again (`TT_VAULT_CHECKPOINT_SECS`, default 10).
-fn checkpoint_interval() -> Duration {
-    let secs = std::env::var("TT_VAULT_CHECKPOINT_SECS")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(10.0);
-    Duration::from_secs_f64(secs.max(0.0))
+/// resumes without fetching them again (`TT_VAULT_CHECKPOINT_SECS`: 0 to 86400 seconds,
+/// default 10). Read before any work, so a bad value stops the snapshot at once.
+pub fn checkpoint_interval() -> Result<Duration> {
+    let Ok(text) = std::env::var(CHECKPOINT_ENV) else {
+        return Ok(Duration::from_secs(10));
+    };
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(DownloadError::Usage(format!(
+            "{CHECKPOINT_ENV}={text:?}: give a number of seconds from 0 to 86400"
+        ))),
+    }
 }
 
 /// The TikTok video id in a downloader file name (`videos/<date>_<id>[_NN].<ext>`).
@@ -228,12 +238,13 @@ pub fn run(
     builder: &SnapshotBuilder,
     targets: Vec<Target>,
     cfg: &FetchConfig,
+    checkpoint: Duration,
     status: &(dyn Fn(String) + Sync),
 ) -> Result<DownloadSummary> {
     let sink = VaultSink {
         builder,
         conn: Mutex::new(vault.connect()?),
-        checkpoint: checkpoint_interval(),
+        checkpoint,
     };
     let total = targets.len();
     let done = AtomicU64::new(0);

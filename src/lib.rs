@@ -2,6 +2,7 @@
 //!
 //! Layers, each talking only downward:
 //! - [`commands`] — one function per CLI command, called by the binary and the tests.
+//! - [`config`] — the configuration file; [`schedule`] — the systemd timer of `run`.
 //! - [`selection`] — which snapshot a command works on (id prefix, date, latest).
 //! - [`download`] — a snapshot's download run: the fetcher's files into the archiver,
 //!   failures recorded as [`download::DownloadFailure`].
@@ -12,9 +13,11 @@
 
 pub mod catalogue;
 pub mod commands;
+pub mod config;
 pub mod dates;
 pub mod download;
 pub mod retention;
+pub mod schedule;
 pub mod selection;
 pub mod store;
 pub mod tiktok;

@@ -2,6 +2,7 @@
 //! what is printed is in `output`.
 
 mod cli;
+mod manual;
 mod output;
 
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use clap::Parser;
 
 use cli::{Bar, Cli, Command, KeyAction};
 use output::Output;
-use tt_vault::commands::{self, forget, key, passphrase, prune, restore, snapshot};
+use tt_vault::commands::snapshot::SnapshotArgs;
+use tt_vault::commands::{self, accounts, forget, key, passphrase, prune, restore, run, snapshot};
+use tt_vault::config::Config;
 use tt_vault::selection::Selector;
 use tt_vault::store::Vault;
 
@@ -45,6 +48,22 @@ fn default_vault() -> PathBuf {
     data.join("tt-vault")
 }
 
+/// This program with the global options that must stay the same when a timer
+/// starts it: the vault and the config file as given now (made absolute).
+fn scheduled_command(cli: &Cli) -> Result<String> {
+    use tt_vault::schedule::quote;
+    let exe = std::env::current_exe().context("finding this program's path for the timer")?;
+    let mut parts = vec![quote(&exe.to_string_lossy())];
+    let cwd = std::env::current_dir().context("the current folder")?;
+    for (flag, path) in [("--vault", &cli.vault), ("--config", &cli.config)] {
+        if let Some(p) = path {
+            parts.push(flag.to_string());
+            parts.push(quote(&cwd.join(p).to_string_lossy()));
+        }
+    }
+    Ok(parts.join(" "))
+}
+
 /// OK, or PROBLEMS when `problems` is true.
 fn exit_code(problems: bool) -> u8 {
     if problems {
@@ -55,17 +74,48 @@ fn exit_code(problems: bool) -> u8 {
 }
 
 fn run(cli: &Cli) -> Result<u8> {
-    let vault_path = cli.vault.clone().unwrap_or_else(default_vault);
-    let pass = passphrase::Source {
-        file: cli.password_file.clone(),
-        command: cli.password_command.clone(),
-    };
-    let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
+    match &cli.command {
+        Command::Completions { shell } => {
+            manual::completions(*shell, &mut std::io::stdout().lock());
+            return Ok(OK);
+        }
+        Command::Man { all: None } => {
+            manual::man_page(&mut std::io::stdout().lock())?;
+            return Ok(OK);
+        }
+        Command::Man { all: Some(dir) } => {
+            out.man_pages(&manual::man_pages(dir)?);
+            return Ok(OK);
+        }
+        Command::Schedule { install, remove } => {
+            let done = match install {
+                Some(every) => tt_vault::schedule::install(*every, &scheduled_command(cli)?)?,
+                None => {
+                    debug_assert!(*remove);
+                    tt_vault::schedule::remove()?
+                }
+            };
+            out.schedule(&done, install.is_some());
+            return Ok(OK);
+        }
+        _ => {}
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    let vault_path = cli
+        .vault
+        .clone()
+        .or_else(|| config.vault.clone())
+        .unwrap_or_else(default_vault);
+    let pass = passphrase::Source {
+        file: cli.password_file.clone(),
+        command: cli.password_command.clone(),
+    };
+    let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
         Command::Init { encrypt } => {
@@ -77,11 +127,40 @@ fn run(cli: &Cli) -> Result<u8> {
             out.init(vault.root());
         }
         Command::Key { action } => run_key(&open()?, action, &out)?,
+        Command::Snapshot(flags) if flags.no_sources() => {
+            let config = config.only_account(flags.account())?;
+            let runs = accounts::snapshot_all(&open()?, &config, &flags.args(&config)?, &bar)?;
+            out.accounts(&runs);
+            return Ok(runs.iter().map(|r| r.severity()).max().unwrap_or(OK));
+        }
         Command::Snapshot(flags) => {
-            let outcome = snapshot::snapshot(&open()?, &flags.args()?, &bar)
+            let outcome = snapshot::snapshot(&open()?, &flags.args(&config)?, &bar)
                 .with_context(|| format!("snapshot into {}", vault_path.display()))?;
             out.snapshot(&outcome);
-            return Ok(exit_code(!outcome.failed.is_empty()));
+            return Ok(exit_code(outcome.problems_found()));
+        }
+        Command::Run {
+            sample,
+            notify_cmd,
+            fetch,
+        } => {
+            let args = run::RunArgs {
+                snapshot: SnapshotArgs {
+                    download: config.download.lists.clone(),
+                    fetch: fetch.fetch_config(&config.download),
+                    ..SnapshotArgs::default()
+                },
+                sample: *sample,
+            };
+            let report = run::run(&open()?, &config, &args, &bar);
+            out.run(&report);
+            let notify = notify_cmd.as_ref().or(config.notify_command.as_ref());
+            if let (Some(cmd), true) = (notify, report.exit_code != OK) {
+                if let Err(e) = run::notify(cmd, &report) {
+                    eprintln!("tt-vault: warning: {e}");
+                }
+            }
+            return Ok(report.exit_code);
         }
         Command::Snapshots { account } => {
             out.snapshots(&commands::list::snapshots(&open()?, account.as_deref())?)
@@ -147,6 +226,9 @@ fn run(cli: &Cli) -> Result<u8> {
                 wait: *wait,
             };
             out.prune(&prune::prune(&open()?, &args, &bar)?);
+        }
+        Command::Completions { .. } | Command::Man { .. } | Command::Schedule { .. } => {
+            unreachable!("answered before the vault is looked for")
         }
     }
     Ok(OK)

@@ -331,15 +331,6 @@ fn failure_of<'a>(s: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{id} not among the failures: {s}"))
 }
 
-fn latest_paths(env: &Env) -> Vec<String> {
-    env.json(&["ls", "latest"])["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_cookies_file_opens_the_users_private_post() {
     let server = Server::start();
@@ -351,7 +342,8 @@ fn a_cookies_file_opens_the_users_private_post() {
     let f = failure_of(&s, ids::NEEDS_SESSION);
     assert_eq!(f["reason"], "private_post", "{f}");
     assert_eq!(s["failed"].as_array().unwrap().len(), 1, "{s}");
-    assert!(!latest_paths(&without)
+    assert!(!without
+        .latest_paths()
         .iter()
         .any(|p| p.contains(ids::NEEDS_SESSION)));
     let asked = server.requests_to(&page);
@@ -359,7 +351,9 @@ fn a_cookies_file_opens_the_users_private_post() {
     assert!(asked.iter().all(|r| r.cookie("sessionid").is_none()));
 
     // With a Netscape cookies.txt holding the session (a comment, an HttpOnly line
-    // and an unrelated expired cookie, as browser extensions write them).
+    // and an unrelated expired cookie, as browser extensions write them). The test
+    // server speaks plain http, and a Secure cookie never goes over http, so this
+    // session cookie is marked non-Secure; a Secure one beside it must stay home.
     let env = Env::new();
     let cookies = env.path("cookies.txt");
     std::fs::write(
@@ -368,7 +362,8 @@ fn a_cookies_file_opens_the_users_private_post() {
             "# Netscape HTTP Cookie File\n\
              # This is a generated file! Do not edit.\n\n\
              .tiktok.com\tTRUE\t/\tFALSE\t1\told_cookie\tstale\n\
-             #HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\t{}\n",
+             #HttpOnly_.tiktok.com\tTRUE\t/\tFALSE\t0\tsessionid\t{}\n\
+             .tiktok.com\tTRUE\t/\tTRUE\t0\tsecure_only\tnot-over-http\n",
             tt::SESSION
         ),
     )
@@ -387,6 +382,13 @@ fn a_cookies_file_opens_the_users_private_post() {
         last.cookie("old_cookie"),
         None,
         "an expired cookie was sent"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.cookie("secure_only").is_none()),
+        "a Secure cookie went over plain http"
     );
     let out = env.path("out");
     env.ok(&["restore", "--latest", "--to", out.to_str().unwrap()]);
@@ -597,7 +599,7 @@ fn resets_and_short_bodies_are_network_failures_and_store_nothing() {
         assert_eq!(media.len(), 2, "{id}");
         assert!(f["attempts"].as_u64().unwrap() >= 2, "{id}: {f}");
     }
-    let paths = latest_paths(&env);
+    let paths = env.latest_paths();
     assert!(
         paths.contains(&format!("videos/{DATE}_{}.mp4", ids::CODECS)),
         "{paths:?}"

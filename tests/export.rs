@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
-use common::{copy_tree, write, Env};
+use common::{copy_tree, write, zip_with, Env};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,17 +45,6 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 fn count(env: &Env, section: &str) -> usize {
     env.json(&["show", section]).as_array().unwrap().len()
-}
-
-/// Zips `files` (name, bytes) into `path`.
-fn zip_with(path: &Path, files: &[(&str, &[u8])]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut z = zip::ZipWriter::new(fs::File::create(path).unwrap());
-    for (name, data) in files {
-        z.start_file(*name, SimpleFileOptions::default()).unwrap();
-        z.write_all(data).unwrap();
-    }
-    z.finish().unwrap();
 }
 
 #[test]
@@ -490,26 +479,135 @@ fn assert_refused(env: &Env, before: &Value, args: &[&str], needles: &[&str]) {
     assert_eq!(count(env, "posts"), 4);
 }
 
-#[test]
-fn bad_json_is_refused_and_the_vault_is_unchanged() {
-    let (env, before) = vault_with_one_snapshot();
-    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
-    let truncated = env.path("trunc/user_data_tiktok.json");
-    write(&truncated, &good[..good.len() / 2]);
-    assert_refused(
-        &env,
-        &before,
-        &["snapshot", "--download", "none", "--export", s(&truncated)],
-        &["trunc/user_data_tiktok.json", "byte"],
+/// Snapshots `export` (exit 1: damaged), checks the damage report names `file` at
+/// `offset`, then restores the snapshot and checks the export comes back byte for byte.
+fn damaged_snapshot(env: &Env, export: &Path, offset: usize) -> Value {
+    let args = ["snapshot", "--download", "none", "--export", s(export)];
+    let out = env.json_code(&args, 1);
+    let damage = &out["export_damage"][0];
+    let file = damage["file"].as_str().unwrap();
+    assert!(
+        file.ends_with(export.file_name().unwrap().to_str().unwrap()),
+        "{out}"
     );
+    assert_eq!(damage["offset"], offset as u64, "{out}");
+    let at = format!(
+        "byte {offset} (line {}, column {})",
+        damage["line"], damage["column"]
+    );
+    let notes = strings(&out["notes"]);
+    assert!(
+        notes.iter().any(|n| n.contains(&at)),
+        "{at} not in {notes:?}"
+    );
+
+    let restored = env.path("restored");
+    let _ = fs::remove_dir_all(&restored);
+    env.ok(&["restore", "--to", s(&restored)]);
+    let name = export.file_name().unwrap().to_str().unwrap();
+    let back = fs::read(restored.join("export").join(name)).unwrap();
+    assert!(
+        back == fs::read(export).unwrap(),
+        "the damaged export is restored byte for byte"
+    );
+    env.ok(&["verify", "--read-data"]);
+    damage.clone()
+}
+
+#[test]
+fn an_export_with_a_trailing_comma_is_kept_and_catalogued_around_it() {
+    let env = Env::new();
+    let good = fs::read_to_string(fixture("json2024/user_data_tiktok.json")).unwrap();
+    // As a hand-cleaned export has it: a comma after the last like, before the `]`.
+    let list = good.find("\"ItemFavoriteList\"").unwrap();
+    let close = list + good[list..].find(']').unwrap();
+    let last = good[..close].rfind('}').unwrap() + 1;
+    let bad = format!("{},{}", &good[..last], &good[last..]);
+    let export = env.path("edited/user_data_tiktok.json");
+    write(&export, bad.as_bytes());
+
+    let damage = damaged_snapshot(&env, &export, last);
+    let line = good[..last].matches('\n').count() + 1;
+    let column = good[..last].rsplit('\n').next().unwrap().chars().count() + 1;
+    assert_eq!(
+        (damage["line"].as_u64(), damage["column"].as_u64()),
+        (Some(line as u64), Some(column as u64))
+    );
+    let what = damage["what"].as_str().unwrap();
+    assert!(
+        what.contains("trailing comma") && !what.contains("truncated"),
+        "{what}"
+    );
+
+    // Everything around the comma is catalogued, as from the clean file.
+    let clean = Env::new();
+    clean.ok(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&fixture("json2024/user_data_tiktok.json")),
+    ]);
+    for section in ["likes", "posts", "followers", "messages", "history"] {
+        assert_eq!(
+            env.json(&["show", section]),
+            clean.json(&["show", section]),
+            "{section}"
+        );
+    }
+
+    // People read it too: the human output names the place.
+    let (stdout, _) = env.expect(
+        &["snapshot", "--download", "none", "--export", s(&export)],
+        1,
+    );
+    assert!(
+        stdout.contains(&format!("line {line}, column {column}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_truncated_export_is_kept_and_catalogued_to_its_last_complete_record() {
+    let env = Env::new();
+    let good = fs::read(fixture("json2026/user_data_tiktok.json")).unwrap();
+    let text = std::str::from_utf8(&good).unwrap();
+    // Cut in the middle of the fourth like.
+    let list = text.find("\"ItemFavoriteList\"").unwrap();
+    let rows: Vec<usize> = text[list..]
+        .match_indices('{')
+        .map(|(i, _)| list + i)
+        .take(4)
+        .collect();
+    let cut = rows[3] + 10;
+    let export = env.path("cut/user_data_tiktok.json");
+    write(&export, &good[..cut]);
+
+    let damage = damaged_snapshot(&env, &export, cut);
+    let what = damage["what"].as_str().unwrap();
+    assert!(
+        what.contains("truncated") && what.contains("Like List"),
+        "{what}"
+    );
+    assert_eq!(
+        count(&env, "likes"),
+        3,
+        "the three complete likes before the cut"
+    );
+    assert_eq!(
+        count(&env, "messages"),
+        4,
+        "sections before the cut are all there"
+    );
+    assert_eq!(count(&env, "posts"), 0, "nothing after the cut");
+
+    // Damage that is not an early end is not called truncated.
     let mut bad = good.clone();
     let at = good.len() / 3;
     bad.splice(at..at, b"}}]]:,".iter().copied());
     let malformed = env.path("bad/user_data_tiktok.json");
     write(&malformed, &bad);
-    assert_refused(
-        &env,
-        &before,
+    let out = env.json_code(
         &[
             "snapshot",
             "--download",
@@ -519,8 +617,52 @@ fn bad_json_is_refused_and_the_vault_is_unchanged() {
             "--account",
             "mila.bakes",
         ],
-        &["bad/user_data_tiktok.json", "malformed JSON", "byte"],
+        1,
     );
+    // (The comma it inserts is read as a trailing one before the first `}`.)
+    let found: Vec<&str> = out["export_damage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        found.iter().any(|w| w.contains("malformed JSON")),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|w| w.contains("truncated")), "{found:?}");
+}
+
+#[test]
+fn a_huge_verbatim_section_is_stored_whole_and_catalogued_in_part() {
+    let env = Env::new();
+    let row =
+        serde_json::json!({"Source": "shop.example", "Event": "PURCHASE", "Note": "x".repeat(400)});
+    let rows = vec![row.to_string(); 120_000].join(",\n");
+    let export = env.path("big/user_data_tiktok.json");
+    let text = format!(
+        "{{\"Profile\": {{\"Profile Info\": {{\"ProfileMap\": {{\"userName\": \"big.one\"}}}}}},\n\
+         \"Ads and data\": {{\"Off TikTok Activity\": {{\"OffTikTokActivityDataList\": [{rows}]}}}}}}"
+    );
+    assert!(text.len() > 45 << 20);
+    write(&export, text.as_bytes());
+    let out = env.json(&["snapshot", "--download", "none", "--export", s(&export)]);
+    assert!(
+        strings(&out["notes"])
+            .iter()
+            .any(|n| n.contains("Off TikTok Activity") && n.contains("larger than")),
+        "{out}"
+    );
+    let raw = env.json(&["show", "raw"]);
+    let kept = raw.to_string().len();
+    assert!(
+        kept < 12 << 20,
+        "the catalogue holds {kept} bytes of a {}-byte section",
+        text.len()
+    );
+    let restored = env.path("restored");
+    env.ok(&["restore", "--to", s(&restored)]);
+    assert!(fs::read(restored.join("export/user_data_tiktok.json")).unwrap() == text.as_bytes());
 }
 
 #[test]

@@ -461,7 +461,8 @@ fn a_cookies_file_opens_private_posts() {
     std::fs::write(
         &cookies,
         format!(
-            "# Netscape HTTP Cookie File\n#HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\t{}\n",
+            // Non-Secure: the test server is plain http, where a Secure cookie never goes.
+            "# Netscape HTTP Cookie File\n#HttpOnly_.tiktok.com\tTRUE\t/\tFALSE\t0\tsessionid\t{}\n",
             tt::SESSION
         ),
     )

@@ -1,5 +1,6 @@
 //! One module per command; each an ordinary function the binary and the tests call.
 
+pub mod accounts;
 pub mod diff;
 pub mod forget;
 pub mod init;
@@ -9,6 +10,7 @@ pub mod passphrase;
 pub mod prune;
 pub mod rebuild;
 pub mod restore;
+pub mod run;
 pub mod show;
 pub mod snapshot;
 pub mod stats;

@@ -64,6 +64,7 @@ fn recatalogue(vault: &Vault) -> Result<(u64, Vec<String>)> {
             target: scratch.clone(),
             force: true,
             verify: false,
+            raw_paths: crate::store::names::from_meta(&snap.meta),
         };
         let restored = restorer::restore(vault, &entries, &opts, &|_| ())?;
         let result = match restored.failed.first() {

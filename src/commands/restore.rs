@@ -6,8 +6,9 @@ use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::catalogue::query;
+use crate::store::names;
 use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
-use crate::store::restorer::{hash_file, safe_target};
+use crate::store::restorer::{existing_hash, hash_file, safe_target};
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::Vault;
 
@@ -68,6 +69,7 @@ pub fn restore(
             target: args.to.clone(),
             force: args.force,
             verify: args.verify,
+            raw_paths: names::from_meta(&snap.meta),
         },
         &|n| progress.add(n),
     )?;
@@ -114,7 +116,10 @@ fn write_views(
         }
         // Streamed to a temporary file (a view can be millions of rows), then
         // compared with what is there and renamed into place.
-        let result = safe_target(to, &rel).and_then(|dest| {
+        let result = safe_target(to, Path::new(&rel)).and_then(|dest| {
+            // Before any work: a FIFO or device there is named, never opened.
+            // Two files on disk compared with each other: no vault id is involved.
+            let existing = existing_hash(&dest, None)?;
             let dir = to.join("views");
             let tmp = dir.join(format!(".{section}.json.tt-vault-tmp"));
             let fail = |e: &dyn std::fmt::Display| format!("writing {}: {e}", dest.display());
@@ -130,8 +135,8 @@ fn write_views(
                 .map_err(|e| fail(&e))
                 .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| fail(&e)))?;
             drop(out);
-            let same = match (hash_file(&dest, None), hash_file(&tmp, None)) {
-                (Ok(old), Ok(new)) => Some(old == new),
+            let same = match (existing, hash_file(&tmp, None)) {
+                (Some(old), Ok(new)) => Some(old == new),
                 _ => None,
             };
             let outcome = match same {

@@ -10,10 +10,11 @@ use crate::catalogue::{ingest, layout_name};
 use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
+use crate::store::names::{self, RawPaths};
 use crate::store::{workers, StoreError, Vault};
-use crate::tiktok::export::{Export, ParseReport};
+use crate::tiktok::export::{Export, Finding, ParseReport};
 use crate::tiktok::fetch::{FetchConfig, Target};
-use crate::tiktok::media;
+use crate::tiktok::saved;
 
 use super::{CommandError, Progress, Result};
 
@@ -51,12 +52,24 @@ pub struct SnapshotOutcome {
     pub sections_understood: Vec<String>,
     /// Key paths of the export's sections kept verbatim.
     pub sections_raw: Vec<String>,
+    /// Damage in the export (stored as it came, catalogued around or up to it).
+    pub export_damage: Vec<Finding>,
+}
+
+impl SnapshotOutcome {
+    /// True when the snapshot is complete but not everything was as it should be:
+    /// posts that could not be fetched, or a damaged export (exit code 1).
+    pub fn problems_found(&self) -> bool {
+        !self.failed.is_empty() || !self.export_damage.is_empty()
+    }
 }
 
 /// A file found in a source, and where it goes in the snapshot.
 struct Planned {
     fs_path: PathBuf,
+    /// The path in the snapshot, and the real bytes when it is not UTF-8.
     path: String,
+    raw_path: Option<Vec<u8>>,
     kind: &'static str,
     item_id: Option<String>,
     size: u64,
@@ -72,6 +85,7 @@ pub fn snapshot(
             "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
         ));
     }
+    let checkpoint = download::checkpoint_interval()?;
     let (targets, export) = targets_and_export(args)?;
     let account = args
         .account
@@ -91,6 +105,8 @@ pub fn snapshot(
         let source = plan_media(dir, &sources, &mut planned, &mut skipped)?;
         sources.push(source);
     }
+
+    let raw_paths = raw_paths(&planned)?;
 
     let lock = vault.lock_for_writing(args.wait)?;
     let total: u64 = planned.iter().map(|p| p.size).sum();
@@ -117,13 +133,24 @@ pub fn snapshot(
         });
         progress.begin("download", None);
         let status = |line| progress.message(line);
-        let summary = download::run(vault, &builder, targets, &args.fetch, &status)?;
+        let summary = download::run(vault, &builder, targets, &args.fetch, checkpoint, &status)?;
         progress.end();
         notes.push(summary.line());
         failed = summary.failed;
     }
 
     let taken_at = args.time.unwrap_or_else(Utc::now);
+    let export_damage = export
+        .as_ref()
+        .map(|(_, r)| r.damage.clone())
+        .unwrap_or_default();
+    let mut meta = serde_json::Map::new();
+    if !raw_paths.is_empty() {
+        meta.insert("raw_paths".into(), names::to_meta(&raw_paths));
+    }
+    if !export_damage.is_empty() {
+        meta.insert("export_damage".into(), serde_json::json!(export_damage));
+    }
     let mut report = None;
     let committed = builder.commit_with(
         SnapshotInfo {
@@ -131,7 +158,7 @@ pub fn snapshot(
             taken_at,
             sources: sources.clone(),
             failed: failed.iter().map(DownloadFailure::to_json).collect(),
-            meta: serde_json::json!({}),
+            meta: meta.into(),
         },
         |tx, id| {
             let Some((e, _)) = &export else { return Ok(()) };
@@ -168,7 +195,30 @@ pub fn snapshot(
         notes,
         sections_understood,
         sections_raw,
+        export_damage,
     })
+}
+
+/// The real names of the planned paths that are not UTF-8. Refuses two files that
+/// would be stored under one path (a name shown with `\xNN` escapes beside a file
+/// really named so): one of them could not be restored.
+fn raw_paths(planned: &[Planned]) -> Result<RawPaths> {
+    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
+    for p in planned {
+        if let Some(other) = seen.insert(&p.path, &p.fs_path) {
+            return Err(CommandError::Input(format!(
+                "{} and {} would both be stored as {}, and one of them could not be restored \
+                 (a name that is not UTF-8 is shown with \\xNN escapes); rename one of them",
+                other.display(),
+                p.fs_path.display(),
+                p.path
+            )));
+        }
+    }
+    Ok(planned
+        .iter()
+        .filter_map(|p| Some((p.path.clone(), p.raw_path.clone()?)))
+        .collect())
 }
 
 /// An export parsed in full, and what the parse found.
@@ -178,8 +228,9 @@ type CheckedExport = (Export, ParseReport);
 /// export itself, parsed and checked.
 fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<CheckedExport>)> {
     let mut targets = download::targets_from_urls(&args.urls);
-    // The export is parsed in full before anything is written: a malformed one
-    // fails here, with the vault untouched.
+    // The export is parsed in full before anything is written: one with nothing
+    // readable fails here, with the vault untouched; a damaged one is stored as it
+    // came, catalogued as far as it reads, and its damage reported.
     if args.export.is_none() && args.download.as_ref().is_some_and(|w| !w.is_empty()) {
         return Err(CommandError::Usage(
             "--download picks lists of an export: give --export too (or use --url LINK)".into(),
@@ -202,6 +253,8 @@ fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<Checke
         None => None,
     };
     if !targets.is_empty() {
+        crate::tiktok::fetch::client::parse_base(args.fetch.base.as_deref())
+            .map_err(|e| CommandError::Input(e.to_string()))?;
         if let Some(cookies) = &args.fetch.cookies_file {
             // Found now, not after every local file is already read and packed.
             std::fs::File::open(cookies).map_err(|e| {
@@ -303,6 +356,7 @@ fn plan_export(
         planned.push(Planned {
             fs_path: abs.clone(),
             path: root.clone(),
+            raw_path: None,
             kind: "export",
             item_id: None,
             size,
@@ -334,6 +388,12 @@ fn export_notes(report: &ParseReport) -> Vec<String> {
             report.kept_raw.len(),
             report.kept_raw.join("; ")
         ));
+    }
+    for d in &report.damage {
+        notes.push(format!("damaged export: {d}"));
+    }
+    for c in &report.capped {
+        notes.push(format!("export: {c}"));
     }
     notes
 }
@@ -404,22 +464,15 @@ fn walk(
             walk(base, &path, root, kind, out, skipped)?;
         } else if meta.is_file() {
             let rel = path.strip_prefix(base).expect("walked under base");
-            let rel = rel
-                .to_str()
-                .ok_or_else(|| {
-                    CommandError::Input(format!(
-                        "file name {} is not valid UTF-8; rename it to back it up",
-                        path.display()
-                    ))
-                })?
-                .replace('\\', "/");
-            let item_id = if kind != "media" || media::is_sidecar(&path) {
+            let (snapshot_path, raw_path) = names::snapshot_path(root, rel);
+            let item_id = if kind != "media" || saved::is_sidecar(&path) {
                 None
             } else {
-                media::post_id(&path)
+                saved::post_id(&path)
             };
             out.push(Planned {
-                path: format!("{root}/{rel}"),
+                path: snapshot_path,
+                raw_path,
                 fs_path: path,
                 kind,
                 item_id,

@@ -2,6 +2,7 @@
 //! document. The words and layouts here are what scripts and the tests read, so a
 //! change to them is a change of behaviour.
 
+mod automatic;
 mod show;
 
 use std::path::Path;
@@ -77,7 +78,11 @@ impl Output {
     }
 
     pub fn snapshot(&self, o: &SnapshotOutcome) {
-        self.emit(o, |o| {
+        self.emit(o, |o| self.snapshot_text(o));
+    }
+
+    fn snapshot_text(&self, o: &SnapshotOutcome) {
+        {
             self.say(format!(
                 "snapshot {} of {} taken {}: {} files, {} ({} new, {} stored)",
                 short(&o.id),
@@ -101,7 +106,7 @@ impl Output {
                     o.failed.len()
                 ));
             }
-        });
+        }
     }
 
     pub fn snapshots(&self, list: &[Snapshot]) {
@@ -175,7 +180,11 @@ impl Output {
     }
 
     pub fn verify(&self, report: &Report) {
-        self.emit(report, |r| {
+        self.emit(report, |r| self.verify_text(r));
+    }
+
+    fn verify_text(&self, r: &Report) {
+        {
             // Problems print even with --quiet: they are the answer.
             for p in &r.problems {
                 println!(
@@ -213,7 +222,7 @@ impl Output {
                     format!("{} problems", r.problems.len())
                 }
             ));
-        });
+        }
     }
 
     pub fn audits(&self, list: &[Audit]) {
@@ -297,7 +306,11 @@ impl Output {
     /// `prune_asked`: `--prune` was given (with `--dry-run` nothing is pruned, and
     /// the text says why).
     pub fn forget(&self, report: &ForgetReport, prune_asked: bool) {
-        self.emit(report, |r| {
+        self.emit(report, |r| self.forget_text(r, prune_asked));
+    }
+
+    fn forget_text(&self, r: &ForgetReport, prune_asked: bool) {
+        {
             if let Some(p) = &r.policy {
                 self.say(format!("policy: {p}"));
             }
@@ -338,7 +351,7 @@ impl Output {
             if let Some(p) = &r.prune {
                 self.say(prune_summary(p));
             }
-        });
+        }
     }
 
     pub fn prune(&self, report: &PruneReport) {

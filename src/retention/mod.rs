@@ -40,15 +40,51 @@ pub const UNLIMITED: u32 = u32::MAX;
 pub const EMPTY_POLICY_REASON: &str = "empty policy keeps everything";
 
 /// Which snapshots to keep. Counts are `None` or `Some(0)` when the rule is off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// As a configuration table its keys are the `forget` flags' names (`keep_daily = 7`,
+/// `keep_yearly = "unlimited"`, `keep_within = "90d"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
+    #[serde(default, rename = "keep_last", deserialize_with = "de::count")]
     pub last: Option<u32>,
+    #[serde(default, rename = "keep_hourly", deserialize_with = "de::count")]
     pub hourly: Option<u32>,
+    #[serde(default, rename = "keep_daily", deserialize_with = "de::count")]
     pub daily: Option<u32>,
+    #[serde(default, rename = "keep_weekly", deserialize_with = "de::count")]
     pub weekly: Option<u32>,
+    #[serde(default, rename = "keep_monthly", deserialize_with = "de::count")]
     pub monthly: Option<u32>,
+    #[serde(default, rename = "keep_yearly", deserialize_with = "de::count")]
     pub yearly: Option<u32>,
+    #[serde(default, rename = "keep_within", deserialize_with = "de::span")]
     pub within: Option<Span>,
+}
+
+/// The policy's fields read from a configuration file, with the flags' parsers.
+mod de {
+    use serde::{Deserialize, Deserializer};
+
+    /// A count: a number or `"unlimited"`.
+    pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Count {
+            N(u32),
+            Word(String),
+        }
+        match Count::deserialize(d)? {
+            Count::N(n) => Ok(Some(n)),
+            Count::Word(w) => super::parse_count(&w)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub fn span<'de, D: Deserializer<'de>>(d: D) -> Result<Option<super::Span>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map(Some).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Policy {

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod crypto;
 pub mod lock;
 pub mod manifest;
+pub mod names;
 pub mod pack;
 pub mod pruner;
 pub mod reader;

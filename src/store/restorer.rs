@@ -1,7 +1,8 @@
 //! Reading files back out of the vault, every chunk and every file BLAKE3-checked.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::chunker::Hash;
 use super::crypto::{self, Keys};
 use super::manifest::Entry;
+use super::names::{self, RawPaths};
 use super::reader::BlobReader;
 use super::{workers, Result, Vault};
 
@@ -16,6 +18,8 @@ pub struct RestoreOptions {
     pub target: PathBuf,
     pub force: bool,
     pub verify: bool,
+    /// The real names of paths that are not UTF-8 (see `names.rs`).
+    pub raw_paths: RawPaths,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -34,8 +38,8 @@ pub struct RestoreFailure {
 
 /// Joins a snapshot path under `target`, refusing anything that could land outside
 /// it: absolute paths, `..`, and directories along the way that are symlinks.
-pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, String> {
-    let rel_path = Path::new(rel);
+pub fn safe_target(target: &Path, rel: &Path) -> std::result::Result<PathBuf, String> {
+    let rel_path = rel;
     let mut out = target.to_path_buf();
     for c in rel_path.components() {
         match c {
@@ -47,7 +51,7 @@ pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, Str
             }
         }
     }
-    if rel.is_empty() || rel.contains('\0') {
+    if rel.as_os_str().is_empty() || rel.as_os_str().as_bytes().contains(&0) {
         return Err(format!("refusing unsafe path {rel:?}"));
     }
     // Every existing directory between target and the file must be a real directory.
@@ -72,9 +76,59 @@ pub fn safe_target(target: &Path, rel: &str) -> std::result::Result<PathBuf, Str
     Ok(out)
 }
 
-/// The id of a file's content (keyed BLAKE3 when `keys` are given).
+/// The hash of what is at a target path already: `None` when nothing is there, an
+/// error naming the path when it is not a regular file. A FIFO, socket or device is
+/// never opened (opening a FIFO would wait forever): the type is checked before, and
+/// again on the opened descriptor, which is opened without following a symlink and
+/// without blocking, in case the path changed in between.
+pub fn existing_hash(
+    path: &Path,
+    keys: Option<&Keys>,
+) -> std::result::Result<Option<Hash>, String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    not_special(path, &meta)?;
+    hash_file(path, keys)
+        .map(Some)
+        .map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// An error naming `path` unless it is a regular file.
+fn not_special(path: &Path, meta: &fs::Metadata) -> std::result::Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symlink"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(format!(
+        "{} is {what}, not a regular file; it was left alone: remove it or restore somewhere else",
+        path.display()
+    ))
+}
+
+/// Hashes a regular file, refusing (without blocking) anything else put at `path`.
 pub fn hash_file(path: &Path, keys: Option<&Keys>) -> io::Result<Hash> {
-    let mut f = File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    not_special(path, &f.metadata()?).map_err(io::Error::other)?;
     let mut h = crypto::hasher(keys);
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -133,10 +187,10 @@ fn restore_one(
     opts: &RestoreOptions,
     progress: &dyn Fn(u64),
 ) -> std::result::Result<bool, String> {
-    let dest = safe_target(&opts.target, &e.path)?;
+    let dest = safe_target(&opts.target, &names::restore_path(&e.path, &opts.raw_paths))?;
     if let Ok(meta) = fs::symlink_metadata(&dest) {
-        if meta.is_file()
-            && meta.len() == e.size
+        not_special(&dest, &meta)?;
+        if meta.len() == e.size
             && hash_file(&dest, reader.keys())
                 .map(|h| h == e.hash)
                 .unwrap_or(false)
@@ -149,14 +203,13 @@ fn restore_one(
                 dest.display()
             ));
         }
-        if meta.is_dir() {
-            return Err(format!("{} is a directory", dest.display()));
-        }
     }
     let dir = dest.parent().expect("restored files have a parent");
     fs::create_dir_all(dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tt-vault-tmp"));
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(dest.file_name().unwrap_or_default());
+    tmp_name.push(".tt-vault-tmp");
+    let tmp = dir.join(tmp_name);
     let result = (|| {
         let file = reader.file(&e.hash).map_err(|err| err.to_string())?;
         // A stale temporary from an interrupted run goes; create_new then never
@@ -202,6 +255,7 @@ mod tests {
             target: target.to_path_buf(),
             force,
             verify: true,
+            raw_paths: RawPaths::new(),
         };
         restore(v, entries, &opts, &|_| ()).unwrap()
     }
@@ -210,12 +264,12 @@ mod tests {
     fn unsafe_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
-            assert!(safe_target(dir.path(), bad).is_err(), "{bad}");
+            assert!(safe_target(dir.path(), Path::new(bad)).is_err(), "{bad}");
         }
         std::os::unix::fs::symlink("/tmp", dir.path().join("link")).unwrap();
-        assert!(safe_target(dir.path(), "link/x").is_err());
+        assert!(safe_target(dir.path(), Path::new("link/x")).is_err());
         assert_eq!(
-            safe_target(dir.path(), "a/b").unwrap(),
+            safe_target(dir.path(), Path::new("a/b")).unwrap(),
             dir.path().join("a/b")
         );
     }

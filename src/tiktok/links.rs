@@ -105,14 +105,31 @@ pub fn parse(link: &str) -> Option<VideoLink> {
     }
 }
 
+/// The domains of TikTok's site: its pages, short links and media hosts live under them.
+const SITE_DOMAINS: &[&str] = &["tiktok.com", "tiktokv.com", "tiktokv.eu"];
+/// TikTok's media CDNs: they serve no post pages, but they are TikTok's and may be given
+/// the page as Referer and TikTok's cookies.
+const CDN_DOMAINS: &[&str] = &["tiktokcdn.com", "tiktokcdn-us.com", "tiktokcdn-eu.com"];
+
+/// True when `host` is one of `domains` or a subdomain of one.
+fn under_any(host: &str, domains: &[&str]) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    domains.iter().any(|domain| {
+        host.strip_suffix(domain)
+            .is_some_and(|p| p.is_empty() || p.ends_with('.'))
+    })
+}
+
 /// True for TikTok's own domains (`tiktok.com`, `tiktokv.com`, `tiktokv.eu` and their
 /// subdomains), given in lower case.
 pub fn is_tiktok_host(host: &str) -> bool {
-    let under = |domain: &str| {
-        host.strip_suffix(domain)
-            .is_some_and(|p| p.is_empty() || p.ends_with('.'))
-    };
-    under("tiktok.com") || under("tiktokv.com") || under("tiktokv.eu")
+    under_any(host, SITE_DOMAINS)
+}
+
+/// True for every host TikTok owns, its site and its media CDNs (lower case): the
+/// only hosts (besides the base override) that get cookies and a Referer.
+pub fn is_tiktok_owned(host: &str) -> bool {
+    under_any(host, SITE_DOMAINS) || under_any(host, CDN_DOMAINS)
 }
 
 /// The post id a link carries, if any.
@@ -129,7 +146,7 @@ pub fn canonical_page(user: Option<&str>, id: &str, photo: bool) -> String {
 }
 
 fn numeric(s: &str) -> Option<String> {
-    (!s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string())
+    super::ids::is_numeric_id(s).then(|| s.to_string())
 }
 
 #[cfg(test)]
@@ -210,6 +227,35 @@ mod tests {
         ] {
             assert_eq!(parse(link), None, "{link}");
         }
+    }
+
+    #[test]
+    fn tiktok_owned_hosts_are_its_site_and_cdns_only() {
+        for host in [
+            "www.tiktok.com",
+            "tiktok.com",
+            "v16-webapp-prime.tiktok.com",
+            "www.tiktok.com.",
+            "v19.tiktokcdn-us.com",
+            "p16-sign.tiktokcdn.com",
+            "api.tiktokv.eu",
+        ] {
+            assert!(is_tiktok_owned(host), "{host}");
+        }
+        for host in [
+            "eviltiktok.com",
+            "tiktok.com.evil.net",
+            "tiktokcdn.com.example",
+            "nottiktokcdn.com",
+            "127.0.0.1",
+            "",
+        ] {
+            assert!(!is_tiktok_owned(host), "{host}");
+        }
+        assert!(
+            !is_tiktok_host("p16-sign.tiktokcdn.com"),
+            "a CDN is no page host"
+        );
     }
 
     #[test]

@@ -2,5 +2,6 @@
 
 pub mod export;
 pub mod fetch;
+pub mod ids;
 pub mod links;
-pub mod media;
+pub mod saved;

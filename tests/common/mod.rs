@@ -79,6 +79,16 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// The paths in the latest snapshot.
+    pub fn latest_paths(&self) -> Vec<String> {
+        self.json(&["ls", "latest"])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn packs(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for d in fs::read_dir(self.vault().join("packs")).unwrap() {
@@ -105,30 +115,54 @@ pub fn write(path: &Path, data: &[u8]) {
     fs::write(path, data).unwrap();
 }
 
-/// Every regular file under `root`, by '/'-separated relative path, with its BLAKE3.
-pub fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+/// Zips `files` (name, bytes) into `path`.
+pub fn zip_with(path: &Path, files: &[(&str, &[u8])]) {
+    use std::io::Write;
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for (name, data) in files {
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(data).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+/// Calls `visit` with the relative and full path of every regular file under `root`.
+pub fn each_file(root: &Path, visit: &mut dyn FnMut(&Path, &Path)) {
+    fn walk(base: &Path, dir: &Path, visit: &mut dyn FnMut(&Path, &Path)) {
         for e in fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                walk(base, &p, out);
+                walk(base, &p, visit);
             } else {
-                let rel = p
-                    .strip_prefix(base)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.insert(
-                    rel,
-                    blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string(),
-                );
+                visit(p.strip_prefix(base).unwrap(), &p);
             }
         }
     }
-    let mut out = BTreeMap::new();
     if root.exists() {
-        walk(root, root, &mut out);
+        walk(root, root, visit);
     }
+}
+
+/// Every regular file under `root`, by '/'-separated relative path, with its BLAKE3.
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    each_file(root, &mut |rel, full| {
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let hash = blake3::hash(&fs::read(full).unwrap()).to_hex().to_string();
+        out.insert(rel, hash);
+    });
+    out
+}
+
+/// Every regular file under `root`: the exact bytes of its relative path, and its content.
+pub fn exact_tree(root: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = BTreeMap::new();
+    each_file(root, &mut |rel, full| {
+        out.insert(rel.as_os_str().as_bytes().to_vec(), fs::read(full).unwrap());
+    });
     out
 }
 

@@ -7,6 +7,13 @@
 //! Media bodies are deterministic pseudo-random bytes ([`media_bytes`]) so tests can
 //! compare what was stored. Every request is recorded ([`Server::requests`]).
 //!
+//! Media is served on the server's own host and port, so with the server as the base
+//! override the media URLs it hands out are the base origin: the only non-TikTok origin
+//! the downloader may send cookies and a Referer to. The hostile posts point elsewhere
+//! ([`Server::set_elsewhere`]: typically a second server on 127.0.0.2, see
+//! [`Server::start_on`]), or send what no sane server would (huge pages, endless bodies,
+//! impossible bot walls).
+//!
 //! One thread per connection, one request per connection (`Connection: close`).
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -57,6 +64,26 @@ pub mod ids {
     pub const LOGIN: &str = "7300000000000000019";
     /// Private (10216) unless the request carries `sessionid=` [`super::SESSION`].
     pub const NEEDS_SESSION: &str = "7300000000000000020";
+    /// Bot wall whose prefix is 1 MiB long (and has no solution).
+    pub const WAF_HUGE: &str = "7300000000000000021";
+    /// Bot wall with a short prefix and no solution below the nonce bound.
+    pub const WAF_NONE: &str = "7300000000000000022";
+    /// Bot wall with an 8 KiB prefix (longer than any real one).
+    pub const WAF_LONG: &str = "7300000000000000030";
+    /// A 20 MB page.
+    pub const HUGE_PAGE: &str = "7300000000000000023";
+    /// Media body without a Content-Length that never ends.
+    pub const ENDLESS: &str = "7300000000000000024";
+    /// Media announcing a 10 GiB Content-Length.
+    pub const DECLARED_HUGE: &str = "7300000000000000025";
+    /// Video URL on the "elsewhere" server.
+    pub const MEDIA_ELSEWHERE: &str = "7300000000000000026";
+    /// Video URL on this server, which redirects it to the "elsewhere" server.
+    pub const MEDIA_REDIRECT: &str = "7300000000000000027";
+    /// The page itself redirects to the "elsewhere" server.
+    pub const PAGE_REDIRECT: &str = "7300000000000000028";
+    /// Video URL on this server's port but named `localhost` (a name for a loopback address).
+    pub const MEDIA_LOCALHOST: &str = "7300000000000000029";
 }
 
 /// A short link (on the `www.tiktok.com/t/` form) that redirects to `ids::SHORT_TARGET`.
@@ -97,26 +124,47 @@ impl Request {
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    log: Arc<Mutex<Vec<Request>>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    base: String,
+    log: Mutex<Vec<Request>>,
+    /// The base of the server the hostile posts point at.
+    elsewhere: Mutex<String>,
 }
 
 impl Server {
     pub fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Server::start_on("127.0.0.1")
+    }
+
+    /// A server on another loopback address (e.g. `127.0.0.2`), any free port.
+    pub fn start_on(ip: &str) -> Server {
+        let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (b, l) = (base.clone(), log.clone());
+        let shared = Arc::new(Shared {
+            base: base.clone(),
+            log: Mutex::new(Vec::new()),
+            elsewhere: Mutex::new("http://127.0.0.2:9".into()),
+        });
+        let s = shared.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (b, l) = (b.clone(), l.clone());
-                std::thread::spawn(move || handle(conn, &b, &l));
+                let s = s.clone();
+                std::thread::spawn(move || handle(conn, &s));
             }
         });
-        Server { base, log }
+        Server { base, shared }
+    }
+
+    /// Where the hostile posts point their media and redirects (another server's base).
+    pub fn set_elsewhere(&self, base: &str) {
+        *self.shared.elsewhere.lock().unwrap() = base.to_string();
     }
 
     pub fn requests(&self) -> Vec<Request> {
-        self.log.lock().unwrap().clone()
+        self.shared.log.lock().unwrap().clone()
     }
 
     /// Requests whose path starts with `prefix`.
@@ -189,12 +237,14 @@ pub fn video_name(id: &str) -> String {
 
 // ---------------------------------------------------------------------------------------
 
-fn handle(mut conn: TcpStream, base: &str, log: &Mutex<Vec<Request>>) {
+fn handle(mut conn: TcpStream, shared: &Shared) {
     let Some(req) = read_request(&mut conn) else {
         return;
     };
+    let base = shared.base.as_str();
+    let elsewhere = shared.elsewhere.lock().unwrap().clone();
     let count = {
-        let mut l = log.lock().unwrap();
+        let mut l = shared.log.lock().unwrap();
         l.push(req.clone());
         l.iter()
             .filter(|r| r.path == req.path && r.method == req.method)
@@ -211,15 +261,31 @@ fn handle(mut conn: TcpStream, base: &str, log: &Mutex<Vec<Request>>) {
             respond(&mut conn, 301, &[("Location", &to)], b"");
         }
         ["login"] => respond(&mut conn, 200, &[], b"<html>log in</html>"),
+        ["media", name] if name.contains(ids::MEDIA_REDIRECT) => {
+            let to = media_url(&elsewhere, name);
+            respond(&mut conn, 302, &[("Location", &to)], b"");
+        }
         ["media", name] => media(&mut conn, &req, name, count),
+        [_, "video", id] if *id == ids::PAGE_REDIRECT => {
+            let to = format!("{elsewhere}/@x/video/{id}");
+            respond(&mut conn, 302, &[("Location", &to)], b"");
+        }
         [user, "video" | "photo", id] if user.starts_with('@') => {
-            page(&mut conn, &req, base, &user[1..], id, count)
+            page(&mut conn, &req, base, &elsewhere, &user[1..], id, count)
         }
         _ => respond(&mut conn, 404, &[], b"not found"),
     }
 }
 
-fn page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, id: &str, count: usize) {
+fn page(
+    conn: &mut TcpStream,
+    req: &Request,
+    base: &str,
+    elsewhere: &str,
+    user: &str,
+    id: &str,
+    count: usize,
+) {
     let cookie = format!("tt_chain_token={CHAIN_TOKEN}; Path=/");
     let set = [
         ("Set-Cookie", cookie.as_str()),
@@ -249,6 +315,28 @@ fn page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, id: &str, c
             universal_html(&detail_status(10216, "author_secret"))
         }
         ids::WAF if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => waf_page(),
+        ids::WAF_HUGE => waf_page_for(&vec![b'p'; 1 << 20], &[7u8; 32]),
+        ids::WAF_NONE => waf_page_for(WAF_PREFIX, &[7u8; 32]),
+        ids::WAF_LONG => waf_page_for(&[b'p'; 8 << 10], &[7u8; 32]),
+        ids::HUGE_PAGE => {
+            // Without a Content-Length: the reader has to notice the size on its own.
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n";
+            let filler = "<!-- padding -->".repeat(20_000_000 / 16);
+            let html = universal_html(&detail_status(10216, "x"))
+                .replace("<body>", &format!("<body>{filler}"));
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(html.as_bytes());
+            return;
+        }
+        ids::MEDIA_ELSEWHERE => {
+            let video = json!({"duration": 5, "playAddr": media_url(elsewhere, &video_name(id))});
+            universal_html(&detail_item(item(base, id, user, video)))
+        }
+        ids::MEDIA_LOCALHOST => {
+            let named = base.replace("127.0.0.1", "localhost");
+            let video = json!({"duration": 5, "playAddr": media_url(&named, &video_name(id))});
+            universal_html(&detail_item(item(base, id, user, video)))
+        }
         ids::SIGI => {
             let item = item(
                 base,
@@ -330,6 +418,14 @@ fn media(conn: &mut TcpStream, req: &Request, name: &str, count: usize) {
     };
     let has = |id: &str| name.contains(id);
     let first = count == 1;
+    if has(ids::ENDLESS) {
+        return send_endless(conn);
+    }
+    if has(ids::DECLARED_HUGE) {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 10737418240\r\nConnection: close\r\n\r\n";
+        let _ = conn.write_all(head.as_bytes());
+        return send_endless(conn);
+    }
     if has(ids::RESET_ALWAYS) || (has(ids::RESET_ONCE) && first) {
         return send_partial(conn, &body, true);
     }
@@ -345,6 +441,16 @@ fn media(conn: &mut TcpStream, req: &Request, name: &str, count: usize) {
         &[("Content-Type", "application/octet-stream")],
         &body,
     );
+}
+
+/// A body without a length that goes on until the client hangs up.
+fn send_endless(conn: &mut TcpStream) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n\r\n";
+    if conn.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let block = media_bytes("endless");
+    while conn.write_all(&block).is_ok() {}
 }
 
 /// Headers announcing the whole body, then half of it; then a reset (RST) or a clean close.
@@ -465,7 +571,12 @@ fn universal_html(detail: &Value) -> String {
 /// padding stripped, as TikTok sends it).
 fn waf_page() -> String {
     let digest = Sha256::digest([WAF_PREFIX, WAF_NONCE.to_string().as_bytes()].concat());
-    let payload = json!({"v": {"a": STANDARD.encode(WAF_PREFIX), "c": STANDARD.encode(digest)}, "s": "server-sig"});
+    waf_page_for(WAF_PREFIX, &digest)
+}
+
+/// A bot-wall page for any prefix and digest.
+fn waf_page_for(prefix: &[u8], digest: &[u8]) -> String {
+    let payload = json!({"v": {"a": STANDARD.encode(prefix), "c": STANDARD.encode(digest)}, "s": "server-sig"});
     let cs = STANDARD_NO_PAD.encode(payload.to_string());
     format!(
         "<html><head><title>Verifying</title></head><body><p id=\"wci\" class=\"{WAF_COOKIE}\"></p>\

@@ -4,7 +4,8 @@
 //! one list (watch history). The file is walked with serde seeds: the category and
 //! section maps are visited key by key, and each list is deserialized one element at
 //! a time and handed to the sink, so memory stays flat whatever the export's size.
-//! Only sections kept raw and single rows are ever held whole.
+//! Only sections kept raw and single rows are ever held, each within the budget of
+//! `bounded.rs`.
 //!
 //! Shape handled (see `layout.rs` for the names): root map › category map › section
 //! map › list of row objects. Inside a section, scalar siblings of the list (`App`,
@@ -12,35 +13,42 @@
 //! profile; `ChatHistory` is a map from `"Chat History with <user>:"` to that chat's
 //! messages. A section given directly as a list is accepted too.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::bounded::{self, Budget};
 use super::layout::{self, Layout};
+use super::lenient::{self, Lenient, Pos};
 use super::record::{self, norm, Section, PATH_SEP};
-use super::{Emitter, ExportError};
+use super::{Emitter, ExportError, Finding};
 
-/// Parses one JSON export file from `reader`, emitting every record.
-/// `file` names the file in error messages.
+/// Parses one JSON export file from `reader`, emitting every record it can read.
+/// `file` names the file in messages. Damage past the first key is reported in the
+/// emitter's findings, not as an error: what came before it is kept.
 pub(crate) fn parse(
     reader: &mut dyn Read,
     file: &str,
     em: &mut Emitter<'_>,
 ) -> Result<Layout, ExportError> {
-    let mut counted = Counting {
-        inner: reader,
-        count: 0,
+    let last = Cell::new(Pos::default());
+    let io_error = |source| ExportError::Io {
+        path: file.to_string(),
+        source,
     };
+    let mut input = Lenient::new(BufReader::new(reader), &last).map_err(io_error)?;
     let mut cursor = Cursor {
         em,
         path: Vec::new(),
         top: Vec::new(),
+        file,
+        last: &last,
     };
     let result = {
-        let mut de = serde_json::Deserializer::from_reader(&mut counted);
+        let mut de = serde_json::Deserializer::from_reader(&mut input);
         Walk {
             cur: &mut cursor,
             place: Place::Root,
@@ -48,53 +56,101 @@ pub(crate) fn parse(
         .deserialize(&mut de)
         .and_then(|()| de.end())
     };
-    match result {
-        Ok(()) => Ok(layout::json_layout(&cursor.top)),
-        Err(e) => {
-            if let Some(message) = cursor.em.failed.take() {
-                return Err(ExportError::Sink {
-                    file: file.to_string(),
-                    key_path: cursor.path.join(PATH_SEP),
-                    message,
-                });
-            }
-            if e.is_io() {
-                return Err(ExportError::Io {
-                    path: file.to_string(),
-                    source: io::Error::other(e.to_string()),
-                });
-            }
-            Err(ExportError::Json {
-                file: file.to_string(),
-                offset: counted.count,
-                line: e.line(),
-                column: e.column(),
-                key_path: cursor.path.join(PATH_SEP),
-                detail: strip_position(&e.to_string()),
-            })
-        }
+    let Err(e) = result else {
+        note_repairs(&input, file, cursor.em, None);
+        return Ok(layout::json_layout(&cursor.top));
+    };
+    if let Some(message) = cursor.em.failed.take() {
+        return Err(ExportError::Sink {
+            file: file.to_string(),
+            key_path: cursor.key_path(),
+            message,
+        });
+    }
+    if e.is_io() {
+        return Err(io_error(io::Error::other(e.to_string())));
+    }
+    let at = if e.is_eof() {
+        last.get()
+    } else {
+        input
+            .place(e.line() as u64, e.column() as u64)
+            .unwrap_or(last.get())
+    };
+    let detail = strip_position(&e.to_string());
+    let key_path = cursor.key_path();
+    if cursor.top.is_empty() {
+        return Err(ExportError::Json {
+            file: file.to_string(),
+            offset: at.offset,
+            line: at.line as usize,
+            column: at.column as usize,
+            key_path,
+            detail,
+        });
+    }
+    note_repairs(&input, file, cursor.em, Some(at));
+    let inside = if key_path.is_empty() {
+        "at the top level".to_string()
+    } else {
+        format!("inside {key_path}")
+    };
+    let what = if e.is_eof() && input.at_end {
+        format!(
+            "the file ends early, {inside} ({detail}): the export is truncated. Every record \
+             up to the last complete one is catalogued, nothing after it; the file is stored as \
+             it came. Download the export again to get the rest"
+        )
+    } else {
+        let rest = input.drain().map_err(io_error)?.saturating_sub(at.offset);
+        format!(
+            "malformed JSON {inside} ({detail}): the remaining {rest} bytes of the file, from \
+             here, were not catalogued; the file is stored as it came. It was changed after \
+             TikTok made it (edited or damaged): fix it there, or download the export again"
+        )
+    };
+    cursor.em.damage.push(finding(file, at, what));
+    Ok(layout::json_layout(&cursor.top))
+}
+
+fn finding(file: &str, at: Pos, what: String) -> Finding {
+    Finding {
+        file: file.to_string(),
+        offset: at.offset,
+        line: at.line,
+        column: at.column,
+        what,
     }
 }
 
-/// serde_json appends " at line L column C"; the error reports those itself.
+/// Reports what the reader repaired or cut before `fault` (the parser may have read
+/// a little past a fault before reporting it).
+fn note_repairs<R>(t: &Lenient<'_, R>, file: &str, em: &mut Emitter<'_>, fault: Option<Pos>) {
+    let before = |p: &Pos| fault.is_none_or(|f| p.offset < f.offset);
+    for &at in t.commas.iter().filter(|p| before(p)) {
+        let what = "a trailing comma (not valid JSON; the file was probably edited by hand) \
+                    was ignored; the records around it are catalogued";
+        em.damage.push(finding(file, at, what.into()));
+    }
+    if let (Some(last), n @ 1..) = (t.commas.last(), t.more_commas) {
+        let what = format!("{n} more trailing commas after this one were ignored likewise");
+        em.damage.push(finding(file, *last, what));
+    }
+    for &(at, len) in t.cut_strings.iter().filter(|(p, _)| before(p)) {
+        let what = format!(
+            "a string of {len} bytes: the catalogue keeps its first {} bytes; the stored \
+             export file has it whole",
+            lenient::STRING_CAP
+        );
+        em.capped.push(finding(file, at, what));
+    }
+}
+
+/// serde_json appends " at line L column C"; the findings place errors themselves.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
-    }
-}
-
-/// Counts the bytes the parser has consumed, so errors can name a byte offset.
-struct Counting<'r> {
-    inner: &'r mut dyn Read,
-    count: u64,
-}
-
-impl Read for Counting<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
     }
 }
 
@@ -104,6 +160,9 @@ struct Cursor<'c, 's> {
     path: Vec<String>,
     /// Normalised top-level keys, which tell the layouts apart.
     top: Vec<String>,
+    file: &'c str,
+    /// The place of the last byte the parser has read.
+    last: &'c Cell<Pos>,
 }
 
 impl Cursor<'_, '_> {
@@ -117,32 +176,79 @@ impl Cursor<'_, '_> {
             .map_err(|_| E::custom("the catalogue sink stopped the parse"))
     }
 
+    /// Where the value about to be read begins (about: the last byte before it).
+    fn here(&self) -> Pos {
+        self.last.get()
+    }
+
+    /// Notes a value the catalogue holds only the beginning of.
+    fn note_cut(&mut self, at: Pos) {
+        let what = format!(
+            "{} is larger than the catalogue keeps of one value ({} bytes): the catalogue \
+             holds its beginning; the stored export file has it whole",
+            self.key_path(),
+            bounded::VALUE_CAP
+        );
+        self.em.capped.push(finding(self.file, at, what));
+    }
+
     /// Keeps a section we do not understand, unless it holds nothing.
-    fn keep_raw<E: de::Error>(&mut self, value: Value) -> Result<(), E> {
+    fn keep_raw<E: de::Error>(&mut self, value: Value, cut: bool) -> Result<(), E> {
         if record::is_empty(&value) {
             return Ok(());
         }
         let path = self.key_path();
         self.em.kept_raw(&path);
-        self.emit(record::raw(path, value))
+        let mut rec = record::raw(path, value);
+        if cut {
+            rec.fields.insert(
+                record::CUT_NOTE.into(),
+                Value::String("cut: the stored export file has it whole".into()),
+            );
+        }
+        self.emit(rec)
     }
 
     fn row<E: de::Error>(
         &mut self,
         section: &Section,
-        value: Value,
+        (value, cut): (Value, bool),
         partner: Option<&str>,
     ) -> Result<(), E> {
         match value {
-            Value::Object(fields) => {
+            Value::Object(mut fields) => {
+                if cut {
+                    fields.insert(
+                        record::CUT_NOTE.into(),
+                        Value::String("cut: the stored export file has it whole".into()),
+                    );
+                }
                 let mut rec = record::build(section.clone(), fields);
                 if let Some(p) = partner {
                     rec.username = Some(p.to_string());
                 }
                 self.emit(rec)
             }
-            other => self.keep_raw(other),
+            other => self.keep_raw(other, cut),
         }
+    }
+}
+
+/// Reads one value within the catalogue's budget (see `bounded.rs`), noting a cut;
+/// yields the value and whether it was cut.
+struct Capped<'w, 'c, 's>(&'w mut Cursor<'c, 's>);
+
+impl<'de> DeserializeSeed<'de> for Capped<'_, '_, '_> {
+    type Value = (Value, bool);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(Value, bool), D::Error> {
+        let at = self.0.here();
+        let mut budget = Budget::new();
+        let value = budget.seed().deserialize(d)?;
+        if budget.cut {
+            self.0.note_cut(at);
+        }
+        Ok((value, budget.cut))
     }
 }
 
@@ -173,28 +279,6 @@ impl<'de> DeserializeSeed<'de> for Walk<'_, '_, '_> {
     }
 }
 
-/// The partner's name from a chat key: `"Chat History with alice:"` → `alice`.
-/// ASCII lowercasing keeps byte offsets, so the match position is valid in `key`.
-fn chat_partner(key: &str) -> String {
-    const PREFIX: &str = "chat history with ";
-    let k = key.trim().trim_end_matches(':').trim_end();
-    match k.to_ascii_lowercase().find(PREFIX) {
-        Some(i) => k[i + PREFIX.len()..].trim().to_string(),
-        None => k.to_string(),
-    }
-}
-
-#[cfg(test)]
-#[test]
-fn chat_keys_name_the_partner() {
-    assert_eq!(
-        chat_partner("Chat History with bruno_cooks:"),
-        "bruno_cooks"
-    );
-    assert_eq!(chat_partner("chat history with Élodie::"), "Élodie");
-    assert_eq!(chat_partner("group-42"), "group-42");
-}
-
 impl Walk<'_, '_, '_> {
     /// A scalar (or null) where a container might have been.
     fn scalar<E: de::Error>(self, value: Value) -> Result<(), E> {
@@ -204,7 +288,7 @@ impl Walk<'_, '_, '_> {
             )),
             // Container metadata such as `"App": "TikTok"`, `"IsFastLane": false`.
             Place::Rows(_) => Ok(()),
-            _ => self.cur.keep_raw(value),
+            _ => self.cur.keep_raw(value, false),
         }
     }
 }
@@ -237,7 +321,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                             Some(Place::Chats)
                         }
                         Place::Section(s) => Some(Place::Rows(s.clone())),
-                        Place::Chats => Some(Place::Chat(chat_partner(key))),
+                        Place::Chats => Some(Place::Chat(record::chat_partner(key))),
                         Place::Rows(_) | Place::Chat(_) => unreachable!("handled below"),
                     };
                     if matches!(next, Some(Place::Section(_))) {
@@ -250,13 +334,13 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                             place,
                         })?,
                         None => {
-                            let value: Value = map.next_value()?;
+                            let (value, cut) = map.next_value_seed(Capped(&mut *cur))?;
                             if matches!(self.place, Place::Section(Section::Profile))
                                 && value.is_object()
                             {
-                                cur.row(&Section::Profile, value, None)?;
+                                cur.row(&Section::Profile, (value, cut), None)?;
                             } else {
-                                cur.keep_raw(value)?;
+                                cur.keep_raw(value, cut)?;
                             }
                         }
                     }
@@ -265,8 +349,9 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 Ok(())
             }
             Place::Rows(_) | Place::Chat(_) => {
-                let v = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                cur.keep_raw(v)
+                let (v, cut) =
+                    Capped(&mut *cur).deserialize(de::value::MapAccessDeserializer::new(map))?;
+                cur.keep_raw(v, cut)
             }
         }
     }
@@ -282,12 +367,13 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 ))
             }
             Place::Category | Place::Chats => {
-                let v = Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                return cur.keep_raw(v);
+                let (v, cut) =
+                    Capped(&mut *cur).deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                return cur.keep_raw(v, cut);
             }
         };
         // One element at a time: this loop is what keeps memory flat.
-        while let Some(value) = seq.next_element::<Value>()? {
+        while let Some(value) = seq.next_element_seed(Capped(&mut *cur))? {
             cur.row(&section, value, partner.as_deref())?;
         }
         Ok(())

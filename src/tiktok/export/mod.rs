@@ -5,16 +5,26 @@
 //! (three JSON generations and TXT; see `layout.rs`). Nothing is dropped: sections
 //! not understood are emitted whole as [`Section::Raw`] and listed in the report.
 //!
+//! A damaged file is read as far as it can be: the records before the damage are
+//! emitted and the damage is listed in [`ParseReport::damage`] with its exact place
+//! (see `lenient.rs` for what is repaired). Only a file with nothing readable in it is
+//! an error. Memory stays flat whatever the export holds: a huge string or verbatim
+//! section is cut in the catalogue's copy, and [`ParseReport::capped`] says where.
+//!
 //! - `open.rs`: sources, ZIP safety and decompression limits
 //! - `json.rs`: the streaming JSON walker
+//! - `lenient.rs`: the byte stream under it: positions, trailing commas, long strings
+//! - `bounded.rs`: rows and verbatim sections within a byte budget
 //! - `txt.rs`: the TXT layout
 //! - `layout.rs`: where each section lives in each layout
 //! - `record.rs`: records and tolerant key matching
 //! - `dates.rs`: export dates
 
+mod bounded;
 mod dates;
 mod json;
 mod layout;
+mod lenient;
 mod open;
 mod record;
 mod txt;
@@ -62,7 +72,8 @@ pub enum ExportError {
     },
     #[error(
         "{file}: malformed JSON at byte {offset} (line {line}, column {column}){}: {detail}; \
-         the export is truncated or corrupt, download it again",
+         nothing in it could be read as a TikTok export; pass the export's user_data_tiktok.json, \
+         its folder or the ZIP",
         key_path_suffix(key_path)
     )]
     Json {
@@ -90,6 +101,31 @@ fn key_path_suffix(key_path: &str) -> String {
     }
 }
 
+/// A place in an export file and what was found there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The file, as messages name it (`export.zip!/user_data_tiktok.json`).
+    pub file: String,
+    /// Bytes from the start of the file, from 0.
+    pub offset: u64,
+    /// From 1.
+    pub line: u64,
+    /// From 1, in characters.
+    pub column: u64,
+    /// What was wrong, what the catalogue did about it, and what to do.
+    pub what: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: byte {} (line {}, column {}): {}",
+            self.file, self.offset, self.line, self.column, self.what
+        )
+    }
+}
+
 /// What a parse found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseReport {
@@ -102,6 +138,12 @@ pub struct ParseReport {
     pub understood: Vec<String>,
     /// Key paths of the sections kept raw, in file order.
     pub kept_raw: Vec<String>,
+    /// Damage read around or stopped at (malformed or truncated JSON): the export is
+    /// not as TikTok made it, and the catalogue may miss what the damage hid.
+    pub damage: Vec<Finding>,
+    /// Values the catalogue holds only the beginning of (past its size caps); the
+    /// stored export file has them whole.
+    pub capped: Vec<Finding>,
 }
 
 /// An opened export, ready to parse (any number of times).
@@ -192,6 +234,8 @@ impl Export {
             kept_raw: Vec::new(),
             account: None,
             failed: None,
+            damage: Vec::new(),
+            capped: Vec::new(),
         };
         let layout = match &self.kind {
             Kind::Json(wanted) => {
@@ -215,6 +259,8 @@ impl Export {
             records: em.records,
             understood: em.understood,
             kept_raw: em.kept_raw,
+            damage: em.damage,
+            capped: em.capped,
         })
     }
 }
@@ -228,6 +274,8 @@ pub(crate) struct Emitter<'s> {
     account: Option<String>,
     /// The sink's error, kept while the parser unwinds.
     failed: Option<String>,
+    damage: Vec<Finding>,
+    capped: Vec<Finding>,
 }
 
 impl Emitter<'_> {

@@ -43,7 +43,11 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
     File(PathBuf),
-    Folder(PathBuf),
+    /// An extracted folder and its files, walked once when opened.
+    Folder {
+        root: PathBuf,
+        files: Vec<String>,
+    },
     Zip {
         path: PathBuf,
         limits: Limits,
@@ -66,7 +70,11 @@ impl Source {
             let mut names = Vec::new();
             walk(path, path, &mut names)?;
             names.sort();
-            return Ok((Source::Folder(path.to_path_buf()), names));
+            let source = Source::Folder {
+                root: path.to_path_buf(),
+                files: names.clone(),
+            };
+            return Ok((source, names));
         }
         let mut file = File::open(path).map_err(|e| io_err(path, e))?;
         let mut magic = [0u8; 4];
@@ -136,13 +144,13 @@ impl Source {
     pub(crate) fn display(&self, name: &str) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
-            Source::Folder(root) => root.join(name).display().to_string(),
+            Source::Folder { root, .. } => root.join(name).display().to_string(),
             Source::Zip { path, .. } => format!("{}!/{}", path.display(), name),
         }
     }
 
-    /// Streams each file whose relative name passes `want` to `visit`, in order.
-    /// Readers skip a leading UTF-8 byte order mark.
+    /// Streams each file whose relative name passes `want` to `visit`, in order, as
+    /// it is (a byte order mark included: the parsers count it in their offsets).
     pub(crate) fn each(
         &self,
         want: &dyn Fn(&str) -> bool,
@@ -154,20 +162,14 @@ impl Source {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let file = File::open(path).map_err(|e| io_err(path, e))?;
-                let mut reader = without_bom(BufReader::new(file)).map_err(|e| io_err(path, e))?;
-                visit(&name, &mut reader)
+                let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+                visit(&name, &mut file)
             }
-            Source::Folder(root) => {
-                let mut names = Vec::new();
-                walk(root, root, &mut names)?;
-                names.sort();
-                for name in names.iter().filter(|n| want(n)) {
+            Source::Folder { root, files } => {
+                for name in files.iter().filter(|n| want(n)) {
                     let full = root.join(name);
-                    let file = File::open(&full).map_err(|e| io_err(&full, e))?;
-                    let mut reader =
-                        without_bom(BufReader::new(file)).map_err(|e| io_err(&full, e))?;
-                    visit(name, &mut reader)?;
+                    let mut file = File::open(&full).map_err(|e| io_err(&full, e))?;
+                    visit(name, &mut file)?;
                 }
                 Ok(())
             }
@@ -228,10 +230,7 @@ fn read_entry<R: Read>(
         total: inflated,
         tripped: None,
     };
-    let result = match without_bom(BufReader::new(&mut guard)) {
-        Ok(mut reader) => visit(&name, &mut reader),
-        Err(e) => Err(entry_io(zip, &name, e)),
-    };
+    let result = visit(&name, &mut guard);
     // A tripped limit surfaces inside the parser as an I/O error; report it as what it is.
     if let Some(detail) = guard.tripped.take() {
         return Err(bomb(zip, &name, detail));
@@ -324,13 +323,14 @@ fn check_entry<R: Read>(
     Ok(())
 }
 
-/// Skips a UTF-8 byte order mark, which Windows tools and some exports prepend.
-pub(crate) fn without_bom<R: BufRead>(mut reader: R) -> io::Result<R> {
-    let buf = reader.fill_buf()?;
-    if buf.starts_with(b"\xEF\xBB\xBF") {
+/// Skips a UTF-8 byte order mark, which Windows tools and some exports prepend;
+/// returns how many bytes that was.
+pub(crate) fn skip_bom(reader: &mut impl BufRead) -> io::Result<u64> {
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         reader.consume(3);
+        return Ok(3);
     }
-    Ok(reader)
+    Ok(0)
 }
 
 pub(crate) fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ExportError> {

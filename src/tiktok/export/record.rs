@@ -185,6 +185,22 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
     }
 }
 
+/// The partner's name from a chat's heading, the same rule for both layouts: JSON's
+/// key `"Chat History with alice:"` and TXT's `>>> Chat History with alice::` (less
+/// its `>>>`) both give `alice`. A heading without the phrase is the name itself.
+pub fn chat_partner(heading: &str) -> String {
+    const PREFIX: &str = "chat history with ";
+    let h = heading.trim().trim_end_matches(':').trim_end();
+    match h.get(..PREFIX.len()) {
+        Some(p) if p.eq_ignore_ascii_case(PREFIX) => h[PREFIX.len()..].trim().to_string(),
+        _ => h.to_string(),
+    }
+}
+
+/// The field added to a row or verbatim section the catalogue holds only the
+/// beginning of (see `bounded.rs`).
+pub const CUT_NOTE: &str = "tt-vault: cut";
+
 /// A record for a section kept verbatim: the whole value under `value`.
 pub fn raw(path: String, value: Value) -> Record {
     let mut fields = Map::new();
@@ -208,6 +224,17 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn chat_headings_name_the_partner() {
+        assert_eq!(
+            chat_partner("Chat History with bruno_cooks:"),
+            "bruno_cooks"
+        );
+        assert_eq!(chat_partner(" chat history with Élodie::"), "Élodie");
+        assert_eq!(chat_partner("group-42"), "group-42");
+        assert_eq!(chat_partner("Chat History with"), "Chat History with");
     }
 
     #[test]

@@ -493,66 +493,162 @@ fn a_bom_before_json_is_skipped() {
 
 // ---- bad input ----
 
+fn parse_damaged(path: &Path) -> (ParseReport, Vec<Record>) {
+    let (report, records) = parse_all(path);
+    assert!(
+        !report.damage.is_empty(),
+        "no damage found in {}",
+        path.display()
+    );
+    (report, records)
+}
+
 #[test]
-fn truncated_json_names_file_offset_and_key_path() {
+fn a_truncated_file_is_read_up_to_its_last_complete_record() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("user_data_tiktok.json");
     let full = std::fs::read(fixture("json2024/user_data_tiktok.json")).unwrap();
     let cut = full.len() * 2 / 3;
     std::fs::write(&path, &full[..cut]).unwrap();
-    let export = Export::open(&path).unwrap();
-    let mut seen = 0;
-    let err = export
-        .parse(&mut |_| {
-            seen += 1;
-            Ok(())
-        })
-        .unwrap_err();
-    let ExportError::Json {
-        file,
-        offset,
-        line,
-        key_path,
-        ..
-    } = &err
-    else {
-        panic!("want a JSON error, got {err}");
-    };
-    assert!(file.ends_with("user_data_tiktok.json"), "{file}");
-    assert_eq!(*offset, cut as u64);
-    assert!(*line > 1);
-    assert!(!key_path.is_empty());
-    let message = err.to_string();
-    assert!(message.contains(&format!("at byte {cut}")), "{message}");
-    assert!(message.contains("download it again"), "{message}");
-    assert!(seen > 0, "records before the damage were still streamed");
+    let (report, records) = parse_damaged(&path);
+    let d = &report.damage[0];
+    assert!(d.file.ends_with("user_data_tiktok.json"), "{d}");
+    assert_eq!(d.offset, cut as u64, "the end of the file");
+    let lines = full[..cut].iter().filter(|b| **b == b'\n').count() as u64;
+    assert_eq!(d.line, lines + 1);
+    assert!(
+        d.what.contains("truncated") && d.what.contains("inside "),
+        "{d}"
+    );
+    assert!(d
+        .to_string()
+        .contains(&format!("byte {cut} (line {}", lines + 1)));
+    let (_, whole) = parse_all(&fixture("json2024/user_data_tiktok.json"));
+    assert!(!records.is_empty() && records.len() < whole.len());
+    assert_eq!(
+        records[..],
+        whole[..records.len()],
+        "complete records, in order"
+    );
 }
 
 #[test]
-fn garbage_json_reports_line_and_column() {
+fn malformed_json_is_placed_exactly_and_not_called_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("user_data.json");
     std::fs::write(
         &path,
-        "{\n  \"Activity\": {\n    \"Like List\": {\"ItemFavoriteList\": [}\n",
+        "{\n  \"Activity\": {\n    \"Like List\": {\"ItemFavoriteList\": [}\n  }\n}\n",
     )
     .unwrap();
-    let err = Export::open(&path)
-        .unwrap()
-        .parse(&mut |_| Ok(()))
-        .unwrap_err();
-    match &err {
-        ExportError::Json {
-            line,
-            column,
-            key_path,
-            ..
-        } => {
-            assert_eq!((*line, *column), (3, 40));
-            assert_eq!(key_path, "Activity › Like List › ItemFavoriteList");
-        }
-        other => panic!("{other}"),
+    let (report, _) = parse_damaged(&path);
+    let d = &report.damage[0];
+    assert_eq!((d.line, d.column, d.offset), (3, 40, 57));
+    assert!(
+        d.what.contains("Activity › Like List › ItemFavoriteList"),
+        "{d}"
+    );
+    assert!(d.what.contains("remaining 8 bytes"), "{d}");
+    assert!(!d.what.contains("truncated"), "{d}");
+}
+
+#[test]
+fn trailing_commas_are_read_around_and_placed_at_the_comma() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let good = std::fs::read_to_string(fixture("json2024/user_data_tiktok.json")).unwrap();
+    let (_, want) = parse_all(&fixture("json2024/user_data_tiktok.json"));
+    // A comma after the last like, before the list's `]` on the next line.
+    let list = good.find("\"ItemFavoriteList\"").unwrap();
+    let close = list + good[list..].find(']').unwrap();
+    let last = good[..close].rfind('}').unwrap() + 1;
+    let bad = format!("\u{feff}{},{}", &good[..last], &good[last..]);
+    std::fs::write(&path, &bad).unwrap();
+    let (report, records) = parse_damaged(&path);
+    assert_eq!(records, want, "nothing lost around the comma");
+    let d = &report.damage[0];
+    let comma = 3 + last as u64;
+    let line = good[..last].matches('\n').count() as u64 + 1;
+    let column = good[..last].rsplit('\n').next().unwrap().chars().count() as u64 + 1;
+    assert_eq!((d.offset, d.line, d.column), (comma, line, column), "{d}");
+    assert!(d.what.contains("trailing comma"), "{d}");
+}
+
+#[test]
+fn a_file_with_nothing_readable_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data.json");
+    for text in ["[1, 2]", "not json", "", "{"] {
+        std::fs::write(&path, text).unwrap();
+        let err = Export::open(&path)
+            .unwrap()
+            .parse(&mut |_| Ok(()))
+            .unwrap_err();
+        assert!(matches!(err, ExportError::Json { .. }), "{text:?}: {err}");
+        assert!(err.to_string().contains("user_data.json"), "{err}");
     }
+}
+
+#[test]
+fn a_huge_verbatim_section_is_cut_in_the_catalogue_and_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let row = json!({"Source": "x".repeat(100), "Event": "PURCHASE"}).to_string();
+    let rows = vec![row; 60_000].join(",");
+    let long = "y".repeat(3 << 20);
+    let text = format!(
+        "{{\"Ads and data\": {{\"Off TikTok Activity\": {{\"List\": [{rows}]}}}}, \
+         \"Profile\": {{\"Profile Info\": {{\"ProfileMap\": {{\"userName\": \"a\", \"bioDescription\": \"{long}\"}}}}}}}}"
+    );
+    std::fs::write(&path, text).unwrap();
+    let (report, records) = parse_all(&path);
+    assert!(report.damage.is_empty());
+    let raw = &records[0];
+    assert_eq!(
+        raw.section,
+        Section::Raw("Ads and data › Off TikTok Activity".into())
+    );
+    assert!(raw.fields.contains_key(record::CUT_NOTE));
+    let kept = serde_json::to_string(&raw.fields).unwrap().len() as u64;
+    assert!(kept < 2 * bounded::VALUE_CAP, "{kept}");
+    let profile = &records[1];
+    assert_eq!(
+        profile.text.as_ref().unwrap().len() as u64,
+        lenient::STRING_CAP + 3
+    );
+    assert_eq!(report.capped.len(), 2, "{:?}", report.capped);
+    assert!(report
+        .capped
+        .iter()
+        .any(|c| c.what.contains("Off TikTok Activity")));
+}
+
+#[test]
+fn a_txt_line_without_newlines_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("Like List.txt"),
+        "Date: 2024-01-01 00:00:00\nLink: x\n",
+    )
+    .unwrap();
+    let mut big = std::fs::File::create(tmp.path().join("Other Data.txt")).unwrap();
+    for _ in 0..(3 << 20) / 4096 {
+        big.write_all(&[b'z'; 4096]).unwrap();
+    }
+    drop(big);
+    let (report, records) = parse_all(tmp.path());
+    let raw = records
+        .iter()
+        .find(|r| matches!(r.section, Section::Raw(_)))
+        .unwrap();
+    let text = raw.fields["value"].as_str().unwrap();
+    assert!(
+        text.len() as u64 <= lenient::STRING_CAP + 4,
+        "{}",
+        text.len()
+    );
+    assert_eq!(report.capped.len(), 1, "{:?}", report.capped);
+    assert_eq!(report.capped[0].line, 1);
 }
 
 fn zip_with(entries: &[(&str, &[u8])], path: &Path) {

@@ -11,14 +11,17 @@
 //! each line is `YYYY-MM-DD HH:MM:SS[ UTC] <sender>: <content>` (format as read by public
 //! TXT DM viewers). Each message becomes a record with the JSON layout's keys `Date`,
 //! `From`, `Content`. The profile file is one record of all its keys.
-//! Files of sections not understood are kept whole as text.
+//! Files of sections not understood are kept whole as text (up to the catalogue's cap
+//! of one value; lines, too, are capped, so a file without newlines streams as well).
 
 use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
+use super::bounded::VALUE_CAP;
+use super::lenient::STRING_CAP;
 use super::record::{self, Section, PATH_SEP};
-use super::{dates, layout, open, Emitter, ExportError};
+use super::{dates, layout, open, Emitter, ExportError, Finding};
 
 /// Parses one TXT section file named `name` (relative, `/`-separated).
 pub(crate) fn parse(
@@ -27,18 +30,32 @@ pub(crate) fn parse(
     file: &str,
     em: &mut Emitter<'_>,
 ) -> Result<(), ExportError> {
+    let mut lines = Lines::new(reader, file)?;
+    let result = parse_lines(name, &mut lines, em);
+    for (offset, line, what) in lines.cut {
+        em.capped.push(Finding {
+            file: file.to_string(),
+            offset,
+            line: line as u64,
+            column: 1,
+            what,
+        });
+    }
+    result
+}
+
+fn parse_lines(
+    name: &str,
+    lines: &mut Lines<'_, '_>,
+    em: &mut Emitter<'_>,
+) -> Result<(), ExportError> {
     let without_ext = name
         .strip_suffix(".txt")
         .or_else(|| name.strip_suffix(".TXT"))
         .unwrap_or(name);
     let stem = without_ext.rsplit('/').next().unwrap_or(without_ext);
     let path = without_ext.replace('/', PATH_SEP);
-    let mut lines = Lines {
-        reader: BufReader::new(reader),
-        buf: Vec::new(),
-        file,
-        number: 0,
-    };
+    let file = lines.file;
     let sink = |em: &mut Emitter<'_>, rec: record::Record, line: usize| {
         em.emit(rec).map_err(|message| ExportError::Sink {
             file: file.to_string(),
@@ -49,8 +66,11 @@ pub(crate) fn parse(
     let Some(section) = layout::txt_section(stem) else {
         let mut text = String::new();
         while let Some(line) = lines.next_line()? {
-            text.push_str(&line);
-            text.push('\n');
+            if !append(&mut text, &line) {
+                lines.note_cut("this file is larger than the catalogue keeps of one section");
+                while lines.next_line()?.is_some() {}
+                break;
+            }
         }
         if !text.trim().is_empty() {
             em.kept_raw(&path);
@@ -60,12 +80,12 @@ pub(crate) fn parse(
     };
     em.understood(&path);
     match section {
-        Section::Messages => messages(&mut lines, em, &sink),
+        Section::Messages => messages(lines, em, &sink),
         Section::Profile => {
             let mut fields = Map::new();
             let mut last = None;
             while let Some(line) = lines.next_line()? {
-                key_line(&line, &mut fields, &mut last);
+                key_line(lines, &line, &mut fields, &mut last);
             }
             if !fields.is_empty() {
                 sink(em, record::build(Section::Profile, fields), lines.number)?;
@@ -98,7 +118,7 @@ pub(crate) fn parse(
                         last = None;
                     }
                 }
-                key_line(&line, &mut fields, &mut last);
+                key_line(lines, &line, &mut fields, &mut last);
             }
             if !fields.is_empty() {
                 sink(em, record::build(section, fields), lines.number)?;
@@ -106,6 +126,17 @@ pub(crate) fn parse(
             Ok(())
         }
     }
+}
+
+/// Appends a line to a value the catalogue keeps, unless that would take it past
+/// the cap of one value; false when it did not fit.
+fn append(value: &mut String, line: &str) -> bool {
+    if (value.len() + line.len()) as u64 >= VALUE_CAP {
+        return false;
+    }
+    value.push_str(line);
+    value.push('\n');
+    true
 }
 
 fn messages(
@@ -129,13 +160,7 @@ fn messages(
     while let Some(line) = lines.next_line()? {
         if let Some(rest) = line.trim_start().strip_prefix(">>>") {
             flush(em, &mut pending, &partner, lines.number)?;
-            let rest = rest.trim().trim_end_matches(':').trim_end();
-            let who = rest
-                .get(..18)
-                .filter(|p| p.eq_ignore_ascii_case("chat history with "))
-                .map(|_| &rest[18..])
-                .unwrap_or(rest);
-            partner = Some(who.trim().to_string());
+            partner = Some(record::chat_partner(rest));
             continue;
         }
         if partner.is_none() {
@@ -152,9 +177,8 @@ fn messages(
         } else if let Some(Value::String(content)) =
             pending.as_mut().and_then(|f| f.get_mut("Content"))
         {
-            if !line.is_empty() {
-                content.push('\n');
-                content.push_str(&line);
+            if !line.is_empty() && !continue_value(content, &line) {
+                lines.note_cut("a message longer than the catalogue keeps of one value");
             }
         }
     }
@@ -173,7 +197,12 @@ fn split_key(line: &str) -> Option<(&str, &str)> {
         .then(|| (key, after.trim()))
 }
 
-fn key_line(line: &str, fields: &mut Map<String, Value>, last: &mut Option<String>) {
+fn key_line(
+    lines: &mut Lines<'_, '_>,
+    line: &str,
+    fields: &mut Map<String, Value>,
+    last: &mut Option<String>,
+) {
     match split_key(line) {
         Some((key, value)) => {
             fields.insert(key.to_string(), Value::String(value.to_string()));
@@ -181,38 +210,113 @@ fn key_line(line: &str, fields: &mut Map<String, Value>, last: &mut Option<Strin
         }
         None => {
             if let Some(Value::String(v)) = last.as_ref().and_then(|k| fields.get_mut(k)) {
-                v.push('\n');
-                v.push_str(line);
+                if !continue_value(v, line) {
+                    lines.note_cut("a value longer than the catalogue keeps of one value");
+                }
             }
         }
     }
 }
 
+/// A continuation line (multi-line comments and messages) onto its value, within the
+/// cap of one value; false when it did not fit.
+fn continue_value(value: &mut String, line: &str) -> bool {
+    if (value.len() + line.len()) as u64 >= VALUE_CAP {
+        return false;
+    }
+    value.push('\n');
+    value.push_str(line);
+    true
+}
+
+/// The lines of a file, each at most [`STRING_CAP`] bytes: a "line" of a gigabyte
+/// without a newline is read through, not held.
 struct Lines<'r, 'f> {
     reader: BufReader<&'r mut dyn Read>,
     buf: Vec<u8>,
     file: &'f str,
     number: usize,
+    /// Bytes before the next line.
+    offset: u64,
+    /// Where the current line began.
+    line_start: u64,
+    /// What the catalogue holds only the beginning of: (offset, line, what).
+    cut: Vec<(u64, usize, String)>,
 }
 
-impl Lines<'_, '_> {
+impl<'r, 'f> Lines<'r, 'f> {
+    fn new(reader: &'r mut dyn Read, file: &'f str) -> Result<Self, ExportError> {
+        let mut reader = BufReader::new(reader);
+        let bom = open::skip_bom(&mut reader).map_err(|e| io_error(file, e))?;
+        Ok(Lines {
+            reader,
+            buf: Vec::new(),
+            file,
+            number: 0,
+            offset: bom,
+            line_start: bom,
+            cut: Vec::new(),
+        })
+    }
+
+    /// Notes that the catalogue keeps only the beginning of something from this line.
+    fn note_cut(&mut self, what: &str) {
+        let what = format!(
+            "{what} ({VALUE_CAP} bytes): the catalogue holds its beginning; the stored \
+             export file has it whole"
+        );
+        self.cut.push((self.line_start, self.number, what));
+    }
+
     /// The next line without its CR/LF, decoded leniently (a stray invalid byte must
     /// not lose the section).
     fn next_line(&mut self) -> Result<Option<String>, ExportError> {
         self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| open::io_err(std::path::Path::new(self.file), e))?;
-        if n == 0 {
+        let mut len = 0u64;
+        loop {
+            let chunk = self.reader.fill_buf().map_err(|e| io_error(self.file, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let (n, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            let room = (STRING_CAP as usize).saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&chunk[..n.min(room)]);
+            self.reader.consume(n);
+            len += n as u64;
+            if done {
+                break;
+            }
+        }
+        if len == 0 {
             return Ok(None);
         }
         self.number += 1;
+        self.line_start = self.offset;
+        self.offset += len;
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
         }
-        Ok(Some(String::from_utf8_lossy(&self.buf).into_owned()))
+        let mut line = String::from_utf8_lossy(&self.buf).into_owned();
+        if len > STRING_CAP + 2 {
+            line.push('…');
+            self.cut.push((
+                self.line_start,
+                self.number,
+                format!(
+                    "a line of {len} bytes: the catalogue keeps its first {STRING_CAP} bytes; \
+                     the stored export file has it whole"
+                ),
+            ));
+        }
+        Ok(Some(line))
     }
+}
+
+fn io_error(file: &str, e: std::io::Error) -> ExportError {
+    open::io_err(std::path::Path::new(file), e)
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 //! the test server, never to the internet. URLs are handled in two forms: the *logical*
 //! URL (what TikTok would see: used for Referer, link parsing and relative redirects) and
 //! the *physical* URL actually requested (the logical one, rewritten to the base).
+//! Every hop's physical URL is checked against [`Hosts`] before it is asked, and only
+//! trusted hosts get cookies (the jar) and the Referer.
 
 use super::cookies::Cookie;
+use super::hosts::{GuardedJar, GuardedResolver, Hosts, PrivateName};
 use super::FetchConfig;
 use crate::tiktok::links::{self, PAGE_HOSTS};
 use reqwest::cookie::Jar;
@@ -37,6 +40,11 @@ pub enum HttpError {
     Login,
     /// More than [`MAX_REDIRECTS`] hops, or a redirect without a usable Location.
     Redirect(String),
+    /// A URL (or redirect) the downloader may not ask: a private address, another port
+    /// of the base override's host, a scheme other than http(s).
+    Refused(String),
+    /// A body larger than its limit; nothing of it was stored.
+    TooLarge(String),
 }
 
 impl std::fmt::Display for HttpError {
@@ -50,7 +58,9 @@ impl std::fmt::Display for HttpError {
                 f,
                 "TikTok redirected to /login: the post needs a logged-in session (--cookies)"
             ),
-            HttpError::Redirect(s) => write!(f, "{s}"),
+            HttpError::Redirect(s) | HttpError::Refused(s) | HttpError::TooLarge(s) => {
+                write!(f, "{s}")
+            }
         }
     }
 }
@@ -68,7 +78,8 @@ pub enum Kind<'a> {
 
 pub struct Http {
     client: reqwest::Client,
-    jar: Arc<Jar>,
+    jar: Arc<GuardedJar>,
+    hosts: Arc<Hosts>,
     base: Option<Url>,
     user_agent: String,
     timeout: Duration,
@@ -93,25 +104,28 @@ pub enum ClientError {
 
 impl Http {
     pub fn new(cfg: &FetchConfig, cookies: &[Cookie]) -> Result<Http, ClientError> {
-        let base = match &cfg.base {
-            Some(b) => {
-                let url = Url::parse(b).map_err(|_| ClientError::BadBase(b.clone()))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(ClientError::BadBase(b.clone()));
-                }
-                Some(url)
-            }
-            None => None,
-        };
-        let jar = Arc::new(Jar::default());
+        let base = parse_base(cfg.base.as_deref())?;
+        let hosts = Arc::new(Hosts::new(base.clone()));
+        let jar = Arc::new(GuardedJar {
+            jar: Jar::default(),
+            hosts: hosts.clone(),
+        });
         let client = reqwest::Client::builder()
             .cookie_provider(jar.clone())
+            .dns_resolver(Arc::new(GuardedResolver {
+                hosts: hosts.clone(),
+            }))
+            // Redirects are followed in `send`, each hop rewritten and checked.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from $HTTP(S)_PROXY would resolve names itself, past the
+            // resolver's private-address check: requests go direct.
+            .no_proxy()
             .connect_timeout(cfg.timeout)
             .build()
             .map_err(ClientError::Build)?;
+        // A rate so small its interval overflows a Duration waits the longest one can.
         let interval = if cfg.rate > 0.0 && cfg.rate.is_finite() {
-            Duration::from_secs_f64(1.0 / cfg.rate)
+            Duration::try_from_secs_f64(1.0 / cfg.rate).unwrap_or(MAX_HOLD)
         } else {
             Duration::ZERO
         };
@@ -119,6 +133,7 @@ impl Http {
         let http = Http {
             client,
             jar,
+            hosts,
             base,
             user_agent: cfg.user_agent.clone(),
             timeout: cfg.timeout,
@@ -130,13 +145,18 @@ impl Http {
                 not_before: now,
             }),
         };
-        for c in cookies {
+        // Only TikTok's cookies are loaded: a cookies.txt exported from a browser holds
+        // every site's, and none of those may leave this machine through us.
+        for c in cookies.iter().filter(|c| c.is_tiktok()) {
             if let Ok(url) = Url::parse(&format!("https://{}{}", c.host(), c.path)) {
-                http.jar.add_cookie_str(&c.set_cookie(false), &url);
-                // The stand-in server gets TikTok's cookies too, host-only.
-                if c.is_tiktok() {
-                    if let Some(base) = &http.base {
-                        http.jar.add_cookie_str(&c.set_cookie(true), base);
+                http.jar.jar.add_cookie_str(&c.set_cookie(false), &url);
+                // The stand-in server gets TikTok's cookies too, host-only, but a Secure
+                // cookie (the session) never over plain http: the jar would send it to a
+                // loopback http base, as browsers treat loopback as secure. The tests'
+                // cookies files therefore mark their session cookie non-Secure.
+                if let Some(base) = &http.base {
+                    if !c.secure || base.scheme() == "https" {
+                        http.jar.jar.add_cookie_str(&c.set_cookie(true), base);
                     }
                 }
             }
@@ -144,10 +164,15 @@ impl Http {
         Ok(http)
     }
 
-    /// Sets a cookie for the host that `logical` is actually requested from.
+    /// Sets a cookie for the host that `logical` is actually requested from, when that
+    /// host may have cookies at all.
     pub fn set_cookie(&self, logical: &Url, name: &str, value: &str) {
-        self.jar
-            .add_cookie_str(&format!("{name}={value}; Path=/"), &self.physical(logical));
+        let physical = self.physical(logical);
+        if self.hosts.trusted(&physical) {
+            self.jar
+                .jar
+                .add_cookie_str(&format!("{name}={value}; Path=/"), &physical);
+        }
     }
 
     /// The URL actually requested: page hosts go to the base, path and query kept.
@@ -171,8 +196,10 @@ impl Http {
     pub async fn send(&self, url: &Url, kind: Kind<'_>) -> Result<(Response, Url), HttpError> {
         let mut logical = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            self.wait_turn().await;
             let physical = self.physical(&logical);
+            self.hosts.check(&physical).map_err(HttpError::Refused)?;
+            let trusted = self.hosts.trusted(&physical);
+            self.wait_turn().await;
             let (req, agent) = match kind {
                 Kind::Preview => (self.client.head(physical), PREVIEW_AGENT),
                 _ => (self.client.get(physical), self.user_agent.as_str()),
@@ -181,7 +208,10 @@ impl Http {
                 .header(USER_AGENT, agent)
                 .header(ACCEPT_LANGUAGE, "en-US,en;q=0.9");
             req = match kind {
-                Kind::Media { referer } => req.header(REFERER, referer).header(ACCEPT, "*/*"),
+                Kind::Media { referer } if trusted => {
+                    req.header(REFERER, referer).header(ACCEPT, "*/*")
+                }
+                Kind::Media { .. } => req.header(ACCEPT, "*/*"),
                 _ => req.header(
                     ACCEPT,
                     "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -192,6 +222,12 @@ impl Http {
                     return Err(HttpError::Transient(format!(
                         "no response from {logical} within {}s",
                         self.timeout.as_secs_f32()
+                    )))
+                }
+                Ok(Err(e)) if caused_by::<PrivateName>(&e) => {
+                    return Err(HttpError::Refused(format!(
+                        "{logical}: {}",
+                        error_chain(&e)
                     )))
                 }
                 Ok(Err(e)) => {
@@ -286,6 +322,18 @@ impl Http {
     }
 }
 
+/// The base override as a URL: http(s) with a host, or an error naming it.
+pub fn parse_base(base: Option<&str>) -> Result<Option<Url>, ClientError> {
+    let Some(b) = base else {
+        return Ok(None);
+    };
+    let url = Url::parse(b).map_err(|_| ClientError::BadBase(b.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ClientError::BadBase(b.to_string()));
+    }
+    Ok(Some(url))
+}
+
 /// Retry-After in seconds (the HTTP-date form is rare here; it gets a cautious default).
 fn retry_after(v: Option<&HeaderValue>) -> Duration {
     v.and_then(|v| v.to_str().ok())
@@ -293,6 +341,18 @@ fn retry_after(v: Option<&HeaderValue>) -> Duration {
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(30))
         .min(MAX_HOLD)
+}
+
+/// True when `T` is among the causes of `e`.
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<T>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// reqwest's top-level message hides the cause ("error sending request"); keep it all.
@@ -344,6 +404,43 @@ mod tests {
             ..FetchConfig::default()
         };
         assert!(matches!(Http::new(&cfg, &[]), Err(ClientError::BadBase(_))));
+    }
+
+    #[test]
+    fn only_tiktok_cookies_load_and_a_secure_one_skips_an_http_base() {
+        use reqwest::cookie::CookieStore;
+        let cookies = super::super::cookies::parse(
+            ".tiktok.com\tTRUE\t/\tFALSE\t0\tsessionid\ts1\n\
+             .tiktok.com\tTRUE\t/\tTRUE\t0\tsecure\ts2\n\
+             127.0.0.1\tFALSE\t/\tFALSE\t0\tlocal\tl\n\
+             .example.com\tTRUE\t/\tFALSE\t0\tforeign\tf\n",
+            0,
+        )
+        .unwrap();
+        let cfg = FetchConfig {
+            base: Some("http://127.0.0.1:8123".into()),
+            ..FetchConfig::default()
+        };
+        let h = Http::new(&cfg, &cookies).unwrap();
+        let sent = |u: &str| {
+            h.jar
+                .cookies(&Url::parse(u).unwrap())
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(sent("http://127.0.0.1:8123/x"), "sessionid=s1");
+        assert_eq!(sent("http://127.0.0.1:9999/x"), "", "another port");
+        let tiktok = sent("https://www.tiktok.com/");
+        assert!(
+            tiktok.contains("secure=s2") && tiktok.contains("sessionid=s1"),
+            "{tiktok}"
+        );
+        assert_eq!(
+            sent("http://www.tiktok.com/"),
+            "sessionid=s1",
+            "Secure stays on https"
+        );
+        assert_eq!(sent("https://example.com/"), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! HTTP-only cookie and is followed by an ordinary line. Empty lines are ignored. Some
 //! exporters leave the value empty (six fields). Expired cookies are skipped.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +38,28 @@ pub enum CookieFileError {
     },
 }
 
+/// The largest cookies file read; a browser's export of every site is a few MiB.
+const MAX_FILE: u64 = 64 << 20;
+
 /// Reads and parses a cookies file, dropping cookies that expired before `now` (unix s).
 pub fn load(path: &Path, now: u64) -> Result<Vec<Cookie>, CookieFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CookieFileError::Read {
+    load_at_most(path, now, MAX_FILE)
+}
+
+fn load_at_most(path: &Path, now: u64, max: u64) -> Result<Vec<Cookie>, CookieFileError> {
+    let read = |source| CookieFileError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_string(&mut text))
+        .map_err(read)?;
+    if text.len() as u64 > max {
+        return Err(read(std::io::Error::other(format!(
+            "larger than {max} bytes; export only TikTok's cookies"
+        ))));
+    }
     parse(&text, now).map_err(|(line, what)| CookieFileError::Line {
         path: path.to_path_buf(),
         line,
@@ -128,9 +145,9 @@ impl Cookie {
         s
     }
 
-    /// True for TikTok's own domains.
+    /// True for TikTok's own domains (site and CDNs): the only cookies the downloader loads.
     pub fn is_tiktok(&self) -> bool {
-        crate::tiktok::links::is_tiktok_host(&self.host().to_ascii_lowercase())
+        crate::tiktok::links::is_tiktok_owned(&self.host().to_ascii_lowercase())
     }
 }
 
@@ -158,6 +175,14 @@ mod tests {
         assert_eq!(c[1].value, "xyz==");
         assert_eq!((c[2].name.as_str(), c[2].value.as_str()), ("empty", ""));
         assert!(c.iter().all(|c| c.is_tiktok()));
+        let others = parse(
+            "127.0.0.1\tFALSE\t/\tFALSE\t0\tlocal\tx\n\
+             .example.com\tTRUE\t/\tFALSE\t0\tforeign\ty\n\
+             .tiktok.com.evil.net\tTRUE\t/\tFALSE\t0\tlookalike\tz\n",
+            0,
+        )
+        .unwrap();
+        assert!(others.iter().all(|c| !c.is_tiktok()), "{others:?}");
     }
 
     #[test]
@@ -168,6 +193,19 @@ mod tests {
             "sessionid=abc123; Path=/; Domain=tiktok.com; Secure"
         );
         assert_eq!(c.set_cookie(true), "sessionid=abc123; Path=/");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cookies.txt");
+        std::fs::write(&path, FILE).unwrap();
+        assert_eq!(load_at_most(&path, 0, 4096).unwrap().len(), 4);
+        let e = load_at_most(&path, 0, 100).unwrap_err().to_string();
+        assert!(
+            e.contains("cookies.txt") && e.contains("larger than 100 bytes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,12 +19,12 @@
 //! Media URLs are signed and expire: they are used at once and never stored as the way
 //! to fetch the post again (the sidecar keeps ids and metadata, not URLs).
 
-use super::page::id_text;
+use crate::tiktok::ids::id_text;
 use serde_json::{json, Map, Value};
 
 /// A URL to try, and what it is.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+pub struct MediaUrl {
     pub url: String,
     /// Where it came from, e.g. `bitrateInfo h264 1080p`, `playAddr`, `downloadAddr`.
     pub label: String,
@@ -48,7 +48,7 @@ pub struct PlannedFile {
     pub role: Role,
     /// Appended to the post's base name, e.g. `.mp4`, `_02.jpeg`, `.eng-US.vtt`.
     pub suffix: String,
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<MediaUrl>,
     /// A post without this file is not archived (cover and subtitles are optional).
     pub required: bool,
     /// The subtitle language, for the sidecar.
@@ -163,7 +163,7 @@ pub fn plan(item: &Value) -> Result<Vec<PlannedFile>, String> {
 }
 
 /// Candidates for the video itself, best first.
-pub fn video_candidates(video: &Value) -> Vec<Candidate> {
+pub fn video_candidates(video: &Value) -> Vec<MediaUrl> {
     let mut entries: Vec<(u8, i64, Vec<String>, String, String)> = Vec::new();
     for entry in video
         .get("bitrateInfo")
@@ -194,11 +194,11 @@ pub fn video_candidates(video: &Value) -> Vec<Candidate> {
         entries.push((rank, bitrate, urls, codec, res));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    let mut out: Vec<Candidate> = Vec::new();
+    let mut out: Vec<MediaUrl> = Vec::new();
     for (_, _, urls, codec, res) in entries {
         let label = format!("bitrateInfo {codec} {res}").trim_end().to_string();
         for url in urls {
-            out.push(Candidate {
+            out.push(MediaUrl {
                 url,
                 label: label.clone(),
                 codec: Some(codec.clone()),
@@ -215,7 +215,7 @@ pub fn video_candidates(video: &Value) -> Vec<Candidate> {
         _ => Vec::new(),
     };
     for url in play.into_iter().filter(|u| !u.is_empty()) {
-        out.push(Candidate {
+        out.push(MediaUrl {
             url,
             label: "playAddr".into(),
             codec: video
@@ -230,7 +230,7 @@ pub fn video_candidates(video: &Value) -> Vec<Candidate> {
         .and_then(Value::as_str)
         .filter(|u| !u.is_empty())
     {
-        out.push(Candidate {
+        out.push(MediaUrl {
             url: url.to_string(),
             label: "downloadAddr".into(),
             codec: None,
@@ -267,9 +267,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn plain(urls: &[String], label: &str) -> Vec<Candidate> {
+fn plain(urls: &[String], label: &str) -> Vec<MediaUrl> {
     urls.iter()
-        .map(|u| Candidate {
+        .map(|u| MediaUrl {
             url: u.clone(),
             label: label.to_string(),
             codec: None,
@@ -293,7 +293,7 @@ fn extension(url: &str, known: &[&str], default: &str) -> String {
 pub struct Fetched<'a> {
     pub file: &'a PlannedFile,
     pub path: String,
-    pub used: &'a Candidate,
+    pub used: &'a MediaUrl,
 }
 
 /// The sidecar: the metadata worth keeping, plus how the media was obtained.

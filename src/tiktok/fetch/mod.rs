@@ -8,14 +8,17 @@
 //! - [`media`]: which files a post has, which encoding to take, the metadata sidecar;
 //! - [`waf`]: TikTok's proof-of-work bot wall;
 //! - [`client`]: HTTP with the base override, cookies, pacing and retries;
+//! - [`hosts`]: which addresses may be asked, and which get cookies and the Referer;
 //! - [`cookies`]: Netscape `cookies.txt`;
-//! - [`stream`]: response bodies streamed into the sink;
+//! - [`stream`]: response bodies streamed into the sink, and pages read, both size-capped;
 //! - [`run`]: one post from link to files, and the concurrent run.
 
 pub mod client;
 pub mod cookies;
+pub mod hosts;
 pub mod media;
 pub mod page;
+pub mod profile;
 pub mod run;
 pub mod stream;
 pub mod waf;
@@ -68,7 +71,13 @@ pub struct FetchConfig {
     pub user_agent: String,
     /// After this many blocked pages (403, unsolvable bot wall, 10204) stop asking.
     pub max_blocked: u32,
+    /// The largest media file downloaded (bytes); a larger one is a recorded failure and
+    /// nothing of it is stored.
+    pub max_file_size: u64,
 }
+
+/// The default of [`FetchConfig::max_file_size`]: TikTok allows uploads up to a few GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 30;
 
 impl Default for FetchConfig {
     /// Conservative defaults, without reading the environment.
@@ -83,6 +92,7 @@ impl Default for FetchConfig {
             cookies_file: None,
             user_agent: BROWSER_AGENT.to_string(),
             max_blocked: 5,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
 }
@@ -162,6 +172,10 @@ pub enum FailReason {
     BadLink,
     /// The sink could not store a file (disk full, …).
     Storage,
+    /// A URL the downloader may not ask (a private address, a scheme other than http(s)).
+    Refused,
+    /// A page or media file over its size limit.
+    TooLarge,
 }
 
 impl FailReason {
@@ -181,6 +195,8 @@ impl FailReason {
             FailReason::Stopped => "stopped".into(),
             FailReason::BadLink => "bad_link".into(),
             FailReason::Storage => "storage".into(),
+            FailReason::Refused => "refused".into(),
+            FailReason::TooLarge => "too_large".into(),
         }
     }
 
@@ -214,6 +230,8 @@ impl std::fmt::Display for FailReason {
             FailReason::Stopped => "not tried (run stopped after repeated blocks)".into(),
             FailReason::BadLink => "not a TikTok post link".into(),
             FailReason::Storage => "could not store".into(),
+            FailReason::Refused => "address refused".into(),
+            FailReason::TooLarge => "too large".into(),
         };
         f.write_str(&s)
     }

@@ -50,13 +50,13 @@ pub enum PageError {
     BadChallenge(WafError),
 }
 
-const UNIVERSAL: &str = "__UNIVERSAL_DATA_FOR_REHYDRATION__";
+pub(super) const UNIVERSAL: &str = "__UNIVERSAL_DATA_FOR_REHYDRATION__";
 
 /// Reads a page. `video_id` selects the post in the SIGI layout and is checked against
 /// the post found in either layout.
 pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
-    let data = if let Some(json) = script_by_id(html, UNIVERSAL) {
-        let root = from_json(json, UNIVERSAL)?;
+    let (root, layout) = embedded(html)?;
+    let data = if layout == UNIVERSAL {
         let detail = root
             .get("__DEFAULT_SCOPE__")
             .and_then(|s| s.get("webapp.video-detail"))
@@ -70,11 +70,7 @@ pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
             detail.get("itemInfo").and_then(|i| i.get("itemStruct")),
             UNIVERSAL,
         )?
-    } else if let Some((json, layout)) = script_by_id(html, "SIGI_STATE")
-        .map(|j| (j, "SIGI_STATE"))
-        .or_else(|| script_by_id(html, "sigi-persisted-data").map(|j| (j, "sigi-persisted-data")))
-    {
-        let root = from_json(json, layout)?;
+    } else {
         let page = root.get("VideoPage");
         read(
             page.and_then(|p| p.get("statusCode")),
@@ -82,12 +78,6 @@ pub fn parse(html: &str, video_id: &str) -> Result<PageData, PageError> {
             root.get("ItemModule").and_then(|m| m.get(video_id)),
             layout,
         )?
-    } else {
-        return Err(match Challenge::find(html) {
-            Some(Ok(ch)) => PageError::Challenge(ch),
-            Some(Err(e)) => PageError::BadChallenge(e),
-            None => PageError::NoData,
-        });
     };
     if let PageData::Item(item) = &data {
         let found = id_text(item.get("id"));
@@ -107,9 +97,7 @@ fn read(
     item: Option<&Value>,
     layout: &'static str,
 ) -> Result<PageData, PageError> {
-    let code = status
-        .and_then(|s| s.as_i64().or_else(|| s.as_str()?.parse().ok()))
-        .unwrap_or(0);
+    let code = status_code(status);
     if code != 0 {
         let message = message.and_then(Value::as_str).unwrap_or("").to_string();
         return Ok(PageData::Status { code, message });
@@ -123,18 +111,37 @@ fn read(
     }
 }
 
+/// The page's embedded JSON, parsed, with its layout (`UNIVERSAL`, `SIGI_STATE` or
+/// `sigi-persisted-data`); without one, the bot wall's challenge or `NoData`.
+pub(super) fn embedded(html: &str) -> Result<(Value, &'static str), PageError> {
+    let found = [UNIVERSAL, "SIGI_STATE", "sigi-persisted-data"]
+        .into_iter()
+        .find_map(|layout| script_by_id(html, layout).map(|json| (json, layout)));
+    match found {
+        Some((json, layout)) => Ok((from_json(json, layout)?, layout)),
+        None => Err(match Challenge::find(html) {
+            Some(Ok(ch)) => PageError::Challenge(ch),
+            Some(Err(e)) => PageError::BadChallenge(e),
+            None => PageError::NoData,
+        }),
+    }
+}
+
+/// A status code, written as a number or a string; absent means 0 (fine).
+pub(super) fn status_code(v: Option<&Value>) -> i64 {
+    v.and_then(|s| s.as_i64().or_else(|| s.as_str()?.parse().ok()))
+        .unwrap_or(0)
+}
+
 fn from_json(text: &str, layout: &'static str) -> Result<Value, PageError> {
     serde_json::from_str(text.trim()).map_err(|source| PageError::BrokenJson { layout, source })
 }
 
-/// Ids come as strings, sometimes as numbers.
-pub fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+use crate::tiktok::ids::id_text;
+
+/// How far from an `id=` attribute the rest of its tag is looked for. Scans for a tag
+/// stay within this window, so a page crowded with `id=` costs time linear in its size.
+pub(crate) const TAG_WINDOW: usize = 64 * 1024;
 
 /// The text inside `<script ... id="ID" ...>…</script>`.
 fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
@@ -143,16 +150,36 @@ fn script_by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
         while let Some(rel) = html[from..].find(&quoted) {
             let at = from + rel;
             from = at + quoted.len();
-            let open = html[..at].rfind('<')?;
+            let back = boundary_at_or_after(html, at.saturating_sub(TAG_WINDOW));
+            let Some(open) = html[back..at].rfind('<').map(|o| back + o) else {
+                continue;
+            };
             if !html[open..].starts_with("<script") {
                 continue;
             }
-            let body = at + html[at..].find('>')? + 1;
+            let body = at + window(html, at, TAG_WINDOW).find('>')? + 1;
             let end = body + html[body..].find("</script>")?;
             return Some(&html[body..end]);
         }
     }
     None
+}
+
+/// `html[from..]`, at most `len` bytes of it (cut at a character boundary).
+pub(crate) fn window(html: &str, from: usize, len: usize) -> &str {
+    let mut end = from.saturating_add(len).min(html.len());
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    &html[from..end]
+}
+
+/// The first character boundary at or after `at`.
+pub(crate) fn boundary_at_or_after(html: &str, mut at: usize) -> usize {
+    while !html.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }
 
 /// What a non-zero status code means for the post.

@@ -8,9 +8,9 @@
 //! marked [`FailReason::Stopped`] without asking TikTok again.
 
 use super::client::{Http, HttpError, Kind};
-use super::media::{self, Candidate, Fetched, PlannedFile};
+use super::media::{self, Fetched, MediaUrl, PlannedFile};
 use super::page::{self, PageData, PageError};
-use super::stream::{store_worker, stream_to_sink, StoreJob, StreamError};
+use super::stream::{read_page, store_worker, stream_to_sink, StoreJob, StreamError};
 use super::waf::WafError;
 use super::{
     cookies, FailReason, Failure, FetchConfig, FetchError, MediaSink, Outcome, PostResult,
@@ -26,6 +26,8 @@ use std::sync::Mutex;
 
 /// Bot-wall challenges solved for one page before it counts as blocked.
 const MAX_CHALLENGES: u32 = 3;
+/// Posts in flight at most, whatever the configuration says (each has a store thread).
+pub const MAX_JOBS: usize = 64;
 
 /// Runs the whole download (own tokio runtime inside; callers are sync and must not be
 /// inside a tokio runtime themselves). `progress` is
@@ -76,7 +78,7 @@ pub fn try_download_all(
         let _guard = runtime.enter();
         Http::new(cfg, &cookies)?
     };
-    let jobs = cfg.jobs.max(1);
+    let jobs = cfg.jobs.clamp(1, MAX_JOBS);
     // Unbounded, yet never long: each post in flight has at most one store job queued.
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<StoreJob>();
     let results = std::thread::scope(|scope| {
@@ -152,7 +154,7 @@ async fn run_all(
     let mut results: Vec<Option<PostResult>> = vec![None; targets.len()];
     let mut posts = futures_util::stream::iter(unique)
         .map(|(i, t)| async move { (i, process(ctx, t).await) })
-        .buffer_unordered(ctx.cfg.jobs.max(1));
+        .buffer_unordered(ctx.cfg.jobs.clamp(1, MAX_JOBS));
     while let Some((i, r)) = posts.next().await {
         progress(&r);
         results[i] = Some(r);
@@ -195,6 +197,8 @@ fn from_http(e: HttpError, attempts: u32) -> Failure {
         }
         HttpError::Redirect(_) => failure(FailReason::BadPage, e.to_string(), None, attempts),
         HttpError::Transient(_) => failure(FailReason::Network, e.to_string(), None, attempts),
+        HttpError::Refused(_) => failure(FailReason::Refused, e.to_string(), None, attempts),
+        HttpError::TooLarge(_) => failure(FailReason::TooLarge, e.to_string(), None, attempts),
     }
 }
 
@@ -237,7 +241,7 @@ async fn fetch_post(
             (id, user, photo)
         }
         None => match &target.video_id {
-            Some(id) if is_numeric(id) => (id.clone(), None, false),
+            Some(id) if crate::tiktok::ids::is_numeric_id(id) => (id.clone(), None, false),
             _ => {
                 return Err(failure(
                     FailReason::BadLink,
@@ -311,10 +315,6 @@ fn stopped(attempts: u32) -> Failure {
         None,
         attempts,
     )
-}
-
-fn is_numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The date part of file names: the export's date when it looks like one, else the
@@ -408,15 +408,11 @@ async fn fetch_item(
             .retry(attempts, || async move {
                 let (resp, _) = http.send(page_url, Kind::Page).await?;
                 let status = resp.status();
-                match tokio::time::timeout(timeout, resp.text()).await {
-                    Ok(Ok(body)) => Ok((status, body)),
-                    Ok(Err(e)) => Err(HttpError::Transient(format!(
-                        "{page_url}: page body broken: {e}"
-                    ))),
-                    Err(_) => Err(HttpError::Transient(format!(
-                        "{page_url}: page body stalled"
-                    ))),
+                // Only a page that came is read; an error's status says all there is.
+                if !status.is_success() {
+                    return Ok((status, String::new()));
                 }
+                Ok((status, read_page(resp, timeout).await?))
             })
             .await;
         let (status, body) = got.map_err(|e| from_http(e, *attempts))?;
@@ -508,6 +504,16 @@ async fn fetch_item(
                     *attempts,
                 ));
             }
+            // A bot wall that cannot even be read is as unsolvable as one without answer.
+            Err(PageError::BadChallenge(e)) => {
+                ctx.count_block();
+                return Err(failure(
+                    FailReason::Blocked,
+                    format!("{page_url}: {e}"),
+                    code,
+                    *attempts,
+                ));
+            }
             Err(e) => {
                 return Err(failure(
                     FailReason::BadPage,
@@ -542,7 +548,7 @@ async fn fetch_file(
         *attempts,
     );
     for (n, candidate) in file.candidates.iter().enumerate() {
-        let Candidate { url, label, .. } = candidate;
+        let MediaUrl { url, label, .. } = candidate;
         let Ok(url) = Url::parse(url) else {
             last = failure(
                 FailReason::BadPage,
@@ -552,14 +558,15 @@ async fn fetch_file(
             );
             continue;
         };
-        let (http, jobs, timeout, url) = (&ctx.http, &ctx.jobs, ctx.cfg.timeout, &url);
+        let (http, jobs, url) = (&ctx.http, &ctx.jobs, &url);
+        let (timeout, max) = (ctx.cfg.timeout, ctx.cfg.max_file_size);
         let got = http
             .retry(attempts, || async move {
                 let (resp, _) = http.send(url, Kind::Media { referer }).await?;
                 if !resp.status().is_success() {
                     return Ok(MediaAttempt::Status(resp.status()));
                 }
-                match stream_to_sink(resp, path, jobs, timeout).await {
+                match stream_to_sink(resp, path, jobs, timeout, max).await {
                     Ok(stored) => Ok(MediaAttempt::Stored(stored)),
                     Err(StreamError::Http(e)) => Err(e),
                     Err(StreamError::Sink(e)) => Ok(MediaAttempt::Sink(e)),

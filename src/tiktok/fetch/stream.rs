@@ -4,7 +4,11 @@
 //! thread turns the channel into a blocking [`Read`] for [`MediaSink::store`]. Memory per
 //! download is bounded by the channel (a few chunks), and nothing touches a temp file.
 //! A network error or a body shorter than its Content-Length reaches the reader as an
-//! `Err` *before* end of file, so the sink never records a truncated file.
+//! `Err` *before* end of file, so the sink never records a truncated file. A body over
+//! its size limit ends the same way: a Content-Length over the limit is refused before the
+//! sink hears of it, and a body without one is cut off with an `Err` past the limit.
+//!
+//! Pages are read into memory, but only up to [`MAX_PAGE`]: a longer one is refused.
 //!
 //! Store threads are scoped threads borrowing the caller's sink (it need not be
 //! `'static`); each download hands its reader to one of them.
@@ -17,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Chunks in flight per download; reqwest chunks are small (up to a few tens of KiB).
 const CHANNEL_CHUNKS: usize = 32;
+/// The largest page read. TikTok's post pages are well under 1 MiB.
+pub const MAX_PAGE: usize = 4 << 20;
 
 /// A blocking reader over chunks sent from async code.
 pub struct ChannelReader<T> {
@@ -83,14 +89,19 @@ pub enum StreamError {
     Sink(io::Error),
 }
 
-/// Streams `resp` into the sink at `path` via the store threads.
+/// Streams `resp` into the sink at `path` via the store threads; a body over `max`
+/// bytes is refused ([`HttpError::TooLarge`]) and nothing of it recorded.
 pub async fn stream_to_sink(
     mut resp: reqwest::Response,
     path: &str,
     jobs: &crossbeam_channel::Sender<StoreJob>,
     idle_timeout: Duration,
+    max: u64,
 ) -> Result<StoredFile, StreamError> {
     let expected = resp.content_length();
+    if let Some(n) = expected.filter(|&n| n > max) {
+        return Err(StreamError::Http(too_large(resp.url(), n, max)));
+    }
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (reply_tx, reply_rx) = oneshot::channel();
     jobs.send(StoreJob {
@@ -125,6 +136,11 @@ pub async fn stream_to_sink(
                 }
                 Ok(Ok(Some(chunk))) => {
                     got += chunk.len() as u64;
+                    if got > max {
+                        let e = too_large(&url, got, max);
+                        let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                        return Err(e);
+                    }
                     if tx.send(Ok(chunk)).await.is_err() {
                         // The sink stopped reading; its own result says why.
                         return Ok(());
@@ -149,6 +165,45 @@ pub async fn stream_to_sink(
             "store thread dropped the job",
         ))),
     }
+}
+
+fn too_large(url: &reqwest::Url, got: u64, max: u64) -> HttpError {
+    HttpError::TooLarge(format!(
+        "{url}: body of {got}+ bytes is larger than the limit of {max} (--max-video-size)"
+    ))
+}
+
+/// Reads a page body, at most [`MAX_PAGE`] bytes, within `timeout` for the whole of it.
+pub async fn read_page(
+    mut resp: reqwest::Response,
+    timeout: Duration,
+) -> Result<String, HttpError> {
+    let url = resp.url().clone();
+    if resp.content_length().is_some_and(|n| n > MAX_PAGE as u64) {
+        return Err(page_too_large(&url));
+    }
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            HttpError::Transient(format!("{url}: page body broken: {}", error_chain(&e)))
+        })? {
+            if body.len() + chunk.len() > MAX_PAGE {
+                return Err(page_too_large(&url));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| Err(HttpError::Transient(format!("{url}: page body stalled"))))
+}
+
+fn page_too_large(url: &reqwest::Url) -> HttpError {
+    HttpError::TooLarge(format!(
+        "{url}: page larger than {} MiB; not read",
+        MAX_PAGE >> 20
+    ))
 }
 
 #[cfg(test)]

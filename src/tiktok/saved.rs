@@ -1,10 +1,12 @@
-//! Local media folders: videos saved from the app or by other downloaders.
+//! Saved media: videos in local folders, saved from the app or by other downloaders.
 //!
 //! Downloaders such as yt-dlp write `<name>.info.json` beside `<name>.mp4` with the
 //! post id under `"id"`; where there is no sidecar, a 19-digit run in the file name
 //! (the shape of every TikTok post id) is taken as the id.
 
 use std::path::Path;
+
+use super::ids::{id_text, is_post_id};
 
 /// The TikTok post id of a saved media file, if its sidecar or name tells it.
 pub fn post_id(path: &Path) -> Option<String> {
@@ -14,13 +16,12 @@ pub fn post_id(path: &Path) -> Option<String> {
 fn sidecar_id(path: &Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
     let sidecar = path.with_file_name(format!("{stem}.info.json"));
-    let text = std::fs::read_to_string(sidecar).ok()?;
+    // A sidecar is a few KiB; a huge file under that name is not one.
+    let file = std::fs::File::open(sidecar).ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 1 << 20), &mut text).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    match v.get("id")? {
-        serde_json::Value::String(s) if is_post_id(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()).filter(|s| is_post_id(s)),
-        _ => None,
-    }
+    id_text(v.get("id")).filter(|s| is_post_id(s))
 }
 
 fn name_id(path: &Path) -> Option<String> {
@@ -28,10 +29,6 @@ fn name_id(path: &Path) -> Option<String> {
     name.split(|c: char| !c.is_ascii_digit())
         .find(|run| run.len() == 19)
         .map(str::to_string)
-}
-
-fn is_post_id(s: &str) -> bool {
-    (15..=21).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// True for the sidecar files of saved media, which belong to the same post.
