@@ -212,7 +212,7 @@ fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<
          first): the index (vault.db) is out of date or damaged, and pruning by it would delete \
          them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
         unknown.len(),
-        index::short(first)
+        index::short_hash(first)
     )))
 }
 
@@ -483,7 +483,7 @@ fn copy_checked(vault: &Vault, reader: &mut PackFiles, b: &BlobLocation) -> Resu
         return Err(StoreError::Vault(format!(
             "blob {} in pack {} does not match its hash; prune stopped without changing \
              anything. Run `tt-vault verify --read-data` to see what is damaged",
-            index::short(&b.hash()),
+            index::short_hash(&b.hash()),
             path.display()
         )));
     }

@@ -91,7 +91,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                 let Ok(raw) = reader.read(&id, e) else {
                     report
                         .unreadable
-                        .push(format!("{id}: blob {}", index::short(&e.header.hash)));
+                        .push(format!("{id}: blob {}", index::short_hash(&e.header.hash)));
                     continue;
                 };
                 match e.header.kind {

@@ -106,7 +106,7 @@ pub fn indexed(vault: &Vault, repo: &Repository) -> Result<Vec<(Hash, Tombstone)
         let unreadable = |why: String| {
             StoreError::Vault(format!(
                 "tombstone {}: {why}; run `tt-vault verify`",
-                index::short(&h)
+                index::short_hash(&h)
             ))
         };
         let loc = repo
@@ -114,7 +114,10 @@ pub fn indexed(vault: &Vault, repo: &Repository) -> Result<Vec<(Hash, Tombstone)
             .ok_or_else(|| unreadable("not in the index".into()))?;
         let raw = packs.read_at(&loc).map_err(|e| unreadable(e.to_string()))?;
         let t = Tombstone::decode(&raw).map_err(|e| {
-            StoreError::Vault(format!("tombstone {} is unreadable: {e}", index::short(&h)))
+            StoreError::Vault(format!(
+                "tombstone {} is unreadable: {e}",
+                index::short_hash(&h)
+            ))
         })?;
         out.push((h, t));
     }

@@ -339,8 +339,8 @@ pub fn file_bytes(conn: &Connection) -> u64 {
     len(db) + len(&format!("{db}-wal"))
 }
 
-/// Resolves `hash` to a hex string for messages.
-pub fn short(hash: &Hash) -> String {
+/// The first 16 hex digits of a blob hash, for messages (snapshot ids: `snapshots::short`).
+pub fn short_hash(hash: &Hash) -> String {
     hex::encode(&hash[..8])
 }
 

@@ -172,7 +172,7 @@ impl BlobLocation {
         let hash = get_hash(r, 0)?;
         let codec = r.get::<_, u8>(6)?;
         let kind = r.get::<_, u8>(7)?;
-        let short = index::short(&hash);
+        let short = index::short_hash(&hash);
         Ok(BlobLocation {
             pack_id: r.get(1)?,
             pack: r.get(2)?,
