@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use crate::store::lock::ReadLock;
 use crate::store::reader::BlobReader;
 use crate::store::repository::FileRow;
-use crate::store::{Hash, Repository, Vault};
+use crate::store::{Hash, Repository, StoreError, Vault};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -179,9 +180,16 @@ fn stream(vault: Vault, layout: Layout, first: u64, last: u64) -> Body {
             if start > last {
                 break;
             }
-            let raw = match reader.read(chunk) {
+            // The readers' lock is held per chunk, not per response: a paused video
+            // keeps its response open for as long as the viewer likes, and prune's
+            // delete phase must not wait for that. A pack repacked between two chunks
+            // is found again through the index at the next one.
+            let read = ReadLock::acquire(vault.root())
+                .map_err(|e| e.to_string())
+                .and_then(|_readers| reader.read(chunk).map_err(|e| e.to_string()));
+            let raw = match read {
                 Ok(raw) => raw,
-                Err(e) => return tx.blocking_send(Err(fail(e.to_string()))),
+                Err(e) => return tx.blocking_send(Err(fail(e))),
             };
             let cut_from = first.saturating_sub(start) as usize;
             let cut_to = ((last + 1 - start) as usize).min(raw.len());
@@ -279,6 +287,7 @@ pub(crate) fn read_small(vault: &Vault, file: &MediaFile, cap: u64) -> WebResult
     if file.size > cap {
         return Ok(None);
     }
+    let _readers = ReadLock::acquire(vault.root()).map_err(StoreError::from)?;
     let mut reader = BlobReader::with_repository(vault, Repository::open_read_only(vault)?);
     let row = reader.file(&file.hash)?;
     let mut out = Vec::with_capacity(file.size as usize);
