@@ -883,9 +883,12 @@ fn a_prune_sigkilled_mid_repack_loses_nothing_and_a_rerun_finishes() {
         "--max-repack",
         "100",
     ]);
+    // How many live bytes move depends on how the parallel workers laid the files
+    // into packs (a pack of dead files only is deleted, not repacked): at least one
+    // live file moves, which is what the kills below need.
     assert!(dry["packs_repacked"].as_u64().unwrap() >= 2, "{dry}");
     assert!(
-        dry["bytes_repacked"].as_u64().unwrap() >= 4 * FILE as u64,
+        dry["bytes_repacked"].as_u64().unwrap() >= FILE as u64,
         "{dry}"
     );
 
