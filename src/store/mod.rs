@@ -82,18 +82,20 @@ pub const PAUSE_ENV: &str = "TT_VAULT_PAUSE";
 /// most) until `DIR/go` exists. The point: `blob-located` (a blob's place was read
 /// from the index; its pack is not opened yet).
 pub fn pause_point(name: &str) {
+    // Read once: this sits on the per-blob read path.
+    static SETTING: std::sync::OnceLock<Option<(String, PathBuf)>> = std::sync::OnceLock::new();
     static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let Some(value) = std::env::var_os(PAUSE_ENV) else {
-        return;
-    };
-    let value = value.to_string_lossy();
-    let Some((point, dir)) = value.split_once(':') else {
+    let setting = SETTING.get_or_init(|| {
+        let value = std::env::var_os(PAUSE_ENV)?;
+        let (point, dir) = value.to_str()?.split_once(':')?;
+        Some((point.to_string(), PathBuf::from(dir)))
+    });
+    let Some((point, dir)) = setting else {
         return;
     };
     if point != name || PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let dir = std::path::Path::new(dir);
     let _ = std::fs::write(dir.join("reached"), b"");
     for _ in 0..6000 {
         if dir.join("go").exists() {
