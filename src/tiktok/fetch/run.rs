@@ -189,7 +189,12 @@ fn known_id(t: &Target) -> Option<String> {
     links::video_id(&t.link).or_else(|| t.video_id.clone())
 }
 
-pub(super) fn failure(reason: FailReason, detail: String, http_status: Option<u16>, attempts: u32) -> Failure {
+pub(super) fn failure(
+    reason: FailReason,
+    detail: String,
+    http_status: Option<u16>,
+    attempts: u32,
+) -> Failure {
     Failure {
         retry_next_run: reason.worth_retrying(),
         reason,

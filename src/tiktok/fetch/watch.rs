@@ -11,8 +11,8 @@ use reqwest::Url;
 use super::media::{MediaUrl, PlannedFile, Role};
 use super::profile::{self, Profile, ProfilePage};
 use super::run::{failure, fetch_embedded, fetch_file, run_all, session, Ctx, Embedded};
-use super::{FailReason, Failure, FetchConfig, FetchError, MediaSink, PostResult, StoredFile};
 use super::Target;
+use super::{FailReason, Failure, FetchConfig, FetchError, MediaSink, PostResult, StoredFile};
 
 /// The largest avatar image fetched (TikTok's are well under 1 MiB).
 pub const MAX_AVATAR: u64 = 16 << 20;
