@@ -122,7 +122,7 @@ impl Output {
             shown.write_json(&mut out)?;
             std::io::Write::flush(&mut out)?;
         } else if shown.section == "profile" {
-            show::print_view(&shown.profile()?);
+            show::print_profile(&shown.profile()?);
         } else {
             let mut table = show::Table::new(&shown.section);
             shown.each_row(&mut |row| table.push(row))?;

@@ -1,0 +1,273 @@
+//! `snapshot --profile NAME` through the binary against the local TikTok-like server:
+//! the public profile page becomes a profile version (both page layouts), a changed bio
+//! shows in `diff` and `show profile --date`, listed posts are downloaded once, a
+//! private, missing or blocked account is recorded as data, a configured account's
+//! `profile` is acted on by `snapshot` and `run`, and `serve` shows the archived avatar.
+
+mod common;
+mod support;
+
+use std::path::PathBuf;
+
+use common::{write, Env};
+use serde_json::Value;
+use support::tiktok_server::{self as tt, profiles, Server};
+use support::viewer::Viewer;
+
+/// `snapshot --profile NAME --time TIME` against `server`; its JSON report.
+fn watch(env: &Env, server: &Server, name: &str, time: &str, code: i32) -> Value {
+    let out = env
+        .cmd()
+        .env("TT_VAULT_TIKTOK_BASE", &server.base)
+        .args(["snapshot", "--profile", name, "--time", time, "--json"])
+        .args(["--timeout", "2", "--retries", "1", "--rate", "50"])
+        .output()
+        .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(code), "{so}\n{se}");
+    serde_json::from_str(&so).unwrap_or_else(|e| panic!("not JSON ({e}): {so}"))
+}
+
+fn notes(report: &Value) -> String {
+    report["notes"].to_string()
+}
+
+fn avatar_hash(user: &str) -> String {
+    blake3::hash(&tt::media_bytes(&tt::avatar_name(user)))
+        .to_hex()
+        .to_string()
+}
+
+#[test]
+fn a_profile_page_is_recorded_and_a_changed_bio_shows_in_diff() {
+    let server = Server::start();
+    let env = Env::new();
+    let first = watch(&env, &server, "@alice", "2026-11-01T10:00:00Z", 0);
+    assert_eq!(first["account"], "alice");
+    assert!(first["failed"].as_array().unwrap().is_empty(), "{first:#}");
+    assert!(notes(&first).contains("listing unavailable"), "{first:#}");
+    assert!(notes(&first).contains("1200 followers"), "{first:#}");
+    let paths = env.latest_paths();
+    assert!(paths.contains(&"profile/alice/profile.json".to_string()));
+    assert!(paths.contains(&"profile/alice/avatar.jpeg".to_string()));
+
+    let shown = env.json(&["show", "profile", "--account", "alice"]);
+    assert_eq!(shown["bio"], profiles::BIO, "{shown:#}");
+    assert_eq!(shown["display_name"], "ALICE");
+    assert_eq!(shown["bio_link"], "https://example.org/alice");
+    assert_eq!(
+        (&shown["followers"], &shown["following"]),
+        (&Value::from(1200), &Value::from(80))
+    );
+    assert_eq!(
+        (&shown["hearts"], &shown["videos"]),
+        (&Value::from(50000), &Value::from(42))
+    );
+    assert_eq!(shown["verified"], false);
+    assert_eq!(shown["avatar"]["hash"], avatar_hash("alice"));
+    assert_eq!(shown["sources"]["bio"], "profile page");
+    assert_eq!(
+        shown["profile_page"]["layout"],
+        "__UNIVERSAL_DATA_FOR_REHYDRATION__"
+    );
+    assert!(shown["export"].is_null());
+    let text = env.ok(&["show", "profile", "--account", "alice"]);
+    assert!(
+        text.contains(profiles::BIO) && text.contains("(profile page"),
+        "{text}"
+    );
+
+    server.set_bio("alice", "Rye now, sourdough never");
+    watch(&env, &server, "alice", "2026-11-02T10:00:00Z", 0);
+    let diff = env.json(&["diff", "2026-11-01", "2026-11-02", "--account", "alice"]);
+    assert_eq!(
+        diff["profile_page"]["changed"]["bio"],
+        serde_json::json!([profiles::BIO, "Rye now, sourdough never"]),
+        "{diff:#}"
+    );
+    assert!(diff["profile_page"]["changed"].get("followers").is_none());
+    let text = env.ok(&["diff", "2026-11-01", "latest", "--account", "alice"]);
+    assert!(text.contains("profile page bio:"), "{text}");
+    // `show profile --date` shows the page as it was then.
+    let then = env.json(&[
+        "show",
+        "profile",
+        "--date",
+        "2026-11-01",
+        "--account",
+        "alice",
+    ]);
+    assert_eq!(then["bio"], profiles::BIO);
+    let now = env.json(&["show", "profile", "--account", "alice"]);
+    assert_eq!(now["bio"], "Rye now, sourdough never");
+    // The same avatar bytes are stored once.
+    assert_eq!(now["avatar"]["hash"], then["avatar"]["hash"]);
+}
+
+#[test]
+fn the_older_layout_lists_posts_that_are_downloaded_once() {
+    let server = Server::start();
+    let env = Env::new();
+    let first = watch(&env, &server, profiles::SIGI, "2026-11-01T10:00:00Z", 0);
+    assert!(
+        notes(&first).contains("2 posts listed: 2 archived"),
+        "{first:#}"
+    );
+    let paths = env.latest_paths();
+    for id in profiles::LISTED {
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("videos/") && p.contains(id)),
+            "{id}: {paths:?}"
+        );
+    }
+    let shown = env.json(&["show", "profile", "--account", "bob"]);
+    assert_eq!(shown["profile_page"]["layout"], "SIGI_STATE");
+    assert_eq!(shown["profile_page"]["listed"], 2);
+    assert_eq!(shown["followers"], 1200);
+    let pages_before = server.requests_to("/@bob/video/").len();
+    assert_eq!(pages_before, 2);
+
+    let second = watch(&env, &server, profiles::SIGI, "2026-11-02T10:00:00Z", 0);
+    assert!(
+        notes(&second).contains("0 archived, 2 already in the vault"),
+        "{second:#}"
+    );
+    assert_eq!(server.requests_to("/@bob/video/").len(), pages_before);
+    for id in profiles::LISTED {
+        let video = tt::video_name(id);
+        assert_eq!(server.requests_to(&format!("/media/{video}")).len(), 1);
+    }
+    // The second snapshot holds the posts all the same, linked in.
+    let paths = env.latest_paths();
+    assert!(profiles::LISTED
+        .iter()
+        .all(|id| paths.iter().any(|p| p.contains(id))));
+}
+
+#[test]
+fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
+    let server = Server::start();
+    let env = Env::new();
+    for (name, reason) in [
+        (profiles::PRIVATE, "private_account"),
+        (profiles::MISSING, "account_not_found"),
+        (profiles::BLOCKED, "blocked"),
+    ] {
+        let report = watch(&env, &server, name, "2026-11-01T10:00:00Z", 1);
+        let failed = report["failed"].as_array().unwrap();
+        assert_eq!(failed.len(), 1, "{report:#}");
+        assert_eq!(failed[0]["reason"], reason, "{report:#}");
+        assert_eq!(failed[0]["source"], "profile");
+        assert_eq!(failed[0]["link"], format!("https://www.tiktok.com/@{name}"));
+        assert!(
+            report["id"].is_string(),
+            "the snapshot is taken: {report:#}"
+        );
+        let (_, err) = env.expect(&["show", "profile", "--account", name], 2);
+        assert!(err.contains("no TikTok export"), "{err}");
+    }
+    // The bot wall is answered and the page read.
+    let walled = watch(&env, &server, profiles::WALLED, "2026-11-01T10:00:00Z", 0);
+    assert!(
+        walled["failed"].as_array().unwrap().is_empty(),
+        "{walled:#}"
+    );
+    // Not a username: refused before anything is fetched.
+    let (_, err) = env.expect(&["snapshot", "--profile", "../etc"], 2);
+    assert!(err.contains("not a TikTok username"), "{err}");
+}
+
+/// A config whose only account is watched through its `profile` key.
+fn config_with_profile(env: &Env) -> PathBuf {
+    let xdg = env.path("xdg");
+    let config = format!(
+        "vault = \"{}\"\n\n[[account]]\nname = \"baker\"\nprofile = \"{}\"\n",
+        env.vault().display(),
+        profiles::UNIVERSAL
+    );
+    write(&xdg.join("tt-vault/config.toml"), config.as_bytes());
+    xdg
+}
+
+#[test]
+fn a_configured_profile_is_watched_by_snapshot_and_run() {
+    let server = Server::start();
+    let env = Env::new();
+    let xdg = config_with_profile(&env);
+    let by_config = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env_remove("TT_VAULT")
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("TT_VAULT_TIKTOK_BASE", &server.base)
+            .args(args)
+            .output()
+            .unwrap();
+        let so = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{so}");
+        serde_json::from_str::<Value>(&so).unwrap()
+    };
+    let runs = by_config(&["snapshot", "--json"]);
+    assert_eq!(runs[0]["account"], "baker", "{runs:#}");
+    assert!(
+        notes(&runs[0]["snapshot"]).contains("1200 followers"),
+        "{runs:#}"
+    );
+    let report = by_config(&["run", "--json"]);
+    assert_eq!(report["exit_code"], 0, "{report:#}");
+    assert!(report["accounts"][0]["snapshot"]["id"].is_string());
+    let pages = server.requests_to("/@alice");
+    assert_eq!(pages.iter().filter(|r| r.path == "/@alice").count(), 2);
+    let shown = env.json(&["show", "profile", "--account", "baker"]);
+    assert_eq!(shown["username"], "alice");
+}
+
+#[tokio::test]
+async fn serve_shows_the_archived_avatar_and_the_profile_history() {
+    let server = Server::start();
+    let env = Env::new();
+    watch(&env, &server, "alice", "2026-11-01T10:00:00Z", 0);
+    server.set_bio("alice", "A new bio");
+    watch(&env, &server, "alice", "2026-11-02T10:00:00Z", 0);
+    let fetched = server.requests_to("/media/avatar-").len();
+    let snaps = env.json(&["snapshots"]);
+    let latest = snaps.as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let viewer = Viewer::start(env.cmd(), &[]);
+    let c = viewer.client().await;
+    let page = c
+        .get(format!("{}/s/{latest}", viewer.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hash = avatar_hash("alice");
+    let src = format!("/media/{hash}.jpeg");
+    assert!(page.contains(&format!("src=\"{src}\"")), "{page}");
+    assert!(
+        page.contains("A new bio") && page.contains(profiles::BIO),
+        "{page}"
+    );
+    assert!(page.contains("Followers"), "{page}");
+    let bytes = c
+        .get(format!("{}{src}", viewer.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], &tt::media_bytes(&tt::avatar_name("alice"))[..]);
+    // Served from the vault: TikTok was not asked again.
+    assert_eq!(server.requests_to("/media/avatar-").len(), fetched);
+}
