@@ -105,6 +105,86 @@ fn a_profile_page_is_recorded_and_a_changed_bio_shows_in_diff() {
     assert_eq!(now["bio"], "Rye now, sourdough never");
     // The same avatar bytes are stored once.
     assert_eq!(now["avatar"]["hash"], then["avatar"]["hash"]);
+
+    // The index is a cache: the profile versions come back from the packs.
+    let seen = |env: &Env| {
+        [
+            env.json(&[
+                "show",
+                "profile",
+                "--date",
+                "2026-11-01",
+                "--account",
+                "alice",
+            ]),
+            env.json(&["diff", "2026-11-01", "2026-11-02", "--account", "alice"]),
+        ]
+    };
+    let before = seen(&env);
+    let rebuilt = env.json(&["rebuild-index"]);
+    assert_eq!(rebuilt["profile_pages"], 2, "{rebuilt:#}");
+    assert_eq!(seen(&env), before);
+
+    // Forgetting a snapshot forgets the profile page it read.
+    let newest = env.json(&["snapshots"]).as_array().unwrap()[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["forget", &newest]);
+    let db = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM profile_versions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    let now = env.json(&["show", "profile", "--account", "alice"]);
+    assert_eq!(now["bio"], profiles::BIO);
+}
+
+#[test]
+fn show_profile_names_the_source_of_each_field() {
+    let server = Server::start();
+    let env = Env::new();
+    // The page read in May, the export of June: the export is newer where both speak.
+    watch(&env, &server, "alice", "2026-05-01T10:00:00Z", 0);
+    let export = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/sample/export-2026-06/user_data_tiktok.json");
+    env.ok(&[
+        "snapshot",
+        "--export",
+        export.to_str().unwrap(),
+        "--download",
+        "none",
+        "--account",
+        "alice",
+        "--time",
+        "2026-06-01T10:00:00Z",
+    ]);
+    let shown = env.json(&["show", "profile", "--account", "alice"]);
+    assert!(
+        shown["bio"].as_str().unwrap().contains("Lisbon"),
+        "{shown:#}"
+    );
+    assert_eq!(shown["sources"]["bio"], "export");
+    assert_eq!(shown["followers"], 1200);
+    assert_eq!(shown["sources"]["followers"], "profile page");
+    assert_eq!(shown["sources"]["avatar"], "profile page");
+    assert!(shown["counts"]["posts"].as_u64().unwrap() > 0, "{shown:#}");
+    let text = env.ok(&["show", "profile", "--account", "alice"]);
+    assert!(
+        text.contains("(export of 2026-06-01") && text.contains("(profile page, read"),
+        "{text}"
+    );
+    // Before the export, the page alone.
+    let may = env.json(&[
+        "show",
+        "profile",
+        "--account",
+        "alice",
+        "--date",
+        "2026-05-02",
+    ]);
+    assert_eq!(may["bio"], profiles::BIO);
+    assert_eq!(may["sources"]["bio"], "profile page");
 }
 
 #[test]

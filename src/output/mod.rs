@@ -292,6 +292,12 @@ impl Output {
             for p in &r.export_problems {
                 self.say(format!("  export not catalogued: {p}"));
             }
+            if r.profile_pages > 0 {
+                self.say(format!("recorded {} profile pages again", r.profile_pages));
+            }
+            for p in &r.profile_problems {
+                self.say(format!("  profile page not recorded: {p}"));
+            }
             for s in &r.store.salvaged {
                 self.say(format!("  pack {s}: trailer damaged, read blob by blob"));
             }
