@@ -257,6 +257,26 @@ fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
         walled["failed"].as_array().unwrap().is_empty(),
         "{walled:#}"
     );
+    // An avatar on a private address is refused, and the profile recorded without it.
+    let elsewhere = Server::start_on("127.0.0.2");
+    server.set_elsewhere(&elsewhere.base);
+    let far = watch(
+        &env,
+        &server,
+        profiles::AVATAR_ELSEWHERE,
+        "2026-11-01T10:00:00Z",
+        0,
+    );
+    assert!(
+        notes(&far).contains("avatar not stored: address refused"),
+        "{far:#}"
+    );
+    assert!(elsewhere.requests().is_empty());
+    let shown = env.json(&["show", "profile", "--account", profiles::AVATAR_ELSEWHERE]);
+    assert!(
+        shown["avatar"].is_null() && shown["bio"] == profiles::BIO,
+        "{shown:#}"
+    );
     // Not a username: refused before anything is fetched.
     let (_, err) = env.expect(&["snapshot", "--profile", "../etc"], 2);
     assert!(err.contains("not a TikTok username"), "{err}");

@@ -103,6 +103,8 @@ pub mod profiles {
     pub const BLOCKED: &str = super::BLOCKED_USER;
     /// Behind the bot wall, which can be answered.
     pub const WALLED: &str = "walled";
+    /// Its avatar URL points at the "elsewhere" server ([`super::Server::set_elsewhere`]).
+    pub const AVATAR_ELSEWHERE: &str = "faraway";
     /// The bio a profile has until [`super::Server::set_bio`] changes it.
     pub const BIO: &str = "Sourdough every Sunday 🍞";
 }
@@ -310,7 +312,12 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         }
         [user] if user.starts_with('@') => {
             let bio = shared.bios.lock().unwrap().get(&user[1..]).cloned();
-            profile_page(&mut conn, &req, base, &user[1..], bio)
+            let avatar_base = if &user[1..] == profiles::AVATAR_ELSEWHERE {
+                &elsewhere
+            } else {
+                base
+            };
+            profile_page(&mut conn, &req, avatar_base, &user[1..], bio)
         }
         _ => respond(&mut conn, 404, &[], b"not found"),
     }
@@ -433,7 +440,14 @@ fn page(
     respond(conn, 200, &set, html.as_bytes());
 }
 
-fn profile_page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, bio: Option<String>) {
+/// A profile page; its avatar is served from `avatar_base`.
+fn profile_page(
+    conn: &mut TcpStream,
+    req: &Request,
+    avatar_base: &str,
+    user: &str,
+    bio: Option<String>,
+) {
     let cookie = format!("tt_chain_token={CHAIN_TOKEN}; Path=/");
     let set = [
         ("Set-Cookie", cookie.as_str()),
@@ -443,7 +457,7 @@ fn profile_page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, bio
         "uniqueId": user, "nickname": user.to_uppercase(),
         "signature": bio.as_deref().unwrap_or(profiles::BIO),
         "bioLink": {"link": format!("https://example.org/{user}")},
-        "avatarLarger": media_url(base, &avatar_name(user)),
+        "avatarLarger": media_url(avatar_base, &avatar_name(user)),
         "verified": false, "privateAccount": false,
     });
     let stats =
@@ -453,7 +467,7 @@ fn profile_page(conn: &mut TcpStream, req: &Request, base: &str, user: &str, bio
         profiles::WALLED if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => {
             waf_page()
         }
-        profiles::UNIVERSAL | profiles::WALLED => {
+        profiles::UNIVERSAL | profiles::WALLED | profiles::AVATAR_ELSEWHERE => {
             user_html(&json!({"statusCode": 0, "userInfo": {"user": fields, "stats": stats}}))
         }
         profiles::SIGI => {
