@@ -92,14 +92,15 @@ fn a_profile_page_is_recorded_and_a_changed_bio_shows_in_diff() {
     let text = env.ok(&["diff", "2026-11-01", "latest", "--account", "alice"]);
     assert!(text.contains("profile page bio:"), "{text}");
     // `show profile --date` shows the page as it was then.
-    let then = env.json(&[
+    let first_day = [
         "show",
         "profile",
         "--date",
         "2026-11-01",
         "--account",
         "alice",
-    ]);
+    ];
+    let then = env.json(&first_day);
     assert_eq!(then["bio"], profiles::BIO);
     let now = env.json(&["show", "profile", "--account", "alice"]);
     assert_eq!(now["bio"], "Rye now, sourdough never");
@@ -109,14 +110,7 @@ fn a_profile_page_is_recorded_and_a_changed_bio_shows_in_diff() {
     // The index is a cache: the profile versions come back from the packs.
     let seen = |env: &Env| {
         [
-            env.json(&[
-                "show",
-                "profile",
-                "--date",
-                "2026-11-01",
-                "--account",
-                "alice",
-            ]),
+            env.json(&first_day),
             env.json(&["diff", "2026-11-01", "2026-11-02", "--account", "alice"]),
         ]
     };
@@ -227,6 +221,27 @@ fn the_older_layout_lists_posts_that_are_downloaded_once() {
     assert!(profiles::LISTED
         .iter()
         .all(|id| paths.iter().any(|p| p.contains(id))));
+
+    // A listed post also given with --url is fetched once and stored once.
+    let fresh = Env::new();
+    let link = format!("https://www.tiktok.com/@bob/video/{}", profiles::LISTED[0]);
+    let out = fresh
+        .cmd()
+        .env("TT_VAULT_TIKTOK_BASE", &server.base)
+        .args(["snapshot", "--profile", "bob", "--url", &link, "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert!(
+        notes(&report).contains("1 archived, 1 already in the vault"),
+        "{report:#}"
+    );
+    let mp4s = fresh
+        .latest_paths()
+        .into_iter()
+        .filter(|p| p.ends_with(".mp4"));
+    assert_eq!(mp4s.count(), 2);
 }
 
 #[test]
@@ -343,14 +358,16 @@ async fn serve_shows_the_archived_avatar_and_the_profile_history() {
 
     let viewer = Viewer::start(env.cmd(), &[]);
     let c = viewer.client().await;
-    let page = c
-        .get(format!("{}/s/{latest}", viewer.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let get = async |path: &str| {
+        let r = c
+            .get(format!("{}{path}", viewer.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+        r.bytes().await.unwrap()
+    };
+    let page = String::from_utf8(get(&format!("/s/{latest}")).await.to_vec()).unwrap();
     let hash = avatar_hash("alice");
     let src = format!("/media/{hash}.jpeg");
     assert!(page.contains(&format!("src=\"{src}\"")), "{page}");
@@ -359,14 +376,7 @@ async fn serve_shows_the_archived_avatar_and_the_profile_history() {
         "{page}"
     );
     assert!(page.contains("Followers"), "{page}");
-    let bytes = c
-        .get(format!("{}{src}", viewer.base))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = get(&src).await;
     assert_eq!(&bytes[..], &tt::media_bytes(&tt::avatar_name("alice"))[..]);
     // Served from the vault: TikTok was not asked again.
     assert_eq!(server.requests_to("/media/avatar-").len(), fetched);

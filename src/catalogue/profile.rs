@@ -252,18 +252,15 @@ pub fn view(export: Option<(&Version, Value)>, page: Option<&PageVersion>) -> Va
         let avatar = p
             .avatar_hash
             .as_ref()
-            .map(|h| json!({"path": p.avatar_path, "hash": h}));
-        let own = [
-            ("bio_link", json!(p.bio_link)),
-            ("avatar", json!(avatar)),
-            ("verified", json!(p.verified)),
-            ("private", json!(p.private)),
-            ("followers", json!(p.followers)),
-            ("following", json!(p.following)),
-            ("hearts", json!(p.hearts)),
-            ("videos", json!(p.videos)),
-        ];
-        for (key, value) in own {
+            .map(|h| json!({"path": p.avatar_path, "hash": h}))
+            .unwrap_or(Value::Null);
+        // The page's own fields, as `diff` names them; the avatar with its path.
+        for (key, value) in p.fields().into_iter().skip(3) {
+            let value = if key == "avatar" {
+                avatar.clone()
+            } else {
+                value
+            };
             if !value.is_null() {
                 sources.insert(key.into(), json!(FROM_PAGE));
             }

@@ -285,20 +285,12 @@ fn profile_body(
         @if let Some(page) = watched.page { (profile_page::stats(page)) }
         (profile_page::history(watched.pages))
         @if history.len() > 1 {
-            section.card {
-                h2 { "Over time" }
-                (views::chart("Followers at each export", &points))
-                @if changes.is_empty() {
-                    p.muted { "Username, name and bio never changed." }
-                } @else {
-                    ol.changes {
-                        @for (day, field, old, new) in &changes {
-                            li { span.time { (day) } " " b { (field) } ": "
-                                 del { (old) } " → " ins { (new) } }
-                        }
-                    }
-                }
-            }
+            (profile_page::over_time(
+                "Over time",
+                ("Followers at each export", &points),
+                &changes,
+                "Username, name and bio never changed.",
+            ))
         }
         section.card {
             h2 { "Profile details" }

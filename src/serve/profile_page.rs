@@ -66,15 +66,31 @@ pub(crate) fn history(pages: &[PageVersion]) -> Markup {
             }
         }
     }
+    over_time(
+        "Public profile over time",
+        ("Followers at each reading of the profile page", &points),
+        &edits,
+        "Username, name, bio, link and avatar never changed.",
+    )
+}
+
+/// A card of a profile's history: a chart of `(title, points)`, then every edit
+/// (day, field, old, new), or `unchanged` when there was none.
+pub(crate) fn over_time(
+    heading: &str,
+    (title, points): (&str, &[(String, i64)]),
+    edits: &[(String, &str, String, String)],
+    unchanged: &str,
+) -> Markup {
     html! {
         section.card {
-            h2 { "Public profile over time" }
-            (views::chart("Followers at each reading of the profile page", &points))
+            h2 { (heading) }
+            (views::chart(title, points))
             @if edits.is_empty() {
-                p.muted { "Username, name, bio, link and avatar never changed." }
+                p.muted { (unchanged) }
             } @else {
                 ol.changes {
-                    @for (day, field, old, new) in &edits {
+                    @for (day, field, old, new) in edits {
                         li { span.time { (day) } " " b { (field) } ": "
                              del { (old) } " → " ins { (new) } }
                     }
