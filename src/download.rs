@@ -266,7 +266,6 @@ pub fn run(
 /// come back to the caller), the avatar (stored at `profile/NAME/avatar.EXT`), and
 /// the listed posts, which are downloaded or linked in as [`run`] does — except those
 /// in `in_snapshot` (put in this snapshot by an earlier download).
-#[allow(clippy::too_many_arguments)]
 pub fn profile(
     vault: &Vault,
     builder: &SnapshotBuilder,

@@ -27,7 +27,6 @@ pub struct Watch {
 
 /// Watches `name` into the snapshot being built; `in_snapshot` are the posts an
 /// earlier download of this snapshot holds already.
-#[allow(clippy::too_many_arguments)]
 pub fn profile(
     vault: &Vault,
     builder: &SnapshotBuilder,

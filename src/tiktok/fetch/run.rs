@@ -204,7 +204,7 @@ pub(super) fn failure(
     }
 }
 
-pub(super) fn from_http(e: HttpError, attempts: u32) -> Failure {
+fn from_http(e: HttpError, attempts: u32) -> Failure {
     match e {
         HttpError::Login => failure(FailReason::LoginRequired, e.to_string(), None, attempts),
         HttpError::RateLimited(_) => {
