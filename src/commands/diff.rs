@@ -7,8 +7,9 @@ use super::{CommandError, Result};
 use crate::selection::{self, Selector};
 
 /// The changes from the export shown at `a` to the one shown at `b` (shape in
-/// `catalogue::diff`; without an export on both sides, none of its sections), and
-/// `profile_page`: those between the profile pages they show (`catalogue::profile::changes`).
+/// `catalogue::diff`; without an export on both sides, none of its sections), and,
+/// when either shows a profile page, `profile_page`: the changes between those
+/// (`catalogue::profile::changes`).
 pub fn diff(vault: &Vault, a: &Selector, b: &Selector) -> Result<serde_json::Value> {
     let conn = vault.connect()?;
     let (sa, sb) = (selection::resolve(&conn, a)?, selection::resolve(&conn, b)?);
@@ -39,6 +40,9 @@ pub fn diff(vault: &Vault, a: &Selector, b: &Selector) -> Result<serde_json::Val
             serde_json::json!({})
         }
     };
-    out["profile_page"] = catalogue_profile::changes(pa.as_ref(), pb.as_ref());
+    // Only where a profile page was read: a diff of exports alone keeps its shape.
+    if pa.is_some() || pb.is_some() {
+        out["profile_page"] = catalogue_profile::changes(pa.as_ref(), pb.as_ref());
+    }
     Ok(out)
 }
