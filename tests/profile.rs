@@ -263,8 +263,14 @@ fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
             report["id"].is_string(),
             "the snapshot is taken: {report:#}"
         );
-        let (_, err) = env.expect(&["show", "profile", "--account", name], 2);
-        assert!(err.contains("no TikTok export"), "{err}");
+        let shown = env.json(&["show", "profile", "--account", name]);
+        assert_eq!(shown["profile_page_failed"]["reason"], reason, "{shown:#}");
+        assert!(shown["profile_page"].is_null() && shown["bio"].is_null());
+        let text = env.ok(&["show", "profile", "--account", name]);
+        assert!(
+            text.contains("profile page   not read at this snapshot"),
+            "{text}"
+        );
     }
     // The bot wall is answered and the page read.
     let walled = watch(&env, &server, profiles::WALLED, "2026-11-01T10:00:00Z", 0);

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::catalogue::profile as catalogue_profile;
 use crate::catalogue::query::{self, Version};
 use crate::catalogue::SECTIONS;
+use crate::download::DownloadFailure;
 use crate::store::snapshots::Snapshot;
 use crate::store::Vault;
 
@@ -42,14 +43,18 @@ impl Showing {
     }
 
     /// The profile view (only for `profile`): the export's profile joined with the
-    /// profile page, each field's source named (see `catalogue::profile::view`).
+    /// profile page, each field's source named (see `catalogue::profile::view`), and
+    /// `profile_page_failed`: why this snapshot could not read the profile page (its
+    /// recorded failure), or null.
     pub fn profile(&self) -> Result<Value> {
         let export = match &self.version {
             Some(v) => Some((v, query::profile(&self.conn, v)?)),
             None => None,
         };
         let page = catalogue_profile::at(&self.conn, &self.snap)?;
-        Ok(catalogue_profile::view(export, page.as_ref()))
+        let mut view = catalogue_profile::view(export, page.as_ref());
+        view["profile_page_failed"] = page_failure(&self.snap).map_or(Value::Null, |f| f.to_json());
+        Ok(view)
     }
 
     /// Each row of a list section, newest first.
@@ -71,6 +76,13 @@ impl Showing {
     }
 }
 
+/// The snapshot's record of a profile page it could not read.
+fn page_failure(snap: &Snapshot) -> Option<DownloadFailure> {
+    DownloadFailure::read_list(&snap.failed)
+        .into_iter()
+        .find(|f| f.source == "profile")
+}
+
 pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Showing> {
     if !SECTIONS.contains(&section) {
         return Err(CommandError::Usage(format!(
@@ -80,9 +92,15 @@ pub fn show(vault: &Vault, select: &Selector, section: &str) -> Result<Showing> 
     }
     let conn = vault.connect()?;
     let snap = selection::resolve(&conn, select)?;
-    // A profile page stands in for an export for `profile` alone.
+    // A profile page (or the record of why it could not be read) stands in for an
+    // export for `profile` alone.
     let version = match query::version_at(&conn, &snap)? {
-        None if section == "profile" && catalogue_profile::at(&conn, &snap)?.is_some() => None,
+        None if section == "profile"
+            && (page_failure(&snap).is_some()
+                || catalogue_profile::at(&conn, &snap)?.is_some()) =>
+        {
+            None
+        }
         _ => Some(query::require_version(&conn, &snap)?),
     };
     Ok(Showing {

@@ -53,6 +53,14 @@ pub fn print_profile(view: &serde_json::Value) {
             cell(&view["profile_page"]["fetched_at"])
         ),
     };
+    if let Some(f) = view["profile_page_failed"].as_object() {
+        println!(
+            "{:<14} not read at this snapshot: {} ({})",
+            "profile page",
+            cell(&f["reason_text"]),
+            cell(&f["detail"])
+        );
+    }
     for key in [
         "username",
         "display_name",
