@@ -386,4 +386,55 @@ async fn serve_shows_the_archived_avatar_and_the_profile_history() {
     assert_eq!(&bytes[..], &tt::media_bytes(&tt::avatar_name("alice"))[..]);
     // Served from the vault: TikTok was not asked again.
     assert_eq!(server.requests_to("/media/avatar-").len(), fetched);
+    drop(viewer);
+
+    // Between two snapshots with exports, "what changed" shows the profile page's edits.
+    for (month, bio) in [("06", "A June bio"), ("11", "A November bio")] {
+        server.set_bio("alice", bio);
+        let export = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "examples/sample/export-2026-{month}/user_data_tiktok.json"
+        ));
+        let out = env
+            .cmd()
+            .env("TT_VAULT_TIKTOK_BASE", &server.base)
+            .args([
+                "snapshot",
+                "--profile",
+                "alice",
+                "--download",
+                "none",
+                "--export",
+            ])
+            .arg(export)
+            .args([
+                "--account",
+                "alice",
+                "--time",
+                &format!("2026-12-{month}T10:00:00Z"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let latest = env.json(&["snapshots"]).as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let viewer = Viewer::start(env.cmd(), &[]);
+    let c = viewer.client().await;
+    let r = c
+        .get(format!("{}/s/{latest}/diff", viewer.base))
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Public profile page"), "{page}");
+    assert!(
+        page.contains("A June bio") && page.contains("A November bio"),
+        "{page}"
+    );
 }

@@ -840,7 +840,11 @@ pub(crate) async fn diff(
                 } else {
                     (&at.snap, &o, v, &ov)
                 };
-                let d = crate::catalogue::diff::diff(conn, a, b)?;
+                let mut d = crate::catalogue::diff::diff(conn, a, b)?;
+                let pages = (catalogue_profile::at(conn, older)?, catalogue_profile::at(conn, newer)?);
+                if pages.0.is_some() || pages.1.is_some() {
+                    d["profile_page"] = catalogue_profile::changes(pages.0.as_ref(), pages.1.as_ref());
+                }
                 diff_body(&at, older, newer, &d)
             }
         };
@@ -854,7 +858,7 @@ fn diff_body(at: &At, older: &Snapshot, newer: &Snapshot, d: &Value) -> Markup {
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| *k != "profile")
+        .filter(|(k, _)| !matches!(k.as_str(), "profile" | "profile_page"))
         .collect();
     html! {
         h1 { "What changed" }
@@ -870,12 +874,14 @@ fn diff_body(at: &At, older: &Snapshot, newer: &Snapshot, d: &Value) -> Markup {
         }
         p { "From " code { (older.short_id()) } " (" (older.taken_at) ") to "
             code { (newer.short_id()) } " (" (newer.taken_at) ")." }
-        @if let Some(changed) = d["profile"]["changed"].as_object().filter(|c| !c.is_empty()) {
-            section.card {
-                h2 { "Profile" }
-                ul.changes { @for (k, pair) in changed {
-                    li { b { (k) } ": " del { (text_of(&pair[0])) } " → " ins { (text_of(&pair[1])) } }
-                } }
+        @for (key, heading) in [("profile", "Profile"), ("profile_page", "Public profile page")] {
+            @if let Some(changed) = d[key]["changed"].as_object().filter(|c| !c.is_empty()) {
+                section.card {
+                    h2 { (heading) }
+                    ul.changes { @for (k, pair) in changed {
+                        li { b { (k) } ": " del { (text_of(&pair[0])) } " → " ins { (text_of(&pair[1])) } }
+                    } }
+                }
             }
         }
         @for (section, entry) in sections {
