@@ -438,3 +438,37 @@ async fn serve_shows_the_archived_avatar_and_the_profile_history() {
         "{page}"
     );
 }
+
+#[test]
+fn an_encrypted_vault_records_and_rebuilds_profile_pages() {
+    let server = Server::start();
+    let env = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let pass = env.path("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("TT_VAULT_KDF", "test")
+            .env("TT_VAULT_PASSWORD_FILE", &pass)
+            .env("TT_VAULT_TIKTOK_BASE", &server.base)
+            .args(args)
+            .output()
+            .unwrap();
+        let so = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {so}\n{out:?}");
+        so
+    };
+    run(&["init", "--encrypt"]);
+    run(&["snapshot", "--profile", "alice"]);
+    let shown: Value = serde_json::from_str(&run(&["show", "profile", "--json"])).unwrap();
+    assert_eq!(shown["bio"], profiles::BIO);
+    // Ids are keyed in an encrypted vault: the avatar's is not its plain BLAKE3.
+    let id = shown["avatar"]["hash"].as_str().unwrap().to_string();
+    assert_ne!(id, avatar_hash("alice"));
+    let rebuilt: Value = serde_json::from_str(&run(&["rebuild-index", "--json"])).unwrap();
+    assert_eq!(rebuilt["profile_pages"], 1, "{rebuilt:#}");
+    let again: Value = serde_json::from_str(&run(&["show", "profile", "--json"])).unwrap();
+    assert_eq!(again, shown);
+}
