@@ -103,6 +103,8 @@ pub mod profiles {
     pub const BLOCKED: &str = super::BLOCKED_USER;
     /// Behind the bot wall, which can be answered.
     pub const WALLED: &str = "walled";
+    /// HTTP 404.
+    pub const GONE: &str = "gone";
     /// Its avatar URL points at the "elsewhere" server ([`super::Server::set_elsewhere`]).
     pub const AVATAR_ELSEWHERE: &str = "faraway";
     /// The bio a profile has until [`super::Server::set_bio`] changes it.
@@ -464,6 +466,7 @@ fn profile_page(
         json!({"followerCount": 1200, "followingCount": 80, "heartCount": 50000, "videoCount": 42});
     let html = match user {
         profiles::BLOCKED => return respond(conn, 403, &[], b"<html>Access denied</html>"),
+        profiles::GONE => return respond(conn, 404, &[], b"<html>not found</html>"),
         profiles::WALLED if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => {
             waf_page()
         }

@@ -88,7 +88,11 @@ async fn watch(
     .await;
     let profile = match found {
         Ok(p) => p,
-        Err(f) => {
+        Err(mut f) => {
+            // A profile page that is gone (HTTP 404/410) is an account that is gone.
+            if f.reason == FailReason::Deleted {
+                f.reason = FailReason::AccountNotFound;
+            }
             run.outcome = Err(f);
             return run;
         }
