@@ -273,6 +273,21 @@ fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
             "{text}"
         );
     }
+    // A private account whose page shows its fields: the fields are recorded, and a
+    // note says its posts are not public.
+    let shy = watch(
+        &env,
+        &server,
+        profiles::PRIVATE_SHOWN,
+        "2026-11-01T10:00:00Z",
+        0,
+    );
+    assert!(
+        notes(&shy).contains("private account: its posts are not public"),
+        "{shy:#}"
+    );
+    let shown = env.json(&["show", "profile", "--account", profiles::PRIVATE_SHOWN]);
+    assert_eq!(shown["private"], true, "{shown:#}");
     // The bot wall is answered and the page read.
     let walled = watch(&env, &server, profiles::WALLED, "2026-11-01T10:00:00Z", 0);
     assert!(

@@ -97,6 +97,8 @@ pub mod profiles {
     pub const LISTED: [&str; 2] = ["7300000000000000041", "7300000000000000042"];
     /// Status 10222.
     pub const PRIVATE: &str = "hidden";
+    /// A private account whose page still shows its fields (`privateAccount: true`).
+    pub const PRIVATE_SHOWN: &str = "shy";
     /// Status 10221 (also any name not listed here).
     pub const MISSING: &str = "nobody";
     /// 403, as every page of this user (the catalogue's [`super::BLOCKED_USER`]).
@@ -460,7 +462,7 @@ fn profile_page(
         "signature": bio.as_deref().unwrap_or(profiles::BIO),
         "bioLink": {"link": format!("https://example.org/{user}")},
         "avatarLarger": media_url(avatar_base, &avatar_name(user)),
-        "verified": false, "privateAccount": false,
+        "verified": false, "privateAccount": user == profiles::PRIVATE_SHOWN,
     });
     let stats =
         json!({"followerCount": 1200, "followingCount": 80, "heartCount": 50000, "videoCount": 42});
@@ -470,7 +472,10 @@ fn profile_page(
         profiles::WALLED if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => {
             waf_page()
         }
-        profiles::UNIVERSAL | profiles::WALLED | profiles::AVATAR_ELSEWHERE => {
+        profiles::UNIVERSAL
+        | profiles::WALLED
+        | profiles::AVATAR_ELSEWHERE
+        | profiles::PRIVATE_SHOWN => {
             user_html(&json!({"statusCode": 0, "userInfo": {"user": fields, "stats": stats}}))
         }
         profiles::SIGI => {
