@@ -129,7 +129,6 @@ pub fn snapshot(
     add_files(&builder, &planned)?;
     progress.end();
 
-    let mut failed = Vec::new();
     let mut notes = Vec::new();
     if !skipped.is_empty() {
         notes.push(format!(
@@ -138,43 +137,11 @@ pub fn snapshot(
             skipped.join(", ")
         ));
     }
-    let mut in_snapshot = std::collections::HashSet::new();
-    if !targets.is_empty() {
-        sources.push(Source {
-            kind: "download".into(),
-            path: format!("{} links", targets.len()),
-            root: "videos".into(),
-        });
-        progress.begin("download", None);
-        let status = |line| progress.message(line);
-        let summary = download::run(vault, &builder, targets, &args.fetch, checkpoint, &status)?;
-        progress.end();
-        notes.push(summary.line());
-        failed = summary.failed;
-        in_snapshot = summary.in_snapshot;
-    }
-    let mut profile_doc = None;
-    if let Some(name) = profile {
-        sources.push(Source {
-            kind: "profile".into(),
-            path: watch_profile_page(name),
-            root: format!("profile/{name}"),
-        });
-        progress.begin("profile", None);
-        let watch = watch::profile(
-            vault,
-            &builder,
-            name,
-            &args.fetch,
-            checkpoint,
-            &in_snapshot,
-            progress,
-        )?;
-        progress.end();
-        notes.extend(watch.notes);
-        failed.extend(watch.failed);
-        profile_doc = watch.document;
-    }
+    let downloaded = download_all(vault, &builder, targets, args, checkpoint, progress)?;
+    sources.extend(downloaded.sources);
+    notes.extend(downloaded.notes);
+    let failed = downloaded.failed;
+    let profile_doc = downloaded.profile_doc;
 
     let taken_at = args.time.unwrap_or_else(Utc::now);
     let export_damage = export
@@ -240,6 +207,66 @@ pub fn snapshot(
         sections_raw,
         export_damage,
     })
+}
+
+/// What the downloads of a snapshot gave it.
+#[derive(Default)]
+struct Downloaded {
+    sources: Vec<Source>,
+    failed: Vec<DownloadFailure>,
+    notes: Vec<String>,
+    /// The profile document to record in the catalogue, when the page was read.
+    profile_doc: Option<serde_json::Value>,
+}
+
+/// Downloads the post links, then watches the profile page (`--profile`), into the
+/// snapshot being built; what failed is recorded, not returned as an error.
+fn download_all(
+    vault: &Vault,
+    builder: &SnapshotBuilder,
+    targets: Vec<Target>,
+    args: &SnapshotArgs,
+    checkpoint: std::time::Duration,
+    progress: &dyn Progress,
+) -> Result<Downloaded> {
+    let mut out = Downloaded::default();
+    let mut in_snapshot = std::collections::HashSet::new();
+    if !targets.is_empty() {
+        out.sources.push(Source {
+            kind: "download".into(),
+            path: format!("{} links", targets.len()),
+            root: "videos".into(),
+        });
+        progress.begin("download", None);
+        let status = |line| progress.message(line);
+        let summary = download::run(vault, builder, targets, &args.fetch, checkpoint, &status)?;
+        progress.end();
+        out.notes.push(summary.line());
+        out.failed = summary.failed;
+        in_snapshot = summary.in_snapshot;
+    }
+    if let Some(name) = args.profile.as_deref().map(profile_name).transpose()? {
+        out.sources.push(Source {
+            kind: "profile".into(),
+            path: watch_profile_page(name),
+            root: format!("profile/{name}"),
+        });
+        progress.begin("profile", None);
+        let watch = watch::profile(
+            vault,
+            builder,
+            name,
+            &args.fetch,
+            checkpoint,
+            &in_snapshot,
+            progress,
+        )?;
+        progress.end();
+        out.notes.extend(watch.notes);
+        out.failed.extend(watch.failed);
+        out.profile_doc = watch.document;
+    }
+    Ok(out)
 }
 
 /// The real names of the planned paths that are not UTF-8. Refuses two files that
