@@ -253,6 +253,7 @@ fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
         (profiles::MISSING, "account_not_found"),
         (profiles::BLOCKED, "blocked"),
         (profiles::GONE, "account_not_found"),
+        (profiles::WALLED_SHUT, "blocked"),
     ] {
         let report = watch(&env, &server, name, "2026-11-01T10:00:00Z", 1);
         let failed = report["failed"].as_array().unwrap();

@@ -105,6 +105,8 @@ pub mod profiles {
     pub const BLOCKED: &str = super::BLOCKED_USER;
     /// Behind the bot wall, which can be answered.
     pub const WALLED: &str = "walled";
+    /// Behind a bot wall without an answer.
+    pub const WALLED_SHUT: &str = "fortress";
     /// HTTP 404.
     pub const GONE: &str = "gone";
     /// Its avatar URL points at the "elsewhere" server ([`super::Server::set_elsewhere`]).
@@ -472,6 +474,7 @@ fn profile_page(
         profiles::WALLED if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => {
             waf_page()
         }
+        profiles::WALLED_SHUT => waf_page_for(WAF_PREFIX, &[7u8; 32]),
         profiles::UNIVERSAL
         | profiles::WALLED
         | profiles::AVATAR_ELSEWHERE
