@@ -320,11 +320,12 @@ fn private_missing_and_blocked_accounts_are_recorded_not_fatal() {
     assert!(err.contains("not a TikTok username"), "{err}");
 }
 
-/// A config whose only account is watched through its `profile` key.
+/// A config whose only account is watched through its `profile` key (the lists to
+/// download apply to exports: an account without one snapshots all the same).
 fn config_with_profile(env: &Env) -> PathBuf {
     let xdg = env.path("xdg");
     let config = format!(
-        "vault = \"{}\"\n\n[[account]]\nname = \"baker\"\nprofile = \"{}\"\n",
+        "vault = \"{}\"\n[download]\nlists = [\"posts\"]\n\n[[account]]\nname = \"baker\"\nprofile = \"{}\"\n",
         env.vault().display(),
         profiles::UNIVERSAL
     );

@@ -97,6 +97,8 @@ fn snapshot_account(
     let args = SnapshotArgs {
         account: Some(account.name.clone()),
         media: account.media.clone(),
+        // The lists to download are lists of an export: without a new one, none.
+        download: export.as_ref().and(base.download.clone()),
         export: export.clone(),
         profile: account.profile.clone(),
         ..base.clone()
