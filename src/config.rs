@@ -48,8 +48,10 @@ pub struct Config {
     pub retention: Policy,
     #[serde(default)]
     pub verify: Verify,
-    /// A command printing the vault's passphrase on stdout. Carried for encrypted
-    /// vaults; unused while the vault is not encrypted.
+    /// A command printing an encrypted vault's passphrase on stdout (its first line),
+    /// for unattended runs; `--password-file`, `$TT_VAULT_PASSWORD_FILE`,
+    /// `--password-command` and `$TT_VAULT_PASSWORD_COMMAND` come first. Never run for
+    /// an unencrypted vault.
     pub password_command: Option<String>,
     /// Run with the JSON report on stdin when `tt-vault run` fails or finds problems.
     pub notify_command: Option<String>,
