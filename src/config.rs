@@ -64,6 +64,7 @@ pub struct Account {
     /// The account's name in the vault.
     pub name: String,
     /// The TikTok username (without `@`) whose public profile is watched.
+    #[serde(default, deserialize_with = "username")]
     pub profile: Option<String>,
     /// A folder where "Download your data" ZIPs (`TikTok_Data_*.zip`) arrive: the newest
     /// one not yet snapshotted is taken.
@@ -227,6 +228,18 @@ fn lists<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ExportList>>, D::
         .map_err(serde::de::Error::custom)
 }
 
+fn username<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let given = String::deserialize(d)?;
+    let name = given.trim_start_matches('@');
+    if crate::tiktok::fetch::profile::valid_username(name) {
+        Ok(Some(name.to_string()))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "profile = {given:?}: give a TikTok username (letters, digits, _ and . only)"
+        )))
+    }
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     match f64::deserialize(d)? {
         r if r.is_finite() && (0.01..=1000.0).contains(&r) => Ok(Some(r)),
@@ -307,6 +320,8 @@ exports = "/data/alice"
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse("[download]\nrate = 2.0\njobs = 0\n").unwrap_err();
         assert!(e.to_string().contains("line 3, column 8"), "{e}");
+        let e = parse("[[account]]\nname = \"a\"\nprofile = \"a/b\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
         let e = parse("[[account]]\nname = \"a\"\nexport = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("line 3, column 1"), "{e}");
     }

@@ -190,9 +190,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::RebuildIndex { wait } => {
             let r = commands::rebuild::rebuild_index(&open()?, *wait)?;
             out.rebuild_index(&r);
-            return Ok(exit_code(
-                !r.store.unreadable.is_empty() || !r.export_problems.is_empty(),
-            ));
+            return Ok(exit_code(r.problems_found()));
         }
         Command::Forget(flags) => {
             let report = forget::forget(&open()?, &flags.args(), &bar)?;

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_browse.sql",
         include_str!("../../../schema/004_browse.sql"),
     ),
+    (
+        "005_profile_watch.sql",
+        include_str!("../../../schema/005_profile_watch.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never
