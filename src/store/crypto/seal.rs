@@ -4,15 +4,26 @@
 //! associated data binds a sealed box to what it claims to be (a blob to its id, a
 //! trailer to its role), so one box cannot be swapped for another.
 //!
+//! XChaCha20-Poly1305 is the IETF construction (draft-irtf-cfrg-xchacha): HChaCha20
+//! of the key and the nonce's first 16 bytes gives a subkey, under which
+//! ChaCha20-Poly1305 (RFC 8439) runs with the nonce `0:[4] nonce[16..24]`. HChaCha20
+//! comes from RustCrypto's `chacha20`; ChaCha20-Poly1305 from OpenSSL (vendored, and
+//! linked already for SQLCipher), whose AVX-512 code runs about three times as fast on
+//! our machine as RustCrypto's AVX2 code (README, "Encrypted against plain"): every
+//! chunk of a snapshot, restore and verify passes through here. The boxes are the
+//! same bytes RustCrypto's `XChaCha20Poly1305` makes (a test checks it both ways).
+//!
 //! Both directions work in place on one buffer (the plaintext is copied once into the
-//! box, and opened where it lies), since every chunk of a snapshot, restore and
-//! verify passes through here.
+//! box, and opened where it lies).
 
 use std::ops::Range;
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
+use chacha20::cipher::consts::U10;
+use chacha20::hchacha;
+use openssl::cipher::Cipher;
+use openssl::cipher_ctx::CipherCtx;
 use rand::RngCore;
+use zeroize::Zeroizing;
 
 pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
@@ -22,6 +33,22 @@ pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 #[derive(Debug, thiserror::Error)]
 #[error("authentication failed: the bytes were altered, or sealed under another key")]
 pub struct AuthError;
+
+/// A ChaCha20-Poly1305 context keyed with the HChaCha20 subkey of `key` and `nonce`.
+fn context(key: &[u8; 32], nonce: &[u8], encrypt: bool) -> Result<CipherCtx, AuthError> {
+    let subkey: Zeroizing<[u8; 32]> = Zeroizing::new(hchacha::<U10>(key.into(), nonce[..16].into()).into());
+    let mut iv = [0u8; 12];
+    iv[4..].copy_from_slice(&nonce[16..NONCE_LEN]);
+    let mut ctx = CipherCtx::new().map_err(|_| AuthError)?;
+    let cipher = Cipher::chacha20_poly1305();
+    let (key, iv) = (Some(&subkey[..]), Some(&iv[..]));
+    match encrypt {
+        true => ctx.encrypt_init(Some(cipher), key, iv),
+        false => ctx.decrypt_init(Some(cipher), key, iv),
+    }
+    .map_err(|_| AuthError)?;
+    Ok(ctx)
+}
 
 /// Seals the concatenation of `parts`.
 pub fn seal_parts(key: &[u8; 32], ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -33,9 +60,14 @@ pub fn seal_parts(key: &[u8; 32], ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     for p in parts {
         out.extend_from_slice(p);
     }
-    let tag = XChaCha20Poly1305::new(Key::from_slice(key))
-        .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut out[NONCE_LEN..])
-        .expect("XChaCha20-Poly1305 encrypts any length a pack can hold");
+    let failed = "OpenSSL's ChaCha20-Poly1305 seals any length a pack can hold";
+    let mut ctx = context(key, &nonce, true).expect(failed);
+    ctx.cipher_update(ad, None).expect(failed);
+    let body = &mut out[NONCE_LEN..];
+    ctx.cipher_update_inplace(body, body.len()).expect(failed);
+    ctx.cipher_final(&mut []).expect(failed);
+    let mut tag = [0u8; TAG_LEN];
+    ctx.tag(&mut tag).expect(failed);
     out.extend_from_slice(&tag);
     out
 }
@@ -56,11 +88,14 @@ pub fn open_in_place(
     }
     let end = sealed.len() - TAG_LEN;
     let (head, tag) = sealed.split_at_mut(end);
-    let tag = Tag::clone_from_slice(tag);
     let (nonce, body) = head.split_at_mut(NONCE_LEN);
-    XChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt_in_place_detached(XNonce::from_slice(nonce), ad, body, &tag)
+    let mut ctx = context(key, nonce, false)?;
+    ctx.set_tag(tag).map_err(|_| AuthError)?;
+    ctx.cipher_update(ad, None).map_err(|_| AuthError)?;
+    ctx.cipher_update_inplace(body, body.len())
         .map_err(|_| AuthError)?;
+    // The tag is checked here; until then `body` must not be trusted.
+    ctx.cipher_final(&mut []).map_err(|_| AuthError)?;
     Ok(NONCE_LEN..end)
 }
 
@@ -75,6 +110,8 @@ pub fn open(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use chacha20poly1305::{Tag, XChaCha20Poly1305};
 
     #[test]
     fn opens_only_with_the_same_key_and_associated_data() {
@@ -84,10 +121,13 @@ mod tests {
         assert_eq!(open(&k, b"id", &s).unwrap(), b"secret");
         assert!(open(&k, b"other", &s).is_err());
         assert!(open(&[8u8; 32], b"id", &s).is_err());
-        let mut flipped = s.clone();
-        flipped[30] ^= 1;
-        assert!(open(&k, b"id", &flipped).is_err());
+        for i in 0..s.len() {
+            let mut flipped = s.clone();
+            flipped[i] ^= 1;
+            assert!(open(&k, b"id", &flipped).is_err(), "byte {i}");
+        }
         assert!(open(&k, b"id", &s[..10]).is_err());
+        assert!(open(&k, b"id", &s[..OVERHEAD]).is_err());
     }
 
     #[test]
@@ -96,5 +136,36 @@ mod tests {
         let mut s = seal_parts(&k, b"ad", &[b"head", b"", b"body"]);
         let range = open_in_place(&k, b"ad", &mut s).unwrap();
         assert_eq!(&s[range], b"headbody");
+        assert_eq!(open(&k, b"", &seal(&k, b"", b"")).unwrap(), b"");
+    }
+
+    /// The boxes are RustCrypto's XChaCha20-Poly1305, both ways, at lengths around
+    /// ChaCha20's 64-byte blocks and Poly1305's 16-byte ones.
+    #[test]
+    fn boxes_are_the_standard_xchacha20_poly1305() {
+        let k = [9u8; 32];
+        let reference = XChaCha20Poly1305::new(&k.into());
+        for len in [0, 1, 15, 16, 17, 63, 64, 65, 1000, 70_000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let s = seal(&k, b"blob id", &plain);
+            let (head, tag) = s.split_at(s.len() - TAG_LEN);
+            let mut body = head[NONCE_LEN..].to_vec();
+            reference
+                .decrypt_in_place_detached(
+                    head[..NONCE_LEN].into(),
+                    b"blob id",
+                    &mut body,
+                    Tag::from_slice(tag),
+                )
+                .unwrap();
+            assert_eq!(body, plain, "{len} bytes sealed here, opened by RustCrypto");
+            let nonce = [len as u8; NONCE_LEN];
+            let mut theirs = plain.clone();
+            let tag = reference
+                .encrypt_in_place_detached(&nonce.into(), b"blob id", &mut theirs)
+                .unwrap();
+            let boxed = [&nonce[..], &theirs, &tag].concat();
+            assert_eq!(open(&k, b"blob id", &boxed).unwrap(), plain, "{len} bytes");
+        }
     }
 }
