@@ -91,9 +91,13 @@ fn run(cli: &Cli) -> Result<u8> {
     let open = || -> Result<Vault> { Ok(commands::open(&vault_path)?) };
     let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
-        Command::Init => {
-            let vault = commands::init::init(&vault_path)?;
-            out.init(vault.root());
+        Command::Init(flags) => {
+            let spec = flags.remote.as_ref().map(|url| commands::init::RemoteSpec {
+                url: url.clone(),
+                cache_size: flags.cache_size.clone(),
+                existing: flags.existing,
+            });
+            out.init(&commands::init::init(&vault_path, spec.as_ref())?);
         }
         Command::Snapshot(flags) if flags.no_sources() => {
             let config = config.only_account(flags.account())?;

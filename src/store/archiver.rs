@@ -75,12 +75,12 @@ impl Archiver {
         let packer_error = Arc::new(Mutex::new(None));
         let stored_bytes = Arc::new(AtomicU64::new(0));
         let mut conn = vault.connect()?;
-        let packs_dir = vault.packs_dir();
+        let packs_vault = vault.clone();
         let (p, e, s) = (pending.clone(), packer_error.clone(), stored_bytes.clone());
         let packer = std::thread::Builder::new()
             .name("packer".into())
             .spawn(move || {
-                if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, &p, &s) {
+                if let Err(err) = pack_loop(&rx, &mut conn, &packs_vault, &p, &s) {
                     *e.lock().unwrap() = Some(err.to_string());
                     // Drop what was queued (and the barriers' answer channels with it).
                     while rx.try_recv().is_ok() {}
@@ -232,14 +232,14 @@ impl Drop for Archiver {
 fn pack_loop(
     rx: &crossbeam_channel::Receiver<Msg>,
     conn: &mut Connection,
-    packs_dir: &Path,
+    vault: &Vault,
     pending: &Mutex<HashSet<Hash>>,
     stored_bytes: &AtomicU64,
 ) -> Result<()> {
     let mut compressor = Compressor::new().map_err(|e| StoreError::Vault(format!("zstd: {e}")))?;
     let mut open: Option<PackWriter> = None;
     let commit = |w: PackWriter, conn: &mut Connection| -> Result<()> {
-        let finished = w.finish()?;
+        let finished = vault.finish_pack(w)?;
         let tx = conn.transaction()?;
         index::insert_pack(&tx, &finished)?;
         tx.commit()?;
@@ -261,7 +261,7 @@ fn pack_loop(
                         None => (Codec::Raw, &raw[..]),
                     };
                     if open.is_none() {
-                        open = Some(PackWriter::create(packs_dir)?);
+                        open = Some(PackWriter::create(&vault.packs_dir())?);
                     }
                     let w = open.as_mut().unwrap();
                     w.append(kind, codec, hash, raw.len(), stored)?;

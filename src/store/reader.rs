@@ -40,6 +40,16 @@ pub enum ReadError {
 pub struct PackFiles<'v> {
     vault: &'v Vault,
     open: HashMap<String, File>,
+    /// A pack was opened: the off-site cache may have grown (trimmed on drop).
+    fetched: bool,
+}
+
+impl Drop for PackFiles<'_> {
+    fn drop(&mut self) {
+        if self.fetched {
+            self.vault.trim_cache();
+        }
+    }
 }
 
 impl<'v> PackFiles<'v> {
@@ -49,6 +59,7 @@ impl<'v> PackFiles<'v> {
         PackFiles {
             vault,
             open: HashMap::new(),
+            fetched: false,
         }
     }
 
@@ -56,12 +67,20 @@ impl<'v> PackFiles<'v> {
     pub fn file(&mut self, name: &str) -> std::result::Result<&File, PackError> {
         if !self.open.contains_key(name) && self.open.len() >= Self::MAX_OPEN {
             self.open.clear();
+            self.vault.trim_cache();
         }
-        let path = self.vault.pack_path(name);
         Ok(match self.open.entry(name.to_string()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(File::open(&path).map_err(|source| PackError::Io { path, source })?)
+                let path = self.vault.pack_path(name);
+                // A pack kept off-site comes into the local cache first.
+                let fetched = self.vault.cached_pack(name).map_err(|e| PackError::Io {
+                    path: path.clone(),
+                    source: io::Error::other(e.to_string()),
+                })?;
+                let file = File::open(&fetched).map_err(|source| PackError::Io { path, source })?;
+                self.fetched = true;
+                v.insert(file)
             }
         })
     }

@@ -7,7 +7,8 @@
 //! <vault>/vault.db       the SQLite index (WAL mode; -wal/-shm beside it)
 //! <vault>/lock           the writer lock (see lock.rs)
 //! <vault>/readers        the readers' shared lock (see lock.rs)
-//! <vault>/packs/xx/*.pack  pack files (see pack.rs)
+//! <vault>/packs/xx/*.pack  pack files (see pack.rs); with a remote, a cache of them
+//! <vault>/remote.toml    where the packs live off-site, if anywhere (see remote.rs)
 //! ```
 //!
 //! Private by default, whatever the umask: the vault folder and its folders are
@@ -18,6 +19,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::pack::{self, TMP_SUFFIX};
+use super::remote::Remote;
+use std::sync::Arc;
 use super::{index, io_at, Result, StoreError};
 
 const MARKER: &str = "VAULT";
@@ -26,6 +29,8 @@ const MARKER_TEXT: &str = "tt-vault 1\n";
 #[derive(Debug, Clone)]
 pub struct Vault {
     root: PathBuf,
+    /// Where the packs live when not (only) here; see remote.rs.
+    remote: Option<Arc<Remote>>,
 }
 
 impl Vault {
@@ -44,6 +49,7 @@ impl Vault {
         }
         let vault = Vault {
             root: root.to_path_buf(),
+            remote: None,
         };
         if vault.holds_packs() {
             return Err(StoreError::Vault(format!(
@@ -105,6 +111,7 @@ impl Vault {
             "vault.db-shm",
             "lock",
             "readers",
+            super::remote::CONFIG_FILE,
         ];
         for name in own {
             tighten(&self.root.join(name), 0o600);
@@ -135,11 +142,17 @@ impl Vault {
         }
         Ok(Vault {
             root: root.to_path_buf(),
+            remote: Remote::load(root)?,
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The off-site storage of the packs, for a vault that has one.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_deref()
     }
 
     pub fn db_path(&self) -> PathBuf {
