@@ -99,6 +99,12 @@ impl Archiver {
     }
 
     fn packer_failed(&self) -> StoreError {
+        // The packer drops a barrier's answer channel as it fails, a moment before it
+        // records why: wait for the why (or for the thread to end).
+        let running = || self.packer.as_ref().is_some_and(|h| !h.is_finished());
+        while self.packer_error.lock().unwrap().is_none() && running() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let msg = self
             .packer_error
             .lock()
@@ -247,6 +253,9 @@ fn pack_loop(
         for e in &finished.entries {
             p.remove(&e.header.hash);
         }
+        drop(p);
+        // Committed, so off-site: a long first snapshot keeps the cache bounded.
+        vault.trim_cache();
         Ok(())
     };
     let result = (|| {
@@ -508,6 +517,7 @@ impl<'v> SnapshotBuilder<'v> {
         journal::clear(&tx)?;
         extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;
+        self.vault.trim_cache();
         Ok(Committed { id, manifest })
     }
 }

@@ -149,6 +149,7 @@ impl Backend {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("tt-vault-storage")
+            .on_thread_start(block_sigpipe)
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start the I/O runtime: {e}")))?;
@@ -194,20 +195,22 @@ impl Backend {
         }
     }
 
-    /// Runs a future to completion, also from inside another runtime.
+    /// Runs a future to completion on a thread of its own: one that ignores SIGPIPE
+    /// (the binary restores its default for `| head`, and a server that drops the
+    /// connection must be an error, not the death of the process), and that works
+    /// also when the caller runs inside another runtime.
     fn block<F: Future + Send>(&self, fut: F) -> F::Output
     where
         F::Output: Send,
     {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| {
-                s.spawn(|| self.rt.block_on(fut))
-                    .join()
-                    .expect("storage thread")
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                block_sigpipe();
+                self.rt.block_on(fut)
             })
-        } else {
-            self.rt.block_on(fut)
-        }
+            .join()
+            .expect("storage thread")
+        })
     }
 
     /// Uploads a local file: one PUT when small, a multipart upload (parts sent a
@@ -392,6 +395,17 @@ fn s3_builder(bucket: &str, prefix: &str) -> std::result::Result<opendal::servic
     Ok(b)
 }
 
+/// Blocks SIGPIPE in this thread: a write to a closed socket fails with EPIPE.
+fn block_sigpipe() {
+    // SAFETY: changes only this thread's signal mask, with a set built here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// rustls needs one process-wide crypto provider; reqwest's other uses share it.
 fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -400,15 +414,20 @@ fn install_tls_provider() {
     });
 }
 
-/// The first line of an opendal error, without its long context dump.
+/// An opendal error without its long context dump: the kind and the service's word.
 fn short_error(e: &opendal::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let mut s: String = first.chars().take(400).collect();
-    if e.kind() == ErrorKind::NotFound {
-        s = format!("not found ({s})");
+    let kind = match e.kind() {
+        ErrorKind::NotFound => "not found".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        ErrorKind::RateLimited => "throttled".to_string(),
+        k => k.to_string(),
+    };
+    let message: String = e.message().chars().take(300).collect();
+    if message.is_empty() {
+        kind
+    } else {
+        format!("{kind} ({message})")
     }
-    s
 }
 
 #[cfg(test)]

@@ -29,10 +29,13 @@ impl Census {
     pub fn take(vault: &Vault, skip: &HashSet<String>) -> Result<Census> {
         let mut census = Census::default();
         let mut reader = PackFiles::new(vault);
-        for (id, path) in vault.every_pack()? {
+        for id in vault.every_pack()? {
             if skip.contains(&id) {
                 continue;
             }
+            // A pack kept off-site that cannot be fetched stops prune: a pack left
+            // out could hold a live snapshot the index lost.
+            let path = vault.cached_pack(&id)?;
             let Ok(contents) = pack::contents(&path) else {
                 continue;
             };

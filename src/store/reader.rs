@@ -72,13 +72,14 @@ impl<'v> PackFiles<'v> {
         Ok(match self.open.entry(name.to_string()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let path = self.vault.pack_path(name);
                 // A pack kept off-site comes into the local cache first.
-                let fetched = self.vault.cached_pack(name).map_err(|e| PackError::Io {
-                    path: path.clone(),
-                    source: io::Error::other(e.to_string()),
+                let file = self.vault.open_pack(name).map_err(|e| match e {
+                    StoreError::Io { path, source } => PackError::Io { path, source },
+                    e => PackError::Io {
+                        path: self.vault.pack_path(name),
+                        source: io::Error::other(e.to_string()),
+                    },
                 })?;
-                let file = File::open(&fetched).map_err(|source| PackError::Io { path, source })?;
                 self.fetched = true;
                 v.insert(file)
             }

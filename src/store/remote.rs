@@ -266,33 +266,56 @@ impl Vault {
     }
 
     /// The local file of pack `id`, downloaded into the cache when it is only
-    /// remote. A cache hit is marked as recently used.
+    /// remote. A cache hit is marked as recently used. (Another process may trim
+    /// the cache before the caller opens the path; [`Vault::open_pack`] cannot lose.)
     pub fn cached_pack(&self, id: &str) -> Result<PathBuf> {
         let path = self.pack_path(id);
-        let Some(remote) = self.remote() else {
-            return Ok(path);
-        };
-        if path.exists() {
-            if let Ok(f) = fs::File::options().append(true).open(&path) {
-                let _ = f.set_modified(std::time::SystemTime::now());
-            }
-            return Ok(path);
+        if self.remote().is_some() {
+            drop(self.open_pack(id)?);
         }
-        if !pack::is_pack_id(id) {
-            return Ok(path);
+        Ok(path)
+    }
+
+    /// Pack `id` opened for reading, from the cache, else downloaded into it. One
+    /// download per pack at a time in this process: readers of the same pack wait
+    /// for it instead of fetching it again.
+    pub fn open_pack(&self, id: &str) -> Result<fs::File> {
+        let path = self.pack_path(id);
+        let open_local = || match fs::File::open(&path) {
+            Ok(f) => {
+                // Recently used: the cache is trimmed oldest first.
+                let _ = fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|w| w.set_modified(std::time::SystemTime::now()));
+                Ok(Some(f))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_at(&path)(e)),
+        };
+        let remote = match self.remote() {
+            Some(r) if pack::is_pack_id(id) => r,
+            _ => return fs::File::open(&path).map_err(io_at(&path)),
+        };
+        let _turn = Fetching::wait_for(id);
+        if let Some(f) = open_local()? {
+            return Ok(f);
         }
         let fetching = self.root().join("fetching");
         create_private_dir(&fetching)?;
-        let part = fetching.join(format!("{id}.{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let part = fetching.join(format!("{id}.{}.{n}", std::process::id()));
         let _ = fs::remove_file(&part);
         if let Err(e) = remote.backend()?.download(&pack_key(id), &part, None) {
             let _ = fs::remove_file(&part);
             return Err(e.into());
         }
+        let file = fs::File::open(&part).map_err(io_at(&part))?;
         let dir = path.parent().expect("a pack path has a folder");
         create_private_dir(dir)?;
         fs::rename(&part, &path).map_err(io_at(&path))?;
-        Ok(path)
+        Ok(file)
     }
 
     /// The remote's packs, or None for a vault without a remote.
@@ -312,20 +335,16 @@ impl Vault {
         Ok(Some(listing))
     }
 
-    /// Every pack there is, with its local file: the remote's (downloaded into the
-    /// cache as needed) for a vault with a remote, else those under packs/.
-    pub fn every_pack(&self) -> Result<Vec<(String, PathBuf)>> {
+    /// The id of every pack there is: the remote's for a vault with a remote (read
+    /// them through [`Vault::cached_pack`]), else those under packs/.
+    pub fn every_pack(&self) -> Result<Vec<String>> {
         match self.remote_listing()? {
-            Some(listing) => listing
-                .packs
-                .into_keys()
-                .map(|id| Ok((id.clone(), self.cached_pack(&id)?)))
-                .collect(),
+            Some(listing) => Ok(listing.packs.into_keys().collect()),
             None => Ok(self
                 .pack_files()?
                 .into_iter()
                 .filter_map(|f| match f {
-                    PackFile::Pack { id, path } => Some((id, path)),
+                    PackFile::Pack { id, .. } => Some(id),
                     _ => None,
                 })
                 .collect()),
@@ -363,6 +382,35 @@ impl Vault {
             return;
         };
         let _ = trim(self, limit, &committed);
+    }
+}
+
+/// The packs this process is downloading; a second reader of one waits its turn.
+struct Fetching {
+    id: String,
+}
+
+static IN_FLIGHT: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
+static DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Fetching {
+    fn wait_for(id: &str) -> Fetching {
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while set.get_or_insert_with(HashSet::new).contains(id) {
+            set = DONE.wait(set).unwrap_or_else(|e| e.into_inner());
+        }
+        set.get_or_insert_with(HashSet::new).insert(id.to_string());
+        Fetching { id: id.to_string() }
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = set.as_mut() {
+            set.remove(&self.id);
+        }
+        DONE.notify_all();
     }
 }
 
