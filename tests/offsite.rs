@@ -72,7 +72,15 @@ impl Site {
     }
 
     fn snapshot(&self, vault: &str, src: &Path, time: &str) -> String {
-        let args = ["snapshot", "--media", s(src), "--account", "a", "--time", time];
+        let args = [
+            "snapshot",
+            "--media",
+            s(src),
+            "--account",
+            "a",
+            "--time",
+            time,
+        ];
         self.json(vault, &args, 0)["id"]
             .as_str()
             .unwrap()
@@ -82,7 +90,11 @@ impl Site {
     /// Restores `snapshot` of vault into a new folder and returns its tree.
     fn restored(&self, vault: &str, snapshot: &str, to: &str) -> Tree {
         let out = self.path(to);
-        self.expect(vault, &["restore", "--snapshot", snapshot, "--to", s(&out)], 0);
+        self.expect(
+            vault,
+            &["restore", "--snapshot", snapshot, "--to", s(&out)],
+            0,
+        );
         tree(&out.join("media"))
     }
 
@@ -129,14 +141,21 @@ fn init_remote(site: &Site, vault: &str, prefix: &str, extra: &[&str]) {
 
 #[test]
 fn round_trip_with_a_tiny_cache_and_a_new_machine() {
-    let Some(moto) = moto_or_skip("round_trip") else { return };
+    let Some(moto) = moto_or_skip("round_trip") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let site = Site::new(moto.endpoint());
     let src = sources(&site, 1);
     init_remote(&site, "v", "tt", &["--cache-size", "1"]);
-    assert!(moto.keys(BUCKET, "tt/").contains(&"tt/tt-vault".to_string()));
+    assert!(moto
+        .keys(BUCKET, "tt/")
+        .contains(&"tt/tt-vault".to_string()));
     let id = site.snapshot("v", &src, "2026-06-01T10:00:00Z");
-    assert!(!pack_keys(&moto, "tt").is_empty(), "the packs are in the bucket");
+    assert!(
+        !pack_keys(&moto, "tt").is_empty(),
+        "the packs are in the bucket"
+    );
     assert_eq!(site.cached_packs("v"), 0, "a 1-byte cache keeps no pack");
     assert_eq!(site.restored("v", &id, "out1"), as_restored(&src));
     let report = site.json("v", &["verify", "--read-data"], 0);
@@ -158,20 +177,37 @@ fn round_trip_with_a_tiny_cache_and_a_new_machine() {
     site.expect("new", &["verify", "--read-data"], 0);
 
     // A bucket that holds a vault is adopted, never overwritten by a new one.
-    let (_, err) = site.expect("other", &["init", "--remote", &format!("s3://{BUCKET}/tt")], 2);
-    assert!(err.contains("already holds a vault") && err.contains("--existing"), "{err}");
     let (_, err) = site.expect(
         "other",
-        &["init", "--remote", &format!("s3://{BUCKET}/empty"), "--existing"],
+        &["init", "--remote", &format!("s3://{BUCKET}/tt")],
+        2,
+    );
+    assert!(
+        err.contains("already holds a vault") && err.contains("--existing"),
+        "{err}"
+    );
+    let (_, err) = site.expect(
+        "other",
+        &[
+            "init",
+            "--remote",
+            &format!("s3://{BUCKET}/empty"),
+            "--existing",
+        ],
         2,
     );
     assert!(err.contains("holds no tt-vault"), "{err}");
-    assert!(!site.path("other").exists(), "a refused init creates nothing");
+    assert!(
+        !site.path("other").exists(),
+        "a refused init creates nothing"
+    );
 }
 
 #[test]
 fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
-    let Some(moto) = moto_or_skip("prune") else { return };
+    let Some(moto) = moto_or_skip("prune") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let site = Site::new(moto.endpoint());
     init_remote(&site, "v", "p", &[]);
@@ -190,7 +226,10 @@ fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
         .unwrap();
     assert!(!out.status.success());
     for k in &keys_after_first {
-        assert!(pack_keys(&moto, "p").contains(k), "nothing deleted before the kill");
+        assert!(
+            pack_keys(&moto, "p").contains(k),
+            "nothing deleted before the kill"
+        );
     }
     // The next writer finishes the deletes off-site.
     site.expect("v", &["prune"], 0);
@@ -205,7 +244,9 @@ fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
 
 #[test]
 fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
-    let Some(moto) = moto_or_skip("verify") else { return };
+    let Some(moto) = moto_or_skip("verify") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let site = Site::new(moto.endpoint());
     init_remote(&site, "v", "vf", &["--cache-size", "1"]);
@@ -222,8 +263,14 @@ fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
         .find(|p| p["kind"] == "missing_pack")
         .unwrap_or_else(|| panic!("{report}"));
     assert_eq!(missing["pack"], pack);
-    assert!(missing["detail"].as_str().unwrap().contains(&format!("s3://{BUCKET}/vf/")));
-    assert!(missing["snapshots"].to_string().contains(&id[..8]), "{report}");
+    assert!(missing["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("s3://{BUCKET}/vf/")));
+    assert!(
+        missing["snapshots"].to_string().contains(&id[..8]),
+        "{report}"
+    );
     let (out, _) = site.expect("v", &["verify"], 1);
     assert!(out.contains(pack) && out.contains(&id[..8]), "{out}");
     // An object the index does not know is reported too, and left alone.
@@ -236,25 +283,54 @@ fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
 
 #[test]
 fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
-    let Some(moto) = moto_or_skip("faults") else { return };
+    let Some(moto) = moto_or_skip("faults") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let proxy = Proxy::start(moto.port);
     let site = Site::new(proxy.endpoint());
     init_remote(&site, "v", "f", &[]);
     let src = sources(&site, 4);
-    proxy.faults.fail_next.store(3, std::sync::atomic::Ordering::SeqCst);
+    proxy
+        .faults
+        .fail_next
+        .store(3, std::sync::atomic::Ordering::SeqCst);
     let first = site.snapshot("v", &src, "2026-04-01T00:00:00Z");
-    assert_eq!(proxy.faults.fail_next.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        proxy
+            .faults
+            .fail_next
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
 
-    proxy.faults.fail_all.store(true, std::sync::atomic::Ordering::SeqCst);
+    proxy
+        .faults
+        .fail_all
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let more = sources(&site, 5);
-    let args = ["snapshot", "--media", s(&more), "--account", "a", "--time", "2026-04-02T00:00:00Z"];
+    let args = [
+        "snapshot",
+        "--media",
+        s(&more),
+        "--account",
+        "a",
+        "--time",
+        "2026-04-02T00:00:00Z",
+    ];
     let (_, err) = site.expect("v", &args, 2);
     assert!(err.contains(&format!("s3://{BUCKET}/f/packs/")), "{err}");
     assert!(err.contains("retried"), "{err}");
-    proxy.faults.fail_all.store(false, std::sync::atomic::Ordering::SeqCst);
+    proxy
+        .faults
+        .fail_all
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let snaps = site.json("v", &["snapshots"], 0);
-    assert_eq!(snaps.as_array().unwrap().len(), 1, "the failed snapshot is not visible");
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        1,
+        "the failed snapshot is not visible"
+    );
     site.snapshot("v", &more, "2026-04-02T00:00:00Z");
     let report = site.json("v", &["verify", "--read-data"], 0);
     assert_eq!(report["ok"], true, "{report}");
@@ -263,7 +339,9 @@ fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
 
 #[test]
 fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads() {
-    let Some(moto) = moto_or_skip("killed") else { return };
+    let Some(moto) = moto_or_skip("killed") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let proxy = Proxy::start(moto.port);
     let site = Site::new(proxy.endpoint());
@@ -274,11 +352,23 @@ fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads()
         proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst) + 2,
         std::sync::atomic::Ordering::SeqCst,
     );
-    let args = ["snapshot", "--media", s(&src), "--account", "a", "--time", "2026-05-01T00:00:00Z"];
+    let args = [
+        "snapshot",
+        "--media",
+        s(&src),
+        "--account",
+        "a",
+        "--time",
+        "2026-05-01T00:00:00Z",
+    ];
     let (_, err) = site.expect("v", &args, 2);
     assert!(proxy.is_dead());
     assert!(err.contains("off-site storage"), "{err}");
-    assert!(site.json("v", &["snapshots"], 0).as_array().unwrap().is_empty());
+    assert!(site
+        .json("v", &["snapshots"], 0)
+        .as_array()
+        .unwrap()
+        .is_empty());
     // The server is back (a new address: the same bucket behind it).
     let back = Proxy::start(moto.port);
     let site = Site {
@@ -293,10 +383,15 @@ fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads()
 
 #[test]
 fn wrong_credentials_and_a_missing_bucket_are_clear_errors() {
-    let Some(moto) = moto_or_skip("credentials") else { return };
+    let Some(moto) = moto_or_skip("credentials") else {
+        return;
+    };
     let site = Site::new(moto.endpoint());
     let (_, err) = site.expect("v", &["init", "--remote", "s3://nobucket/tt"], 2);
-    assert!(err.contains("s3://nobucket/tt") && err.contains("NoSuchBucket"), "{err}");
+    assert!(
+        err.contains("s3://nobucket/tt") && err.contains("NoSuchBucket"),
+        "{err}"
+    );
     assert!(!site.path("v").exists());
     let out = site
         .cmd("v")
@@ -315,7 +410,10 @@ fn wrong_credentials_and_a_missing_bucket_are_clear_errors() {
         ..Site::new(strict.endpoint())
     };
     let (_, err) = site.expect("v", &["init", "--remote", &format!("s3://{BUCKET}/tt")], 2);
-    assert!(err.contains("InvalidAccessKeyId") && err.contains("AWS_SECRET_ACCESS_KEY"), "{err}");
+    assert!(
+        err.contains("InvalidAccessKeyId") && err.contains("AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
     assert!(!site.path("v").exists());
 }
 
@@ -356,7 +454,19 @@ fn opt_in_round_trip_against_a_real_s3_service() {
     };
     run("v", &["init", "--remote", &url, "--cache-size", "1"], 0);
     let time = "2026-06-01T00:00:00Z";
-    run("v", &["snapshot", "--media", s(&src), "--account", "a", "--time", time], 0);
+    run(
+        "v",
+        &[
+            "snapshot",
+            "--media",
+            s(&src),
+            "--account",
+            "a",
+            "--time",
+            time,
+        ],
+        0,
+    );
     run("v", &["verify", "--read-data"], 0);
     run("new", &["init", "--remote", &url, "--existing"], 0);
     let out = site.path("out");

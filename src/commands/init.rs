@@ -9,8 +9,9 @@ use crate::store::backend::Location;
 use crate::store::remote::{self, CacheSize, DEFAULT_CACHE};
 use crate::store::Vault;
 
+use super::passphrase::Source;
 use super::rebuild::{self, RebuildOutcome};
-use super::{CommandError, Result};
+use super::{key, CommandError, Result};
 
 /// The `--remote` flags of `init`.
 #[derive(Debug, Clone)]
@@ -29,10 +30,25 @@ pub struct InitOutcome {
     pub rebuilt: Option<RebuildOutcome>,
 }
 
-pub fn init(path: &Path, spec: Option<&RemoteSpec>) -> Result<InitOutcome> {
+/// Creates the vault (encrypted with `encrypt`); with `spec`, its packs off-site.
+/// With `--existing` the bucket decides: its key files come down, and an encrypted
+/// vault is unlocked with `pass` before its index is rebuilt.
+pub fn init(
+    path: &Path,
+    encrypt: bool,
+    pass: &Source,
+    spec: Option<&RemoteSpec>,
+) -> Result<InitOutcome> {
+    let create = || -> Result<Vault> {
+        if encrypt {
+            key::init_encrypted(path, pass)
+        } else {
+            Ok(Vault::init(path)?)
+        }
+    };
     let Some(spec) = spec else {
         return Ok(InitOutcome {
-            vault: Vault::init(path)?,
+            vault: create()?,
             remote: None,
             rebuilt: None,
         });
@@ -42,6 +58,12 @@ pub fn init(path: &Path, spec: Option<&RemoteSpec>) -> Result<InitOutcome> {
         Some(text) => CacheSize::parse(text).map_err(CommandError::Usage)?,
         None => CacheSize::Bytes(DEFAULT_CACHE),
     };
+    if spec.existing && encrypt {
+        return Err(CommandError::Usage(
+            "--existing adopts the bucket's vault as it is (encrypted or not): drop --encrypt"
+                .into(),
+        ));
+    }
     // Reach the remote before anything local exists: bad credentials or a missing
     // bucket leave nothing behind.
     let holds_vault = remote::probe(&location)?;
@@ -61,8 +83,11 @@ pub fn init(path: &Path, spec: Option<&RemoteSpec>) -> Result<InitOutcome> {
         }
         _ => {}
     }
-    let vault = Vault::init(path)?.attach_remote(&location, cache, spec.existing)?;
+    let mut vault = create()?;
+    vault.attach_remote(&location, cache, spec.existing)?;
     let rebuilt = if spec.existing {
+        // Its key files came down with it: open it as any command would.
+        let vault = super::open(path, pass)?;
         let outcome = rebuild::rebuild_index(&vault, false)?;
         vault.trim_cache();
         Some(outcome)

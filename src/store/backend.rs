@@ -243,9 +243,7 @@ impl Backend {
                         .map_err(|e| self.error(key, "upload", e))?;
                     sent += n as u64;
                 }
-                w.close()
-                    .await
-                    .map_err(|e| self.error(key, "upload", e))?;
+                w.close().await.map_err(|e| self.error(key, "upload", e))?;
                 Ok(())
             }
             .await;
@@ -468,7 +466,10 @@ mod tests {
             b.list("packs/").unwrap(),
             vec![("packs/ab/x.pack".to_string(), PART as u64 + 5)]
         );
-        assert_eq!(b.get_range("packs/ab/x.pack", PART as u64, 5).unwrap(), [7; 5]);
+        assert_eq!(
+            b.get_range("packs/ab/x.pack", PART as u64, 5).unwrap(),
+            [7; 5]
+        );
         let back = dir.path().join("back");
         assert_eq!(
             b.download("packs/ab/x.pack", &back, None).unwrap(),

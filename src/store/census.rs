@@ -36,7 +36,7 @@ impl Census {
             // A pack kept off-site that cannot be fetched stops prune: a pack left
             // out could hold a live snapshot the index lost.
             let path = vault.cached_pack(&id)?;
-            let Ok(contents) = pack::contents(&path) else {
+            let Ok(contents) = pack::contents(&path, vault.keys()) else {
                 continue;
             };
             for e in &contents.entries {

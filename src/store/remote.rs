@@ -63,7 +63,11 @@ impl CacheSize {
             "m" => 20,
             "g" => 30,
             "t" => 40,
-            _ => return Err(format!("{text}: a cache size is `all` or like 2GiB, 500MiB")),
+            _ => {
+                return Err(format!(
+                    "{text}: a cache size is `all` or like 2GiB, 500MiB"
+                ))
+            }
         };
         num.parse::<u64>()
             .ok()
@@ -173,11 +177,11 @@ impl Vault {
     /// either marks the remote and uploads the key files (a new remote) or fetches
     /// the key files (`existing`; the caller then rebuilds the index from the packs).
     pub fn attach_remote(
-        self,
+        &mut self,
         location: &Location,
         cache: CacheSize,
         existing: bool,
-    ) -> Result<Vault> {
+    ) -> Result<()> {
         let path = self.root().join(CONFIG_FILE);
         let text = toml::to_string(&Config {
             url: location.to_string(),
@@ -187,10 +191,12 @@ impl Vault {
         create_private(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             .map_err(io_at(&path))?;
-        let vault = Vault::open(self.root())?;
-        let remote = vault.remote().expect("remote.toml was just written");
-        let backend = remote.backend()?;
-        let keys = vault.root().join(KEYS_DIR);
+        self.set_remote(Remote::load(self.root())?);
+        let backend = self
+            .remote()
+            .expect("remote.toml was just written")
+            .backend()?;
+        let keys = self.root().join(KEYS_DIR);
         if existing {
             for (key, size) in backend.list(&format!("{KEYS_DIR}/"))? {
                 let name = key.rsplit('/').next().unwrap_or_default();
@@ -201,28 +207,37 @@ impl Vault {
                 backend.download(&key, &keys.join(name), Some(size))?;
             }
         } else {
-            vault.upload_keys()?;
+            self.sync_keys()?;
             backend.put(MARKER_KEY, MARKER_TEXT.as_bytes().to_vec())?;
         }
-        Ok(vault)
+        Ok(())
     }
 
-    /// Uploads the files of `<vault>/keys/` (the encryption's key files), if any.
-    pub fn upload_keys(&self) -> Result<()> {
+    /// Mirrors `<vault>/keys/` (the encryption's key files) to the remote: every
+    /// local key file uploaded, a remote one removed locally (`key remove`) deleted.
+    pub fn sync_keys(&self) -> Result<()> {
         let Some(remote) = self.remote() else {
             return Ok(());
         };
+        let backend = remote.backend()?;
         let keys = self.root().join(KEYS_DIR);
-        let Ok(dir) = fs::read_dir(&keys) else {
-            return Ok(());
-        };
-        for e in dir {
-            let path = e.map_err(io_at(&keys))?.path();
-            if path.is_file() {
-                let name = path.file_name().unwrap_or_default().to_string_lossy();
-                remote
-                    .backend()?
-                    .put_file(&format!("{KEYS_DIR}/{name}"), &path)?;
+        let mut local = HashSet::new();
+        if let Ok(dir) = fs::read_dir(&keys) {
+            for e in dir {
+                let path = e.map_err(io_at(&keys))?.path();
+                if path.is_file() {
+                    let key = format!(
+                        "{KEYS_DIR}/{}",
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                    backend.put_file(&key, &path)?;
+                    local.insert(key);
+                }
+            }
+        }
+        for (key, _) in backend.list(&format!("{KEYS_DIR}/"))? {
+            if !local.contains(&key) {
+                backend.delete(&key)?;
             }
         }
         Ok(())
@@ -360,7 +375,8 @@ impl Vault {
         };
         for f in self.pack_files()? {
             if let PackFile::Pack { id, path } = f {
-                if !listing.packs.contains_key(&id) && pack::read_index(&path).is_ok() {
+                if !listing.packs.contains_key(&id) && pack::read_index(&path, self.keys()).is_ok()
+                {
                     self.upload_pack(&id)?;
                 }
             }
@@ -450,7 +466,10 @@ mod tests {
     fn cache_sizes_parse() {
         assert_eq!(CacheSize::parse("all").unwrap(), CacheSize::All);
         assert_eq!(CacheSize::parse("2GiB").unwrap(), CacheSize::Bytes(2 << 30));
-        assert_eq!(CacheSize::parse("500M").unwrap(), CacheSize::Bytes(500 << 20));
+        assert_eq!(
+            CacheSize::parse("500M").unwrap(),
+            CacheSize::Bytes(500 << 20)
+        );
         assert_eq!(CacheSize::parse("4096").unwrap(), CacheSize::Bytes(4096));
         assert!(CacheSize::parse("lots").is_err());
         assert!(CacheSize::parse("99999999999T").is_err());

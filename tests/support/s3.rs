@@ -107,8 +107,7 @@ impl Moto {
 
     /// The keys under `prefix` in `bucket` (ListObjectsV2 parsed loosely).
     pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let (code, body) =
-            self.request("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"));
+        let (code, body) = self.request("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"));
         assert_eq!(code, 200, "{body}");
         body.split("<Key>")
             .skip(1)
@@ -250,7 +249,11 @@ fn serve(conn: TcpStream, upstream: u16, faults: &Faults, dead: &AtomicBool) {
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
-    if up.write_all(&head).and_then(|_| up.write_all(&body)).is_err() {
+    if up
+        .write_all(&head)
+        .and_then(|_| up.write_all(&body))
+        .is_err()
+    {
         return;
     }
     let mut response = Vec::new();
