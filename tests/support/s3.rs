@@ -80,8 +80,8 @@ impl Moto {
     }
 
     /// Sends an unsigned request (moto accepts them when authentication is off);
-    /// returns the status code and body.
-    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+    /// returns the status code and the whole response, head and body.
+    pub fn request_bytes(&self, method: &str, path: &str) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
@@ -90,14 +90,19 @@ impl Moto {
             self.port
         )
         .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let code = out
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let code = String::from_utf8_lossy(&out[..out.len().min(20)])
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         (code, out)
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        let (code, out) = self.request_bytes(method, path);
+        (code, String::from_utf8_lossy(&out).into_owned())
     }
 
     pub fn create_bucket(&self, bucket: &str) {
