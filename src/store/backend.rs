@@ -112,6 +112,8 @@ impl std::fmt::Debug for Backend {
 
 impl Backend {
     pub fn open(location: &Location) -> Result<Backend> {
+        // opendal builds an HTTP client for every service, the folder's too.
+        install_tls_provider();
         let fail = |what: String| BackendError {
             place: location.to_string(),
             what,
@@ -367,7 +369,6 @@ impl Backend {
 }
 
 fn s3_builder(bucket: &str, prefix: &str) -> std::result::Result<opendal::services::S3, String> {
-    install_tls_provider();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (Some(key), Some(secret)) = (env(ACCESS_KEY_ENV), env(SECRET_KEY_ENV)) else {
         return Err(format!(
