@@ -205,7 +205,9 @@ fn round_trip_with_a_tiny_cache_and_a_new_machine() {
 
 #[test]
 fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphrase() {
-    let Some(moto) = moto_or_skip("encrypted") else { return };
+    let Some(moto) = moto_or_skip("encrypted") else {
+        return;
+    };
     moto.create_bucket(BUCKET);
     let site = Site::new(moto.endpoint());
     let pass = site.path("pass");
@@ -223,13 +225,28 @@ fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphr
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
     };
     let url = format!("s3://{BUCKET}/enc");
-    with_pass("v", &["init", "--encrypt", "--remote", &url, "--cache-size", "all"], 0);
+    with_pass(
+        "v",
+        &["init", "--encrypt", "--remote", &url, "--cache-size", "all"],
+        0,
+    );
     let export = common::fixture("json2026");
     let src = sources(&site, 8);
-    let args = ["snapshot", "--download", "none", "--export", s(&export), "--media", s(&src)];
+    let args = [
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&export),
+        "--media",
+        s(&src),
+    ];
     with_pass("v", &args, 0);
     let keys = moto.keys(BUCKET, "enc/");
-    assert!(keys.iter().any(|k| k.starts_with("enc/keys/")), "key files go off-site: {keys:?}");
+    assert!(
+        keys.iter().any(|k| k.starts_with("enc/keys/")),
+        "key files go off-site: {keys:?}"
+    );
     for key in keys.iter().filter(|k| k.starts_with("enc/packs/")) {
         let (code, bytes) = moto.request_bytes("GET", &format!("/{BUCKET}/{key}"));
         assert_eq!(code, 200);
@@ -244,14 +261,20 @@ fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphr
     // A new machine: the bucket and the passphrase, nothing else.
     let adopted = with_pass("new", &["init", "--remote", &url, "--existing"], 0);
     assert_eq!(adopted["rebuilt"]["snapshots"], 1, "{adopted}");
-    assert_eq!(adopted["rebuilt"]["exports"], 1, "the catalogue is rebuilt too: {adopted}");
+    assert_eq!(
+        adopted["rebuilt"]["exports"], 1,
+        "the catalogue is rebuilt too: {adopted}"
+    );
     let out = site.path("out");
     with_pass("new", &["restore", "--latest", "--to", s(&out)], 0);
     assert_eq!(tree(&out.join("media")), as_restored(&src));
     with_pass("new", &["verify", "--read-data"], 0);
     // Without the passphrase the adopted vault stays shut.
     let (_, err) = site.expect("new", &["snapshots"], 2);
-    assert!(err.contains("encrypted") || err.contains("passphrase"), "{err}");
+    assert!(
+        err.contains("encrypted") || err.contains("passphrase"),
+        "{err}"
+    );
 }
 
 #[test]
