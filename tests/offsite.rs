@@ -128,6 +128,15 @@ fn sources(site: &Site, seed: u64) -> PathBuf {
     src
 }
 
+/// Moto with the test bucket in it, and a site that talks to it directly (None:
+/// the test skips).
+fn moto_site(test: &str) -> Option<(Moto, Site)> {
+    let moto = moto_or_skip(test)?;
+    moto.create_bucket(BUCKET);
+    let site = Site::new(moto.endpoint());
+    Some((moto, site))
+}
+
 fn pack_keys(moto: &Moto, prefix: &str) -> Vec<String> {
     moto.keys(BUCKET, &format!("{prefix}/packs/"))
 }
@@ -141,11 +150,9 @@ fn init_remote(site: &Site, vault: &str, prefix: &str, extra: &[&str]) {
 
 #[test]
 fn round_trip_with_a_tiny_cache_and_a_new_machine() {
-    let Some(moto) = moto_or_skip("round_trip") else {
+    let Some((moto, site)) = moto_site("round_trip") else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let site = Site::new(moto.endpoint());
     let src = sources(&site, 1);
     init_remote(&site, "v", "tt", &["--cache-size", "1"]);
     assert!(moto
@@ -205,11 +212,9 @@ fn round_trip_with_a_tiny_cache_and_a_new_machine() {
 
 #[test]
 fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphrase() {
-    let Some(moto) = moto_or_skip("encrypted") else {
+    let Some((moto, site)) = moto_site("encrypted") else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let site = Site::new(moto.endpoint());
     let pass = site.path("pass");
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
     let with_pass = |vault: &str, args: &[&str], code: i32| {
@@ -279,11 +284,9 @@ fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphr
 
 #[test]
 fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
-    let Some(moto) = moto_or_skip("prune") else {
+    let Some((moto, site)) = moto_site("prune") else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let site = Site::new(moto.endpoint());
     init_remote(&site, "v", "p", &[]);
     let first = sources(&site, 10);
     let old = site.snapshot("v", &first, "2026-01-01T00:00:00Z");
@@ -318,11 +321,9 @@ fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
 
 #[test]
 fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
-    let Some(moto) = moto_or_skip("verify") else {
+    let Some((moto, site)) = moto_site("verify") else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let site = Site::new(moto.endpoint());
     init_remote(&site, "v", "vf", &["--cache-size", "1"]);
     let id = site.snapshot("v", &sources(&site, 3), "2026-03-01T00:00:00Z");
     let keys = pack_keys(&moto, "vf");
