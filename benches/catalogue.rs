@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench catalogue` (env: TT_BENCH_ROWS, the watch-history rows,
 //! default 500000; likes are four times as many. TT_BENCH_TIMEOUT, seconds a step may
-//! take before it is stopped and reported as unfinished, default 300.)
+//! take before it is stopped and reported as unfinished, default 300. TT_BENCH_BIN, another tt-vault binary to measure.)
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -192,7 +192,9 @@ fn main() {
     );
     let vault = dir.path().join("vault");
     let tt = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tt-vault"));
+        let bin = std::env::var_os("TT_BENCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_tt-vault").into());
+        let mut c = Command::new(bin);
         c.env("TT_VAULT", &vault).env("TZ", "UTC").arg("-q");
         c
     };

@@ -61,3 +61,15 @@ pub fn layout_name(layout: Layout) -> &'static str {
         Layout::Txt => "txt",
     }
 }
+
+/// The layout a name from [`layout_name`] stands for.
+pub fn layout_from_name(name: &str) -> Option<Layout> {
+    [
+        Layout::Json2020,
+        Layout::Json2024,
+        Layout::Json2026,
+        Layout::Txt,
+    ]
+    .into_iter()
+    .find(|l| layout_name(*l) == name)
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalogue::{ingest, layout_name};
+use crate::catalogue::{ingest, layout_name, query};
 use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
@@ -86,19 +86,19 @@ pub fn snapshot(
         ));
     }
     let checkpoint = download::checkpoint_interval()?;
-    let (targets, export) = targets_and_export(args)?;
+    let (targets, export) = targets_and_export(vault, args)?;
     let account = args
         .account
         .clone()
-        .or_else(|| export.as_ref().and_then(|(_, r)| r.account.clone()))
+        .or_else(|| export.as_ref().and_then(|(_, r, _)| r.account.clone()))
         .unwrap_or_else(|| "default".into());
-    if let Some((e, report)) = &export {
+    if let Some((e, report, _)) = &export {
         check_same_user(vault, &account, e, report, args.force)?;
     }
     let mut sources = Vec::new();
     let mut planned = Vec::new();
     let mut skipped = Vec::new();
-    if let Some((e, _)) = &export {
+    if let Some((e, _, _)) = &export {
         sources.push(plan_export(e, &mut planned, &mut skipped)?);
     }
     for dir in &args.media {
@@ -142,7 +142,7 @@ pub fn snapshot(
     let taken_at = args.time.unwrap_or_else(Utc::now);
     let export_damage = export
         .as_ref()
-        .map(|(_, r)| r.damage.clone())
+        .map(|(_, r, _)| r.damage.clone())
         .unwrap_or_default();
     let mut meta = serde_json::Map::new();
     if !raw_paths.is_empty() {
@@ -161,12 +161,13 @@ pub fn snapshot(
             meta: meta.into(),
         },
         |tx, id| {
-            let Some((e, _)) = &export else { return Ok(()) };
+            let Some((e, _, hash)) = &export else { return Ok(()) };
             let v = ingest::NewVersion {
                 snapshot_id: id,
                 account: &account,
                 taken_ms: taken_at.timestamp_millis(),
                 export_root: &sources[0].root,
+                export_hash: Some(*hash),
             };
             let r = ingest::ingest_in(tx, &v, e).map_err(|err| {
                 format!("cataloguing the export failed: {err}; nothing was committed")
@@ -221,12 +222,16 @@ fn raw_paths(planned: &[Planned]) -> Result<RawPaths> {
         .collect())
 }
 
-/// An export parsed in full, and what the parse found.
-type CheckedExport = (Export, ParseReport);
+/// An export parsed in full (or found already catalogued), what the parse found,
+/// and its fingerprint.
+type CheckedExport = (Export, ParseReport, [u8; 32]);
 
 /// The posts to download (links given, then the chosen lists of the export) and the
 /// export itself, parsed and checked.
-fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<CheckedExport>)> {
+fn targets_and_export(
+    vault: &Vault,
+    args: &SnapshotArgs,
+) -> Result<(Vec<Target>, Option<CheckedExport>)> {
     let mut targets = download::targets_from_urls(&args.urls);
     // The export is parsed in full before anything is written: one with nothing
     // readable fails here, with the vault untouched; a damaged one is stored as it
@@ -243,12 +248,12 @@ fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<Checke
     let export = match args
         .export
         .as_deref()
-        .map(|p| check_export(p, &lists))
+        .map(|p| check_export(vault, args.account.as_deref(), p, &lists))
         .transpose()?
     {
-        Some((e, report, found)) => {
+        Some((e, report, hash, found)) => {
             targets.extend(found);
-            Some((e, report))
+            Some((e, report, hash))
         }
         None => None,
     };
@@ -299,16 +304,38 @@ fn plan_media(
 /// Opens and fully parses an export, discarding the records: the check that it can
 /// be catalogued, made before the vault is touched.
 /// The same pass collects the links of the lists to download.
-fn check_export(path: &Path, lists: &[ExportList]) -> Result<(Export, ParseReport, Vec<Target>)> {
-    let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
+///
+/// An export identical to the account's newest catalogued one (by its BLAKE3) is not
+/// parsed: its report and the links to download come from the catalogue.
+fn check_export(
+    vault: &Vault,
+    account: Option<&str>,
+    path: &Path,
+    lists: &[ExportList],
+) -> Result<(Export, ParseReport, [u8; 32], Vec<Target>)> {
+    let input = |e: crate::tiktok::export::ExportError| CommandError::Input(e.to_string());
+    let export = Export::open(path).map_err(input)?;
+    let hash = export.fingerprint().map_err(input)?;
     let mut targets = Vec::new();
+    let conn = vault.connect()?;
+    if let Some((version, report)) = ingest::catalogued(&conn, account, &hash)? {
+        for list in lists {
+            let section = list.section();
+            for item in query::items(&conn, &version, section.name())? {
+                let rec = item.into_record(section.clone());
+                targets.extend(download::export_target(&rec, lists));
+            }
+        }
+        return Ok((export, report, hash, targets));
+    }
+    drop(conn);
     let report = export
         .parse(&mut |r| {
             targets.extend(download::export_target(&r, lists));
             Ok(())
         })
-        .map_err(|e| CommandError::Input(e.to_string()))?;
-    Ok((export, report, targets))
+        .map_err(input)?;
+    Ok((export, report, hash, targets))
 }
 
 /// Refuses an export of another TikTok user under an account that had exports of

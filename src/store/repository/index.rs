@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_browse.sql",
         include_str!("../../../schema/004_browse.sql"),
     ),
+    (
+        "005_catalogue_compact.sql",
+        include_str!("../../../schema/005_catalogue_compact.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never
