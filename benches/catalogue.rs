@@ -4,8 +4,8 @@
 //! gone). Prints every figure of issue 14's table.
 //!
 //! `cargo bench --bench catalogue` (env: TT_BENCH_ROWS, the watch-history rows,
-//! default 500000; likes are four times as many. TT_BENCH_TIMEOUT, seconds a step may
-//! take before it is stopped and reported as unfinished, default 300. TT_BENCH_BIN, another tt-vault binary to measure.)
+//! default 500000; likes are four times as many. TT_BENCH_TIMEOUT, seconds `diff` and
+//! `show` may take before they are stopped and reported as unfinished, default 120. TT_BENCH_BIN, another tt-vault binary to measure.)
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -104,6 +104,28 @@ fn list(
     Ok(())
 }
 
+const WORDS: &[&str] = &[
+    "loaf", "crumb", "sourdough", "rye", "starter", "proof", "oven", "crust", "flour", "honey",
+    "spelt", "knead", "bake", "steam", "scoring", "banneton", "levain", "hydration",
+];
+
+/// `n` comments of a few words each, for search to find.
+fn comments(w: &mut impl Write, n: u64) -> std::io::Result<()> {
+    for i in 0..n {
+        let words: Vec<&str> = (0..6)
+            .map(|j| WORDS[((i * 7 + j * 13 + i / 3) % WORDS.len() as u64) as usize])
+            .collect();
+        let sep = if i + 1 < n { "," } else { "" };
+        writeln!(
+            w,
+            "        {{ \"date\": \"{}\", \"comment\": \"{} #{i}\" }}{sep}",
+            date(T0 - (i * 3600) as i64),
+            words.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the heavy export; `later` is the week-later variant.
 fn export(path: &Path, history: u64, later: bool) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
@@ -134,7 +156,11 @@ fn export(path: &Path, history: u64, later: bool) -> std::io::Result<()> {
   "Comment": {
     "Comments": {
       "CommentsList": [
-        { "date": "2026-05-20 19:00:00", "comment": "what a loaf" }
+"#,
+    )?;
+    comments(&mut w, history / 20)?;
+    w.write_all(
+        br#"
       ]
     }
   },
@@ -172,7 +198,7 @@ fn main() {
         std::env::var("TT_BENCH_TIMEOUT")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(300),
+            .unwrap_or(120),
     );
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -185,8 +211,9 @@ fn main() {
     export(&b, history, true).unwrap();
     let export_bytes = std::fs::metadata(&a).unwrap().len();
     println!(
-        "heavy export: {history} watch-history rows + {} likes, {:.0} MB (generated in {:.1} s)",
+        "heavy export: {history} watch-history rows + {} likes + {} comments, {:.0} MB (generated in {:.1} s)",
         history * 4,
+        history / 20,
         mb(export_bytes),
         t.elapsed().as_secs_f64()
     );
@@ -203,36 +230,46 @@ fn main() {
         let mut c = tt();
         c.args(["snapshot", "--json", "--time", time, "--export"])
             .arg(export);
-        let r = run(c, timeout);
+        let r = run(c, Duration::MAX);
         let id = serde_json::from_slice::<serde_json::Value>(&r.stdout)
             .ok()
             .and_then(|v| v["id"].as_str().map(str::to_string));
         (r, id)
     };
     let mut rows: Vec<(&str, Run)> = Vec::new();
-    let (first, id1) = snapshot(&a, "2026-06-01T00:00:00Z");
-    rows.push(("first snapshot", first));
-    let (again, _) = snapshot(&a, "2026-06-02T00:00:00Z");
-    rows.push(("re-snapshot of the identical export", again));
-    let (week, id3) = snapshot(&b, "2026-06-09T00:00:00Z");
-    rows.push(("week-later snapshot", week));
-    let (id1, id3) = (id1.expect("first snapshot id"), id3.expect("week id"));
-    let mut c = tt();
-    c.args(["diff", "--json", &id1, &id3]);
-    rows.push(("diff between the two", run(c, timeout)));
-    let mut c = tt();
-    c.args(["show", "likes", "--json", "--snapshot", &id3]);
-    rows.push(("show likes --json", run(c, timeout)));
-
     println!("{:<40} {:>9} {:>12}", "step", "seconds", "peak RSS MB");
-    for (name, r) in &rows {
+    let print = |name: &str, r: &Run| {
         let secs = if r.finished {
             format!("{:.2}", r.secs)
         } else {
             format!(">{:.0} (stopped)", r.secs)
         };
         println!("{name:<40} {secs:>9} {:>12.0}", r.rss_mb);
-    }
+    };
+    let (first, id1) = snapshot(&a, "2026-06-01T00:00:00Z");
+    let r = first;
+    print("first snapshot", &r);
+    rows.push(("first snapshot", r));
+    let (again, _) = snapshot(&a, "2026-06-02T00:00:00Z");
+    let r = again;
+    print("re-snapshot of the identical export", &r);
+    rows.push(("re-snapshot of the identical export", r));
+    let (week, id3) = snapshot(&b, "2026-06-09T00:00:00Z");
+    let r = week;
+    print("week-later snapshot", &r);
+    rows.push(("week-later snapshot", r));
+    let (id1, id3) = (id1.expect("first snapshot id"), id3.expect("week id"));
+    let mut c = tt();
+    c.args(["diff", "--json", &id1, &id3]);
+    let r = run(c, timeout);
+    print("diff between the two", &r);
+    rows.push(("diff between the two", r));
+    let mut c = tt();
+    c.args(["show", "likes", "--json", "--snapshot", &id3]);
+    let r = run(c, timeout);
+    print("show likes --json", &r);
+    rows.push(("show likes --json", r));
+
     let db = std::fs::metadata(vault.join("vault.db")).unwrap().len();
     let packs: u64 = walk_size(&vault.join("packs"));
     println!(
@@ -244,6 +281,82 @@ fn main() {
     );
     let peak = rows.iter().map(|(_, r)| r.rss_mb).fold(0.0, f64::max);
     println!("peak RSS {peak:.0} MB");
+    // The newest like of the week-later export: its page lists where it appears.
+    let post = 7_400_000_000_000_000_000 + history * 4 + history * 4 / 100;
+    serve_pages(tt(), &id3, &post.to_string());
+}
+
+/// Starts `tt-vault serve` and times the first byte (and the whole answer) of every
+/// kind of page on the week-later snapshot.
+fn serve_pages(mut cmd: Command, snap: &str, post: &str) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = cmd
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("serve prints its address");
+    let (base, token) = url.split_once("/?token=").unwrap();
+    let addr = base.trim_start_matches("http://").to_string();
+    let get = |path: &str, cookie: &str| -> (f64, f64, String) {
+        let t = Instant::now();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut first = [0u8; 1];
+        s.read_exact(&mut first).unwrap();
+        let ttfb = t.elapsed().as_secs_f64();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        let all = t.elapsed().as_secs_f64();
+        let mut text = String::from_utf8_lossy(&first).into_owned();
+        text.push_str(&String::from_utf8_lossy(&rest));
+        (ttfb, all, text)
+    };
+    let (_, _, answer) = get(&format!("/?token={token}"), "");
+    let cookie = answer
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("set-cookie")
+                .then(|| v.trim().split(';').next().unwrap_or("").to_string())
+        })
+        .expect("the token gives a cookie");
+    let pages = [
+        "/".to_string(),
+        format!("/s/{snap}"),
+        format!("/s/{snap}/posts"),
+        format!("/s/{snap}/post/{post}"),
+        format!("/s/{snap}/list/likes"),
+        format!("/s/{snap}/list/history"),
+        format!("/s/{snap}/list/comments"),
+        format!("/s/{snap}/messages"),
+        format!("/s/{snap}/search?q=sourdough+crumb"),
+        format!("/s/{snap}/search?q=zzzz"),
+        format!("/s/{snap}/diff"),
+    ];
+    println!("{:<50} {:>6} {:>13} {:>9}", "serve page", "status", "first byte ms", "total ms");
+    for page in &pages {
+        let (ttfb, all, text) = get(page, &cookie);
+        let status = text.split_whitespace().nth(1).unwrap_or("?").to_string();
+        let shown = page.replace(snap, "ID");
+        println!(
+            "{shown:<50} {status:>6} {:>13.0} {:>9.0}",
+            ttfb * 1000.0,
+            all * 1000.0
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn walk_size(dir: &Path) -> u64 {

@@ -14,6 +14,13 @@
 --   column has no type, so an id that is not a canonical integer stays text.
 -- - `key` is the first 16 bytes of the BLAKE3 (collisions stay out of reach).
 --
+-- The date and video indexes run newest first, as exports list rows: an index filled
+-- in its own order packs its pages full, where one filled backwards leaves them
+-- half empty (45 % of their size on two million likes).
+--
+-- Rows are added to the search index by the ingest itself, not by a trigger: a
+-- trigger makes SQLite keep a statement journal for every insert.
+--
 -- The version index by section is replaced by two small partial indexes that serve
 -- `diff`: the closed rows by where they end, and the rows that began after the first
 -- version by where they begin. The others are as in 003 and 004; the item index
@@ -66,20 +73,14 @@ DROP TABLE export_items;
 ALTER TABLE export_items_compact RENAME TO export_items;
 
 CREATE INDEX export_items_by_key ON export_items(key, occurrence);
-CREATE INDEX export_items_by_date ON export_items(account, section, date_utc);
+CREATE INDEX export_items_by_date ON export_items(account, section, date_utc DESC);
 CREATE INDEX export_items_by_chat ON export_items(account, username, date_utc)
     WHERE section = 'messages';
-CREATE INDEX export_items_by_video ON export_items(video_id) WHERE video_id IS NOT NULL;
+CREATE INDEX export_items_by_video ON export_items(video_id DESC) WHERE video_id IS NOT NULL;
 CREATE INDEX export_items_closed ON export_items(account, section, last_seq)
     WHERE last_seq IS NOT NULL;
 CREATE INDEX export_items_later ON export_items(account, section, first_seq)
     WHERE first_seq > 1;
-
-CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
-WHEN new.text IS NOT NULL AND new.is_raw = 0
-BEGIN
-    INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
-END;
 
 CREATE TRIGGER export_search_delete AFTER DELETE ON export_items
 WHEN old.text IS NOT NULL AND old.is_raw = 0

@@ -56,6 +56,9 @@ pub fn ingest_in(
         }
     }
     let seq = next_seq(tx, v.account)?;
+    // A heavy export inserts millions of rows in this one transaction: with SQLite's
+    // default 2 MB cache, dirty pages spill to the log over and over.
+    tx.execute_batch("PRAGMA cache_size = -32768")?;
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS export_seen (
              key BLOB NOT NULL, occurrence INTEGER NOT NULL, PRIMARY KEY (key, occurrence)
@@ -299,6 +302,11 @@ fn add(
         shape,
         fields,
     ])?;
+    // What people wrote goes into the search index (schema/004_browse.sql).
+    if let (Some(text), false) = (&rec.text, matches!(rec.section, Section::Raw(_))) {
+        tx.prepare_cached("INSERT INTO export_search (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![tx.last_insert_rowid(), text])?;
+    }
     Ok(())
 }
 

@@ -96,12 +96,22 @@ pub(crate) fn share_link(video_id: &str) -> String {
     format!("https://www.tiktokv.com/share/video/{video_id}/")
 }
 
-/// How exports that give no zone write a date; a row whose date is its instant
-/// written so stores no date text.
-pub(crate) const PLAIN_DATE: &str = "%Y-%m-%d %H:%M:%S";
-
+/// How exports that give no zone write a date (`%Y-%m-%d %H:%M:%S`); a row whose
+/// date is its instant written so stores no date text.
 pub(crate) fn plain_date(utc: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(utc, 0).map(|d| d.format(PLAIN_DATE).to_string())
+    use chrono::{Datelike, Timelike};
+    // Written by hand: strftime's format parsing showed in the ingest's profile.
+    chrono::DateTime::from_timestamp(utc, 0).map(|d| {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    })
 }
 
 /// A video id as stored: an integer when it is one, else its text (the column has
@@ -255,17 +265,40 @@ fn each_item(
     section: &str,
     f: &mut dyn FnMut(Item) -> Result<()>,
 ) -> Result<()> {
-    let filter = if section == "raw" {
-        "is_raw = 1 AND ?3 = 'raw'"
-    } else {
-        "is_raw = 0 AND section = ?3"
-    };
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM export_items WHERE {AT_VERSION} AND {filter}
-         ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id",
-        item_columns("export_items")
-    ))?;
-    let mut rows = stmt.query(params![v.account, v.seq, section])?;
+    if section == "raw" {
+        let sql = format!(
+            "SELECT {} FROM export_items WHERE {AT_VERSION} AND is_raw = 1
+             ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id",
+            item_columns("export_items")
+        );
+        return each_of(conn, &sql, params![v.account, v.seq], f);
+    }
+    // Dated rows newest first, then undated ones: two walks of the date index that
+    // sort only rows of the same instant, rather than one sort of the whole section
+    // (two million likes) before the first row comes out.
+    for (dated, order) in [
+        ("IS NOT NULL", "date_utc DESC, first_seq DESC, position, id"),
+        ("IS NULL", "first_seq DESC, position, id"),
+    ] {
+        let sql = format!(
+            "SELECT {} FROM export_items INDEXED BY export_items_by_date
+             WHERE {AT_VERSION} AND section = ?3 AND is_raw = 0 AND date_utc {dated}
+             ORDER BY {order}",
+            item_columns("export_items")
+        );
+        each_of(conn, &sql, params![v.account, v.seq, section], f)?;
+    }
+    Ok(())
+}
+
+fn each_of(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    f: &mut dyn FnMut(Item) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query(args)?;
     while let Some(r) = rows.next()? {
         f(item_from_row(r)?)?;
     }

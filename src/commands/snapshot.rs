@@ -90,16 +90,16 @@ pub fn snapshot(
     let account = args
         .account
         .clone()
-        .or_else(|| export.as_ref().and_then(|(_, r, _)| r.account.clone()))
+        .or_else(|| export.as_ref().and_then(|c| c.report.account.clone()))
         .unwrap_or_else(|| "default".into());
-    if let Some((e, report, _)) = &export {
-        check_same_user(vault, &account, e, report, args.force)?;
+    if let Some(c) = &export {
+        check_same_user(vault, &account, &c.export, &c.report, args.force)?;
     }
     let mut sources = Vec::new();
     let mut planned = Vec::new();
     let mut skipped = Vec::new();
-    if let Some((e, _, _)) = &export {
-        sources.push(plan_export(e, &mut planned, &mut skipped)?);
+    if let Some(c) = &export {
+        sources.push(plan_export(&c.export, &mut planned, &mut skipped)?);
     }
     for dir in &args.media {
         let source = plan_media(dir, &sources, &mut planned, &mut skipped)?;
@@ -142,7 +142,7 @@ pub fn snapshot(
     let taken_at = args.time.unwrap_or_else(Utc::now);
     let export_damage = export
         .as_ref()
-        .map(|(_, r, _)| r.damage.clone())
+        .map(|c| c.report.damage.clone())
         .unwrap_or_default();
     let mut meta = serde_json::Map::new();
     if !raw_paths.is_empty() {
@@ -161,15 +161,15 @@ pub fn snapshot(
             meta: meta.into(),
         },
         |tx, id| {
-            let Some((e, _, hash)) = &export else { return Ok(()) };
+            let Some(c) = &export else { return Ok(()) };
             let v = ingest::NewVersion {
                 snapshot_id: id,
                 account: &account,
                 taken_ms: taken_at.timestamp_millis(),
                 export_root: &sources[0].root,
-                export_hash: Some(*hash),
+                export_hash: Some(c.hash),
             };
-            let r = ingest::ingest_in(tx, &v, e).map_err(|err| {
+            let r = ingest::ingest_in(tx, &v, &c.export).map_err(|err| {
                 format!("cataloguing the export failed: {err}; nothing was committed")
             })?;
             report = Some(r);
@@ -178,6 +178,13 @@ pub fn snapshot(
     )?;
     let m = committed.manifest;
     let (mut sections_understood, mut sections_raw) = (Vec::new(), Vec::new());
+    if let Some(same) = export.as_ref().and_then(|c| c.same_as.as_deref()) {
+        notes.push(format!(
+            "the export is byte for byte the one catalogued at snapshot {}: its catalogue is \
+             re-used, not read again",
+            crate::store::snapshots::short(same)
+        ));
+    }
     if let Some(report) = report {
         notes.extend(export_notes(&report));
         sections_understood = report.understood;
@@ -222,9 +229,15 @@ fn raw_paths(planned: &[Planned]) -> Result<RawPaths> {
         .collect())
 }
 
-/// An export parsed in full (or found already catalogued), what the parse found,
-/// and its fingerprint.
-type CheckedExport = (Export, ParseReport, [u8; 32]);
+/// An export parsed in full (or found already catalogued) and what the parse found.
+struct CheckedExport {
+    export: Export,
+    report: ParseReport,
+    /// Its [`Export::fingerprint`].
+    hash: [u8; 32],
+    /// The snapshot whose catalogued export it is identical to, when it is.
+    same_as: Option<String>,
+}
 
 /// The posts to download (links given, then the chosen lists of the export) and the
 /// export itself, parsed and checked.
@@ -251,9 +264,9 @@ fn targets_and_export(
         .map(|p| check_export(vault, args.account.as_deref(), p, &lists))
         .transpose()?
     {
-        Some((e, report, hash, found)) => {
+        Some((checked, found)) => {
             targets.extend(found);
-            Some((e, report, hash))
+            Some(checked)
         }
         None => None,
     };
@@ -312,7 +325,7 @@ fn check_export(
     account: Option<&str>,
     path: &Path,
     lists: &[ExportList],
-) -> Result<(Export, ParseReport, [u8; 32], Vec<Target>)> {
+) -> Result<(CheckedExport, Vec<Target>)> {
     let input = |e: crate::tiktok::export::ExportError| CommandError::Input(e.to_string());
     let export = Export::open(path).map_err(input)?;
     let hash = export.fingerprint().map_err(input)?;
@@ -326,7 +339,16 @@ fn check_export(
                 targets.extend(download::export_target(&rec, lists));
             }
         }
-        return Ok((export, report, hash, targets));
+        let same_as = Some(version.snapshot_id);
+        return Ok((
+            CheckedExport {
+                export,
+                report,
+                hash,
+                same_as,
+            },
+            targets,
+        ));
     }
     drop(conn);
     let report = export
@@ -335,7 +357,15 @@ fn check_export(
             Ok(())
         })
         .map_err(input)?;
-    Ok((export, report, hash, targets))
+    Ok((
+        CheckedExport {
+            export,
+            report,
+            hash,
+            same_as: None,
+        },
+        targets,
+    ))
 }
 
 /// Refuses an export of another TikTok user under an account that had exports of
