@@ -88,7 +88,11 @@ fn list(
     let mut first = true;
     let rows = (0..new)
         .map(|i| (n + new - i, T0 + ((new - i) * 60) as i64))
-        .chain((0..n).filter(|i| gone_every.is_none_or(|g| i % g != 0)).map(|i| (n - i, T0 - (i * 60) as i64)));
+        .chain(
+            (0..n)
+                .filter(|i| gone_every.is_none_or(|g| i % g != 0))
+                .map(|i| (n - i, T0 - (i * 60) as i64)),
+        );
     for (k, secs) in rows {
         if !first {
             w.write_all(b",\n")?;
@@ -105,8 +109,24 @@ fn list(
 }
 
 const WORDS: &[&str] = &[
-    "loaf", "crumb", "sourdough", "rye", "starter", "proof", "oven", "crust", "flour", "honey",
-    "spelt", "knead", "bake", "steam", "scoring", "banneton", "levain", "hydration",
+    "loaf",
+    "crumb",
+    "sourdough",
+    "rye",
+    "starter",
+    "proof",
+    "oven",
+    "crust",
+    "flour",
+    "honey",
+    "spelt",
+    "knead",
+    "bake",
+    "steam",
+    "scoring",
+    "banneton",
+    "levain",
+    "hydration",
 ];
 
 /// `n` comments of a few words each, for search to find.
@@ -169,7 +189,15 @@ fn export(path: &Path, history: u64, later: bool) -> std::io::Result<()> {
       "ItemFavoriteList": [
 "#,
     )?;
-    list(&mut w, "date", "link", 7_400_000_000_000_000_000, likes, new_l, gone)?;
+    list(
+        &mut w,
+        "date",
+        "link",
+        7_400_000_000_000_000_000,
+        likes,
+        new_l,
+        gone,
+    )?;
     w.write_all(
         br#"
       ]
@@ -180,7 +208,15 @@ fn export(path: &Path, history: u64, later: bool) -> std::io::Result<()> {
       "VideoList": [
 "#,
     )?;
-    list(&mut w, "Date", "Link", 7_300_000_000_000_000_000, history, new_h, gone)?;
+    list(
+        &mut w,
+        "Date",
+        "Link",
+        7_300_000_000_000_000_000,
+        history,
+        new_h,
+        gone,
+    )?;
     w.write_all(b"\n      ]\n    }\n  }\n}\n")?;
     w.flush()
 }
@@ -205,7 +241,10 @@ fn main() {
     for p in [&a, &b] {
         std::fs::create_dir(p).unwrap();
     }
-    let (a, b) = (a.join("user_data_tiktok.json"), b.join("user_data_tiktok.json"));
+    let (a, b) = (
+        a.join("user_data_tiktok.json"),
+        b.join("user_data_tiktok.json"),
+    );
     let t = Instant::now();
     export(&a, history, false).unwrap();
     export(&b, history, true).unwrap();
@@ -344,7 +383,10 @@ fn serve_pages(mut cmd: Command, snap: &str, post: &str) {
         format!("/s/{snap}/search?q=zzzz"),
         format!("/s/{snap}/diff"),
     ];
-    println!("{:<50} {:>6} {:>13} {:>9}", "serve page", "status", "first byte ms", "total ms");
+    println!(
+        "{:<50} {:>6} {:>13} {:>9}",
+        "serve page", "status", "first byte ms", "total ms"
+    );
     for page in &pages {
         let (ttfb, all, text) = get(page, &cookie);
         let status = text.split_whitespace().nth(1).unwrap_or("?").to_string();

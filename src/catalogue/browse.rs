@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde_json::Value;
 
 use super::query::{
-    item_from_row, profile_view, item_columns, version_from_row, Item, Version, AT_VERSION,
+    item_columns, item_from_row, profile_view, version_from_row, Item, Version, AT_VERSION,
     VERSION_COLUMNS,
 };
 use super::Result;

@@ -101,6 +101,21 @@ fn present(
 /// (when `y` is earlier), and only those candidates, as many as changed, are checked
 /// for the same item under another row (one that vanished and came back).
 fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result<Vec<Item>> {
+    rows_only_in(conn, x, y, section, 0, None)
+}
+
+/// As the rows of a section `diff` compares: those of version `x` whose item is not
+/// in `y`, newest first, from the `skip`th and at most `limit` of them. One page of
+/// a section's additions (`x` the newer) or removals (`x` the older), for the viewer:
+/// it costs what the changes are, never what the section holds.
+pub fn rows_only_in(
+    conn: &Connection,
+    x: &Version,
+    y: &Version,
+    section: &str,
+    skip: usize,
+    limit: Option<usize>,
+) -> Result<Vec<Item>> {
     if x.seq == y.seq {
         return Ok(Vec::new());
     }
@@ -123,8 +138,9 @@ fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result
                            WHERE j.key = i.key AND j.occurrence = i.occurrence
                              AND j.account = i.account
                              AND j.first_seq <= ?3 AND (j.last_seq IS NULL OR j.last_seq >= ?3))
-         ORDER BY date_utc IS NULL, date_utc DESC, position, id",
-        query::item_columns("i")
+         ORDER BY date_utc IS NULL, date_utc DESC, position, id LIMIT {} OFFSET {skip}",
+        query::item_columns("i"),
+        limit.map_or(-1, |l| l as i64),
     ))?;
     // Raw rows are keyed by their path, not a section: no fourth parameter for them.
     let mut args: Vec<&dyn ToSql> = vec![&x.account, &x.seq, &y.seq];
@@ -135,6 +151,14 @@ fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result
         .query_map(&*args, query::item_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// How `diff` names a row: its video id or username in sections listed by those,
+/// else a short descriptor (`date [chat] from: text`; the key path of a raw section).
+pub fn name_of(i: &Item) -> String {
+    identity(&i.section)
+        .and_then(|ident| ident(i).clone())
+        .unwrap_or_else(|| describe(i))
 }
 
 /// A short human descriptor of a row that has no id of its own.
@@ -161,7 +185,8 @@ fn describe(i: &Item) -> String {
     s.trim_start().to_string()
 }
 
-fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
+/// The `profile` entry of [`diff`]: `{"changed": {"<field>": [old, new]}}`.
+pub fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
     let (pa, pb) = (
         query::profile_fields(conn, a)?,
         query::profile_fields(conn, b)?,

@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
 use crate::download::DownloadFailure;
-use crate::tiktok::export::{Record, Timestamp};
 use crate::store::snapshots::Snapshot;
+use crate::tiktok::export::{Record, Timestamp};
 
 use super::{CatalogueError, Result};
 
@@ -57,11 +57,14 @@ pub struct Item {
 impl Item {
     /// The row as the parser gave it (its date's zone flag as recorded).
     pub fn into_record(self, section: crate::tiktok::export::Section) -> Record {
-        let date = self.date_raw.zip(self.date_utc).map(|(raw, utc)| Timestamp {
-            raw,
-            utc,
-            assumed_utc: self.date_assumed.unwrap_or(false),
-        });
+        let date = self
+            .date_raw
+            .zip(self.date_utc)
+            .map(|(raw, utc)| Timestamp {
+                raw,
+                utc,
+                assumed_utc: self.date_assumed.unwrap_or(false),
+            });
         Record {
             section,
             date,
