@@ -2,7 +2,8 @@
 //! (incompressible "videos" of 1–12 MB plus JSON), and the figures the README quotes.
 //!
 //! `cargo bench --bench corpus` (env: TT_BENCH_MB, default 1536; TT_BENCH_DIR,
-//! default target/bench-corpus). Prints MB/s for the first snapshot, a no-change
+//! default target/bench-corpus; TT_BENCH_ENCRYPT=1 for an encrypted vault, with the
+//! default argon2id cost paid once per command). Prints MB/s for the first snapshot, a no-change
 //! re-snapshot, a snapshot after ~5 % new files, restore and `verify --read-data`,
 //! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH — the
 //! baselines they set on the same corpus in the same run.
@@ -56,12 +57,22 @@ fn main() {
     }
 
     let vault = work.join("vault");
+    let encrypt = std::env::var_os("TT_BENCH_ENCRYPT").is_some_and(|v| v == "1");
+    let pass = work.join("passphrase");
+    fs::write(&pass, "bench passphrase\n").unwrap();
     let tt = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tt-vault"));
         c.env("TT_VAULT", &vault).arg("-q").args(args);
+        if encrypt {
+            c.env("TT_VAULT_PASSWORD_FILE", &pass);
+        }
         run(&mut c);
     };
-    tt(&["init"]);
+    tt(if encrypt {
+        &["init", "--encrypt"]
+    } else {
+        &["init"]
+    });
     let src = corpus.to_str().unwrap();
     let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
     rows.push(("tt-vault first snapshot".into(), t, bytes));

@@ -36,6 +36,24 @@ pub struct Cli {
     /// Say more about what is done
     #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
+    /// An encrypted vault's passphrase: the first line of this file
+    #[arg(
+        long,
+        global = true,
+        env = "TT_VAULT_PASSWORD_FILE",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
+    pub password_file: Option<PathBuf>,
+    /// An encrypted vault's passphrase: the first line this shell command prints
+    #[arg(
+        long,
+        global = true,
+        env = "TT_VAULT_PASSWORD_COMMAND",
+        value_name = "CMD",
+        help_heading = GLOBAL
+    )]
+    pub password_command: Option<String>,
     /// The configuration file (default: $XDG_CONFIG_HOME/tt-vault/config.toml, else ~/.config/tt-vault/config.toml)
     #[arg(long, global = true, env = "TT_VAULT_CONFIG", value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
@@ -62,7 +80,16 @@ pub struct Pick {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new, empty vault
-    Init,
+    Init {
+        /// Encrypt it (recommended): asks for a passphrase; see `key --help`
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// The passphrases (key files) of an encrypted vault; they never change data
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Take a new snapshot of the given sources (none given: of every configured account)
     Snapshot(SnapshotFlags),
     /// The whole configured job: snapshot every account, forget by policy, prune, verify --sample
@@ -191,6 +218,26 @@ pub enum Command {
         /// Write tt-vault.1 and tt-vault-COMMAND.1 for every command into this folder
         #[arg(long, value_name = "DIR")]
         all: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// List the key files
+    List,
+    /// Add a passphrase
+    Add {
+        /// The new passphrase: the first line of this file (else asked twice)
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key file (never the last one)
+    Remove { id: String },
+    /// Change the passphrase that opened the vault
+    Passwd {
+        /// The new passphrase: the first line of this file (else asked twice)
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
     },
 }
 

@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use cli::{Bar, Cli, Command};
+use cli::{Bar, Cli, Command, KeyAction};
 use output::Output;
 use tt_vault::commands::snapshot::SnapshotArgs;
-use tt_vault::commands::{self, accounts, forget, prune, restore, run, snapshot};
+use tt_vault::commands::{self, accounts, forget, key, passphrase, prune, restore, run, snapshot};
 use tt_vault::config::Config;
 use tt_vault::selection::Selector;
 use tt_vault::store::Vault;
@@ -88,13 +88,22 @@ fn run(cli: &Cli) -> Result<u8> {
         .clone()
         .or_else(|| config.vault.clone())
         .unwrap_or_else(default_vault);
-    let open = || -> Result<Vault> { Ok(commands::open(&vault_path)?) };
+    let pass = passphrase::Source {
+        file: cli.password_file.clone(),
+        command: cli.password_command.clone(),
+    };
+    let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
-        Command::Init => {
-            let vault = commands::init::init(&vault_path)?;
+        Command::Init { encrypt } => {
+            let vault = if *encrypt {
+                key::init_encrypted(&vault_path, &pass)?
+            } else {
+                commands::init::init(&vault_path)?
+            };
             out.init(vault.root());
         }
+        Command::Key { action } => run_key(&open()?, action, &out)?,
         Command::Snapshot(flags) if flags.no_sources() => {
             let config = config.only_account(flags.account())?;
             let runs = accounts::snapshot_all(&open()?, &config, &flags.args(&config)?, &bar)?;
@@ -252,4 +261,25 @@ fn run_job(
         }
     }
     report.exit_code
+}
+
+fn run_key(vault: &Vault, action: &KeyAction, out: &Output) -> Result<()> {
+    let new = |file: &Option<PathBuf>| passphrase::Source {
+        file: file.clone(),
+        command: None,
+    };
+    match action {
+        KeyAction::List => out.keys(&key::list(vault)?),
+        KeyAction::Add { new_password_file } => {
+            out.key_changed("added", &key::add(vault, &new(new_password_file))?)
+        }
+        KeyAction::Remove { id } => {
+            key::remove(vault, id)?;
+            out.key_changed("removed", id);
+        }
+        KeyAction::Passwd { new_password_file } => {
+            out.key_changed("added", &key::passwd(vault, &new(new_password_file))?)
+        }
+    }
+    Ok(())
 }

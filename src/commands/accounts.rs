@@ -125,7 +125,7 @@ pub fn new_export(vault: &Vault, account: &str, dir: &Path) -> Result<Option<Pat
     if known_by_name {
         return Ok(None);
     }
-    let hash = hash_file(&newest)?;
+    let hash = hash_file(&newest, vault.keys())?;
     if index::file(&conn, &hash)?.is_some() {
         return Ok(None);
     }
@@ -159,9 +159,9 @@ fn newest_export(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(best.map(|(_, _, p)| p))
 }
 
-/// BLAKE3 of a file, streamed.
-fn hash_file(path: &Path) -> Result<crate::store::Hash> {
-    let mut hasher = blake3::Hasher::new();
+/// The vault's id of a file's content (keyed BLAKE3 in an encrypted vault), streamed.
+fn hash_file(path: &Path, keys: Option<&crate::store::crypto::Keys>) -> Result<crate::store::Hash> {
+    let mut hasher = crate::store::crypto::hasher(keys);
     let file = std::fs::File::open(path)
         .map_err(|e| CommandError::Input(format!("export {}: {e}", path.display())))?;
     hasher

@@ -4,7 +4,9 @@ pub mod accounts;
 pub mod diff;
 pub mod forget;
 pub mod init;
+pub mod key;
 pub mod list;
+pub mod passphrase;
 pub mod prune;
 pub mod rebuild;
 pub mod restore;
@@ -71,6 +73,13 @@ impl From<rusqlite::Error> for CommandError {
     }
 }
 
-pub fn open(vault: &Path) -> Result<Vault> {
-    Ok(Vault::open(vault)?)
+/// Opens the vault at `vault`, unlocking it with a passphrase from `pass` when it is
+/// encrypted (an unencrypted vault never asks).
+pub fn open(vault: &Path, pass: &passphrase::Source) -> Result<Vault> {
+    let mut v = Vault::open(vault)?;
+    if v.is_encrypted() {
+        let p = pass.read(&format!("passphrase for {}", vault.display()))?;
+        v.unlock(p.as_bytes())?;
+    }
+    Ok(v)
 }

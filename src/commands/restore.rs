@@ -123,7 +123,8 @@ fn write_views(
         // compared with what is there and renamed into place.
         let result = safe_target(to, Path::new(&rel)).and_then(|dest| {
             // Before any work: a FIFO or device there is named, never opened.
-            let existing = existing_hash(&dest)?;
+            // Two files on disk compared with each other: no vault id is involved.
+            let existing = existing_hash(&dest, None)?;
             let dir = to.join("views");
             let tmp = dir.join(format!(".{section}.json.tt-vault-tmp"));
             let fail = |e: &dyn std::fmt::Display| format!("writing {}: {e}", dest.display());
@@ -141,7 +142,7 @@ fn write_views(
                 .map_err(|e| fail(&e))
                 .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| fail(&e)))?;
             drop(out);
-            let same = match (existing, hash_file(&tmp)) {
+            let same = match (existing, hash_file(&tmp, None)) {
                 (Some(old), Ok(new)) => Some(old == new),
                 _ => None,
             };

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use tt_vault::commands::forget::ForgetReport;
+use tt_vault::commands::key::KeyInfo;
 use tt_vault::commands::list::Listing;
 use tt_vault::commands::prune::PruneOutcome;
 use tt_vault::commands::rebuild::RebuildOutcome;
@@ -47,6 +48,28 @@ impl Output {
         } else {
             human(value);
         }
+    }
+
+    pub fn keys(&self, keys: &[KeyInfo]) {
+        self.emit(keys, |keys| {
+            for k in keys {
+                self.say(format!(
+                    "{}{} created {} argon2id m={}KiB t={} p={}",
+                    if k.current { "*" } else { " " },
+                    k.id,
+                    k.created,
+                    k.memory_kib,
+                    k.iterations,
+                    k.parallelism
+                ));
+            }
+        });
+    }
+
+    pub fn key_changed(&self, what: &str, id: &str) {
+        self.emit(&serde_json::json!({ what: id }), |_| {
+            self.say(format!("{what} key {id}"))
+        });
     }
 
     pub fn init(&self, root: &Path) {

@@ -24,8 +24,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use rusqlite::Connection;
 
-use super::chunker::{self, Chunker, Hash};
+use super::chunker::{Chunker, Hash};
 use super::codec::{Codec, Compressor};
+use super::crypto::{self, Keys};
 use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Entry, Manifest, Source, Stats};
@@ -52,6 +53,7 @@ pub struct Archiver {
     packer_error: Arc<Mutex<Option<String>>>,
     stored_bytes: Arc<AtomicU64>,
     new_bytes: AtomicU64,
+    keys: Option<Arc<Keys>>,
 }
 
 /// Why adding a file failed: its source could not be read (the caller decides
@@ -76,11 +78,13 @@ impl Archiver {
         let stored_bytes = Arc::new(AtomicU64::new(0));
         let mut conn = vault.connect()?;
         let packs_dir = vault.packs_dir();
+        let keys = vault.shared_keys();
         let (p, e, s) = (pending.clone(), packer_error.clone(), stored_bytes.clone());
+        let k = keys.clone();
         let packer = std::thread::Builder::new()
             .name("packer".into())
             .spawn(move || {
-                if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, &p, &s) {
+                if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, k, &p, &s) {
                     *e.lock().unwrap() = Some(err.to_string());
                     // Drop what was queued (and the barriers' answer channels with it).
                     while rx.try_recv().is_ok() {}
@@ -95,6 +99,7 @@ impl Archiver {
             packer_error,
             stored_bytes,
             new_bytes: AtomicU64::new(0),
+            keys,
         })
     }
 
@@ -129,7 +134,7 @@ impl Archiver {
 
     /// Stores one blob unless the vault has it; returns its hash.
     pub fn store_blob(&self, kind: BlobKind, raw: Vec<u8>) -> Result<Hash> {
-        let hash = chunker::hash(&raw);
+        let hash = crypto::id(self.keys.as_deref(), &raw);
         if self.claim(&hash)? {
             self.send(kind, hash, raw)?;
         }
@@ -143,8 +148,9 @@ impl Archiver {
         reader: &mut dyn Read,
         progress: &dyn Fn(u64),
     ) -> std::result::Result<FileRow, AddError> {
-        let mut chunker = Chunker::new(reader);
-        let mut whole = blake3::Hasher::new();
+        let keys = self.keys.as_deref();
+        let mut chunker = Chunker::for_vault(reader, keys);
+        let mut whole = crypto::hasher(keys);
         let mut chunks = Vec::new();
         let mut size = 0u64;
         loop {
@@ -154,7 +160,7 @@ impl Archiver {
             })?;
             let Some(chunk) = chunk else { break };
             whole.update(&chunk);
-            let hash = chunker::hash(&chunk);
+            let hash = crypto::id(keys, &chunk);
             let len = chunk.len() as u64;
             size += len;
             chunks.push(hash);
@@ -233,6 +239,7 @@ fn pack_loop(
     rx: &crossbeam_channel::Receiver<Msg>,
     conn: &mut Connection,
     packs_dir: &Path,
+    keys: Option<Arc<Keys>>,
     pending: &Mutex<HashSet<Hash>>,
     stored_bytes: &AtomicU64,
 ) -> Result<()> {
@@ -261,7 +268,7 @@ fn pack_loop(
                         None => (Codec::Raw, &raw[..]),
                     };
                     if open.is_none() {
-                        open = Some(PackWriter::create(packs_dir)?);
+                        open = Some(PackWriter::create(packs_dir, keys.clone())?);
                     }
                     let w = open.as_mut().unwrap();
                     w.append(kind, codec, hash, raw.len(), stored)?;

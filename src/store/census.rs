@@ -36,7 +36,7 @@ impl Census {
             if skip.contains(&id) {
                 continue;
             }
-            let Ok(contents) = pack::contents(&path) else {
+            let Ok(contents) = pack::contents(&path, vault.keys()) else {
                 continue;
             };
             for e in &contents.entries {

@@ -170,7 +170,7 @@ fn check_pack(vault: &Vault, p: &PackRow, blobs: &[BlobLocation]) -> Option<Prob
         );
         return Some(problem("pack_size", Some(&p.name), detail, hashes()));
     }
-    let entries = match pack::read_index(&path) {
+    let entries = match pack::read_index(&path, vault.keys()) {
         Ok((_, entries)) => entries,
         Err(e) => {
             return Some(problem(
@@ -216,7 +216,7 @@ fn check_strays(vault: &Vault, repo: &Repository) -> Result<Vec<Problem>> {
                 Vec::new(),
             )),
             PackFile::Pack { id, path } if !known.contains(&id) => {
-                if let Err(e) = pack::read_index(&path) {
+                if let Err(e) = pack::read_index(&path, vault.keys()) {
                     let detail = format!("{e}; not in the index, so it was left alone");
                     found.push(problem("damaged_pack", Some(&id), detail, Vec::new()));
                 }
@@ -369,11 +369,18 @@ fn read_data(
             bytes.fetch_add(p.size, Ordering::Relaxed);
             progress(p.size);
             match bad {
-                Ok(bad) if bad.is_empty() => clean.lock().unwrap().push(p.id),
-                Ok(bad) => problems.lock().unwrap().push(problem(
+                Ok((bad, _)) if bad.is_empty() => clean.lock().unwrap().push(p.id),
+                Ok((bad, auth)) => problems.lock().unwrap().push(problem(
                     "corrupt_chunk",
                     Some(&p.name),
-                    format!("{} blobs fail to decode or re-hash", bad.len()),
+                    match auth {
+                        0 => format!("{} blobs fail to decode or re-hash", bad.len()),
+                        n => format!(
+                            "{} blobs fail to decode or re-hash ({n} fail authentication: \
+                             altered, or sealed under another key)",
+                            bad.len()
+                        ),
+                    },
                     bad,
                 )),
                 Err(e) => problems.lock().unwrap().push(problem(
@@ -393,23 +400,31 @@ fn read_data(
     })
 }
 
-/// Checks each indexed blob of a pack; returns the bad ones.
+/// Checks each indexed blob of a pack; returns the bad ones and how many of them
+/// failed authentication (sealed packs only).
 fn read_pack(
     reader: &mut PackFiles,
     p: &PackRow,
     blobs: &[BlobLocation],
-) -> std::result::Result<Vec<Hash>, String> {
+) -> std::result::Result<(Vec<Hash>, usize), String> {
     if let Err(e) = reader.file(&p.name) {
         return Err(match e {
             pack::PackError::Io { path, source } => format!("{}: {source}", path.display()),
             e => e.to_string(),
         });
     }
-    Ok(blobs
-        .iter()
-        .filter(|b| reader.read_at(b).is_err())
-        .map(BlobLocation::hash)
-        .collect())
+    let mut bad = Vec::new();
+    let mut auth = 0;
+    for b in blobs {
+        match reader.read_at(b) {
+            Ok(_) => {}
+            Err(e) => {
+                auth += usize::from(matches!(e, pack::PackError::Auth { .. }));
+                bad.push(b.hash());
+            }
+        }
+    }
+    Ok((bad, auth))
 }
 
 /// Phase report: names, for each problem, the snapshots and paths whose content it breaks.

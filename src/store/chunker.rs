@@ -9,10 +9,16 @@
 //! emits; this reader keeps one buffer of four maximal chunks and slides it only when
 //! the unread tail is shorter than a maximal chunk, so each byte is copied once into
 //! its chunk.
+//!
+//! In an encrypted vault the gear table is the vault's own (derived from its master
+//! key, see crypto/), so where a file is cut — and so its chunk sizes — says nothing
+//! to someone who does not hold the key; ids there are keyed (see `crypto::id`).
 
 use std::io::{self, Read};
 
-use fastcdc::v2020::{cut, logarithm2, MASKS};
+use fastcdc::v2020::{cut_gear, get_gear_with_seed, logarithm2, MASKS};
+
+use super::crypto::Keys;
 
 pub const MIN_CHUNK: usize = 256 * 1024;
 pub const AVG_CHUNK: usize = 1024 * 1024;
@@ -51,11 +57,22 @@ pub struct Chunker<R> {
     eof: bool,
     masks: Masks,
     bounds: (usize, usize, usize),
+    gear: (Box<[u64; 256]>, Box<[u64; 256]>),
 }
 
 impl<R: Read> Chunker<R> {
     pub fn new(source: R) -> Chunker<R> {
         Chunker::with_bounds(source, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
+    }
+
+    /// The chunker of a vault: with an encrypted vault's `keys`, its secret gear table.
+    pub fn for_vault(source: R, keys: Option<&Keys>) -> Chunker<R> {
+        let mut c = Chunker::new(source);
+        if let Some(k) = keys {
+            let (g, ls) = k.gear();
+            c.gear = (Box::new(*g), Box::new(*ls));
+        }
+        c
     }
 
     /// Other bounds than the vault's, for the benchmark that justifies the choice.
@@ -69,6 +86,7 @@ impl<R: Read> Chunker<R> {
             eof: false,
             masks: Masks::for_average(avg),
             bounds: (min, avg, max),
+            gear: get_gear_with_seed(0),
         }
     }
 
@@ -101,7 +119,19 @@ impl<R: Read> Chunker<R> {
             return Ok(None);
         }
         let m = self.masks;
-        let (_, len) = cut(available, min, avg, max, m.s, m.l, m.s << 1, m.l << 1);
+        let (gear, gear_ls) = (&*self.gear.0, &*self.gear.1);
+        let (_, len) = cut_gear(
+            available,
+            min,
+            avg,
+            max,
+            m.s,
+            m.l,
+            m.s << 1,
+            m.l << 1,
+            gear,
+            gear_ls,
+        );
         let chunk = available[..len].to_vec();
         self.start += len;
         Ok(Some(chunk))

@@ -5,6 +5,7 @@ pub mod census;
 pub mod checker;
 pub mod chunker;
 pub mod codec;
+pub mod crypto;
 pub mod lock;
 pub mod manifest;
 pub mod names;
@@ -38,6 +39,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Key(#[from] crypto::KeyError),
     #[error("{0}")]
     Vault(String),
     #[error(

@@ -38,12 +38,39 @@
 //! [`MAX_CHUNK`](super::chunker::MAX_CHUNK); a file map, manifest or tombstone at most
 //! [`MAX_META_BLOB`]. A raw blob's stored length equals its raw length; a zstd blob
 //! is only kept when it is smaller than its raw bytes, so its stored length is at most
-//! its raw length. The writer refuses blobs over these caps, so every pack it writes
-//! reads back.
+//! its raw length. A sealed blob (version 2, below) adds exactly [`SEALED_OVERHEAD`]
+//! to those stored lengths. The writer refuses blobs over these caps, so every pack
+//! it writes reads back.
 //!
 //! Prune (`pruner.rs`) never edits a pack either: it copies the live blobs of a
 //! partly used pack verbatim (same stored bytes, same codec) into new packs,
 //! commits the index, and only then deletes the old file.
+//!
+//! # Version 2: the sealed pack of an encrypted vault
+//!
+//! An encrypted vault (see `crypto/`) writes only version-2 packs; an unencrypted one
+//! only version 1, which stays readable as it is. `seal(AD, x)` is
+//! `nonce:[24] XChaCha20-Poly1305(x) tag:[16]` under the vault's blob key.
+//!
+//! ```text
+//! pack    := "TTVPACK2" blob* sealed-trailer footer
+//! blob    := header(48) sealed
+//! header  := "TTB2" 0:[8] sealed_len:u32 id:[32]        -- the v1 layout, kind/codec/raw_len zeroed
+//! sealed  := seal(AD = id, kind:u8 codec:u8 0:u16 raw_len:u32 stored-bytes)
+//! sealed-trailer := seal(AD = "TTVPACK2 trailer", (offset:u64 v1-header(48))*)
+//! footer  := "TTVPEND2" 0:u32 sealed_trailer_len:u32 0:[32]
+//! ```
+//!
+//! `id` is the keyed BLAKE3 of the raw bytes, meaningless without the key; the
+//! in-trailer headers carry the true kind, codec and raw length, with `stored_len`
+//! the sealed length (and so do the index's rows). So a pack shows no file names, no
+//! kinds, no raw sizes and no blob count; what it does show is the sealed size of
+//! each blob (a chunk's size, give or take compression, as in restic and borg). The
+//! id is the blob's associated data, so a sealed blob cannot be passed off as
+//! another; a scan (lost trailer) opens each blob to learn its kind.
+//!
+//! Sealing is done by [`PackedBlob::new`] on the caller's thread (the snapshot's
+//! hashing workers), not by the writer, so that it runs on every core.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -51,14 +78,25 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use rand::RngCore;
 
 use super::chunker::Hash;
 use super::codec::Codec;
+use super::crypto::{self, seal, Keys};
 
 pub const PACK_MAGIC: &[u8; 8] = b"TTVPACK1";
 const BLOB_MAGIC: &[u8; 4] = b"TTB1";
 const FOOTER_MAGIC: &[u8; 8] = b"TTVPEND1";
+pub const SEALED_PACK_MAGIC: &[u8; 8] = b"TTVPACK2";
+const SEALED_BLOB_MAGIC: &[u8; 4] = b"TTB2";
+const SEALED_FOOTER_MAGIC: &[u8; 8] = b"TTVPEND2";
+const TRAILER_AD: &[u8] = b"TTVPACK2 trailer";
+/// The plaintext prefix of a sealed blob: kind, codec, 0:u16, raw_len.
+const INNER_LEN: usize = 8;
+/// What sealing adds to a blob's stored bytes (its inner header, nonce and tag).
+pub const SEALED_OVERHEAD: u32 = (INNER_LEN + seal::OVERHEAD) as u32;
 pub const HEADER_LEN: usize = 48;
 pub const TRAILER_ENTRY_LEN: usize = HEADER_LEN + 8;
 pub const FOOTER_LEN: usize = 48;
@@ -122,8 +160,37 @@ impl BlobHeader {
         b
     }
 
-    /// Parses a header; `None` unless it is well formed and within the caps.
-    fn decode(b: &[u8]) -> Option<BlobHeader> {
+    /// The in-pack header of a sealed blob: only its length and keyed id show.
+    fn encode_sealed(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(SEALED_BLOB_MAGIC);
+        b[12..16].copy_from_slice(&self.stored_len.to_le_bytes());
+        b[16..48].copy_from_slice(&self.hash);
+        b
+    }
+
+    /// The on-disk header of this blob in a sealed pack or a plain one.
+    fn encode_for(&self, sealed: bool) -> [u8; HEADER_LEN] {
+        if sealed {
+            self.encode_sealed()
+        } else {
+            self.encode()
+        }
+    }
+
+    /// What a sealed blob's plaintext starts with: the header fields its in-pack
+    /// header hides.
+    fn inner(&self) -> [u8; INNER_LEN] {
+        let mut b = [0u8; INNER_LEN];
+        b[0] = self.kind as u8;
+        b[1] = self.codec as u8;
+        b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
+        b
+    }
+
+    /// Parses a version-1 header (a plain pack's in-pack header, or any trailer
+    /// entry's); `None` unless it is well formed and within the caps.
+    fn decode(b: &[u8], sealed: bool) -> Option<BlobHeader> {
         if b.len() < HEADER_LEN || &b[..4] != BLOB_MAGIC {
             return None;
         }
@@ -134,12 +201,13 @@ impl BlobHeader {
             stored_len: u32::from_le_bytes(b[12..16].try_into().ok()?),
             hash: b[16..48].try_into().ok()?,
         };
-        h.check().ok()?;
+        h.check(sealed).ok()?;
         Some(h)
     }
 
-    /// Checks the lengths against the format's caps (see the module docs).
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the lengths against the format's caps (see the module docs); `sealed`
+    /// when the blob is in a sealed pack, whose stored length includes the sealing.
+    pub fn check(&self, sealed: bool) -> Result<(), String> {
         let cap = match self.kind {
             BlobKind::Data => super::chunker::MAX_CHUNK as u32,
             _ => MAX_META_BLOB,
@@ -151,9 +219,11 @@ impl BlobHeader {
                 self.raw_len
             ));
         }
-        let fits = match self.codec {
-            Codec::Raw => self.stored_len == self.raw_len,
-            Codec::Zstd => self.stored_len <= self.raw_len,
+        let overhead = if sealed { SEALED_OVERHEAD } else { 0 };
+        let fits = match (self.codec, self.stored_len.checked_sub(overhead)) {
+            (_, None) => false,
+            (Codec::Raw, Some(encoded)) => encoded == self.raw_len,
+            (Codec::Zstd, Some(encoded)) => encoded <= self.raw_len,
         };
         if !fits {
             return Err(format!(
@@ -186,6 +256,9 @@ pub enum PackError {
     },
     #[error("pack {path} is damaged: {what}")]
     Damaged { path: PathBuf, what: String },
+    /// A sealed blob or trailer that does not open: altered, or not this vault's.
+    #[error("pack {path}: {what}: authentication failed (altered, or sealed under another key)")]
+    Auth { path: PathBuf, what: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
@@ -208,6 +281,69 @@ pub fn pack_path(packs_dir: &Path, id: &str) -> PathBuf {
     }
 }
 
+/// A blob ready for a pack: its header (whose `stored_len` is its length in the
+/// pack) and the bytes that follow the header there, sealed in an encrypted vault.
+/// Built on any thread, so that sealing runs in parallel; appended by
+/// [`PackWriter::push`].
+#[derive(Debug)]
+pub struct PackedBlob {
+    header: BlobHeader,
+    bytes: Vec<u8>,
+    sealed: bool,
+}
+
+impl PackedBlob {
+    /// `stored` is the encoded form (`codec`) of `raw_len` raw bytes whose id is
+    /// `hash`; with `keys` it is sealed. Refuses a blob over the format's caps.
+    pub fn new(
+        keys: Option<&Keys>,
+        kind: BlobKind,
+        codec: Codec,
+        hash: Hash,
+        raw_len: usize,
+        stored: Vec<u8>,
+    ) -> Result<PackedBlob, String> {
+        let too_big = || format!("a blob of {raw_len} bytes is too large");
+        let mut header = BlobHeader {
+            kind,
+            codec,
+            raw_len: u32::try_from(raw_len).map_err(|_| too_big())?,
+            stored_len: u32::try_from(stored.len()).map_err(|_| too_big())?,
+            hash,
+        };
+        header.check(false)?;
+        let Some(keys) = keys else {
+            return Ok(PackedBlob {
+                header,
+                bytes: stored,
+                sealed: false,
+            });
+        };
+        let mut plain = Vec::with_capacity(INNER_LEN + stored.len());
+        plain.extend_from_slice(&header.inner());
+        plain.extend_from_slice(&stored);
+        drop(stored);
+        let bytes = keys.seal(&hash, &plain);
+        // Within u32: the caps checked above leave room for the overhead.
+        header.stored_len += SEALED_OVERHEAD;
+        debug_assert_eq!(header.stored_len as usize, bytes.len());
+        Ok(PackedBlob {
+            header,
+            bytes,
+            sealed: true,
+        })
+    }
+
+    /// Its length in a pack, header included.
+    pub fn pack_len(&self) -> u64 {
+        (HEADER_LEN + self.bytes.len()) as u64
+    }
+
+    pub fn hash(&self) -> &Hash {
+        &self.header.hash
+    }
+}
+
 /// Writes one pack; see the module docs for the protocol.
 pub struct PackWriter {
     packs_dir: PathBuf,
@@ -216,6 +352,8 @@ pub struct PackWriter {
     out: BufWriter<File>,
     len: u64,
     entries: Vec<BlobEntry>,
+    /// Set in an encrypted vault: the pack is written sealed (version 2).
+    keys: Option<Arc<Keys>>,
 }
 
 /// A pack that is durably in place under its final name.
@@ -227,7 +365,8 @@ pub struct FinishedPack {
 }
 
 impl PackWriter {
-    pub fn create(packs_dir: &Path) -> Result<PackWriter, PackError> {
+    /// A new pack; sealed (version 2) when `keys` are given.
+    pub fn create(packs_dir: &Path, keys: Option<Arc<Keys>>) -> Result<PackWriter, PackError> {
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let id = hex::encode(raw);
@@ -239,14 +378,20 @@ impl PackWriter {
             .open(&tmp_path)
             .map_err(io_err(&tmp_path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(PACK_MAGIC).map_err(io_err(&tmp_path))?;
+        let magic = if keys.is_some() {
+            SEALED_PACK_MAGIC
+        } else {
+            PACK_MAGIC
+        };
+        out.write_all(magic).map_err(io_err(&tmp_path))?;
         Ok(PackWriter {
             packs_dir: packs_dir.to_path_buf(),
             id,
             tmp_path,
             out,
-            len: PACK_MAGIC.len() as u64,
+            len: magic.len() as u64,
             entries: Vec::new(),
+            keys,
         })
     }
 
@@ -258,6 +403,18 @@ impl PackWriter {
         self.entries.is_empty()
     }
 
+    fn sealed(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    fn refused(&self, what: String) -> PackError {
+        PackError::Damaged {
+            path: self.tmp_path.clone(),
+            what,
+        }
+    }
+
+    /// Packs (seals, in an encrypted vault) and appends one blob.
     pub fn append(
         &mut self,
         kind: BlobKind,
@@ -266,22 +423,36 @@ impl PackWriter {
         raw_len: usize,
         stored: &[u8],
     ) -> Result<BlobEntry, PackError> {
-        let too_big = |what: String| PackError::Damaged {
-            path: self.tmp_path.clone(),
-            what,
-        };
-        let header = BlobHeader {
-            kind,
-            codec,
-            raw_len: u32::try_from(raw_len)
-                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
-            stored_len: u32::try_from(stored.len())
-                .map_err(|_| too_big(format!("a blob of {raw_len} bytes is too large")))?,
-            hash,
-        };
-        header.check().map_err(too_big)?;
+        let keys = self.keys.as_deref();
+        let blob = PackedBlob::new(keys, kind, codec, hash, raw_len, stored.to_vec())
+            .map_err(|what| self.refused(what))?;
+        self.push(&blob)
+    }
+
+    /// Appends a blob packed by [`PackedBlob::new`] with this vault's keys.
+    pub fn push(&mut self, blob: &PackedBlob) -> Result<BlobEntry, PackError> {
+        if blob.sealed != self.sealed() {
+            return Err(self.refused("a sealed blob in a plain pack, or the reverse".into()));
+        }
+        self.write_blob(blob.header, &blob.bytes)
+    }
+
+    /// Appends a blob read from another pack of this vault, its stored (and, in an
+    /// encrypted vault, sealed) bytes unchanged: what prune does.
+    pub fn copy(&mut self, header: BlobHeader, stored: &[u8]) -> Result<BlobEntry, PackError> {
+        header
+            .check(self.sealed())
+            .map_err(|what| self.refused(what))?;
+        if stored.len() != header.stored_len as usize {
+            return Err(self.refused("a copied blob's length disagrees with its header".into()));
+        }
+        self.write_blob(header, stored)
+    }
+
+    fn write_blob(&mut self, header: BlobHeader, stored: &[u8]) -> Result<BlobEntry, PackError> {
         let path = &self.tmp_path;
-        self.out.write_all(&header.encode()).map_err(io_err(path))?;
+        let on_disk = header.encode_for(self.keys.is_some());
+        self.out.write_all(&on_disk).map_err(io_err(path))?;
         self.out.write_all(stored).map_err(io_err(path))?;
         let entry = BlobEntry {
             header,
@@ -292,18 +463,32 @@ impl PackWriter {
         Ok(entry)
     }
 
-    /// Writes the trailer, makes the pack durable and moves it to its final name.
-    pub fn finish(mut self) -> Result<FinishedPack, PackError> {
+    /// The trailer and footer: plain and checksummed, or sealed.
+    fn trailer_and_footer(&self) -> (Vec<u8>, Vec<u8>) {
         let mut trailer = Vec::with_capacity(self.entries.len() * TRAILER_ENTRY_LEN);
         for e in &self.entries {
             trailer.extend_from_slice(&e.offset.to_le_bytes());
             trailer.extend_from_slice(&e.header.encode());
         }
         let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(FOOTER_MAGIC);
-        footer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
-        footer.extend_from_slice(blake3::hash(&trailer).as_bytes());
+        if let Some(keys) = &self.keys {
+            trailer = keys.seal(TRAILER_AD, &trailer);
+            footer.extend_from_slice(SEALED_FOOTER_MAGIC);
+            footer.extend_from_slice(&0u32.to_le_bytes());
+            footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+            footer.extend_from_slice(&[0u8; 32]);
+        } else {
+            footer.extend_from_slice(FOOTER_MAGIC);
+            footer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+            footer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+            footer.extend_from_slice(blake3::hash(&trailer).as_bytes());
+        }
+        (trailer, footer)
+    }
+
+    /// Writes the trailer, makes the pack durable and moves it to its final name.
+    pub fn finish(mut self) -> Result<FinishedPack, PackError> {
+        let (trailer, footer) = self.trailer_and_footer();
         let tmp = self.tmp_path.clone();
         self.out.write_all(&trailer).map_err(io_err(&tmp))?;
         self.out.write_all(&footer).map_err(io_err(&tmp))?;
@@ -363,7 +548,9 @@ fn renamed_dirs<'p>(from: &'p Path, to: &'p Path) -> Vec<&'p Path> {
 /// Reads a pack's table of contents from its trailer. Every entry is checked: its
 /// header within the caps, its stored bytes inside the blob area (after the magic,
 /// before the trailer), so that later reads need no further trust in the file.
-pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
+/// `keys` are the vault's: a sealed pack needs them, and an encrypted vault accepts
+/// sealed packs only.
+pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let damaged = |what: String| PackError::Damaged {
@@ -376,13 +563,25 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let mut footer = [0u8; FOOTER_LEN];
     f.read_exact_at(&mut footer, size - FOOTER_LEN as u64)
         .map_err(io_err(path))?;
-    if &footer[..8] != FOOTER_MAGIC {
-        return Err(damaged("no footer (truncated or overwritten)".into()));
-    }
+    let sealed = match (&footer[..8], keys) {
+        (m, None) if m == FOOTER_MAGIC => false,
+        (m, Some(_)) if m == SEALED_FOOTER_MAGIC => true,
+        (m, Some(_)) if m == FOOTER_MAGIC => {
+            return Err(damaged("an unencrypted pack in an encrypted vault".into()))
+        }
+        (m, None) if m == SEALED_FOOTER_MAGIC => {
+            return Err(damaged("a sealed pack, but the vault has no keys".into()))
+        }
+        _ => return Err(damaged("no footer (truncated or overwritten)".into())),
+    };
     let count = u64::from(u32::from_le_bytes(footer[8..12].try_into().unwrap()));
     let trailer_len = u64::from(u32::from_le_bytes(footer[12..16].try_into().unwrap()));
     let fixed = (FOOTER_LEN + PACK_MAGIC.len()) as u64;
-    if trailer_len != count * TRAILER_ENTRY_LEN as u64 || trailer_len + fixed > size {
+    let entries_fit = match sealed {
+        false => trailer_len == count * TRAILER_ENTRY_LEN as u64,
+        true => trailer_len >= seal::OVERHEAD as u64,
+    };
+    if !entries_fit || trailer_len + fixed > size {
         return Err(damaged("footer sizes do not fit the file".into()));
     }
     // Bounded by the file's size, checked just above.
@@ -390,16 +589,26 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let blobs_end = size - FOOTER_LEN as u64 - trailer_len;
     f.read_exact_at(&mut trailer, blobs_end)
         .map_err(io_err(path))?;
-    if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
+    if let Some(keys) = keys {
+        trailer = keys
+            .open(TRAILER_AD, &trailer)
+            .map_err(|_| PackError::Auth {
+                path: path.to_path_buf(),
+                what: "the trailer".into(),
+            })?;
+        if trailer.len() % TRAILER_ENTRY_LEN != 0 {
+            return Err(damaged("the sealed trailer has a partial entry".into()));
+        }
+    } else if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
         return Err(damaged("trailer checksum mismatch".into()));
     }
-    let mut entries = Vec::with_capacity(count as usize);
+    let mut entries = Vec::with_capacity(trailer.len() / TRAILER_ENTRY_LEN);
     for (i, raw) in trailer.chunks_exact(TRAILER_ENTRY_LEN).enumerate() {
         let offset = u64::from_le_bytes(raw[..8].try_into().unwrap());
-        let header = BlobHeader::decode(&raw[8..])
+        let header = BlobHeader::decode(&raw[8..], sealed)
             .ok_or_else(|| damaged(format!("bad blob header in trailer entry {i}")))?;
         let entry = BlobEntry { header, offset };
-        check_place(&entry, blobs_end)
+        check_place(&entry, blobs_end, sealed)
             .map_err(|what| damaged(format!("trailer entry {i}: {what}")))?;
         entries.push(entry);
     }
@@ -408,8 +617,8 @@ pub fn read_index(path: &Path) -> Result<(u64, Vec<BlobEntry>), PackError> {
 
 /// Checks that a blob (header and stored bytes) lies after the pack magic and ends
 /// by `end`, and that its header is within the caps.
-fn check_place(entry: &BlobEntry, end: u64) -> Result<(), String> {
-    entry.header.check()?;
+fn check_place(entry: &BlobEntry, end: u64, sealed: bool) -> Result<(), String> {
+    entry.header.check(sealed)?;
     let first = (PACK_MAGIC.len() + HEADER_LEN) as u64;
     let fits = entry.offset >= first
         && entry
@@ -437,15 +646,15 @@ pub struct Contents {
     pub salvaged: bool,
 }
 
-pub fn contents(path: &Path) -> Result<Contents, PackError> {
-    if let Ok((size, entries)) = read_index(path) {
+pub fn contents(path: &Path, keys: Option<&Keys>) -> Result<Contents, PackError> {
+    if let Ok((size, entries)) = read_index(path, keys) {
         return Ok(Contents {
             size,
             entries,
             salvaged: false,
         });
     }
-    let entries = scan(path)?;
+    let entries = scan(path, keys)?;
     let size = fs::metadata(path).map_err(io_err(path))?.len();
     Ok(Contents {
         size,
@@ -455,15 +664,21 @@ pub fn contents(path: &Path) -> Result<Contents, PackError> {
 }
 
 /// Walks a pack blob by blob from the front, for packs whose trailer is lost.
-/// Returns the blobs whose headers read cleanly, up to the first damage.
-pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
+/// Returns the blobs whose headers read cleanly (and, sealed, open), up to the
+/// first damage.
+pub fn scan(path: &Path, keys: Option<&Keys>) -> Result<Vec<BlobEntry>, PackError> {
     let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let mut magic = [0u8; 8];
-    if f.read_exact_at(&mut magic, 0).is_err() || &magic != PACK_MAGIC {
+    let expected = if keys.is_some() {
+        SEALED_PACK_MAGIC
+    } else {
+        PACK_MAGIC
+    };
+    if f.read_exact_at(&mut magic, 0).is_err() || &magic != expected {
         return Err(PackError::Damaged {
             path: path.to_path_buf(),
-            what: "not a tt-vault pack (bad magic)".into(),
+            what: "not a tt-vault pack of this vault (bad magic)".into(),
         });
     }
     let mut entries = Vec::new();
@@ -473,10 +688,14 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
         if f.read_exact_at(&mut head, pos).is_err() {
             break;
         }
-        let Some(header) = BlobHeader::decode(&head) else {
+        let offset = pos + HEADER_LEN as u64;
+        let header = match keys {
+            None => BlobHeader::decode(&head, false),
+            Some(k) => scan_sealed(&f, k, &head, offset, size),
+        };
+        let Some(header) = header else {
             break;
         };
-        let offset = pos + HEADER_LEN as u64;
         if offset + header.stored_len as u64 > size {
             break;
         }
@@ -486,55 +705,111 @@ pub fn scan(path: &Path) -> Result<Vec<BlobEntry>, PackError> {
     Ok(entries)
 }
 
-/// Reads the stored bytes of one blob and checks its in-pack header. The entry may
-/// come from the index, so its place and lengths are checked against the file first.
-pub fn read_stored(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
+/// The full header of the sealed blob whose in-pack header is `head`, by opening it.
+fn scan_sealed(f: &File, keys: &Keys, head: &[u8], offset: u64, size: u64) -> Option<BlobHeader> {
+    if &head[..4] != SEALED_BLOB_MAGIC {
+        return None;
+    }
+    let stored_len = u32::from_le_bytes(head[12..16].try_into().ok()?);
+    let hash: Hash = head[16..48].try_into().ok()?;
+    // Bounded by the caps and by the file before anything is allocated.
+    let limit = MAX_META_BLOB.max(super::chunker::MAX_CHUNK as u32) + SEALED_OVERHEAD;
+    if stored_len > limit || offset + u64::from(stored_len) > size {
+        return None;
+    }
+    let mut sealed = vec![0u8; stored_len as usize];
+    f.read_exact_at(&mut sealed, offset).ok()?;
+    let plain = keys.open(&hash, &sealed).ok()?;
+    let inner = plain.get(..INNER_LEN)?;
+    let header = BlobHeader {
+        kind: BlobKind::from_u8(inner[0])?,
+        codec: Codec::from_u8(inner[1])?,
+        raw_len: u32::from_le_bytes(inner[4..8].try_into().ok()?),
+        stored_len,
+        hash,
+    };
+    header.check(true).ok()?;
+    Some(header)
+}
+
+/// Reads the stored bytes of one blob (sealed, in an encrypted vault) and checks its
+/// in-pack header. The entry may come from the index, so its place and lengths are
+/// checked against the file first.
+pub fn read_stored(
+    f: &File,
+    path: &Path,
+    entry: &BlobEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
     };
+    let sealed = keys.is_some();
     let size = f.metadata().map_err(io_err(path))?.len();
-    check_place(entry, size).map_err(damaged)?;
+    check_place(entry, size, sealed).map_err(damaged)?;
     let start = entry.offset - HEADER_LEN as u64;
     let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
     f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
-    match BlobHeader::decode(&buf[..HEADER_LEN]) {
-        Some(h) if h == entry.header => {}
-        _ => {
-            return Err(damaged(format!(
-                "blob header at offset {start} does not match the index"
-            )))
-        }
+    if buf[..HEADER_LEN] != entry.header.encode_for(sealed) {
+        return Err(damaged(format!(
+            "blob header at offset {start} does not match the index"
+        )));
     }
     buf.drain(..HEADER_LEN);
     Ok(buf)
 }
 
-/// Decodes a blob's stored bytes and checks them against its hash.
-pub fn decode_checked(path: &Path, entry: &BlobEntry, stored: &[u8]) -> Result<Vec<u8>, PackError> {
+/// Opens (in an encrypted vault), decodes and id-checks a blob's stored bytes.
+pub fn decode_checked(
+    path: &Path,
+    entry: &BlobEntry,
+    stored: &[u8],
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
     };
     let h = &entry.header;
-    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize).map_err(|e| {
-        damaged(format!(
-            "blob {} cannot be decoded: {e}",
-            hex::encode(&h.hash[..8])
-        ))
-    })?;
-    if super::chunker::hash(&raw) != h.hash {
-        return Err(damaged(format!(
-            "blob {} does not match its BLAKE3",
-            hex::encode(&h.hash[..8])
-        )));
+    let short = hex::encode(&h.hash[..8]);
+    let opened;
+    let stored = match keys {
+        None => stored,
+        Some(k) => {
+            opened = k.open(&h.hash, stored).map_err(|_| PackError::Auth {
+                path: path.to_path_buf(),
+                what: format!("blob {short}"),
+            })?;
+            if opened.get(..INNER_LEN) != Some(&h.inner()[..]) {
+                return Err(damaged(format!(
+                    "blob {short}: its sealed header disagrees with the trailer"
+                )));
+            }
+            &opened[INNER_LEN..]
+        }
+    };
+    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize)
+        .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?;
+    if crypto::id(keys, &raw) != h.hash {
+        let what = if keys.is_some() {
+            "keyed BLAKE3"
+        } else {
+            "BLAKE3"
+        };
+        return Err(damaged(format!("blob {short} does not match its {what}")));
     }
     Ok(raw)
 }
 
-/// One blob's raw bytes, read, decoded and hash-checked.
-pub fn read_raw(f: &File, path: &Path, entry: &BlobEntry) -> Result<Vec<u8>, PackError> {
-    decode_checked(path, entry, &read_stored(f, path, entry)?)
+/// One blob's raw bytes, read, opened, decoded and id-checked.
+pub fn read_raw(
+    f: &File,
+    path: &Path,
+    entry: &BlobEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
+    decode_checked(path, entry, &read_stored(f, path, entry, keys)?, keys)
 }
 
 #[cfg(test)]
@@ -543,7 +818,7 @@ mod tests {
     use crate::store::chunker::hash;
 
     fn write_pack(dir: &Path, blobs: &[&[u8]]) -> FinishedPack {
-        let mut w = PackWriter::create(dir).unwrap();
+        let mut w = PackWriter::create(dir, None).unwrap();
         for b in blobs {
             w.append(BlobKind::Data, Codec::Raw, hash(b), b.len(), b)
                 .unwrap();
@@ -557,13 +832,13 @@ mod tests {
         let blobs: [&[u8]; 3] = [b"one", b"", b"three three"];
         let p = write_pack(dir.path(), &blobs);
         let path = pack_path(dir.path(), &p.id);
-        let (size, entries) = read_index(&path).unwrap();
+        let (size, entries) = read_index(&path, None).unwrap();
         assert_eq!(size, fs::metadata(&path).unwrap().len());
         assert_eq!(entries, p.entries);
-        assert_eq!(scan(&path).unwrap(), p.entries);
+        assert_eq!(scan(&path, None).unwrap(), p.entries);
         let f = File::open(&path).unwrap();
         for (e, b) in entries.iter().zip(blobs) {
-            assert_eq!(read_stored(&f, &path, e).unwrap(), b);
+            assert_eq!(read_stored(&f, &path, e, None).unwrap(), b);
             assert_eq!(e.header.hash, hash(b));
         }
         // No temporary file is left behind.
@@ -572,6 +847,90 @@ mod tests {
             .path()
             .to_string_lossy()
             .ends_with(TMP_SUFFIX)));
+    }
+
+    #[test]
+    fn a_sealed_pack_reads_only_with_its_keys_and_scans_when_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(Keys::generate());
+        let blobs: [&[u8]; 2] = [b"secret one", b"secret two, longer"];
+        let mut w = PackWriter::create(dir.path(), Some(keys.clone())).unwrap();
+        for b in blobs {
+            let id = crypto::id(Some(&keys), b);
+            w.append(BlobKind::Manifest, Codec::Raw, id, b.len(), b)
+                .unwrap();
+        }
+        let p = w.finish().unwrap();
+        let path = pack_path(dir.path(), &p.id);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], SEALED_PACK_MAGIC);
+        assert!(!bytes.windows(6).any(|w| w == b"secret"));
+        let (_, entries) = read_index(&path, Some(&keys)).unwrap();
+        assert_eq!(entries, p.entries);
+        assert_eq!(entries[0].header.kind, BlobKind::Manifest);
+        let f = File::open(&path).unwrap();
+        for (e, b) in entries.iter().zip(blobs) {
+            assert_eq!(read_raw(&f, &path, e, Some(&keys)).unwrap(), b);
+        }
+        // Without the keys, or with another vault's, nothing reads.
+        assert!(read_index(&path, None).is_err());
+        let other = Keys::generate();
+        assert!(matches!(
+            read_index(&path, Some(&other)),
+            Err(PackError::Auth { .. })
+        ));
+        assert!(matches!(
+            read_raw(&f, &path, &entries[0], Some(&other)),
+            Err(PackError::Auth { .. })
+        ));
+        // A lost trailer: the blobs are found by opening them one by one.
+        let fh = OpenOptions::new().write(true).open(&path).unwrap();
+        fh.set_len(bytes.len() as u64 - 10).unwrap();
+        assert!(read_index(&path, Some(&keys)).is_err());
+        assert_eq!(scan(&path, Some(&keys)).unwrap(), p.entries);
+        assert!(scan(&path, Some(&other)).unwrap().is_empty());
+    }
+
+    /// The caps of a sealed blob are the plain caps plus the sealing: a sealed raw
+    /// chunk of the largest size reads back, one byte more does not.
+    #[test]
+    fn sealed_caps_allow_the_sealing_overhead_and_no_more() {
+        let max = crate::store::chunker::MAX_CHUNK as u32;
+        let h = BlobHeader {
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+            raw_len: max,
+            stored_len: max + SEALED_OVERHEAD,
+            hash: [0; 32],
+        };
+        assert!(h.check(true).is_ok());
+        assert!(h.check(false).is_err());
+        let over = BlobHeader {
+            stored_len: max + SEALED_OVERHEAD + 1,
+            ..h
+        };
+        assert!(over.check(true).is_err());
+        let short = BlobHeader {
+            codec: Codec::Zstd,
+            stored_len: SEALED_OVERHEAD - 1,
+            ..h
+        };
+        assert!(short.check(true).is_err());
+        let keys = Keys::generate();
+        let big = vec![7u8; max as usize];
+        let blob = PackedBlob::new(
+            Some(&keys),
+            BlobKind::Data,
+            Codec::Raw,
+            crypto::id(Some(&keys), &big),
+            big.len(),
+            big.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            blob.pack_len(),
+            (HEADER_LEN as u32 + max + SEALED_OVERHEAD) as u64
+        );
     }
 
     #[test]
@@ -594,7 +953,7 @@ mod tests {
             e.offset = offset;
             e.header.stored_len = stored_len;
             e.header.raw_len = stored_len;
-            let err = read_raw(&f, &path, &e).unwrap_err().to_string();
+            let err = read_raw(&f, &path, &e, None).unwrap_err().to_string();
             assert!(err.contains(&p.id), "{err}");
         }
         // The same offset in a trailer, with a checksum that agrees.
@@ -605,14 +964,14 @@ mod tests {
         let sum_at = bytes.len() - 32;
         bytes[sum_at..].copy_from_slice(blake3::hash(&trailer).as_bytes());
         fs::write(&path, &bytes).unwrap();
-        let err = read_index(&path).unwrap_err().to_string();
+        let err = read_index(&path, None).unwrap_err().to_string();
         assert!(err.contains(&p.id) && err.contains("outside"), "{err}");
     }
 
     #[test]
     fn the_writer_refuses_blobs_over_the_caps() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PackWriter::create(dir.path()).unwrap();
+        let mut w = PackWriter::create(dir.path(), None).unwrap();
         let big = vec![0u8; crate::store::chunker::MAX_CHUNK + 1];
         assert!(w
             .append(BlobKind::Data, Codec::Raw, hash(&big), big.len(), &big)
@@ -623,31 +982,48 @@ mod tests {
         w.abandon();
     }
 
-    /// A valid pack of a few blobs, as bytes.
-    fn sample_pack() -> Vec<u8> {
+    /// The keys the sealed samples below are written with.
+    fn test_keys() -> Arc<Keys> {
+        static KEYS: std::sync::OnceLock<Arc<Keys>> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| Arc::new(Keys::generate())).clone()
+    }
+
+    /// A valid pack of a few blobs, as bytes: plain, or sealed with [`test_keys`].
+    fn sample_pack(sealed: bool) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
-        let p = write_pack(dir.path(), &[b"one", b"", b"three three"]);
+        let keys = sealed.then(test_keys);
+        let mut w = PackWriter::create(dir.path(), keys.clone()).unwrap();
+        for b in [&b"one"[..], b"", b"three three"] {
+            let id = crypto::id(keys.as_deref(), b);
+            w.append(BlobKind::Data, Codec::Raw, id, b.len(), b)
+                .unwrap();
+        }
+        let p = w.finish().unwrap();
         fs::read(pack_path(dir.path(), &p.id)).unwrap()
     }
 
-    /// Reads `bytes` as a pack every way there is; only errors may come back.
+    /// Reads `bytes` as a pack every way there is, plain and sealed; only errors may
+    /// come back.
     fn read_every_way(bytes: &[u8]) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.pack");
         fs::write(&path, bytes).unwrap();
         let f = File::open(&path).unwrap();
-        let mut found = Vec::new();
-        if let Ok((_, e)) = read_index(&path) {
-            found.extend(e);
-        }
-        if let Ok(e) = scan(&path) {
-            found.extend(e);
-        }
-        if let Ok(c) = contents(&path) {
-            found.extend(c.entries);
-        }
-        for e in found {
-            let _ = read_raw(&f, &path, &e);
+        let keys = test_keys();
+        for keys in [None, Some(&*keys)] {
+            let mut found = Vec::new();
+            if let Ok((_, e)) = read_index(&path, keys) {
+                found.extend(e);
+            }
+            if let Ok(e) = scan(&path, keys) {
+                found.extend(e);
+            }
+            if let Ok(c) = contents(&path, keys) {
+                found.extend(c.entries);
+            }
+            for e in found {
+                let _ = read_raw(&f, &path, &e, keys);
+            }
         }
     }
 
@@ -656,18 +1032,21 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            let mut with_magic = PACK_MAGIC.to_vec();
-            with_magic.extend_from_slice(&bytes);
             read_every_way(&bytes);
-            read_every_way(&with_magic);
+            for magic in [PACK_MAGIC, SEALED_PACK_MAGIC] {
+                let mut with_magic = magic.to_vec();
+                with_magic.extend_from_slice(&bytes);
+                read_every_way(&with_magic);
+            }
         }
 
         #[test]
         fn a_damaged_pack_never_panics(
             flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
             cut in proptest::option::of(proptest::prelude::any::<usize>()),
+            sealed in proptest::prelude::any::<bool>(),
         ) {
-            let mut bytes = sample_pack();
+            let mut bytes = sample_pack(sealed);
             for (at, byte) in flips {
                 let n = bytes.len();
                 bytes[at % n] = byte;
@@ -679,8 +1058,8 @@ mod tests {
         }
 
         #[test]
-        fn an_index_entry_of_any_value_never_panics(offset in proptest::prelude::any::<u64>(), raw_len in proptest::prelude::any::<u32>(), stored_len in proptest::prelude::any::<u32>(), codec in 0u8..2) {
-            let bytes = sample_pack();
+        fn an_index_entry_of_any_value_never_panics(offset in proptest::prelude::any::<u64>(), raw_len in proptest::prelude::any::<u32>(), stored_len in proptest::prelude::any::<u32>(), codec in 0u8..2, sealed in proptest::prelude::any::<bool>()) {
+            let bytes = sample_pack(sealed);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("p.pack");
             fs::write(&path, &bytes).unwrap();
@@ -695,7 +1074,8 @@ mod tests {
                 },
                 offset,
             };
-            proptest::prop_assert!(read_raw(&f, &path, &entry).is_err());
+            let keys = sealed.then(test_keys);
+            proptest::prop_assert!(read_raw(&f, &path, &entry, keys.as_deref()).is_err());
         }
     }
 
@@ -707,7 +1087,10 @@ mod tests {
         let len = fs::metadata(&path).unwrap().len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 10).unwrap();
-        assert!(matches!(read_index(&path), Err(PackError::Damaged { .. })));
-        assert_eq!(scan(&path).unwrap(), p.entries);
+        assert!(matches!(
+            read_index(&path, None),
+            Err(PackError::Damaged { .. })
+        ));
+        assert_eq!(scan(&path, None).unwrap(), p.entries);
     }
 }

@@ -345,7 +345,7 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
 fn blobs_in_packs(vault: &Vault, repo: &Repository) -> Result<BlobsPresent> {
     let mut present = HashSet::new();
     for name in repo.pack_names()? {
-        match pack::contents(&vault.pack_path(&name)) {
+        match pack::contents(&vault.pack_path(&name), vault.keys()) {
             Ok(c) => present.extend(c.entries.iter().map(|e| e.header.hash)),
             Err(_) => return Ok(BlobsPresent::Unknown),
         }
@@ -443,11 +443,11 @@ fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<V
             for b in &p.live {
                 let stored = copy_checked(vault, &mut reader, b)?;
                 if open.is_none() {
-                    open = Some(PackWriter::create(&vault.packs_dir())?);
+                    open = Some(PackWriter::create(&vault.packs_dir(), vault.shared_keys())?);
                 }
                 let w = open.as_mut().expect("opened above");
                 let h = &b.entry.header;
-                w.append(h.kind, h.codec, h.hash, h.raw_len as usize, &stored)?;
+                w.copy(*h, &stored)?;
                 progress(h.stored_len as u64);
                 if w.len() >= TARGET_PACK_SIZE {
                     done.push(open.take().expect("open").finish()?);
@@ -479,7 +479,7 @@ fn copy_checked(vault: &Vault, reader: &mut PackFiles, b: &BlobLocation) -> Resu
         return Err(StoreError::Io { path, source });
     }
     let stored = reader.read_stored(&b.pack, &b.entry)?;
-    if pack::decode_checked(&path, &b.entry, &stored).is_err() {
+    if pack::decode_checked(&path, &b.entry, &stored, vault.keys()).is_err() {
         return Err(StoreError::Vault(format!(
             "blob {} in pack {} does not match its hash; prune stopped without changing \
              anything. Run `tt-vault verify --read-data` to see what is damaged",

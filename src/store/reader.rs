@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, Write};
 
 use super::chunker::Hash;
+use super::crypto;
 use super::pack::{self, BlobEntry, PackError};
 use super::repository::{BlobLocation, FileRow, Repository};
 use super::{Result, StoreError, Vault};
@@ -24,7 +25,7 @@ pub enum ReadError {
     },
     #[error("file content {0} is not in the index")]
     MissingFile(String),
-    #[error("restored bytes of {0} do not match its BLAKE3")]
+    #[error("restored bytes of {0} do not match its BLAKE3 (keyed, in an encrypted vault)")]
     WholeFileMismatch(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -73,7 +74,8 @@ impl<'v> PackFiles<'v> {
         entry: &BlobEntry,
     ) -> std::result::Result<Vec<u8>, PackError> {
         let path = self.vault.pack_path(name);
-        pack::read_raw(self.file(name)?, &path, entry)
+        let keys = self.vault.keys();
+        pack::read_raw(self.file(name)?, &path, entry, keys)
     }
 
     /// The stored (still encoded) bytes of a blob, header-checked: what prune copies
@@ -84,7 +86,8 @@ impl<'v> PackFiles<'v> {
         entry: &BlobEntry,
     ) -> std::result::Result<Vec<u8>, PackError> {
         let path = self.vault.pack_path(name);
-        pack::read_stored(self.file(name)?, &path, entry)
+        let keys = self.vault.keys();
+        pack::read_stored(self.file(name)?, &path, entry, keys)
     }
 
     /// The raw bytes of an indexed blob.
@@ -95,6 +98,7 @@ impl<'v> PackFiles<'v> {
 
 /// Reads blobs and files by hash through the index.
 pub struct BlobReader<'v> {
+    vault: &'v Vault,
     repo: Repository,
     packs: PackFiles<'v>,
 }
@@ -102,6 +106,7 @@ pub struct BlobReader<'v> {
 impl<'v> BlobReader<'v> {
     pub fn new(vault: &'v Vault) -> Result<BlobReader<'v>> {
         Ok(BlobReader {
+            vault,
             repo: Repository::open(vault)?,
             packs: PackFiles::new(vault),
         })
@@ -110,9 +115,15 @@ impl<'v> BlobReader<'v> {
     /// A reader over a repository the caller opened (a read-only one, for `serve`).
     pub fn with_repository(vault: &'v Vault, repo: Repository) -> BlobReader<'v> {
         BlobReader {
+            vault,
             repo,
             packs: PackFiles::new(vault),
         }
+    }
+
+    /// The vault's keys, for ids of content read back.
+    pub fn keys(&self) -> Option<&crypto::Keys> {
+        self.vault.keys()
     }
 
     pub fn repo(&self) -> &Repository {
@@ -151,7 +162,7 @@ impl<'v> BlobReader<'v> {
         out_name: &str,
         progress: &dyn Fn(u64),
     ) -> std::result::Result<(), ReadError> {
-        let mut whole = blake3::Hasher::new();
+        let mut whole = crypto::hasher(self.vault.keys());
         for chunk in &file.chunks {
             let raw = self.read(chunk)?;
             whole.update(&raw);

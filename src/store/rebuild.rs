@@ -70,7 +70,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
             let PackFile::Pack { id, path } = file else {
                 continue;
             };
-            let (size, entries) = match pack::contents(&path) {
+            let (size, entries) = match pack::contents(&path, vault.keys()) {
                 Ok(c) if !c.salvaged => (c.size, c.entries),
                 Ok(c) if !c.entries.is_empty() => {
                     report.salvaged.push(id.clone());

@@ -41,7 +41,7 @@ fn recover(vault: &Vault) -> Result<()> {
         match file {
             PackFile::Temporary(path) => fs::remove_file(&path).map_err(io_at(&path))?,
             PackFile::Pack { id, path } if !known.contains(&id) => {
-                if let Ok((size, entries)) = pack::read_index(&path) {
+                if let Ok((size, entries)) = pack::read_index(&path, vault.keys()) {
                     let tx = repo.conn_mut().transaction()?;
                     tombstone::apply_adopted(vault, &tx, &id, &entries)?;
                     index::insert_pack(&tx, &FinishedPack { id, size, entries })?;
@@ -67,7 +67,7 @@ pub fn pending(vault: &Vault, repo: &Repository) -> Result<RecoveryPending> {
         match file {
             PackFile::Temporary(_) => out.temporary_packs += 1,
             PackFile::Pack { id, path } if !known.contains(&id) && !given_up.contains(&id) => {
-                let Ok((_, entries)) = pack::read_index(&path) else {
+                let Ok((_, entries)) = pack::read_index(&path, vault.keys()) else {
                     continue;
                 };
                 out.packs_to_adopt += 1;
@@ -100,7 +100,7 @@ mod tests {
     use crate::store::tombstone::{Tombstone, FORMAT};
 
     fn stray_pack(v: &Vault, kind: BlobKind, raw: &[u8]) -> FinishedPack {
-        let mut w = PackWriter::create(&v.packs_dir()).unwrap();
+        let mut w = PackWriter::create(&v.packs_dir(), None).unwrap();
         w.append(kind, Codec::Raw, chunker::hash(raw), raw.len(), raw)
             .unwrap();
         w.finish().unwrap()

@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use super::chunker::Hash;
+use super::crypto::{self, Keys};
 use super::manifest::{mtime_to_system, Entry};
 use super::names::{self, RawPaths};
 use super::reader::BlobReader;
@@ -79,14 +80,17 @@ pub fn safe_target(target: &Path, rel: &Path) -> std::result::Result<PathBuf, St
 /// never opened (opening a FIFO would wait forever): the type is checked before, and
 /// again on the opened descriptor, which is opened without following a symlink and
 /// without blocking, in case the path changed in between.
-pub fn existing_hash(path: &Path) -> std::result::Result<Option<Hash>, String> {
+pub fn existing_hash(
+    path: &Path,
+    keys: Option<&Keys>,
+) -> std::result::Result<Option<Hash>, String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     not_special(path, &meta)?;
-    hash_file(path)
+    hash_file(path, keys)
         .map(Some)
         .map_err(|e| format!("reading {}: {e}", path.display()))
 }
@@ -117,14 +121,14 @@ fn not_special(path: &Path, meta: &fs::Metadata) -> std::result::Result<(), Stri
 }
 
 /// Hashes a regular file, refusing (without blocking) anything else put at `path`.
-pub fn hash_file(path: &Path) -> io::Result<Hash> {
+pub fn hash_file(path: &Path, keys: Option<&Keys>) -> io::Result<Hash> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)?;
     not_special(path, &f.metadata()?).map_err(io::Error::other)?;
-    let mut h = blake3::Hasher::new();
+    let mut h = crypto::hasher(keys);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;
@@ -185,7 +189,11 @@ fn restore_one(
     let dest = safe_target(&opts.target, &names::restore_path(&e.path, &opts.raw_paths))?;
     if let Ok(meta) = fs::symlink_metadata(&dest) {
         not_special(&dest, &meta)?;
-        if meta.len() == e.size && hash_file(&dest).map(|h| h == e.hash).unwrap_or(false) {
+        if meta.len() == e.size
+            && hash_file(&dest, reader.keys())
+                .map(|h| h == e.hash)
+                .unwrap_or(false)
+        {
             return Ok(false);
         }
         if !opts.force {
@@ -225,7 +233,7 @@ fn restore_one(
             let _ = out.set_modified(t);
         }
         drop(out);
-        if opts.verify && hash_file(&tmp).map_err(|err| err.to_string())? != e.hash {
+        if opts.verify && hash_file(&tmp, reader.keys()).map_err(|err| err.to_string())? != e.hash {
             return Err(format!("{}: re-read does not match the snapshot", e.path));
         }
         fs::rename(&tmp, &dest).map_err(|err| format!("renaming to {}: {err}", dest.display()))

@@ -28,8 +28,9 @@
 use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
-use super::chunker::{self, Hash};
+use super::chunker::Hash;
 use super::codec::Codec;
+use super::crypto;
 use super::index;
 use super::lock::WriteLock;
 use super::pack::{BlobEntry, BlobKind, PackWriter};
@@ -77,11 +78,11 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
         snapshots: ids.to_vec(),
     }
     .encode();
-    let mut w = PackWriter::create(&vault.packs_dir())?;
+    let mut w = PackWriter::create(&vault.packs_dir(), vault.shared_keys())?;
     w.append(
         BlobKind::Tombstone,
         Codec::Raw,
-        chunker::hash(&raw),
+        crypto::id(vault.keys(), &raw),
         raw.len(),
         &raw,
     )?;

@@ -3,7 +3,8 @@
 //! lock with crash recovery is recovery.rs's, without it rebuild.rs's.
 //!
 //! ```text
-//! <vault>/VAULT          marker: "tt-vault 1"; says this directory is a vault
+//! <vault>/VAULT          marker: "tt-vault 1" ("tt-vault 1 encrypted"); says this directory is a vault
+//! <vault>/keys/<id>      an encrypted vault's key files (see crypto/keys.rs)
 //! <vault>/vault.db       the SQLite index (WAL mode; -wal/-shm beside it)
 //! <vault>/lock           the writer lock (see lock.rs)
 //! <vault>/readers        the readers' shared lock (see lock.rs)
@@ -16,20 +17,40 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::crypto::keys::{KeyDir, KeyFile};
+use super::crypto::Keys;
 use super::pack::{self, TMP_SUFFIX};
 use super::{index, io_at, Result, StoreError};
 
 const MARKER: &str = "VAULT";
 const MARKER_TEXT: &str = "tt-vault 1\n";
+const ENCRYPTED_MARKER_TEXT: &str = "tt-vault 1 encrypted\n";
 
 #[derive(Debug, Clone)]
 pub struct Vault {
     root: PathBuf,
+    /// An encrypted vault's keys, once unlocked (see [`Vault::unlock`]).
+    keys: Option<Arc<Keys>>,
+    /// Fixed when the vault is opened: an encrypted vault is never read as a plain one.
+    encrypted: bool,
+    /// The key file that unlocked it.
+    key_id: Option<String>,
 }
 
 impl Vault {
     pub fn init(root: &Path) -> Result<Vault> {
+        Vault::create(root, None)
+    }
+
+    /// A new encrypted vault whose master key `first_key` wraps; `keys` are that
+    /// master key's.
+    pub fn init_encrypted(root: &Path, keys: Keys, first_key: &KeyFile) -> Result<Vault> {
+        Vault::create(root, Some((keys, first_key)))
+    }
+
+    fn create(root: &Path, encrypted: Option<(Keys, &KeyFile)>) -> Result<Vault> {
         if root.is_file() {
             return Err(StoreError::Vault(format!(
                 "cannot create a vault at {}: it is a file; choose a directory with --vault",
@@ -42,8 +63,11 @@ impl Vault {
                 root.display()
             )));
         }
-        let vault = Vault {
+        let mut vault = Vault {
             root: root.to_path_buf(),
+            keys: None,
+            encrypted: encrypted.is_some(),
+            key_id: None,
         };
         if vault.holds_packs() {
             return Err(StoreError::Vault(format!(
@@ -56,10 +80,16 @@ impl Vault {
         }
         create_private_dir(root)?;
         create_private_dir(&vault.packs_dir())?;
+        let mut marker_text = MARKER_TEXT;
+        if let Some((keys, first)) = encrypted {
+            vault.key_id = Some(KeyDir::new(root).add(first)?);
+            vault.keys = Some(Arc::new(keys));
+            marker_text = ENCRYPTED_MARKER_TEXT;
+        }
         index::open(&vault.db_path())?;
         let marker = root.join(MARKER);
         create_private(&marker)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, MARKER_TEXT.as_bytes()))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, marker_text.as_bytes()))
             .map_err(io_at(&marker))?;
         pack::sync_dir(root)?;
         Ok(vault)
@@ -133,9 +163,64 @@ impl Vault {
                 root.display()
             )));
         }
-        Ok(Vault {
+        let mut vault = Vault {
             root: root.to_path_buf(),
-        })
+            keys: None,
+            encrypted: false,
+            key_id: None,
+        };
+        vault.encrypted = vault.marked_encrypted();
+        Ok(vault)
+    }
+
+    /// True when the vault was created with `init --encrypt` (its marker says so, or
+    /// it has key files): then it must be unlocked before anything else.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    fn marked_encrypted(&self) -> bool {
+        let marker = fs::read(self.root.join(MARKER)).unwrap_or_default();
+        marker == ENCRYPTED_MARKER_TEXT.as_bytes() || self.key_dir().exists()
+    }
+
+    /// Unlocks an encrypted vault with `pass`; returns the id of the key file it
+    /// opened. A wrong passphrase changes nothing.
+    pub fn unlock(&mut self, pass: &[u8]) -> Result<String> {
+        let (id, keys) = self.key_dir().unlock(pass)?;
+        self.keys = Some(Arc::new(keys));
+        self.key_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// The id of the key file that unlocked the vault.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    pub fn key_dir(&self) -> KeyDir {
+        KeyDir::new(&self.root)
+    }
+
+    /// The unlocked keys of an encrypted vault; `None` for an unencrypted one.
+    pub fn keys(&self) -> Option<&Keys> {
+        self.keys.as_deref()
+    }
+
+    /// Refuses to work on an encrypted vault that is still locked.
+    pub fn check_unlocked(&self) -> Result<()> {
+        if self.encrypted && self.keys.is_none() {
+            return Err(StoreError::Vault(format!(
+                "the vault at {} is encrypted; give its passphrase (prompt, \
+                 --password-file, TT_VAULT_PASSWORD_FILE or TT_VAULT_PASSWORD_COMMAND)",
+                self.root.display()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn shared_keys(&self) -> Option<Arc<Keys>> {
+        self.keys.clone()
     }
 
     pub fn root(&self) -> &Path {

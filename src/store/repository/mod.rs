@@ -59,6 +59,7 @@ impl Vault {
 
     /// vault.db's path, or the error that says to run `rebuild-index`.
     fn existing_db(&self) -> Result<std::path::PathBuf> {
+        self.check_unlocked()?;
         let db = self.db_path();
         if !db.exists() {
             return Err(StoreError::Vault(format!(

@@ -1,0 +1,377 @@
+//! The master key and the key files that wrap it.
+//!
+//! ```text
+//! <vault>/keys/<id>     one per passphrase, 0600, JSON:
+//! {
+//!   "format": 1,
+//!   "kdf": { "algorithm": "argon2id", "memory_kib": 65536, "iterations": 3,
+//!            "parallelism": 4, "salt": "<base64, 16 bytes>" },
+//!   "created": "<RFC 3339 UTC>",
+//!   "master": "<base64: seal(argon2id(passphrase, salt), AD = \"tt-vault key file 1\", master key)>"
+//! }
+//! ```
+//!
+//! The KDF parameters are read from the file, so stronger defaults later never lock
+//! out an old key. A passphrase opens the vault when any key file unseals with it.
+//! Key operations write or delete key files only; the master key never changes.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::seal;
+
+const KEY_FILE_AD: &[u8] = b"tt-vault key file 1";
+const FORMAT: u32 = 1;
+/// Key files are tiny; anything larger is not one (and is not read whole).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the passphrase opens none of the vault's key files ({0}); nothing was changed")]
+    WrongPassphrase(String),
+    #[error("key file {path}: {what}")]
+    Bad { path: PathBuf, what: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no key {0} in this vault; `tt-vault key list` shows the keys")]
+    NoSuchKey(String),
+    #[error(
+        "key {0} is the vault's last key; add another (`tt-vault key add`) before removing it"
+    )]
+    LastKey(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The vault's secrets once unlocked: the master key and the keys derived from it.
+pub struct Keys {
+    id_key: Zeroizing<[u8; 32]>,
+    seal_key: Zeroizing<[u8; 32]>,
+    master: Zeroizing<[u8; 32]>,
+    gear: Box<[u64; 256]>,
+    gear_ls: Box<[u64; 256]>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+impl Keys {
+    pub fn generate() -> Keys {
+        let mut master = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut master);
+        let keys = Keys::from_master(&master);
+        master.zeroize();
+        keys
+    }
+
+    fn from_master(master: &[u8; 32]) -> Keys {
+        let id_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 blob ids", master));
+        let seal_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 blob seal", master));
+        let gear_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 fastcdc gear", master));
+        let mut xof = blake3::Hasher::new_keyed(&gear_key).finalize_xof();
+        let mut gear = Box::new([0u64; 256]);
+        let mut buf = [0u8; 8];
+        for g in gear.iter_mut() {
+            xof.fill(&mut buf);
+            *g = u64::from_le_bytes(buf);
+        }
+        let mut gear_ls = Box::new([0u64; 256]);
+        for (ls, g) in gear_ls.iter_mut().zip(gear.iter()) {
+            *ls = g << 1;
+        }
+        Keys {
+            id_key,
+            seal_key,
+            master: Zeroizing::new(*master),
+            gear,
+            gear_ls,
+        }
+    }
+
+    pub fn id_key(&self) -> &[u8; 32] {
+        &self.id_key
+    }
+
+    /// The FastCDC gear table and its left-shifted twin, secret to this vault.
+    pub fn gear(&self) -> (&[u64; 256], &[u64; 256]) {
+        (&self.gear, &self.gear_ls)
+    }
+
+    pub fn seal(&self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal::seal(&self.seal_key, ad, plaintext)
+    }
+
+    pub fn open(&self, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, seal::AuthError> {
+        seal::open(&self.seal_key, ad, sealed)
+    }
+}
+
+/// Argon2id cost, stored in every key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// At least borg 2's defaults.
+    pub const STRONG: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 4,
+    };
+    /// For tests only: the caller decides when it may be used.
+    pub const CHEAP: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Kdf {
+    algorithm: String,
+    #[serde(flatten)]
+    params: KdfParams,
+    salt: String,
+}
+
+/// One key file's content.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    format: u32,
+    kdf: Kdf,
+    pub created: String,
+    master: String,
+}
+
+fn derive(
+    pass: &[u8],
+    p: KdfParams,
+    salt: &[u8],
+    path: &Path,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let bad = |what: String| KeyError::Bad {
+        path: path.to_path_buf(),
+        what,
+    };
+    // Bound what a key file can make us spend: 4 GiB, 64 passes, 64 lanes.
+    if p.memory_kib > 4 << 20 || p.iterations > 64 || p.parallelism > 64 {
+        return Err(bad(format!("argon2id parameters out of range: {p:?}")));
+    }
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
+        .map_err(|e| bad(format!("argon2id parameters: {e}")))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(pass, salt, &mut out[..])
+        .map_err(|e| bad(format!("argon2id: {e}")))?;
+    Ok(out)
+}
+
+impl KeyFile {
+    /// Wraps the master key of `keys` under `pass`.
+    pub fn new(keys: &Keys, pass: &[u8], params: KdfParams) -> Result<KeyFile, KeyError> {
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let wrap = derive(pass, params, &salt, Path::new("(new key)"))?;
+        Ok(KeyFile {
+            format: FORMAT,
+            kdf: Kdf {
+                algorithm: "argon2id".into(),
+                params,
+                salt: B64.encode(salt),
+            },
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            master: B64.encode(seal::seal(&wrap, KEY_FILE_AD, &keys.master[..])),
+        })
+    }
+
+    pub fn params(&self) -> KdfParams {
+        self.kdf.params
+    }
+
+    /// The vault's keys, when `pass` is this file's passphrase (`None` otherwise).
+    fn unlock(&self, pass: &[u8], path: &Path) -> Result<Option<Keys>, KeyError> {
+        let bad = |what: &str| KeyError::Bad {
+            path: path.to_path_buf(),
+            what: what.into(),
+        };
+        if self.format != FORMAT || self.kdf.algorithm != "argon2id" {
+            return Err(bad("unknown format or KDF (written by a newer tt-vault?)"));
+        }
+        let salt = B64
+            .decode(&self.kdf.salt)
+            .map_err(|_| bad("salt is not base64"))?;
+        let sealed = B64
+            .decode(&self.master)
+            .map_err(|_| bad("master is not base64"))?;
+        let wrap = derive(pass, self.kdf.params, &salt, path)?;
+        let Ok(master) = seal::open(&wrap, KEY_FILE_AD, &sealed) else {
+            return Ok(None);
+        };
+        let master = Zeroizing::new(master);
+        let master: &[u8; 32] = master[..]
+            .try_into()
+            .map_err(|_| bad("the sealed master key is not 32 bytes"))?;
+        Ok(Some(Keys::from_master(master)))
+    }
+}
+
+/// The key files of the vault at `root`.
+pub struct KeyDir {
+    dir: PathBuf,
+}
+
+impl KeyDir {
+    pub fn new(root: &Path) -> KeyDir {
+        KeyDir {
+            dir: root.join("keys"),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Every key file, by id, sorted.
+    pub fn list(&self) -> Result<Vec<(String, KeyFile)>, KeyError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let e = e.map_err(io(&self.dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".tmp") {
+                continue;
+            }
+            let path = e.path();
+            let len = e.metadata().map_err(io(&path))?.len();
+            if len > MAX_KEY_FILE {
+                return Err(KeyError::Bad {
+                    path,
+                    what: format!("{len} bytes is too large for a key file"),
+                });
+            }
+            let text = fs::read(&path).map_err(io(&path))?;
+            let kf = serde_json::from_slice(&text).map_err(|e| KeyError::Bad {
+                path: path.clone(),
+                what: format!("not a key file: {e}"),
+            })?;
+            out.push((name, kf));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The vault's keys and the id of the key file `pass` opened.
+    pub fn unlock(&self, pass: &[u8]) -> Result<(String, Keys), KeyError> {
+        let files = self.list()?;
+        for (id, kf) in &files {
+            if let Some(keys) = kf.unlock(pass, &self.dir.join(id))? {
+                return Ok((id.clone(), keys));
+            }
+        }
+        Err(KeyError::WrongPassphrase(self.dir.display().to_string()))
+    }
+
+    /// Writes a new key file durably (temporary name, fsync, rename); returns its id.
+    pub fn add(&self, kf: &KeyFile) -> Result<String, KeyError> {
+        if !self.dir.exists() {
+            fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                .map_err(io(&self.dir))?;
+        }
+        let mut raw = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let id = hex::encode(raw);
+        let path = self.dir.join(&id);
+        let tmp = self.dir.join(format!("{id}.tmp"));
+        let text = serde_json::to_vec_pretty(kf).expect("a key file serialises");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(&text).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync(&self.dir)?;
+        Ok(id)
+    }
+
+    /// Deletes key file `id`, unless it is the last one.
+    pub fn remove(&self, id: &str) -> Result<(), KeyError> {
+        let ids: Vec<String> = self.list()?.into_iter().map(|(i, _)| i).collect();
+        if !ids.iter().any(|i| i == id) {
+            return Err(KeyError::NoSuchKey(id.to_string()));
+        }
+        if ids.len() == 1 {
+            return Err(KeyError::LastKey(id.to_string()));
+        }
+        let path = self.dir.join(id);
+        fs::remove_file(&path).map_err(io(&path))?;
+        sync(&self.dir)
+    }
+}
+
+fn sync(dir: &Path) -> Result<(), KeyError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_unlocks_with_its_passphrase_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let kd = KeyDir::new(dir.path());
+        let keys = Keys::generate();
+        let a = kd
+            .add(&KeyFile::new(&keys, b"one", KdfParams::CHEAP).unwrap())
+            .unwrap();
+        let (id, again) = kd.unlock(b"one").unwrap();
+        assert_eq!(id, a);
+        assert_eq!(again.id_key(), keys.id_key());
+        assert_eq!(again.gear().0[..], keys.gear().0[..]);
+        assert!(matches!(
+            kd.unlock(b"two"),
+            Err(KeyError::WrongPassphrase(_))
+        ));
+        assert!(matches!(kd.remove(&a), Err(KeyError::LastKey(_))));
+        let b = kd
+            .add(&KeyFile::new(&keys, b"two", KdfParams::CHEAP).unwrap())
+            .unwrap();
+        kd.remove(&a).unwrap();
+        assert_eq!(kd.unlock(b"two").unwrap().0, b);
+        assert!(kd.unlock(b"one").is_err());
+        let mode = fs::metadata(dir.path().join("keys").join(&b))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
