@@ -944,3 +944,65 @@ fn an_identical_export_is_reused_and_shows_the_same() {
     assert!(!reused(&back), "B came in between: {back}");
     assert_eq!(views("2026-11-02"), views("2026-06-01"));
 }
+
+/// `show logins` gives the IP, device, system, network and carrier as columns in
+/// every layout that carries logins (placeholders such as `N/A` are null), in the
+/// JSON view and in the human table.
+#[test]
+fn logins_show_ip_device_system_network_and_carrier() {
+    let cases = [
+        ("json2020/user_data.json", "iPhone14,2", "iOS 16.4"),
+        ("json2024/user_data_tiktok.json", "iPhone15,3", "iOS 17.6"),
+        ("json2026/user_data_tiktok.json", "iPhone17,1", "iOS 19.4"),
+        ("txt", "SM-G991B", "Android 12"),
+    ];
+    for (path, device, system) in cases {
+        let env = Env::new();
+        env.ok(&[
+            "snapshot",
+            "--download",
+            "none",
+            "--export",
+            s(&fixture(path)),
+        ]);
+        let logins = env.json(&["show", "logins"]);
+        let first = &logins[0];
+        assert_eq!(first["ip"], "203.0.113.7", "{path}: {first}");
+        assert_eq!(first["device"], device, "{path}");
+        assert_eq!(first["system"], system, "{path}");
+        assert_eq!(first["network"], "Wi-Fi", "{path}");
+        assert_eq!(first["carrier"], Value::Null, "{path}: N/A is no carrier");
+        let human = env.ok(&["show", "logins"]);
+        for heading in ["ip", "device", "system", "network", "carrier"] {
+            assert!(human.contains(heading), "{path}: {human}");
+        }
+        assert!(
+            human.contains(device) && human.contains("203.0.113.7"),
+            "{path}: {human}"
+        );
+    }
+}
+
+/// A new login shows in `diff` by where and on what it was made.
+#[test]
+fn a_new_login_shows_in_diff_with_its_ip_and_device() {
+    let env = Env::new();
+    let dl = env.path("downloads/user_data_tiktok.json");
+    let text = fs::read_to_string(fixture("json2026/user_data_tiktok.json")).unwrap();
+    write(&dl, text.as_bytes());
+    snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
+    let login = r#""LoginHistoryList": [
+        { "Date": "2026-06-02 08:00:00", "IP": "198.51.100.9", "DeviceModel": "Pixel 9",
+          "DeviceSystem": "Android 16", "NetworkType": "5G", "Carrier": "Vodafone" },"#;
+    let later = text.replacen(r#""LoginHistoryList": ["#, login, 1);
+    assert_ne!(later, text);
+    write(&dl, later.as_bytes());
+    snapshot_at(&env, &dl, "2026-06-03T10:00:00Z");
+    let diff = env.json(&["diff", "2026-06-01", "2026-06-03"]);
+    assert_eq!(
+        diff["logins"]["added"],
+        serde_json::json!(["2026-06-02 08:00:00: 198.51.100.9, Pixel 9, Android 16, 5G, Vodafone"]),
+        "{diff}"
+    );
+    assert_eq!(diff["logins"]["removed"], serde_json::json!([]));
+}

@@ -173,11 +173,19 @@ fn describe(i: &Item) -> String {
     if let Some(from) = &i.sender {
         s.push_str(&format!(" {from}"));
     }
+    // A login has no text of its own: it is where and on what (IP, device, …).
+    let login = (i.section == "logins").then(|| {
+        let mut columns = Map::new();
+        query::login_columns(&i.fields, &mut columns);
+        let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
+        present.join(", ")
+    });
     let what = i
         .text
         .as_deref()
         .or(i.link.as_deref())
         .or(i.username.as_deref())
+        .or(login.as_deref())
         .unwrap_or("");
     if !what.is_empty() {
         s.push_str(&format!(": {what}"));

@@ -382,6 +382,25 @@ fn utc_text(secs: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A login's columns, from its original fields whatever their spelling (`IP`,
+/// `DeviceModel`, `DeviceSystem`, `NetworkType`, `Carrier`); placeholders are null.
+pub(crate) fn login_columns(fields: &Map<String, Value>, o: &mut Map<String, Value>) {
+    const COLUMNS: &[(&str, &[&str])] = &[
+        ("ip", &["ip", "ipaddress"]),
+        ("device", &["devicemodel", "device"]),
+        ("system", &["devicesystem", "system", "os"]),
+        ("network", &["networktype", "network"]),
+        ("carrier", &["carrier"]),
+    ];
+    for (column, keys) in COLUMNS {
+        let value = fields
+            .iter()
+            .find(|(k, _)| keys.contains(&crate::tiktok::export::norm(k).as_str()))
+            .and_then(|(_, v)| crate::tiktok::export::present(v));
+        o.insert((*column).into(), json!(value));
+    }
+}
+
 /// One row as shown; `failed` is the snapshot's list of failed downloads.
 /// `archived` holds every post id with files in the vault.
 fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) -> Value {
@@ -443,7 +462,10 @@ fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) 
         "searches" => {
             o.insert("term".into(), json!(item.text));
         }
-        _ => {
+        section => {
+            if section == "logins" {
+                login_columns(&item.fields, &mut o);
+            }
             o.insert("text".into(), json!(item.text));
             o.insert("link".into(), json!(item.link));
         }

@@ -30,6 +30,14 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
             ("content", "content"),
         ],
         "searches" => &[("date", "date"), ("term", "term")],
+        "logins" => &[
+            ("date", "date"),
+            ("ip", "ip"),
+            ("device", "device"),
+            ("system", "system"),
+            ("network", "network"),
+            ("carrier", "carrier"),
+        ],
         "raw" => &[("section", "section")],
         _ => &[("date", "date"), ("text", "text"), ("link", "link")],
     }

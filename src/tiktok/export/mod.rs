@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub use dates::Timestamp;
 pub use layout::Layout;
 pub use open::Limits;
-pub use record::{norm, Record, Section};
+pub use record::{norm, present, Record, Section};
 
 use open::Source;
 
