@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// What one run of the binary took.
 struct Run {
     secs: f64,
+    /// CPU time (user + system) of the process: on a machine shared with other work
+    /// the wall time says as much about the neighbours as about tt-vault.
+    cpu: f64,
     /// Peak resident set of the process, in MB.
     rss_mb: f64,
     finished: bool,
@@ -57,8 +60,10 @@ fn run(mut cmd: Command, timeout: Duration) -> Run {
             String::from_utf8_lossy(&stdout)
         );
     }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     Run {
         secs,
+        cpu: t(usage.ru_utime) + t(usage.ru_stime),
         rss_mb: usage.ru_maxrss as f64 / 1024.0,
         finished,
         stdout,
@@ -276,14 +281,17 @@ fn main() {
         (r, id)
     };
     let mut rows: Vec<(&str, Run)> = Vec::new();
-    println!("{:<40} {:>9} {:>12}", "step", "seconds", "peak RSS MB");
+    println!(
+        "{:<40} {:>9} {:>9} {:>12}",
+        "step", "seconds", "CPU s", "peak RSS MB"
+    );
     let print = |name: &str, r: &Run| {
         let secs = if r.finished {
             format!("{:.2}", r.secs)
         } else {
             format!(">{:.0} (stopped)", r.secs)
         };
-        println!("{name:<40} {secs:>9} {:>12.0}", r.rss_mb);
+        println!("{name:<40} {secs:>9} {:>9.2} {:>12.0}", r.cpu, r.rss_mb);
     };
     let (first, id1) = snapshot(&a, "2026-06-01T00:00:00Z");
     let r = first;

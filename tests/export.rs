@@ -40,8 +40,10 @@ fn count(env: &Env, section: &str) -> usize {
 #[test]
 fn every_layout_snapshots_and_shows() {
     // (export path, layout, posts, likes, followers, messages, history, raw sections)
+    // Favourite hashtags (2020, TXT), sounds (2024, TXT) and collections (2026) are
+    // understood, not raw.
     let cases = [
-        ("json2020/user_data.json", "json2020", 3, 5, 4, 5, 6, 5),
+        ("json2020/user_data.json", "json2020", 3, 5, 4, 5, 6, 4),
         (
             "json2024/user_data_tiktok.json",
             "json2024",
@@ -50,10 +52,10 @@ fn every_layout_snapshots_and_shows() {
             3,
             3,
             7,
-            7,
+            6,
         ),
-        ("json2026", "json2026", 5, 12, 6, 4, 5, 4),
-        ("txt", "txt", 3, 4, 3, 4, 5, 3),
+        ("json2026", "json2026", 5, 12, 6, 4, 5, 3),
+        ("txt", "txt", 3, 4, 3, 4, 5, 1),
     ];
     for (rel, layout, posts, likes, followers, messages, history, raw) in cases {
         let env = Env::new();
@@ -1005,4 +1007,55 @@ fn a_new_login_shows_in_diff_with_its_ip_and_device() {
         "{diff}"
     );
     assert_eq!(diff["logins"]["removed"], serde_json::json!([]));
+}
+
+/// Favourite sounds and hashtags and the collections of favourites are understood
+/// (no longer kept only verbatim) in every layout that carries them, and shown.
+#[test]
+fn favourite_sounds_hashtags_and_collections_are_shown() {
+    let cases = [
+        (
+            "json2020/user_data.json",
+            "hashtags",
+            "link",
+            "https://www.tiktok.com/tag/sourdough",
+        ),
+        (
+            "json2024/user_data_tiktok.json",
+            "sounds",
+            "link",
+            "https://www.tiktok.com/music/original-sound-7390000000000000001",
+        ),
+        ("json2026", "collections", "name", "Bread ideas"),
+        (
+            "txt",
+            "hashtags",
+            "link",
+            "https://www.tiktok.com/tag/sourdough",
+        ),
+    ];
+    for (path, section, key, want) in cases {
+        let env = Env::new();
+        let out = env.json(&[
+            "snapshot",
+            "--download",
+            "none",
+            "--export",
+            s(&fixture(path)),
+        ]);
+        let rows = env.json(&["show", section]);
+        assert_eq!(
+            rows.as_array().unwrap().len(),
+            1,
+            "{path} {section}: {rows}"
+        );
+        assert_eq!(rows[0][key], want, "{path}");
+        assert!(rows[0]["date"].is_string(), "{path}: {rows}");
+        assert!(
+            !out["sections_raw"].to_string().contains("Favorite"),
+            "{path}: {out}"
+        );
+        let human = env.ok(&["show", section]);
+        assert!(human.contains(want), "{path}: {human}");
+    }
 }

@@ -57,6 +57,8 @@ fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
     match section {
         "posts" | "likes" | "favorites" | "reposts" | "history" => Some(|i| &i.video_id),
         "following" | "followers" | "blocked" => Some(|i| &i.username),
+        "sounds" | "effects" | "hashtags" => Some(|i| &i.link),
+        "collections" => Some(|i| &i.text),
         _ => None,
     }
 }

@@ -49,6 +49,10 @@ pub const SECTIONS: &[&str] = &[
     "shares",
     "reposts",
     "blocked",
+    "collections",
+    "sounds",
+    "effects",
+    "hashtags",
     "raw",
 ];
 

@@ -382,6 +382,14 @@ fn utc_text(secs: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The first of `keys` (normalised) a row's original fields hold, as text.
+fn field_text(fields: &Map<String, Value>, keys: &[&str]) -> Value {
+    json!(fields
+        .iter()
+        .find(|(k, _)| keys.contains(&crate::tiktok::export::norm(k).as_str()))
+        .and_then(|(_, v)| crate::tiktok::export::present(v)))
+}
+
 /// A login's columns, from its original fields whatever their spelling (`IP`,
 /// `DeviceModel`, `DeviceSystem`, `NetworkType`, `Carrier`); placeholders are null.
 pub(crate) fn login_columns(fields: &Map<String, Value>, o: &mut Map<String, Value>) {
@@ -393,11 +401,7 @@ pub(crate) fn login_columns(fields: &Map<String, Value>, o: &mut Map<String, Val
         ("carrier", &["carrier"]),
     ];
     for (column, keys) in COLUMNS {
-        let value = fields
-            .iter()
-            .find(|(k, _)| keys.contains(&crate::tiktok::export::norm(k).as_str()))
-            .and_then(|(_, v)| crate::tiktok::export::present(v));
-        o.insert((*column).into(), json!(value));
+        o.insert((*column).into(), field_text(fields, keys));
     }
 }
 
@@ -461,6 +465,9 @@ fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) 
         }
         "searches" => {
             o.insert("term".into(), json!(item.text));
+        }
+        "collections" => {
+            o.insert("name".into(), json!(item.text));
         }
         section => {
             if section == "logins" {

@@ -30,6 +30,8 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
             ("content", "content"),
         ],
         "searches" => &[("date", "date"), ("term", "term")],
+        "sounds" | "effects" | "hashtags" => &[("date", "date"), ("link", "link")],
+        "collections" => &[("date", "date"), ("name", "name")],
         "logins" => &[
             ("date", "date"),
             ("ip", "ip"),
