@@ -253,6 +253,9 @@ pub struct SnapshotFlags {
     /// A folder of saved videos (repeatable)
     #[arg(long, value_name = "DIR")]
     media: Vec<PathBuf>,
+    /// A TikTok username: its public profile page (bio, counts, avatar) and the posts it lists
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
     /// The account this snapshot belongs to
     #[arg(long)]
     account: Option<String>,
@@ -272,7 +275,10 @@ pub struct SnapshotFlags {
 impl SnapshotFlags {
     /// True when no source is given: the configured accounts are snapshotted.
     pub fn no_sources(&self) -> bool {
-        self.export.is_none() && self.media.is_empty() && self.download.urls.is_empty()
+        self.export.is_none()
+            && self.media.is_empty()
+            && self.download.urls.is_empty()
+            && self.profile.is_none()
     }
 
     pub fn account(&self) -> Option<&str> {
@@ -302,6 +308,7 @@ impl SnapshotFlags {
                 None => config.download.lists.clone(),
             },
             fetch: self.download.fetch.fetch_config(&config.download),
+            profile: self.profile.clone(),
         })
     }
 }

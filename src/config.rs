@@ -48,8 +48,10 @@ pub struct Config {
     pub retention: Policy,
     #[serde(default)]
     pub verify: Verify,
-    /// A command printing the vault's passphrase on stdout. Carried for encrypted
-    /// vaults; unused while the vault is not encrypted.
+    /// A command printing an encrypted vault's passphrase on stdout (its first line),
+    /// for unattended runs; `--password-file`, `$TT_VAULT_PASSWORD_FILE`,
+    /// `--password-command` and `$TT_VAULT_PASSWORD_COMMAND` come first. Never run for
+    /// an unencrypted vault.
     pub password_command: Option<String>,
     /// Run with the JSON report on stdin when `tt-vault run` fails or finds problems.
     pub notify_command: Option<String>,
@@ -62,6 +64,7 @@ pub struct Account {
     /// The account's name in the vault.
     pub name: String,
     /// The TikTok username (without `@`) whose public profile is watched.
+    #[serde(default, deserialize_with = "username")]
     pub profile: Option<String>,
     /// A folder where "Download your data" ZIPs (`TikTok_Data_*.zip`) arrive: the newest
     /// one not yet snapshotted is taken.
@@ -225,6 +228,18 @@ fn lists<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ExportList>>, D::
         .map_err(serde::de::Error::custom)
 }
 
+fn username<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let given = String::deserialize(d)?;
+    let name = given.trim_start_matches('@');
+    if crate::tiktok::fetch::profile::valid_username(name) {
+        Ok(Some(name.to_string()))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "profile = {given:?}: give a TikTok username (letters, digits, _ and . only)"
+        )))
+    }
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     match f64::deserialize(d)? {
         r if r.is_finite() && (0.01..=1000.0).contains(&r) => Ok(Some(r)),
@@ -305,6 +320,8 @@ exports = "/data/alice"
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse("[download]\nrate = 2.0\njobs = 0\n").unwrap_err();
         assert!(e.to_string().contains("line 3, column 8"), "{e}");
+        let e = parse("[[account]]\nname = \"a\"\nprofile = \"a/b\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
         let e = parse("[[account]]\nname = \"a\"\nexport = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("line 3, column 1"), "{e}");
     }

@@ -127,6 +127,8 @@ struct VaultSink<'a, 'v> {
     builder: &'a SnapshotBuilder<'v>,
     conn: Mutex<Connection>,
     checkpoint: Duration,
+    /// Posts an earlier download of this snapshot already put in it.
+    in_snapshot: &'a HashSet<String>,
 }
 
 /// The variable that sets how often a download makes finished posts durable.
@@ -159,7 +161,9 @@ fn video_id_from_path(path: &str) -> Option<String> {
 
 impl MediaSink for VaultSink<'_, '_> {
     fn store(&self, path: &str, body: &mut dyn io::Read) -> io::Result<StoredFile> {
-        let kind = if path.ends_with(".json") {
+        let kind = if path.starts_with("profile/") {
+            "profile"
+        } else if path.ends_with(".json") {
             "sidecar"
         } else {
             "video"
@@ -186,9 +190,10 @@ impl MediaSink for VaultSink<'_, '_> {
     }
 
     fn already_archived(&self, video_id: &str) -> bool {
-        !archived_files(&self.conn.lock().unwrap(), video_id)
-            .unwrap_or_default()
-            .is_empty()
+        self.in_snapshot.contains(video_id)
+            || !archived_files(&self.conn.lock().unwrap(), video_id)
+                .unwrap_or_default()
+                .is_empty()
     }
 }
 
@@ -212,6 +217,9 @@ pub struct DownloadSummary {
     pub archived: u64,
     pub already: u64,
     pub failed: Vec<DownloadFailure>,
+    /// The ids of the posts now in the snapshot (fetched or linked in).
+    #[serde(skip)]
+    pub in_snapshot: HashSet<String>,
 }
 
 impl DownloadSummary {
@@ -241,39 +249,98 @@ pub fn run(
     checkpoint: Duration,
     status: &(dyn Fn(String) + Sync),
 ) -> Result<DownloadSummary> {
+    let none = HashSet::new();
     let sink = VaultSink {
         builder,
         conn: Mutex::new(vault.connect()?),
         checkpoint,
+        in_snapshot: &none,
     };
-    let total = targets.len();
-    let done = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let on_post = |r: &PostResult| {
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if matches!(r.outcome, Outcome::Failed(_)) {
-            failed.fetch_add(1, Ordering::Relaxed);
-        }
-        status(format!(
-            "videos {n}/{total}, {} failed",
-            failed.load(Ordering::Relaxed)
-        ));
-    };
-    let results =
-        fetch::try_download_all(cfg, targets, &sink, &on_post).map_err(DownloadError::Start)?;
+    let counter = Counter::new(Some(targets.len()), status);
+    let results = fetch::try_download_all(cfg, targets, &sink, &|r| counter.post(r))
+        .map_err(DownloadError::Start)?;
+    summarise(vault, builder, results, &none)
+}
 
+/// Watches the public profile of `username` into the snapshot: the page (its fields
+/// come back to the caller), the avatar (stored at `profile/NAME/avatar.EXT`), and
+/// the listed posts, which are downloaded or linked in as [`run`] does — except those
+/// in `in_snapshot` (put in this snapshot by an earlier download).
+pub fn profile(
+    vault: &Vault,
+    builder: &SnapshotBuilder,
+    username: &str,
+    cfg: &FetchConfig,
+    checkpoint: Duration,
+    in_snapshot: &HashSet<String>,
+    status: &(dyn Fn(String) + Sync),
+) -> Result<(fetch::ProfileRun, DownloadSummary)> {
+    let sink = VaultSink {
+        builder,
+        conn: Mutex::new(vault.connect()?),
+        checkpoint,
+        in_snapshot,
+    };
+    let counter = Counter::new(None, status);
+    let mut watched = fetch::watch_profile(cfg, username, &sink, &|r| counter.post(r))
+        .map_err(DownloadError::Start)?;
+    let posts = std::mem::take(&mut watched.posts);
+    Ok((watched, summarise(vault, builder, posts, in_snapshot)?))
+}
+
+/// Posts done and failed so far, said after each post.
+struct Counter<'a> {
+    total: Option<usize>,
+    done: AtomicU64,
+    failed: AtomicU64,
+    status: &'a (dyn Fn(String) + Sync),
+}
+
+impl<'a> Counter<'a> {
+    fn new(total: Option<usize>, status: &'a (dyn Fn(String) + Sync)) -> Self {
+        Counter {
+            total,
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            status,
+        }
+    }
+
+    fn post(&self, r: &PostResult) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if matches!(r.outcome, Outcome::Failed(_)) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+        (self.status)(format!(
+            "videos {n}{of}, {} failed",
+            self.failed.load(Ordering::Relaxed)
+        ));
+    }
+}
+
+/// Counts the results, links posts already archived into the snapshot, and turns
+/// failures into records.
+fn summarise(
+    vault: &Vault,
+    builder: &SnapshotBuilder,
+    results: Vec<PostResult>,
+    in_snapshot: &HashSet<String>,
+) -> Result<DownloadSummary> {
     let conn = vault.connect()?;
     let mut summary = DownloadSummary::default();
-    let mut linked = HashSet::new();
     for r in results {
         match r.outcome {
-            Outcome::Archived { .. } => summary.archived += 1,
+            Outcome::Archived { .. } => {
+                summary.archived += 1;
+                summary.in_snapshot.extend(r.video_id);
+            }
             Outcome::AlreadyArchived => {
                 summary.already += 1;
                 let Some(id) = r.video_id.clone() else {
                     continue;
                 };
-                if !linked.insert(id.clone()) {
+                if in_snapshot.contains(&id) || !summary.in_snapshot.insert(id.clone()) {
                     continue;
                 }
                 for (e, file) in archived_files(&conn, &id)? {

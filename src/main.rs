@@ -55,7 +55,15 @@ fn scheduled_command(cli: &Cli) -> Result<String> {
     let exe = std::env::current_exe().context("finding this program's path for the timer")?;
     let mut parts = vec![quote(&exe.to_string_lossy())];
     let cwd = std::env::current_dir().context("the current folder")?;
-    for (flag, path) in [("--vault", &cli.vault), ("--config", &cli.config)] {
+    // A passphrase file given now (by flag or $TT_VAULT_PASSWORD_FILE) is named in the
+    // timer's command too: the timer has no environment of ours. A passphrase command
+    // belongs in the config file (`password_command`), which the timer reads.
+    let paths = [
+        ("--vault", &cli.vault),
+        ("--config", &cli.config),
+        ("--password-file", &cli.password_file),
+    ];
+    for (flag, path) in paths {
         if let Some(p) = path {
             parts.push(flag.to_string());
             parts.push(quote(&cwd.join(p).to_string_lossy()));
@@ -88,9 +96,13 @@ fn run(cli: &Cli) -> Result<u8> {
         .clone()
         .or_else(|| config.vault.clone())
         .unwrap_or_else(default_vault);
+    // The config's command is what unlocks unattended runs (`run`, the timer).
     let pass = passphrase::Source {
         file: cli.password_file.clone(),
-        command: cli.password_command.clone(),
+        command: cli
+            .password_command
+            .clone()
+            .or_else(|| config.password_command.clone()),
     };
     let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let bar = Bar::new(!cli.quiet && !cli.json);
@@ -178,9 +190,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::RebuildIndex { wait } => {
             let r = commands::rebuild::rebuild_index(&open()?, *wait)?;
             out.rebuild_index(&r);
-            return Ok(exit_code(
-                !r.store.unreadable.is_empty() || !r.export_problems.is_empty(),
-            ));
+            return Ok(exit_code(r.problems_found()));
         }
         Command::Forget(flags) => {
             let report = forget::forget(&open()?, &flags.args(), &bar)?;

@@ -2,12 +2,14 @@
 //! sources, key rotation, sealed packs, keyed ids, tamper evidence, rebuild-index.
 
 mod common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use common::{random_bytes, tree, write, Env};
+use support::viewer::{demo, snapshot_links, Viewer};
 
 const MIB: usize = 1024 * 1024;
 const DM_TEXT: &str = "are you selling loaves?";
@@ -44,15 +46,16 @@ impl Sealed {
         p
     }
 
-    /// Runs with the passphrase file `pass` (a cheap KDF for new key files).
+    /// A command with the passphrase file `pass` (a cheap KDF for new key files).
+    fn cmd_with(&self, pass: &str) -> Command {
+        let mut c = self.env.cmd();
+        c.env("TT_VAULT_KDF", "test")
+            .env("TT_VAULT_PASSWORD_FILE", self.env.path(pass));
+        c
+    }
+
     fn run_with(&self, pass: &str, args: &[&str]) -> Output {
-        self.env
-            .cmd()
-            .env("TT_VAULT_KDF", "test")
-            .env("TT_VAULT_PASSWORD_FILE", self.env.path(pass))
-            .args(args)
-            .output()
-            .unwrap()
+        self.cmd_with(pass).args(args).output().unwrap()
     }
 
     fn code(&self, pass: &str, args: &[&str]) -> (i32, String, String) {
@@ -79,6 +82,15 @@ impl Sealed {
             .flat_map(|p| fs::read(p).unwrap())
             .collect()
     }
+}
+
+/// True when vault.db does not read as SQLite without the vault's key.
+fn index_is_sealed(v: &Sealed) -> bool {
+    let db = rusqlite::Connection::open(v.env.vault().join("vault.db")).unwrap();
+    db.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .is_err()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -158,8 +170,49 @@ fn round_trip_leaks_nothing_and_dedups() {
         assert_eq!(&fs::read(&p).unwrap()[..8], b"TTVPACK2", "{}", p.display());
     }
 
-    // No id is the plain BLAKE3 of what it names.
-    let db = rusqlite::Connection::open(v.env.vault().join("vault.db")).unwrap();
+    // The index is SQLCipher: without the key it is not even a database, and no
+    // content of the export, no path, no id shows in its bytes (or its log, kept
+    // here by a reader holding the database open during a second snapshot).
+    let db_path = v.env.vault().join("vault.db");
+    assert!(index_is_sealed(&v));
+    let mut vault = tt_vault::store::Vault::open(&v.env.vault()).unwrap();
+    vault.unlock(b"correct horse battery staple").unwrap();
+    let db = vault.connect().unwrap();
+    let later = v.env.path("later");
+    write(&later.join("later-secret-name.mp4"), &random_bytes(MIB, 31));
+    v.json(
+        &[
+            "snapshot",
+            "--download",
+            "none",
+            "--media",
+            s(&later),
+            "--account",
+            "other",
+        ],
+        0,
+    );
+    let wal = fs::read(v.env.vault().join("vault.db-wal")).unwrap_or_default();
+    assert!(!wal.is_empty(), "a reader kept the log");
+    let index_bytes = [fs::read(&db_path).unwrap(), wal].concat();
+    for needle in [
+        DM_TEXT.as_bytes(),
+        USERNAME.as_bytes(),
+        b"mila.bakes",
+        b"mila@example.com",
+        b"203.0.113.7",
+        b"that spelt loaf",
+        b"clip-secret-name",
+        b"later-secret-name",
+        b"export_items",
+    ] {
+        assert!(
+            !contains(&index_bytes, needle),
+            "{:?} is readable in vault.db",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    // No id is the plain BLAKE3 of what it names (read with the key, through the library).
     let ids: Vec<Vec<u8>> = db
         .prepare("SELECT hash FROM chunks UNION SELECT hash FROM files")
         .unwrap()
@@ -171,9 +224,17 @@ fn round_trip_leaks_nothing_and_dedups() {
     for plain in [blake3::hash(&video), blake3::hash(&text)] {
         assert!(!ids.iter().any(|i| i[..] == plain.as_bytes()[..]));
     }
-    assert!(!ids
-        .iter()
-        .any(|i| i[..] == blake3::hash(&text).as_bytes()[..]));
+    let mut reader = tt_vault::store::reader::BlobReader::new(&vault).unwrap();
+    let mut blobs = 0;
+    for id in &ids {
+        let id: [u8; 32] = id[..].try_into().unwrap();
+        if let Ok(raw) = reader.read(&id) {
+            assert_ne!(blake3::hash(&raw).as_bytes(), &id, "a plain BLAKE3 id");
+            blobs += 1;
+        }
+    }
+    assert!(blobs > 5, "the chunks read back with the key");
+    drop((reader, db));
 
     // Dedup: the same again stores nothing; a new file stores about its size.
     let same = snapshot(&v, &src, "2026-10-02T10:00:00Z");
@@ -325,6 +386,7 @@ fn rebuild_index_needs_the_passphrase() {
     assert!(!v.env.vault().join("vault.db").exists());
 
     v.json(&["rebuild-index"], 0);
+    assert!(index_is_sealed(&v), "the rebuilt index is encrypted too");
     assert_eq!(v.json(&["ls", "latest"], 0), before);
     v.json(&["verify", "--read-data"], 0);
 }
@@ -365,4 +427,150 @@ fn prune_carries_sealed_blobs_over() {
     for p in v.env.packs() {
         assert_eq!(&fs::read(&p).unwrap()[..8], b"TTVPACK2", "{}", p.display());
     }
+}
+
+#[tokio::test]
+async fn serve_reads_an_encrypted_vault_given_its_passphrase() {
+    let v = Sealed::new();
+    demo(|| v.cmd_with("pass"));
+    let o = v.env.cmd().arg("serve").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("TT_VAULT_PASSWORD_FILE"), "{err}");
+
+    let viewer = Viewer::start(v.cmd_with("pass"), &[]);
+    let c = viewer.client().await;
+    let page = |path: String| {
+        let c = c.clone();
+        async move {
+            let r = c.get(path).send().await.unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+            r.bytes().await.unwrap()
+        }
+    };
+    let home = page(format!("{}/", viewer.base)).await;
+    let snap = snapshot_links(&String::from_utf8_lossy(&home)).remove(0);
+    let search = page(format!("{}/s/{snap}/search?q=rye", viewer.base)).await;
+    assert!(
+        String::from_utf8_lossy(&search).contains("ye"),
+        "search answered"
+    );
+    let post = page(format!("{}/s/{snap}/post/7342000000000000101", viewer.base)).await;
+    let post = String::from_utf8_lossy(&post);
+    let video = post
+        .split("\"/media/")
+        .skip(1)
+        .map(|p| format!("/media/{}", &p[..p.find('"').unwrap()]))
+        .find(|m| m.ends_with(".mp4"))
+        .unwrap_or_else(|| panic!("no video on the post page: {post}"));
+    let played = page(format!("{}{video}", viewer.base)).await;
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/sample/saved_videos/2024-03-02_7342000000000000101.mp4");
+    assert_eq!(&played[..], &fs::read(saved).unwrap()[..]);
+}
+
+/// `run` and the timer have no terminal: the config's `password_command` unlocks.
+#[test]
+fn run_unlocks_with_the_configs_password_command() {
+    let v = Sealed::new();
+    let src = v.env.path("src");
+    source(&src);
+    let xdg = v.env.path("xdg");
+    let config = |cmd: &str| {
+        let text = format!(
+            "vault = \"{}\"\npassword_command = \"{cmd}\"\n[download]\nlists = []\n\n\
+             [[account]]\nname = \"alice\"\nmedia = [\"{}\"]\n",
+            v.env.vault().display(),
+            src.display()
+        );
+        write(&xdg.join("tt-vault/config.toml"), text.as_bytes());
+    };
+    let by_config = |args: &[&str]| {
+        Command::new(common::bin())
+            .env("TZ", "UTC")
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("TT_VAULT_NO_SYSTEMD", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    config("exit 3");
+    let o = by_config(&["run", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("password command"), "{err}");
+    assert!(v.env.packs().is_empty());
+
+    let pass = v.env.path("pass");
+    config(&format!("cat '{}'", pass.display()));
+    let o = by_config(&["run", "--json"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(report["accounts"][0]["snapshot"]["files"].as_u64().unwrap() >= 2);
+    assert_eq!(report["verify"]["status"], "ok", "{report:#}");
+    assert_eq!(v.json(&["snapshots"], 0).as_array().unwrap().len(), 1);
+
+    // A passphrase file given to `schedule --install` is named in the timer's command.
+    let o = by_config(&[
+        "--password-file",
+        pass.to_str().unwrap(),
+        "schedule",
+        "--install",
+        "daily",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let service = fs::read_to_string(xdg.join("systemd/user/tt-vault.service")).unwrap();
+    assert!(
+        service.contains(&format!("--password-file {}", pass.display())),
+        "{service}"
+    );
+}
+
+/// Readers open an encrypted index read-only: on a vault this user may not write
+/// (run as nobody), `ls` and `verify --read-data` work with the passphrase and a
+/// snapshot is refused; nothing in the vault changes.
+#[test]
+fn a_read_only_encrypted_vault_reads() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, cannot run as another user; test skipped");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (v, src, _) = snapshotted();
+    let vault = v.env.vault();
+    let set_modes = |dir: u32, file: u32| {
+        for p in common::walk_all(&vault) {
+            let mode = if p.is_dir() { dir } else { file };
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    fs::set_permissions(v.env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let pass = v.env.path("pass");
+    fs::set_permissions(&pass, fs::Permissions::from_mode(0o644)).unwrap();
+    set_modes(0o555, 0o444);
+    let before = tree(&vault);
+    let nobody = |args: &[&str]| {
+        let o = common::as_nobody(&vault)
+            .env("TT_VAULT_PASSWORD_FILE", &pass)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code(), text)
+    };
+    let (code, text) = nobody(&["ls", "latest"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("clip-secret-name.mp4"), "{text}");
+    let (code, text) = nobody(&["verify", "--read-data"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = nobody(&["snapshot", "--media", s(&src)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(tree(&vault), before, "a reader changed the vault");
+    set_modes(0o700, 0o600);
 }

@@ -419,7 +419,7 @@ mod tests {
     #[test]
     fn keyset_pages_cover_every_row_once_both_ways() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::index::open(&dir.path().join("v.db")).unwrap();
+        let conn = crate::store::index::open(&dir.path().join("v.db"), None).unwrap();
         let dates = [
             Some(5),
             None,

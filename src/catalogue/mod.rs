@@ -8,11 +8,13 @@
 //! - [`diff`]: what changed between two versions.
 //! - [`forget`]: the rows no remaining snapshot references, removed in prune's commit.
 //! - [`browse`]: paged and searched reading, for the viewer.
+//! - [`profile`]: the public profile page's versions (`snapshot --profile`).
 
 pub mod browse;
 pub mod diff;
 pub mod forget;
 pub mod ingest;
+pub mod profile;
 pub mod query;
 
 use crate::tiktok::export::{ExportError, Layout};

@@ -81,20 +81,26 @@ fn snapshot_account(
         },
         None => None,
     };
-    if export.is_none() && account.media.is_empty() {
+    if export.is_none() && account.media.is_empty() && account.profile.is_none() {
         run.skipped = Some(match &account.exports {
             Some(dir) => format!(
                 "no new TikTok_Data_*.zip in {} (the newest is already in the vault)",
                 dir.display()
             ),
-            None => "no sources configured (give it exports = DIR or media = [DIR])".into(),
+            None => {
+                "no sources configured (give it exports = DIR, media = [DIR] or profile = NAME)"
+                    .into()
+            }
         });
         return run;
     }
     let args = SnapshotArgs {
         account: Some(account.name.clone()),
         media: account.media.clone(),
+        // The lists to download are lists of an export: without a new one, none.
+        download: export.as_ref().and(base.download.clone()),
         export: export.clone(),
+        profile: account.profile.clone(),
         ..base.clone()
     };
     run.export = export;

@@ -16,6 +16,7 @@ pub mod show;
 pub mod snapshot;
 pub mod stats;
 pub mod verify;
+pub mod watch;
 
 use std::path::Path;
 

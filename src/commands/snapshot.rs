@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::catalogue::profile as catalogue_profile;
 use crate::catalogue::{ingest, layout_name, query};
 use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
@@ -13,10 +14,12 @@ use crate::store::manifest::Source;
 use crate::store::names::{self, RawPaths};
 use crate::store::{workers, StoreError, Vault};
 use crate::tiktok::export::{Export, Finding, ParseReport};
+use crate::tiktok::fetch::profile::valid_username;
+use crate::tiktok::fetch::watch::profile_page as watch_profile_page;
 use crate::tiktok::fetch::{FetchConfig, Target};
 use crate::tiktok::saved;
 
-use super::{CommandError, Progress, Result};
+use super::{watch, CommandError, Progress, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotArgs {
@@ -34,6 +37,9 @@ pub struct SnapshotArgs {
     pub urls: Vec<String>,
     /// The export's lists to download; `None` = the default (posts, with an export).
     pub download: Option<Vec<ExportList>>,
+    /// A TikTok username whose public profile page is read (`--profile`), with its
+    /// avatar and the posts it lists.
+    pub profile: Option<String>,
     pub fetch: FetchConfig,
 }
 
@@ -80,17 +86,24 @@ pub fn snapshot(
     args: &SnapshotArgs,
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
-    if args.media.is_empty() && args.urls.is_empty() && args.export.is_none() {
+    if args.media.is_empty()
+        && args.urls.is_empty()
+        && args.export.is_none()
+        && args.profile.is_none()
+    {
         return Err(CommandError::Usage(
-            "nothing to snapshot: give --export PATH, --media DIR or --url LINK".into(),
+            "nothing to snapshot: give --export PATH, --media DIR, --url LINK or --profile NAME"
+                .into(),
         ));
     }
+    let profile = args.profile.as_deref().map(profile_name).transpose()?;
     let checkpoint = download::checkpoint_interval()?;
     let (targets, export) = targets_and_export(vault, args)?;
     let account = args
         .account
         .clone()
         .or_else(|| export.as_ref().and_then(|c| c.report.account.clone()))
+        .or_else(|| profile.map(str::to_string))
         .unwrap_or_else(|| "default".into());
     if let Some(c) = &export {
         check_same_user(vault, &account, &c.export, &c.report, args.force)?;
@@ -116,7 +129,6 @@ pub fn snapshot(
     add_files(&builder, &planned)?;
     progress.end();
 
-    let mut failed = Vec::new();
     let mut notes = Vec::new();
     if !skipped.is_empty() {
         notes.push(format!(
@@ -125,19 +137,11 @@ pub fn snapshot(
             skipped.join(", ")
         ));
     }
-    if !targets.is_empty() {
-        sources.push(Source {
-            kind: "download".into(),
-            path: format!("{} links", targets.len()),
-            root: "videos".into(),
-        });
-        progress.begin("download", None);
-        let status = |line| progress.message(line);
-        let summary = download::run(vault, &builder, targets, &args.fetch, checkpoint, &status)?;
-        progress.end();
-        notes.push(summary.line());
-        failed = summary.failed;
-    }
+    let downloaded = download_all(vault, &builder, targets, args, checkpoint, progress)?;
+    sources.extend(downloaded.sources);
+    notes.extend(downloaded.notes);
+    let failed = downloaded.failed;
+    let profile_doc = downloaded.profile_doc;
 
     let taken_at = args.time.unwrap_or_else(Utc::now);
     let export_damage = export
@@ -161,6 +165,12 @@ pub fn snapshot(
             meta: meta.into(),
         },
         |tx, id| {
+            if let Some(doc) = &profile_doc {
+                let taken_ms = taken_at.timestamp_millis();
+                catalogue_profile::record(tx, id, &account, taken_ms, doc).map_err(|err| {
+                    format!("recording the profile page failed: {err}; nothing was committed")
+                })?;
+            }
             let Some(c) = &export else { return Ok(()) };
             let v = ingest::NewVersion {
                 snapshot_id: id,
@@ -205,6 +215,66 @@ pub fn snapshot(
         sections_raw,
         export_damage,
     })
+}
+
+/// What the downloads of a snapshot gave it.
+#[derive(Default)]
+struct Downloaded {
+    sources: Vec<Source>,
+    failed: Vec<DownloadFailure>,
+    notes: Vec<String>,
+    /// The profile document to record in the catalogue, when the page was read.
+    profile_doc: Option<serde_json::Value>,
+}
+
+/// Downloads the post links, then watches the profile page (`--profile`), into the
+/// snapshot being built; what failed is recorded, not returned as an error.
+fn download_all(
+    vault: &Vault,
+    builder: &SnapshotBuilder,
+    targets: Vec<Target>,
+    args: &SnapshotArgs,
+    checkpoint: std::time::Duration,
+    progress: &dyn Progress,
+) -> Result<Downloaded> {
+    let mut out = Downloaded::default();
+    let mut in_snapshot = std::collections::HashSet::new();
+    if !targets.is_empty() {
+        out.sources.push(Source {
+            kind: "download".into(),
+            path: format!("{} links", targets.len()),
+            root: "videos".into(),
+        });
+        progress.begin("download", None);
+        let status = |line| progress.message(line);
+        let summary = download::run(vault, builder, targets, &args.fetch, checkpoint, &status)?;
+        progress.end();
+        out.notes.push(summary.line());
+        out.failed = summary.failed;
+        in_snapshot = summary.in_snapshot;
+    }
+    if let Some(name) = args.profile.as_deref().map(profile_name).transpose()? {
+        out.sources.push(Source {
+            kind: "profile".into(),
+            path: watch_profile_page(name),
+            root: format!("profile/{name}"),
+        });
+        progress.begin("profile", None);
+        let watch = watch::profile(
+            vault,
+            builder,
+            name,
+            &args.fetch,
+            checkpoint,
+            &in_snapshot,
+            progress,
+        )?;
+        progress.end();
+        out.notes.extend(watch.notes);
+        out.failed.extend(watch.failed);
+        out.profile_doc = watch.document;
+    }
+    Ok(out)
 }
 
 /// The real names of the planned paths that are not UTF-8. Refuses two files that
@@ -270,7 +340,7 @@ fn targets_and_export(
         }
         None => None,
     };
-    if !targets.is_empty() {
+    if !targets.is_empty() || args.profile.is_some() {
         crate::tiktok::fetch::client::parse_base(args.fetch.base.as_deref())
             .map_err(|e| CommandError::Input(e.to_string()))?;
         if let Some(cookies) = &args.fetch.cookies_file {
@@ -366,6 +436,20 @@ fn check_export(
         },
         targets,
     ))
+}
+
+/// The username `--profile` names, without a leading `@`; anything but a username is
+/// a usage error before the vault is touched.
+fn profile_name(given: &str) -> Result<&str> {
+    let name = given.trim().trim_start_matches('@');
+    if valid_username(name) {
+        Ok(name)
+    } else {
+        Err(CommandError::Usage(format!(
+            "--profile {given:?} is not a TikTok username: give the name from the profile's \
+             address (https://www.tiktok.com/@NAME), letters, digits, _ and . only"
+        )))
+    }
 }
 
 /// Refuses an export of another TikTok user under an account that had exports of
@@ -470,7 +554,7 @@ fn add_files(builder: &SnapshotBuilder, planned: &[Planned]) -> Result<()> {
     )
 }
 
-fn add_error(e: AddError) -> CommandError {
+pub(super) fn add_error(e: AddError) -> CommandError {
     match e {
         AddError::Source { path, source } => CommandError::Input(format!(
             "cannot read {path}: {source}; fix its permissions or move it out of the source folder"

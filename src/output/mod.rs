@@ -145,7 +145,7 @@ impl Output {
             shown.write_json(&mut out)?;
             std::io::Write::flush(&mut out)?;
         } else if shown.section == "profile" {
-            show::print_view(&shown.profile()?);
+            show::print_profile(&shown.profile()?);
         } else {
             let mut table = show::Table::new(&shown.section);
             shown.each_row(&mut |row| table.push(row))?;
@@ -314,6 +314,12 @@ impl Output {
             }
             for p in &r.export_problems {
                 self.say(format!("  export not catalogued: {p}"));
+            }
+            if r.profile_pages > 0 {
+                self.say(format!("recorded {} profile pages again", r.profile_pages));
+            }
+            for p in &r.profile_problems {
+                self.say(format!("  profile page not recorded: {p}"));
             }
             for s in &r.store.salvaged {
                 self.say(format!("  pack {s}: trailer damaged, read blob by blob"));

@@ -53,17 +53,52 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-/// Prints an object view (the profile): its fields, then nested objects indented.
-pub fn print_view(view: &serde_json::Value) {
-    for (k, v) in view.as_object().into_iter().flatten() {
-        match v.as_object() {
-            Some(fields) => {
-                for (fk, fv) in fields {
-                    println!("  {fk:<22} {}", cell(fv));
-                }
-            }
-            None => println!("{k:<24} {}", cell(v)),
-        }
+/// Prints the profile view: each field with the source it came from, then the
+/// export's counts and original fields.
+pub fn print_profile(view: &serde_json::Value) {
+    let when = |source: &str| match source {
+        "export" => format!("export of {}", cell(&view["export"]["taken_at"])),
+        other => format!(
+            "{other}, read {}",
+            cell(&view["profile_page"]["fetched_at"])
+        ),
+    };
+    if let Some(f) = view["profile_page_failed"].as_object() {
+        println!(
+            "{:<14} not read at this snapshot: {} ({})",
+            "profile page",
+            cell(&f["reason_text"]),
+            cell(&f["detail"])
+        );
+    }
+    for key in [
+        "username",
+        "display_name",
+        "bio",
+        "bio_link",
+        "avatar",
+        "verified",
+        "private",
+        "followers",
+        "following",
+        "hearts",
+        "videos",
+    ] {
+        let Some(source) = view["sources"][key].as_str() else {
+            continue;
+        };
+        let value = match key {
+            "avatar" => cell(&view[key]["path"]),
+            _ => cell(&view[key]),
+        };
+        println!("{key:<14} {value}  ({})", when(source));
+    }
+    if let Some(counts) = view["counts"].as_object() {
+        let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("{:<14} {}", "in the export", parts.join(", "));
+    }
+    for (k, v) in view["fields"].as_object().into_iter().flatten() {
+        println!("  {k:<22} {}", cell(v));
     }
 }
 
@@ -144,10 +179,10 @@ impl Table {
 /// Prints a diff: one line per change.
 pub fn print_diff(diff: &serde_json::Value) {
     let mut any = false;
-    if let Some(changed) = diff["profile"]["changed"].as_object() {
-        for (field, v) in changed {
+    for (key, label) in [("profile", "profile"), ("profile_page", "profile page")] {
+        for (field, v) in diff[key]["changed"].as_object().into_iter().flatten() {
             any = true;
-            println!("profile {field}: {} -> {}", v[0], v[1]);
+            println!("{label} {field}: {} -> {}", v[0], v[1]);
         }
     }
     for (section, d) in diff.as_object().into_iter().flatten() {

@@ -4,6 +4,7 @@
 //! - [`pages`]: one handler per page; reads the catalogue ([`crate::catalogue::browse`]).
 //! - [`views`]: the HTML (maud: everything spliced in is escaped at compile time).
 //! - [`media`]: files streamed from the packs with HTTP Range, blob by blob.
+//! - [`profile_page`]: the watched public profile: archived avatar, counts, history.
 //!
 //! Safety: it binds 127.0.0.1 unless told otherwise and answers 401 to any request
 //! without the random token (taken once from `?token=`, then an HttpOnly SameSite=Strict
@@ -12,6 +13,7 @@
 
 mod media;
 mod pages;
+mod profile_page;
 mod views;
 
 use std::net::SocketAddr;

@@ -9,11 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::catalogue::browse::{self, Cursor, Listing, Row};
+use crate::catalogue::profile::{self as catalogue_profile, PageVersion};
 use crate::catalogue::query::{self, Version};
 use crate::catalogue::{self, diff as catalogue_diff};
 use crate::store::snapshots::{self, Snapshot};
 
 use super::media::{read_small, PostMedia};
+use super::profile_page;
 use super::views::{self, enc, html as respond, marked, outlink, pager, when, Frame};
 use super::{App, Shared, WebError, WebResult};
 
@@ -197,26 +199,45 @@ pub(crate) async fn profile(
     Path(snap): Path<String>,
 ) -> WebResult<Html<String>> {
     on_snapshot(&app, snap, move |_, conn, at| {
-        let Some(v) = &at.version else {
-            return Ok(at.render(
-                "Profile",
-                "",
-                html! { section.empty { p { "This snapshot holds no TikTok export (only media)." } } },
-            ));
+        let page = catalogue_profile::at(conn, &at.snap)?;
+        let pages = catalogue_profile::history(conn, &at.snap.account)?;
+        let export = match &at.version {
+            Some(v) => {
+                let mut view = query::profile_fields(conn, v)?;
+                for section in ["posts", "followers", "following", "likes", "favorites"] {
+                    let n = browse::count_upto(conn, v, section, COUNT_CAP)?;
+                    view["counts"][section] = if n < COUNT_CAP {
+                        n.into()
+                    } else {
+                        format!("{COUNT_CAP}+").into()
+                    };
+                }
+                Some((v, view))
+            }
+            None if page.is_none() => {
+                return Ok(at.render(
+                    "Profile",
+                    "",
+                    html! { section.empty { p { "This snapshot holds no TikTok export (only media)." } } },
+                ))
+            }
+            None => None,
         };
-        let mut view = query::profile_fields(conn, v)?;
-        for section in ["posts", "followers", "following", "likes", "favorites"] {
-            let n = browse::count_upto(conn, v, section, COUNT_CAP)?;
-            view["counts"][section] = if n < COUNT_CAP {
-                n.into()
-            } else {
-                format!("{COUNT_CAP}+").into()
-            };
-        }
+        let view = catalogue_profile::view(export, page.as_ref());
         let history = browse::profile_history(conn, &at.snap.account)?;
-        Ok(at.render("Profile", "", profile_body(&at, &view, &history)))
+        let watched = Watched {
+            page: page.as_ref(),
+            pages: &pages,
+        };
+        Ok(at.render("Profile", "", profile_body(&at, &view, &history, watched)))
     })
     .await
+}
+
+/// The watched public profile page a snapshot shows, and all of its account's.
+struct Watched<'a> {
+    page: Option<&'a PageVersion>,
+    pages: &'a [PageVersion],
 }
 
 fn text_of(v: &Value) -> String {
@@ -227,12 +248,13 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-fn profile_body(at: &At, view: &Value, history: &[browse::ProfileVersion]) -> Markup {
-    let name = view["display_name"]
-        .as_str()
-        .or(view["username"].as_str())
-        .unwrap_or(&at.snap.account);
-    let initial: String = name.chars().next().unwrap_or('?').to_uppercase().collect();
+fn profile_body(
+    at: &At,
+    view: &Value,
+    history: &[browse::ProfileVersion],
+    watched: Watched,
+) -> Markup {
+    let name = profile_page::display_name(view, &at.snap.account);
     let counts = [
         ("posts", "Posts", "/posts"),
         ("followers", "Followers", "/list/followers"),
@@ -247,33 +269,29 @@ fn profile_body(at: &At, view: &Value, history: &[browse::ProfileVersion]) -> Ma
     let changes = profile_changes(history);
     html! {
         section.profile {
-            div.avatar aria-hidden="true" { (initial) }
+            (profile_page::avatar(watched.page, name))
             div {
                 h1 { (name) }
                 @if let Some(u) = view["username"].as_str() { p.handle { "@" (u) } }
                 @if let Some(b) = view["bio"].as_str() { p.bio { (b) } }
             }
         }
-        ul.counts {
-            @for (key, label, path) in counts {
-                li { a href=(format!("{}{path}", at.base())) { b { (text_of(&view["counts"][key])) } " " (label) } }
-            }
-        }
-        @if history.len() > 1 {
-            section.card {
-                h2 { "Over time" }
-                (views::chart("Followers at each export", &points))
-                @if changes.is_empty() {
-                    p.muted { "Username, name and bio never changed." }
-                } @else {
-                    ol.changes {
-                        @for (day, field, old, new) in &changes {
-                            li { span.time { (day) } " " b { (field) } ": "
-                                 del { (old) } " → " ins { (new) } }
-                        }
-                    }
+        @if at.version.is_some() {
+            ul.counts {
+                @for (key, label, path) in counts {
+                    li { a href=(format!("{}{path}", at.base())) { b { (text_of(&view["counts"][key])) } " " (label) } }
                 }
             }
+        }
+        @if let Some(page) = watched.page { (profile_page::stats(page)) }
+        (profile_page::history(watched.pages))
+        @if history.len() > 1 {
+            (profile_page::over_time(
+                "Over time",
+                ("Followers at each export", &points),
+                &changes,
+                "Username, name and bio never changed.",
+            ))
         }
         section.card {
             h2 { "Profile details" }
@@ -934,6 +952,20 @@ fn diff_list(at: &At, names: &[String], label: &str) -> Markup {
 /// the page is as quick on two million likes as on twenty.
 fn diff_body(at: &At, conn: &Connection, c: &Compared) -> WebResult<Markup> {
     let profile = catalogue_diff::profile_changes(conn, c.a, c.b)?;
+    let pages = (
+        catalogue_profile::at(conn, c.older)?,
+        catalogue_profile::at(conn, c.newer)?,
+    );
+    let page = (pages.0.is_some() || pages.1.is_some())
+        .then(|| catalogue_profile::changes(pages.0.as_ref(), pages.1.as_ref()));
+    let changes = [
+        ("Profile", Some(&profile)),
+        ("Public profile page", page.as_ref()),
+    ];
+    let unchanged = |v: Option<&Value>| {
+        v.and_then(|v| v["changed"].as_object())
+            .is_none_or(|c| c.is_empty())
+    };
     let mut sections = Vec::new();
     for &section in catalogue::SECTIONS.iter().filter(|s| **s != "profile") {
         let mut parts = Vec::new();
@@ -949,15 +981,17 @@ fn diff_body(at: &At, conn: &Connection, c: &Compared) -> WebResult<Markup> {
     }
     Ok(html! {
         (diff_heading(at, c))
-        @if let Some(changed) = profile["changed"].as_object().filter(|c| !c.is_empty()) {
-            section.card {
-                h2 { "Profile" }
-                ul.changes { @for (k, pair) in changed {
-                    li { b { (k) } ": " del { (text_of(&pair[0])) } " → " ins { (text_of(&pair[1])) } }
-                } }
+        @for (heading, d) in &changes {
+            @if let Some(changed) = d.and_then(|d| d["changed"].as_object()).filter(|c| !c.is_empty()) {
+                section.card {
+                    h2 { (heading) }
+                    ul.changes { @for (k, pair) in changed {
+                        li { b { (k) } ": " del { (text_of(&pair[0])) } " → " ins { (text_of(&pair[1])) } }
+                    } }
+                }
             }
         }
-        @if sections.is_empty() && profile["changed"].as_object().is_none_or(|c| c.is_empty()) {
+        @if sections.is_empty() && changes.iter().all(|(_, d)| unchanged(*d)) {
             section.empty { p { "Nothing changed." } }
         }
         @for (section, parts) in &sections {

@@ -1,9 +1,10 @@
 //! Writing a snapshot.
 //!
-//! Callers (one per file, on as many threads as they like) chunk and hash on their
-//! own thread; new blobs go through a bounded channel to one packing thread, which
-//! picks the codec, appends to the open pack and commits each pack to the index once
-//! it is durable. So hashing and packing overlap, memory stays bounded by the
+//! Callers (one per file, on as many threads as they like) chunk, hash, pick the
+//! codec, compress and (in an encrypted vault) seal on their own thread; the packed
+//! blobs go through a bounded channel to one packing thread, which appends them to
+//! the open pack and commits each pack to the index once it is durable. So the CPU
+//! work runs on every core, the packer only writes, memory stays bounded by the
 //! channel (a few maximal chunks per caller), and a killed run leaves every finished
 //! pack committed for the next run to re-use.
 //!
@@ -12,6 +13,7 @@
 //! commits a pack to SQLite before it drops its hashes from `pending`, so a claim
 //! that misses `pending` and then finds nothing in SQLite is truly new.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
@@ -30,18 +32,41 @@ use super::crypto::{self, Keys};
 use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Entry, Manifest, Source, Stats};
-use super::pack::{BlobKind, PackWriter, HEADER_LEN, TARGET_PACK_SIZE};
+use super::pack::{BlobKind, PackWriter, PackedBlob, TARGET_PACK_SIZE};
 use super::{journal, snapshots, Result, StoreError, Vault};
 
+thread_local! {
+    /// zstd's state, one per thread that packs blobs (it is reused chunk after chunk).
+    static COMPRESSOR: RefCell<Option<Compressor>> = const { RefCell::new(None) };
+}
+
+/// Picks the codec for `raw`, compresses it when that pays, and seals it with `keys`:
+/// the blob as it goes into a pack.
+fn pack_blob(keys: Option<&Keys>, kind: BlobKind, hash: Hash, raw: Vec<u8>) -> Result<PackedBlob> {
+    let zstd = |e: std::io::Error| StoreError::Vault(format!("zstd: {e}"));
+    let encoded = COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(Compressor::new().map_err(zstd)?);
+        }
+        c.as_mut().expect("made above").encode(&raw).map_err(zstd)
+    })?;
+    let raw_len = raw.len();
+    let (codec, stored) = match encoded {
+        Some(z) => (Codec::Zstd, z),
+        None => (Codec::Raw, raw),
+    };
+    PackedBlob::new(keys, kind, codec, hash, raw_len, stored).map_err(StoreError::Vault)
+}
+
 enum Msg {
-    Blob {
-        kind: BlobKind,
-        hash: Hash,
-        raw: Vec<u8>,
-    },
+    Blob(PackedBlob),
     /// Answer once every earlier blob is appended; with `commit`, also close the
     /// open pack and commit it first.
-    Barrier { commit: bool, ack: Sender<()> },
+    Barrier {
+        commit: bool,
+        ack: Sender<()>,
+    },
 }
 
 /// The content-addressed writer under a snapshot.
@@ -126,10 +151,11 @@ impl Archiver {
         Ok(true)
     }
 
+    /// Packs a claimed blob on this thread and hands it to the packer.
     fn send(&self, kind: BlobKind, hash: Hash, raw: Vec<u8>) -> Result<()> {
+        let blob = pack_blob(self.keys.as_deref(), kind, hash, raw)?;
         let tx = self.tx.as_ref().expect("archiver is open");
-        tx.send(Msg::Blob { kind, hash, raw })
-            .map_err(|_| self.packer_failed())
+        tx.send(Msg::Blob(blob)).map_err(|_| self.packer_failed())
     }
 
     /// Stores one blob unless the vault has it; returns its hash.
@@ -243,7 +269,6 @@ fn pack_loop(
     pending: &Mutex<HashSet<Hash>>,
     stored_bytes: &AtomicU64,
 ) -> Result<()> {
-    let mut compressor = Compressor::new().map_err(|e| StoreError::Vault(format!("zstd: {e}")))?;
     let mut open: Option<PackWriter> = None;
     let commit = |w: PackWriter, conn: &mut Connection| -> Result<()> {
         let finished = w.finish()?;
@@ -259,20 +284,13 @@ fn pack_loop(
     let result = (|| {
         for msg in rx.iter() {
             match msg {
-                Msg::Blob { kind, hash, raw } => {
-                    let encoded = compressor
-                        .encode(&raw)
-                        .map_err(|e| StoreError::Vault(format!("zstd: {e}")))?;
-                    let (codec, stored) = match &encoded {
-                        Some(z) => (Codec::Zstd, &z[..]),
-                        None => (Codec::Raw, &raw[..]),
-                    };
+                Msg::Blob(blob) => {
                     if open.is_none() {
                         open = Some(PackWriter::create(packs_dir, keys.clone())?);
                     }
                     let w = open.as_mut().unwrap();
-                    w.append(kind, codec, hash, raw.len(), stored)?;
-                    stored_bytes.fetch_add((HEADER_LEN + stored.len()) as u64, Ordering::Relaxed);
+                    w.push(&blob)?;
+                    stored_bytes.fetch_add(blob.pack_len(), Ordering::Relaxed);
                     if w.len() >= TARGET_PACK_SIZE {
                         commit(open.take().unwrap(), conn)?;
                     }

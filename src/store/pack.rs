@@ -319,11 +319,7 @@ impl PackedBlob {
                 sealed: false,
             });
         };
-        let mut plain = Vec::with_capacity(INNER_LEN + stored.len());
-        plain.extend_from_slice(&header.inner());
-        plain.extend_from_slice(&stored);
-        drop(stored);
-        let bytes = keys.seal(&hash, &plain);
+        let bytes = keys.seal_parts(&hash, &[&header.inner(), &stored]);
         // Within u32: the caps checked above leave room for the overhead.
         header.stored_len += SEALED_OVERHEAD;
         debug_assert_eq!(header.stored_len as usize, bytes.len());
@@ -749,14 +745,16 @@ pub fn read_stored(
     let size = f.metadata().map_err(io_err(path))?.len();
     check_place(entry, size, sealed).map_err(damaged)?;
     let start = entry.offset - HEADER_LEN as u64;
-    let mut buf = vec![0u8; HEADER_LEN + entry.header.stored_len as usize];
-    f.read_exact_at(&mut buf, start).map_err(io_err(path))?;
-    if buf[..HEADER_LEN] != entry.header.encode_for(sealed) {
+    let mut head = [0u8; HEADER_LEN];
+    f.read_exact_at(&mut head, start).map_err(io_err(path))?;
+    if head != entry.header.encode_for(sealed) {
         return Err(damaged(format!(
             "blob header at offset {start} does not match the index"
         )));
     }
-    buf.drain(..HEADER_LEN);
+    let mut buf = vec![0u8; entry.header.stored_len as usize];
+    f.read_exact_at(&mut buf, entry.offset)
+        .map_err(io_err(path))?;
     Ok(buf)
 }
 
@@ -767,30 +765,52 @@ pub fn decode_checked(
     stored: &[u8],
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>, PackError> {
+    decode_owned(path, entry, stored.to_vec(), keys)
+}
+
+/// [`decode_checked`] on a buffer it may reuse: opened in place, and a raw blob's
+/// bytes returned in it, so that a chunk is not copied on its way out.
+fn decode_owned(
+    path: &Path,
+    entry: &BlobEntry,
+    mut stored: Vec<u8>,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
     };
     let h = &entry.header;
     let short = hex::encode(&h.hash[..8]);
-    let opened;
-    let stored = match keys {
-        None => stored,
-        Some(k) => {
-            opened = k.open(&h.hash, stored).map_err(|_| PackError::Auth {
+    if let Some(k) = keys {
+        let plain = k
+            .open_in_place(&h.hash, &mut stored)
+            .map_err(|_| PackError::Auth {
                 path: path.to_path_buf(),
                 what: format!("blob {short}"),
             })?;
-            if opened.get(..INNER_LEN) != Some(&h.inner()[..]) {
-                return Err(damaged(format!(
-                    "blob {short}: its sealed header disagrees with the trailer"
-                )));
-            }
-            &opened[INNER_LEN..]
+        if stored[plain.clone()].get(..INNER_LEN) != Some(&h.inner()[..]) {
+            return Err(damaged(format!(
+                "blob {short}: its sealed header disagrees with the trailer"
+            )));
         }
+        let body = plain.start + INNER_LEN..plain.end;
+        let len = body.len();
+        stored.copy_within(body, 0);
+        stored.truncate(len);
+    }
+    let raw = match h.codec {
+        Codec::Raw if stored.len() == h.raw_len as usize => stored,
+        Codec::Raw => {
+            return Err(damaged(format!(
+                "blob {short} holds {} bytes, not its {}",
+                stored.len(),
+                h.raw_len
+            )))
+        }
+        codec => super::codec::decode(codec, &stored, h.raw_len as usize)
+            .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?,
     };
-    let raw = super::codec::decode(h.codec, stored, h.raw_len as usize)
-        .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?;
     if crypto::id(keys, &raw) != h.hash {
         let what = if keys.is_some() {
             "keyed BLAKE3"
@@ -809,7 +829,7 @@ pub fn read_raw(
     entry: &BlobEntry,
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>, PackError> {
-    decode_checked(path, entry, &read_stored(f, path, entry, keys)?, keys)
+    decode_owned(path, entry, read_stored(f, path, entry, keys)?, keys)
 }
 
 #[cfg(test)]

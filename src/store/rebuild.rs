@@ -59,7 +59,8 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
     }
     let mut report = RebuildReport::default();
     {
-        let mut conn = index::open(&fresh)?;
+        // Keyed like the vault: an encrypted vault's new index is encrypted too.
+        let mut conn = index::open(&fresh, vault.keys())?;
         let tx = conn.transaction()?;
         let mut manifests = Vec::new();
         let mut known_files = HashSet::new();
@@ -143,7 +144,7 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
         let repo = Repository::from_connection(conn);
         // Audit history is not in the packs; carry it over when the old index reads.
         if db.exists() {
-            fold_log(&db);
+            fold_log(&db, vault.keys());
             match repo.carry_over_history(&db) {
                 Ok(n) => report.audits_carried = n,
                 Err(why) => report.history_lost = Some(why),
@@ -165,8 +166,11 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// Folds an old index's write-ahead log into it, so that the kept copy is whole.
 /// Best effort: a damaged index does not open, and its log is then kept beside the
 /// copy instead (see [`swap_in`]).
-fn fold_log(db: &Path) {
+fn fold_log(db: &Path, keys: Option<&crate::store::crypto::Keys>) {
     if let Ok(conn) = rusqlite::Connection::open(db) {
+        if index::apply_key(&conn, keys).is_err() {
+            return;
+        }
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }

@@ -86,7 +86,7 @@ impl Vault {
             vault.keys = Some(Arc::new(keys));
             marker_text = ENCRYPTED_MARKER_TEXT;
         }
-        index::open(&vault.db_path())?;
+        index::open(&vault.db_path(), vault.keys())?;
         let marker = root.join(MARKER);
         create_private(&marker)
             .and_then(|mut f| std::io::Write::write_all(&mut f, marker_text.as_bytes()))

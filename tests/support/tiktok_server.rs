@@ -86,6 +86,40 @@ pub mod ids {
     pub const MEDIA_LOCALHOST: &str = "7300000000000000029";
 }
 
+/// The profile pages (`/@NAME`), by behaviour. Any other name answers status 10221.
+pub mod profiles {
+    /// Current layout (`webapp.user-detail`): fields, an avatar, no listing.
+    pub const UNIVERSAL: &str = "alice";
+    /// Older layout (`SIGI_STATE` `UserModule`): fields, an avatar and two listed posts
+    /// ([`LISTED`]).
+    pub const SIGI: &str = "bob";
+    /// The posts [`SIGI`]'s page lists (ordinary posts of the catalogue).
+    pub const LISTED: [&str; 2] = ["7300000000000000041", "7300000000000000042"];
+    /// Status 10222.
+    pub const PRIVATE: &str = "hidden";
+    /// A private account whose page still shows its fields (`privateAccount: true`).
+    pub const PRIVATE_SHOWN: &str = "shy";
+    /// Status 10221 (also any name not listed here).
+    pub const MISSING: &str = "nobody";
+    /// 403, as every page of this user (the catalogue's [`super::BLOCKED_USER`]).
+    pub const BLOCKED: &str = super::BLOCKED_USER;
+    /// Behind the bot wall, which can be answered.
+    pub const WALLED: &str = "walled";
+    /// Behind a bot wall without an answer.
+    pub const WALLED_SHUT: &str = "fortress";
+    /// HTTP 404.
+    pub const GONE: &str = "gone";
+    /// Its avatar URL points at the "elsewhere" server ([`super::Server::set_elsewhere`]).
+    pub const AVATAR_ELSEWHERE: &str = "faraway";
+    /// The bio a profile has until [`super::Server::set_bio`] changes it.
+    pub const BIO: &str = "Sourdough every Sunday 🍞";
+}
+
+/// The avatar file name of profile `user` (its bytes are [`media_bytes`] of it).
+pub fn avatar_name(user: &str) -> String {
+    format!("avatar-{user}.jpeg")
+}
+
 /// A short link (on the `www.tiktok.com/t/` form) that redirects to `ids::SHORT_TARGET`.
 pub const SHORT_LINK: &str = "https://www.tiktok.com/t/ZTshort01/";
 /// Any page under this user answers 403.
@@ -132,6 +166,8 @@ struct Shared {
     log: Mutex<Vec<Request>>,
     /// The base of the server the hostile posts point at.
     elsewhere: Mutex<String>,
+    /// Bios set by [`Server::set_bio`], by user.
+    bios: Mutex<HashMap<String, String>>,
 }
 
 impl Server {
@@ -147,6 +183,7 @@ impl Server {
             base: base.clone(),
             log: Mutex::new(Vec::new()),
             elsewhere: Mutex::new("http://127.0.0.2:9".into()),
+            bios: Mutex::new(HashMap::new()),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -161,6 +198,12 @@ impl Server {
     /// Where the hostile posts point their media and redirects (another server's base).
     pub fn set_elsewhere(&self, base: &str) {
         *self.shared.elsewhere.lock().unwrap() = base.to_string();
+    }
+
+    /// Changes the bio profile `user`'s page shows from now on.
+    pub fn set_bio(&self, user: &str, bio: &str) {
+        let mut bios = self.shared.bios.lock().unwrap();
+        bios.insert(user.to_string(), bio.to_string());
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -272,6 +315,15 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         }
         [user, "video" | "photo", id] if user.starts_with('@') => {
             page(&mut conn, &req, base, &elsewhere, &user[1..], id, count)
+        }
+        [user] if user.starts_with('@') => {
+            let bio = shared.bios.lock().unwrap().get(&user[1..]).cloned();
+            let avatar_base = if &user[1..] == profiles::AVATAR_ELSEWHERE {
+                &elsewhere
+            } else {
+                base
+            };
+            profile_page(&mut conn, &req, avatar_base, &user[1..], bio)
         }
         _ => respond(&mut conn, 404, &[], b"not found"),
     }
@@ -392,6 +444,61 @@ fn page(
         _ => return respond(conn, 404, &[], b"<html>not found</html>"),
     };
     respond(conn, 200, &set, html.as_bytes());
+}
+
+/// A profile page; its avatar is served from `avatar_base`.
+fn profile_page(
+    conn: &mut TcpStream,
+    req: &Request,
+    avatar_base: &str,
+    user: &str,
+    bio: Option<String>,
+) {
+    let cookie = format!("tt_chain_token={CHAIN_TOKEN}; Path=/");
+    let set = [
+        ("Set-Cookie", cookie.as_str()),
+        ("Content-Type", "text/html"),
+    ];
+    let fields = json!({
+        "uniqueId": user, "nickname": user.to_uppercase(),
+        "signature": bio.as_deref().unwrap_or(profiles::BIO),
+        "bioLink": {"link": format!("https://example.org/{user}")},
+        "avatarLarger": media_url(avatar_base, &avatar_name(user)),
+        "verified": false, "privateAccount": user == profiles::PRIVATE_SHOWN,
+    });
+    let stats =
+        json!({"followerCount": 1200, "followingCount": 80, "heartCount": 50000, "videoCount": 42});
+    let html = match user {
+        profiles::BLOCKED => return respond(conn, 403, &[], b"<html>Access denied</html>"),
+        profiles::GONE => return respond(conn, 404, &[], b"<html>not found</html>"),
+        profiles::WALLED if !req.cookie(WAF_COOKIE).is_some_and(|c| waf_answer_ok(&c)) => {
+            waf_page()
+        }
+        profiles::WALLED_SHUT => waf_page_for(WAF_PREFIX, &[7u8; 32]),
+        profiles::UNIVERSAL
+        | profiles::WALLED
+        | profiles::AVATAR_ELSEWHERE
+        | profiles::PRIVATE_SHOWN => {
+            user_html(&json!({"statusCode": 0, "userInfo": {"user": fields, "stats": stats}}))
+        }
+        profiles::SIGI => {
+            let state = json!({
+                "UserPage": {"statusCode": 0},
+                "UserModule": {"users": {user: fields}, "stats": {user: stats}},
+                "ItemList": {"user-post": {"list": profiles::LISTED}},
+            });
+            format!(
+                "<html><script id=\"SIGI_STATE\" type=\"application/json\">{state}</script></html>"
+            )
+        }
+        profiles::PRIVATE => user_html(&detail_status(10222, "this account is private")),
+        _ => user_html(&detail_status(10221, "user doesn't exist")),
+    };
+    respond(conn, 200, &set, html.as_bytes());
+}
+
+fn user_html(detail: &Value) -> String {
+    rehydration_html(json!({"webapp.user-detail": detail}))
 }
 
 fn media(conn: &mut TcpStream, req: &Request, name: &str, count: usize) {
@@ -560,7 +667,14 @@ fn detail_status(code: i64, msg: &str) -> Value {
 }
 
 fn universal_html(detail: &Value) -> String {
-    let data = json!({"__DEFAULT_SCOPE__": {"webapp.app-context": {"language": "en"}, "webapp.video-detail": detail}});
+    rehydration_html(
+        json!({"webapp.app-context": {"language": "en"}, "webapp.video-detail": detail}),
+    )
+}
+
+/// A page with `scope` as the current layout's `__DEFAULT_SCOPE__`.
+fn rehydration_html(scope: Value) -> String {
+    let data = json!({"__DEFAULT_SCOPE__": scope});
     format!(
         "<!DOCTYPE html><html><head><script id=\"__UNIVERSAL_DATA_FOR_REHYDRATION__\" \
          type=\"application/json\">{data}</script></head><body></body></html>"

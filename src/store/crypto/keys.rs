@@ -65,6 +65,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 pub struct Keys {
     id_key: Zeroizing<[u8; 32]>,
     seal_key: Zeroizing<[u8; 32]>,
+    index_key: Zeroizing<[u8; 32]>,
     master: Zeroizing<[u8; 32]>,
     gear: Box<[u64; 256]>,
     gear_ls: Box<[u64; 256]>,
@@ -89,6 +90,7 @@ impl Keys {
         let id_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 blob ids", master));
         let seal_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 blob seal", master));
         let gear_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 fastcdc gear", master));
+        let index_key = Zeroizing::new(blake3::derive_key("tt-vault 2026-11 index key", master));
         let mut xof = blake3::Hasher::new_keyed(&gear_key).finalize_xof();
         let mut gear = Box::new([0u64; 256]);
         let mut buf = [0u8; 8];
@@ -103,6 +105,7 @@ impl Keys {
         Keys {
             id_key,
             seal_key,
+            index_key,
             master: Zeroizing::new(*master),
             gear,
             gear_ls,
@@ -111,6 +114,13 @@ impl Keys {
 
     pub fn id_key(&self) -> &[u8; 32] {
         &self.id_key
+    }
+
+    /// The statement that keys an SQLCipher connection to vault.db: the raw 256-bit
+    /// key in hex, so SQLCipher runs no KDF of its own (the key is already random).
+    pub fn index_key_pragma(&self) -> Zeroizing<String> {
+        let hex = Zeroizing::new(hex::encode(&self.index_key[..]));
+        Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", &*hex))
     }
 
     /// The FastCDC gear table and its left-shifted twin, secret to this vault.
@@ -122,8 +132,22 @@ impl Keys {
         seal::seal(&self.seal_key, ad, plaintext)
     }
 
+    /// Seals the concatenation of `parts` (see [`seal::seal_parts`]).
+    pub fn seal_parts(&self, ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        seal::seal_parts(&self.seal_key, ad, parts)
+    }
+
     pub fn open(&self, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, seal::AuthError> {
         seal::open(&self.seal_key, ad, sealed)
+    }
+
+    /// Opens where it lies (see [`seal::open_in_place`]).
+    pub fn open_in_place(
+        &self,
+        ad: &[u8],
+        sealed: &mut [u8],
+    ) -> Result<std::ops::Range<usize>, seal::AuthError> {
+        seal::open_in_place(&self.seal_key, ad, sealed)
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `tt-vault 2026-11 blob ids`          | keyed BLAKE3 of chunks, file maps, manifests, whole files |
 //! | `tt-vault 2026-11 blob seal`         | the AEAD key of every blob and pack trailer    |
 //! | `tt-vault 2026-11 fastcdc gear`      | the FastCDC gear table (BLAKE3 XOF output)     |
+//! | `tt-vault 2026-11 index key`         | SQLCipher's raw key for vault.db (and its -wal) |
 //!
 //! An unencrypted vault has no [`Keys`]: its ids are plain BLAKE3 and its packs are
 //! version 1 (see pack.rs). Whether a vault is encrypted is fixed at `init`.

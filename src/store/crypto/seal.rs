@@ -3,9 +3,15 @@
 //! The nonce is random (192 bits, so random nonces never collide in practice); the
 //! associated data binds a sealed box to what it claims to be (a blob to its id, a
 //! trailer to its role), so one box cannot be swapped for another.
+//!
+//! Both directions work in place on one buffer (the plaintext is copied once into the
+//! box, and opened where it lies), since every chunk of a snapshot, restore and
+//! verify passes through here.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use std::ops::Range;
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
 pub const NONCE_LEN: usize = 24;
@@ -17,33 +23,53 @@ pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 #[error("authentication failed: the bytes were altered, or sealed under another key")]
 pub struct AuthError;
 
-pub fn seal(key: &[u8; 32], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
+/// Seals the concatenation of `parts`.
+pub fn seal_parts(key: &[u8; 32], ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(NONCE_LEN + len + TAG_LEN);
     let mut nonce = [0u8; NONCE_LEN];
     rand::thread_rng().fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: ad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encrypts any length a pack can hold");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    let tag = XChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut out[NONCE_LEN..])
+        .expect("XChaCha20-Poly1305 encrypts any length a pack can hold");
+    out.extend_from_slice(&tag);
     out
 }
 
-pub fn open(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+pub fn seal(key: &[u8; 32], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_parts(key, ad, &[plaintext])
+}
+
+/// Opens a sealed box where it lies; returns the range of `sealed` that then holds
+/// the plaintext. On failure the buffer's content is unspecified.
+pub fn open_in_place(
+    key: &[u8; 32],
+    ad: &[u8],
+    sealed: &mut [u8],
+) -> Result<Range<usize>, AuthError> {
     if sealed.len() < OVERHEAD {
         return Err(AuthError);
     }
-    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let end = sealed.len() - TAG_LEN;
+    let (head, tag) = sealed.split_at_mut(end);
+    let tag = Tag::clone_from_slice(tag);
+    let (nonce, body) = head.split_at_mut(NONCE_LEN);
     XChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad })
-        .map_err(|_| AuthError)
+        .decrypt_in_place_detached(XNonce::from_slice(nonce), ad, body, &tag)
+        .map_err(|_| AuthError)?;
+    Ok(NONCE_LEN..end)
+}
+
+pub fn open(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let mut buf = sealed.to_vec();
+    let plain = open_in_place(key, ad, &mut buf)?;
+    buf.truncate(plain.end);
+    buf.drain(..plain.start);
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -62,5 +88,13 @@ mod tests {
         flipped[30] ^= 1;
         assert!(open(&k, b"id", &flipped).is_err());
         assert!(open(&k, b"id", &s[..10]).is_err());
+    }
+
+    #[test]
+    fn parts_seal_as_their_concatenation_and_open_in_place() {
+        let k = [3u8; 32];
+        let mut s = seal_parts(&k, b"ad", &[b"head", b"", b"body"]);
+        let range = open_in_place(&k, b"ad", &mut s).unwrap();
+        assert_eq!(&s[range], b"headbody");
     }
 }

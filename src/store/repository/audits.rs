@@ -150,6 +150,8 @@ impl Repository {
     /// index could not be read (the caller says so; the old file is kept).
     pub fn carry_over_history(&self, old: &Path) -> std::result::Result<u64, String> {
         let old = old.display().to_string().replace('\'', "''");
+        // Without a KEY clause SQLCipher attaches with the main database's key: an
+        // encrypted vault's old index is read with the vault's key, a plain one plain.
         self.conn
             .execute_batch(&format!("ATTACH DATABASE '{old}' AS old"))
             .map_err(|e| e.to_string())?;

@@ -3,6 +3,12 @@
 //! Schema files live in `schema/NNN_*.sql` and are applied in order by
 //! [`migrate`], keyed on `PRAGMA user_version`. Higher layers may add their own
 //! tables through further schema files; this module only touches the store's tables.
+//!
+//! An encrypted vault's index is an SQLCipher database keyed with a raw key derived
+//! from the master key (see `crypto/`): every page of vault.db and of its `-wal` is
+//! encrypted and authenticated, so nothing of the catalogue, paths or ids reads
+//! without the passphrase. An unencrypted vault's index is plain SQLite (SQLCipher
+//! without a key is SQLite). Both opens below take the vault's keys for that.
 
 use std::path::Path;
 
@@ -10,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{get_hashes, get_opt_hash};
 use crate::store::chunker::Hash;
+use crate::store::crypto::Keys;
 use crate::store::pack::FinishedPack;
 
 /// Every schema file, in order; the position is the version it brings the database to.
@@ -28,8 +35,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../schema/004_browse.sql"),
     ),
     (
-        "005_catalogue_compact.sql",
-        include_str!("../../../schema/005_catalogue_compact.sql"),
+        "005_profile_watch.sql",
+        include_str!("../../../schema/005_profile_watch.sql"),
+    ),
+    (
+        "006_catalogue_compact.sql",
+        include_str!("../../../schema/006_catalogue_compact.sql"),
     ),
 ];
 
@@ -76,10 +87,19 @@ pub enum IndexError {
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 
+/// Keys a new connection to an encrypted vault's index; must come before anything
+/// reads the database. A wrong key shows at the first read ("file is not a database").
+pub fn apply_key(conn: &Connection, keys: Option<&Keys>) -> Result<()> {
+    match keys {
+        Some(k) => conn.execute_batch(&k.index_key_pragma()),
+        None => Ok(()),
+    }
+}
+
 /// Opens (creating if asked) the database and brings its schema up to date. A new
 /// file is created 0600 first: SQLite would create it 0644 less the umask, and gives
 /// its `-wal` and `-shm` the database file's mode.
-pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
+pub fn open(path: &Path, keys: Option<&Keys>) -> std::result::Result<Connection, IndexError> {
     let wrap = |source| IndexError::Sqlite {
         path: path.display().to_string(),
         source,
@@ -91,6 +111,7 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
         })?;
     }
     let mut conn = Connection::open(path).map_err(wrap)?;
+    apply_key(&conn, keys).map_err(wrap)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(wrap)?;
     // secure_delete: a deleted row's bytes are zeroed in its page, not left for a
@@ -120,7 +141,10 @@ pub fn open(path: &Path) -> std::result::Result<Connection, IndexError> {
 /// read-only folder left by a clean close has neither; the database is then opened
 /// `immutable`, which is sound there because no writer can change it. (On a writable
 /// folder SQLite leaves an empty `-wal` and a `-shm` behind: nothing a writer minds.)
-pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError> {
+pub fn open_read_only(
+    path: &Path,
+    keys: Option<&Keys>,
+) -> std::result::Result<Connection, IndexError> {
     use rusqlite::OpenFlags;
     let wrap = |source| IndexError::Sqlite {
         path: path.display().to_string(),
@@ -131,6 +155,7 @@ pub fn open_read_only(path: &Path) -> std::result::Result<Connection, IndexError
         | OpenFlags::SQLITE_OPEN_URI;
     let open = |extra: &str| -> Result<(Connection, i64)> {
         let conn = Connection::open_with_flags(format!("{}?mode=ro{extra}", uri(path)), flags)?;
+        apply_key(&conn, keys)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok((conn, version))
@@ -357,13 +382,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a dir?#%").join("vault.db");
         std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-        drop(open(&db).unwrap());
+        drop(open(&db, None).unwrap());
         assert!(uri(&db).ends_with("a%20dir%3F%23%25/vault.db"));
-        let conn = open_read_only(&db).unwrap();
+        let conn = open_read_only(&db, None).unwrap();
         let n: i64 = conn
             .query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
         assert!(conn.execute("DELETE FROM packs", []).is_err(), "read-only");
+    }
+
+    /// An encrypted vault's index: no text of it in the file or its log, FTS5 works,
+    /// and it opens (read-write or read-only) with the vault's keys only.
+    #[test]
+    fn an_encrypted_index_hides_its_rows_and_opens_with_its_keys_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("vault.db");
+        let keys = Keys::generate();
+        let conn = open(&db, Some(&keys)).unwrap();
+        conn.execute(
+            "INSERT INTO export_items (account, section, is_raw, key, occurrence, first_seq,
+             position, username, text, fields)
+             VALUES ('acct', 'messages', 0, x'00', 0, 1, 0, 'bruno_secret_user',
+                     'a private loaf of rye', '{}')",
+            [],
+        )
+        .unwrap();
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM export_search WHERE export_search MATCH 'rye'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 1, "FTS5 answers inside SQLCipher");
+        // While the connection is open the rows are in the -wal; then in vault.db.
+        let wal = dir.path().join("vault.db-wal");
+        let leaks = |bytes: &[u8]| {
+            [&b"bruno_secret_user"[..], b"private loaf", b"export_items"]
+                .iter()
+                .any(|n| bytes.windows(n.len()).any(|w| w == *n))
+        };
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        assert!(!leaks(&std::fs::read(&wal).unwrap()));
+        drop(conn);
+        assert!(!leaks(&std::fs::read(&db).unwrap()));
+
+        let ro = open_read_only(&db, Some(&keys)).unwrap();
+        let n: i64 = ro
+            .query_row("SELECT count(*) FROM export_items", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        drop(ro);
+        assert!(open_read_only(&db, None).is_err());
+        assert!(open(&db, Some(&Keys::generate())).is_err());
+        assert!(open(&db, None).is_err());
+        // A plain index is plain SQLite: its text is in the file.
+        let plain = dir.path().join("plain.db");
+        let c = open(&plain, None).unwrap();
+        c.execute("INSERT INTO packs (name, size, blobs, created_at) VALUES ('bruno_secret_user', 1, 0, '')", [])
+            .unwrap();
+        drop(c);
+        assert!(leaks(&std::fs::read(&plain).unwrap()));
     }
 }

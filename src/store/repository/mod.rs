@@ -45,16 +45,16 @@ impl Vault {
     pub fn connect(&self) -> Result<Connection> {
         let db = self.existing_db()?;
         if self.is_writable() {
-            Ok(index::open(&db)?)
+            Ok(index::open(&db, self.keys())?)
         } else {
-            Ok(index::open_read_only(&db)?)
+            Ok(index::open_read_only(&db, self.keys())?)
         }
     }
 
     /// A read-only connection to the index (see [`index::open_read_only`]), with the
     /// same refusal as [`Vault::connect`] when vault.db is missing.
     pub fn connect_read_only(&self) -> Result<Connection> {
-        Ok(index::open_read_only(&self.existing_db()?)?)
+        Ok(index::open_read_only(&self.existing_db()?, self.keys())?)
     }
 
     /// vault.db's path, or the error that says to run `rebuild-index`.

@@ -11,7 +11,8 @@
 //! - [`hosts`]: which addresses may be asked, and which get cookies and the Referer;
 //! - [`cookies`]: Netscape `cookies.txt`;
 //! - [`stream`]: response bodies streamed into the sink, and pages read, both size-capped;
-//! - [`run`]: one post from link to files, and the concurrent run.
+//! - [`run`]: one post from link to files, and the concurrent run;
+//! - [`profile`], [`watch`]: the public profile page, its avatar and listed posts.
 
 pub mod client;
 pub mod cookies;
@@ -22,11 +23,13 @@ pub mod profile;
 pub mod run;
 pub mod stream;
 pub mod waf;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use run::{download_all, try_download_all};
+pub use watch::{watch_profile, ProfileRun, Watched};
 
 /// The environment variable that points every TikTok page host at another server
 /// (tests, and tools that drive the binary). Path and query are kept.

@@ -56,6 +56,17 @@ pub struct Profile {
     pub layout: &'static str,
 }
 
+/// True for a name a profile address may carry: 1 to 64 ASCII letters, digits, `_`
+/// and `.` (TikTok allows 24), and not only dots. Anything else never reaches a URL
+/// or a snapshot path.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && !name.bytes().all(|b| b == b'.')
+}
+
 /// Reads a profile page for `username` (without `@`; matched without regard to case).
 pub fn parse(html: &str, username: &str) -> Result<ProfilePage, PageError> {
     let (root, layout) = embedded(html)?;
@@ -258,6 +269,16 @@ mod tests {
         ));
         let html = universal(json!({"statusCode": 0}));
         assert!(matches!(parse(&html, "a"), Err(PageError::Missing { .. })));
+    }
+
+    #[test]
+    fn usernames_are_checked_before_use() {
+        for good in ["alice", "a.b_c", "A1"] {
+            assert!(valid_username(good), "{good}");
+        }
+        for bad in ["", "..", ".", "a/b", "a b", "@a", "é", &"a".repeat(65)] {
+            assert!(!valid_username(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -65,6 +65,16 @@ pub fn try_download_all(
     sink: &dyn MediaSink,
     progress: &(dyn Fn(&PostResult) + Sync),
 ) -> Result<Vec<PostResult>, FetchError> {
+    session(cfg, sink, async |ctx| run_all(ctx, targets, progress).await)
+}
+
+/// Runs `work` with one client (cookies, pace, block count) and the store threads of
+/// one run; the work is done when this returns. Configuration errors come first.
+pub(super) fn session<R>(
+    cfg: &FetchConfig,
+    sink: &dyn MediaSink,
+    work: impl AsyncFnOnce(&Ctx<'_>) -> R,
+) -> Result<R, FetchError> {
     let cookies = match &cfg.cookies_file {
         Some(path) => cookies::load(path, chrono::Utc::now().timestamp().max(0) as u64)?,
         None => Vec::new(),
@@ -81,7 +91,7 @@ pub fn try_download_all(
     let jobs = cfg.jobs.clamp(1, MAX_JOBS);
     // Unbounded, yet never long: each post in flight has at most one store job queued.
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<StoreJob>();
-    let results = std::thread::scope(|scope| {
+    let out = std::thread::scope(|scope| {
         for _ in 0..jobs {
             let rx = job_rx.clone();
             scope.spawn(move || store_worker(sink, rx));
@@ -95,16 +105,16 @@ pub fn try_download_all(
             blocked: AtomicU32::new(0),
             claimed: Mutex::new(HashSet::new()),
         };
-        let results = runtime.block_on(run_all(&ctx, targets, progress));
+        let out = runtime.block_on(work(&ctx));
         // Closing the job channel lets the store threads end before the scope joins them.
         drop(ctx);
-        results
+        out
     });
-    Ok(results)
+    Ok(out)
 }
 
-struct Ctx<'a> {
-    cfg: &'a FetchConfig,
+pub(super) struct Ctx<'a> {
+    pub(super) cfg: &'a FetchConfig,
     http: Http,
     jobs: crossbeam_channel::Sender<StoreJob>,
     sink: &'a dyn MediaSink,
@@ -130,7 +140,7 @@ impl Ctx<'_> {
     }
 }
 
-async fn run_all(
+pub(super) async fn run_all(
     ctx: &Ctx<'_>,
     targets: Vec<Target>,
     progress: &(dyn Fn(&PostResult) + Sync),
@@ -179,7 +189,12 @@ fn known_id(t: &Target) -> Option<String> {
     links::video_id(&t.link).or_else(|| t.video_id.clone())
 }
 
-fn failure(reason: FailReason, detail: String, http_status: Option<u16>, attempts: u32) -> Failure {
+pub(super) fn failure(
+    reason: FailReason,
+    detail: String,
+    http_status: Option<u16>,
+    attempts: u32,
+) -> Failure {
     Failure {
         retry_next_run: reason.worth_retrying(),
         reason,
@@ -274,7 +289,7 @@ async fn fetch_post(
     let mut missing = Vec::new();
     for (n, file) in plan.iter().enumerate() {
         let path = format!("{base}{}", file.suffix);
-        match fetch_file(ctx, file, &path, &page_url, attempts).await {
+        match fetch_file(ctx, file, &path, &page_url, ctx.cfg.max_file_size, attempts).await {
             Ok((stored, used)) => {
                 files.push((path.clone(), stored));
                 fetched.push((n, path, used));
@@ -398,6 +413,30 @@ async fn fetch_item(
     id: &str,
     attempts: &mut u32,
 ) -> Result<Value, Failure> {
+    fetch_embedded(ctx, page_url, attempts, |body| {
+        Ok(match page::parse(body, id)? {
+            PageData::Item(item) => Embedded::Data(item),
+            PageData::Status { code, message } => Embedded::Status { code, message },
+        })
+    })
+    .await
+}
+
+/// What a page's embedded JSON says: what was asked for, or TikTok's status code.
+pub(super) enum Embedded<T> {
+    Data(T),
+    Status { code: i64, message: String },
+}
+
+/// Fetches a page of a TikTok page host and reads its embedded JSON with `read`,
+/// solving the bot wall on the way. An HTTP error, a status code or an unreadable
+/// page is a [`Failure`]; blocks count towards the run's `max_blocked`.
+pub(super) async fn fetch_embedded<T>(
+    ctx: &Ctx<'_>,
+    page_url: &Url,
+    attempts: &mut u32,
+    read: impl Fn(&str) -> Result<Embedded<T>, PageError>,
+) -> Result<T, Failure> {
     let mut challenges = 0;
     loop {
         if ctx.stopped() {
@@ -420,9 +459,9 @@ async fn fetch_item(
         if let Some(failed) = page_status_failure(ctx, page_url, status, *attempts) {
             return Err(failed);
         }
-        match page::parse(&body, id) {
-            Ok(PageData::Item(item)) => return Ok(item),
-            Ok(PageData::Status {
+        match read(&body) {
+            Ok(Embedded::Data(data)) => return Ok(data),
+            Ok(Embedded::Status {
                 code: status_code,
                 message,
             }) => {
@@ -526,11 +565,13 @@ enum MediaAttempt {
 
 /// Downloads one planned file, trying its candidates in order. Returns the stored file
 /// and the index of the candidate that worked.
-async fn fetch_file(
+/// A body over `max` bytes is refused and nothing of it stored.
+pub(super) async fn fetch_file(
     ctx: &Ctx<'_>,
     file: &PlannedFile,
     path: &str,
     referer: &str,
+    max: u64,
     attempts: &mut u32,
 ) -> Result<(StoredFile, usize), Failure> {
     let mut last = failure(
@@ -551,7 +592,7 @@ async fn fetch_file(
             continue;
         };
         let (http, jobs, url) = (&ctx.http, &ctx.jobs, &url);
-        let (timeout, max) = (ctx.cfg.timeout, ctx.cfg.max_file_size);
+        let timeout = ctx.cfg.timeout;
         let got = http
             .retry(attempts, || async move {
                 let (resp, _) = http.send(url, Kind::Media { referer }).await?;
