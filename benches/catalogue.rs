@@ -53,6 +53,8 @@ fn run(mut cmd: Command, timeout: Duration) -> Run {
         std::thread::sleep(Duration::from_millis(5));
     }
     let secs = t.elapsed().as_secs_f64();
+    // wait4 above reaped it; this only settles the handle's bookkeeping.
+    let _ = child.wait();
     let stdout = reader.join().unwrap_or_default();
     if finished && !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1) {
         panic!(
