@@ -18,9 +18,6 @@
 -- in its own order packs its pages full, where one filled backwards leaves them
 -- half empty (45 % of their size on two million likes).
 --
--- Rows are added to the search index by the ingest itself, not by a trigger: a
--- trigger makes SQLite keep a statement journal for every insert.
---
 -- The version index by section is replaced by two small partial indexes that serve
 -- `diff`: the closed rows by where they end, and the rows that began after the first
 -- version by where they begin. The others are as in 003 and 004; the item index
@@ -81,6 +78,12 @@ CREATE INDEX export_items_closed ON export_items(account, section, last_seq)
     WHERE last_seq IS NOT NULL;
 CREATE INDEX export_items_later ON export_items(account, section, first_seq)
     WHERE first_seq > 1;
+
+CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
+WHEN new.text IS NOT NULL AND new.is_raw = 0
+BEGIN
+    INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
+END;
 
 CREATE TRIGGER export_search_delete AFTER DELETE ON export_items
 WHEN old.text IS NOT NULL AND old.is_raw = 0

@@ -302,11 +302,6 @@ fn add(
         shape,
         fields,
     ])?;
-    // What people wrote goes into the search index (schema/004_browse.sql).
-    if let (Some(text), false) = (&rec.text, matches!(rec.section, Section::Raw(_))) {
-        tx.prepare_cached("INSERT INTO export_search (rowid, text) VALUES (?1, ?2)")?
-            .execute(params![tx.last_insert_rowid(), text])?;
-    }
     Ok(())
 }
 
