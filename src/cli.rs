@@ -77,14 +77,31 @@ pub struct Pick {
     pub account: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct InitFlags {
+    /// Encrypt it (recommended): asks for a passphrase; see `key --help`
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Keep the packs (and key files) off-site: s3://BUCKET/PREFIX (credentials from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a non-AWS service from
+    /// TT_VAULT_S3_ENDPOINT, AWS_REGION default us-east-1) or an absolute folder;
+    /// vault.db and a pack cache stay local
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// With --remote: how much the local pack cache may hold (e.g. 2GiB, 500MiB), or
+    /// `all` to keep every pack locally as well [default: 2GiB]
+    #[arg(long, value_name = "SIZE", requires = "remote")]
+    pub cache_size: Option<String>,
+    /// With --remote: adopt a bucket that already holds a vault and rebuild the index
+    /// (catalogue included) from its packs alone
+    #[arg(long, requires = "remote")]
+    pub existing: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new, empty vault
-    Init {
-        /// Encrypt it (recommended): asks for a passphrase; see `key --help`
-        #[arg(long)]
-        encrypt: bool,
-    },
+    Init(InitFlags),
     /// The passphrases (key files) of an encrypted vault; they never change data
     Key {
         #[command(subcommand)]

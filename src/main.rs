@@ -107,13 +107,14 @@ fn run(cli: &Cli) -> Result<u8> {
     let open = || -> Result<Vault> { Ok(commands::open(&vault_path, &pass)?) };
     let bar = Bar::new(!cli.quiet && !cli.json);
     match &cli.command {
-        Command::Init { encrypt } => {
-            let vault = if *encrypt {
-                key::init_encrypted(&vault_path, &pass)?
-            } else {
-                commands::init::init(&vault_path)?
-            };
-            out.init(vault.root());
+        Command::Init(flags) => {
+            let spec = flags.remote.as_ref().map(|url| commands::init::RemoteSpec {
+                url: url.clone(),
+                cache_size: flags.cache_size.clone(),
+                existing: flags.existing,
+            });
+            let outcome = commands::init::init(&vault_path, flags.encrypt, &pass, spec.as_ref())?;
+            out.init(&outcome);
         }
         Command::Key { action } => run_key(&open()?, action, &out)?,
         Command::Snapshot(flags) if flags.no_sources() => {

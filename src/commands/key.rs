@@ -78,12 +78,16 @@ pub fn list(vault: &Vault) -> Result<Vec<KeyInfo>> {
 /// Adds a key file for a new passphrase; returns its id.
 pub fn add(vault: &Vault, new: &Source) -> Result<String> {
     let kf = key_file(unlocked(vault)?, new)?;
-    Ok(vault.key_dir().add(&kf).map_err(StoreError::from)?)
+    let id = vault.key_dir().add(&kf).map_err(StoreError::from)?;
+    // Off-site too: a new machine needs nothing but the bucket and a passphrase.
+    vault.sync_keys()?;
+    Ok(id)
 }
 
 pub fn remove(vault: &Vault, id: &str) -> Result<()> {
     unlocked(vault)?;
-    Ok(vault.key_dir().remove(id).map_err(StoreError::from)?)
+    vault.key_dir().remove(id).map_err(StoreError::from)?;
+    Ok(vault.sync_keys()?)
 }
 
 /// Replaces the key file that opened the vault with one for a new passphrase

@@ -5,11 +5,10 @@
 mod automatic;
 mod show;
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use tt_vault::commands::forget::ForgetReport;
+use tt_vault::commands::init::InitOutcome;
 use tt_vault::commands::key::KeyInfo;
 use tt_vault::commands::list::Listing;
 use tt_vault::commands::prune::PruneOutcome;
@@ -72,9 +71,20 @@ impl Output {
         });
     }
 
-    pub fn init(&self, root: &Path) {
-        self.emit(&serde_json::json!({ "vault": root }), |_| {
-            self.say(format!("created vault at {}", root.display()))
+    pub fn init(&self, o: &InitOutcome) {
+        let root = o.vault.root();
+        let json = serde_json::json!({ "vault": root, "remote": o.remote, "rebuilt": o.rebuilt });
+        self.emit(&json, |_| {
+            self.say(format!("created vault at {}", root.display()));
+            if let Some(remote) = &o.remote {
+                self.say(format!("packs are kept in {remote}"));
+            }
+            if let Some(r) = &o.rebuilt {
+                self.say(format!(
+                    "adopted it: {} packs, {} snapshots, {} exports catalogued",
+                    r.store.packs, r.store.snapshots, r.exports
+                ));
+            }
         });
     }
 

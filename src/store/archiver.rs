@@ -32,7 +32,7 @@ use super::crypto::{self, Keys};
 use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Entry, Manifest, Source, Stats};
-use super::pack::{BlobKind, PackWriter, PackedBlob, TARGET_PACK_SIZE};
+use super::pack::{BlobKind, FinishedPack, PackWriter, PackedBlob, TARGET_PACK_SIZE};
 use super::{journal, snapshots, Result, StoreError, Vault};
 
 thread_local! {
@@ -102,14 +102,14 @@ impl Archiver {
         let packer_error = Arc::new(Mutex::new(None));
         let stored_bytes = Arc::new(AtomicU64::new(0));
         let mut conn = vault.connect()?;
-        let packs_dir = vault.packs_dir();
+        let packs_vault = vault.clone();
         let keys = vault.shared_keys();
         let (p, e, s) = (pending.clone(), packer_error.clone(), stored_bytes.clone());
         let k = keys.clone();
         let packer = std::thread::Builder::new()
             .name("packer".into())
             .spawn(move || {
-                if let Err(err) = pack_loop(&rx, &mut conn, &packs_dir, k, &p, &s) {
+                if let Err(err) = pack_loop(&rx, &mut conn, &packs_vault, k, &p, &s, &e) {
                     *e.lock().unwrap() = Some(err.to_string());
                     // Drop what was queued (and the barriers' answer channels with it).
                     while rx.try_recv().is_ok() {}
@@ -129,6 +129,12 @@ impl Archiver {
     }
 
     fn packer_failed(&self) -> StoreError {
+        // The packer drops a barrier's answer channel as it fails, a moment before it
+        // records why: wait for the why (or for the thread to end).
+        let running = || self.packer.as_ref().is_some_and(|h| !h.is_finished());
+        while self.packer_error.lock().unwrap().is_none() && running() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let msg = self
             .packer_error
             .lock()
@@ -261,47 +267,75 @@ impl Drop for Archiver {
     }
 }
 
+/// What the packer hands the committer: a pack durable in packs/, or a barrier to
+/// answer once everything before it is committed.
+enum Finished {
+    Pack(FinishedPack),
+    Flush(Sender<()>),
+}
+
+/// The packer: appends blobs to packs and finishes (fsyncs, renames) each full one.
+/// Uploading (for a vault with a remote) and committing run on a committer thread
+/// beside it, in order, so the next pack is written while the last one travels.
 fn pack_loop(
     rx: &crossbeam_channel::Receiver<Msg>,
     conn: &mut Connection,
-    packs_dir: &Path,
+    vault: &Vault,
     keys: Option<Arc<Keys>>,
     pending: &Mutex<HashSet<Hash>>,
     stored_bytes: &AtomicU64,
+    error: &Mutex<Option<String>>,
+) -> Result<()> {
+    let (done_tx, done_rx) = bounded::<Finished>(2);
+    std::thread::scope(|scope| {
+        let committer = scope.spawn(move || commit_loop(&done_rx, conn, vault, pending, error));
+        let packed = pack_blobs(rx, &done_tx, vault, keys, stored_bytes);
+        drop(done_tx);
+        let committed = committer
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Vault("the committing thread panicked".into())));
+        // The committer's error is the cause when both failed (the packer only saw
+        // its channel close).
+        committed.and(packed)
+    })
+}
+
+fn pack_blobs(
+    rx: &crossbeam_channel::Receiver<Msg>,
+    done: &Sender<Finished>,
+    vault: &Vault,
+    keys: Option<Arc<Keys>>,
+    stored_bytes: &AtomicU64,
 ) -> Result<()> {
     let mut open: Option<PackWriter> = None;
-    let commit = |w: PackWriter, conn: &mut Connection| -> Result<()> {
-        let finished = w.finish()?;
-        let tx = conn.transaction()?;
-        index::insert_pack(&tx, &finished)?;
-        tx.commit()?;
-        let mut p = pending.lock().unwrap();
-        for e in &finished.entries {
-            p.remove(&e.header.hash);
-        }
-        Ok(())
+    let stopped = || StoreError::Vault("the committing thread stopped".into());
+    let hand_over = |w: PackWriter| -> Result<()> {
+        done.send(Finished::Pack(w.finish()?))
+            .map_err(|_| stopped())
     };
     let result = (|| {
         for msg in rx.iter() {
             match msg {
                 Msg::Blob(blob) => {
                     if open.is_none() {
-                        open = Some(PackWriter::create(packs_dir, keys.clone())?);
+                        open = Some(PackWriter::create(&vault.packs_dir(), keys.clone())?);
                     }
                     let w = open.as_mut().unwrap();
                     w.push(&blob)?;
                     stored_bytes.fetch_add(blob.pack_len(), Ordering::Relaxed);
                     if w.len() >= TARGET_PACK_SIZE {
-                        commit(open.take().unwrap(), conn)?;
+                        hand_over(open.take().unwrap())?;
                     }
                 }
                 Msg::Barrier { commit: close, ack } => {
                     if close {
                         if let Some(w) = open.take() {
-                            commit(w, conn)?;
+                            hand_over(w)?;
                         }
+                        done.send(Finished::Flush(ack)).map_err(|_| stopped())?;
+                    } else {
+                        let _ = ack.send(());
                     }
-                    let _ = ack.send(());
                 }
             }
         }
@@ -311,6 +345,55 @@ fn pack_loop(
         w.abandon();
     }
     result
+}
+
+/// Uploads each finished pack (nothing to do for a local vault), then commits it;
+/// the blobs in it stop being pending only then.
+fn commit_loop(
+    done: &crossbeam_channel::Receiver<Finished>,
+    conn: &mut Connection,
+    vault: &Vault,
+    pending: &Mutex<HashSet<Hash>>,
+    error: &Mutex<Option<String>>,
+) -> Result<()> {
+    let result = commit_each(done, conn, vault, pending);
+    if let Err(e) = &result {
+        // Say why at once, then answer no barrier (dropping its answer channel) until
+        // the packer stops: the writer waiting on a barrier gives up with this error
+        // instead of waiting on a packer that waits on it.
+        error.lock().unwrap().get_or_insert_with(|| e.to_string());
+        for _ in done.iter() {}
+    }
+    result
+}
+
+fn commit_each(
+    done: &crossbeam_channel::Receiver<Finished>,
+    conn: &mut Connection,
+    vault: &Vault,
+    pending: &Mutex<HashSet<Hash>>,
+) -> Result<()> {
+    for item in done.iter() {
+        let finished = match item {
+            Finished::Pack(p) => p,
+            Finished::Flush(ack) => {
+                let _ = ack.send(());
+                continue;
+            }
+        };
+        vault.upload_pack(&finished.id)?;
+        let tx = conn.transaction()?;
+        index::insert_pack(&tx, &finished)?;
+        tx.commit()?;
+        let mut p = pending.lock().unwrap();
+        for e in &finished.entries {
+            p.remove(&e.header.hash);
+        }
+        drop(p);
+        // Committed, so off-site: a long first snapshot keeps the cache bounded.
+        vault.trim_cache();
+    }
+    Ok(())
 }
 
 /// What the caller knows of a snapshot besides its files.
@@ -533,6 +616,7 @@ impl<'v> SnapshotBuilder<'v> {
         journal::clear(&tx)?;
         extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;
+        self.vault.trim_cache();
         Ok(Committed { id, manifest })
     }
 }

@@ -10,7 +10,6 @@ use super::chunker::Hash;
 use super::pack::{self, BlobKind};
 use super::reader::PackFiles;
 use super::tombstone::Tombstone;
-use super::vault::PackFile;
 use super::{Result, Vault};
 
 #[derive(Debug, Default)]
@@ -22,20 +21,21 @@ pub struct Census {
 }
 
 impl Census {
-    /// Reads the trailer (or, when damaged, scans) every pack under packs/ except
+    /// Reads the trailer (or, when damaged, scans) every pack (under packs/, or in
+    /// the remote for a vault with one) except
     /// those in `skip` (packs a committed prune already gave up). A pack that does not
     /// read at all is left out: it holds nothing prune could delete by mistake that
     /// verify does not already report.
     pub fn take(vault: &Vault, skip: &HashSet<String>) -> Result<Census> {
         let mut census = Census::default();
         let mut reader = PackFiles::new(vault);
-        for file in vault.pack_files()? {
-            let PackFile::Pack { id, path } = file else {
-                continue;
-            };
+        for id in vault.every_pack()? {
             if skip.contains(&id) {
                 continue;
             }
+            // A pack kept off-site that cannot be fetched stops prune: a pack left
+            // out could hold a live snapshot the index lost.
+            let path = vault.cached_pack(&id)?;
             let Ok(contents) = pack::contents(&path, vault.keys()) else {
                 continue;
             };

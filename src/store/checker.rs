@@ -22,6 +22,7 @@ use super::chunker::Hash;
 use super::manifest::{decode_file_map, Manifest};
 use super::pack;
 use super::reader::{BlobReader, PackFiles};
+use super::remote::Listing;
 use super::repository::snapshot_hash;
 pub use super::repository::Audit;
 use super::repository::{BlobLocation, Journal, PackRow, Repository};
@@ -142,14 +143,50 @@ fn check_packs<'p>(
     problems: &mut Vec<Problem>,
 ) -> Result<Vec<&'p PackRow>> {
     let mut readable = Vec::new();
+    let listing = vault.remote_listing()?;
     for p in packs {
         let blobs = repo.pack_blobs(p.id)?;
-        match check_pack(vault, p, &blobs) {
+        let off_site = listing
+            .as_ref()
+            .map(|l| check_remote_pack(vault, l, p, &blobs));
+        let found = match off_site {
+            Some(Some(found)) => Some(found),
+            // Not cached: its trailer and blobs are read in the read-data phase.
+            Some(None) if !vault.pack_path(&p.name).exists() => None,
+            _ => check_pack(vault, p, &blobs),
+        };
+        match found {
             None => readable.push(p),
             Some(found) => problems.push(found),
         }
     }
     Ok(readable)
+}
+
+/// An indexed pack against the remote's listing: there, and of its size.
+fn check_remote_pack(
+    vault: &Vault,
+    listing: &Listing,
+    p: &PackRow,
+    blobs: &[BlobLocation],
+) -> Option<Problem> {
+    let hashes = || blobs.iter().map(BlobLocation::hash).collect::<Vec<_>>();
+    let place = vault.remote_place(&p.name);
+    match listing.packs.get(&p.name) {
+        None => Some(problem(
+            "missing_pack",
+            Some(&p.name),
+            format!("{place} is not in the off-site storage"),
+            hashes(),
+        )),
+        Some(&size) if size != p.size => Some(problem(
+            "pack_size",
+            Some(&p.name),
+            format!("{place} is {size} bytes, the index says {}", p.size),
+            hashes(),
+        )),
+        Some(_) => None,
+    }
 }
 
 fn check_pack(vault: &Vault, p: &PackRow, blobs: &[BlobLocation]) -> Option<Problem> {
@@ -223,6 +260,37 @@ fn check_strays(vault: &Vault, repo: &Repository) -> Result<Vec<Problem>> {
             }
             PackFile::Pack { .. } | PackFile::Temporary(_) => {}
         }
+    }
+    if let Some(listing) = vault.remote_listing()? {
+        found.extend(remote_strays(vault, repo, &listing, &known)?);
+    }
+    Ok(found)
+}
+
+/// Objects under the remote's packs/ that no index row explains: a pack neither
+/// indexed, nor a running writer's (still in the local cache, uncommitted), nor
+/// given up by a prune; or a key that names no pack. Reported, never touched.
+fn remote_strays(
+    vault: &Vault,
+    repo: &Repository,
+    listing: &Listing,
+    known: &HashSet<String>,
+) -> Result<Vec<Problem>> {
+    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
+    let mut found = Vec::new();
+    for (id, size) in &listing.packs {
+        if known.contains(id) || given_up.contains(id) || vault.pack_path(id).exists() {
+            continue;
+        }
+        let detail = format!(
+            "{} ({size} bytes) is in the off-site storage but not in the index; it was left              alone (`tt-vault rebuild-index` adopts it)",
+            vault.remote_place(id)
+        );
+        found.push(problem("extra_pack", Some(id), detail, Vec::new()));
+    }
+    for key in &listing.other {
+        let detail = format!("{key} in the off-site storage is not a pack; it was left alone");
+        found.push(problem("stray_file", None, detail, Vec::new()));
     }
     Ok(found)
 }

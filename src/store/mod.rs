@@ -1,6 +1,7 @@
 #![doc = include_str!("README.md")]
 
 pub mod archiver;
+pub mod backend;
 pub mod census;
 pub mod checker;
 pub mod chunker;
@@ -14,6 +15,7 @@ pub mod pruner;
 pub mod reader;
 pub mod rebuild;
 pub mod recovery;
+pub mod remote;
 pub mod repository;
 pub mod restorer;
 pub mod tombstone;

@@ -289,6 +289,7 @@ fn run(
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
+            let _ = vault.delete_remote_pack(&p.id);
             let _ = fs::remove_file(vault.pack_path(&p.id));
         }
         return Err(e);
@@ -319,6 +320,8 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
     for (i, name) in names.iter().enumerate() {
         // A pending name that is indexed again must not lose its file.
         if !repo.pack_indexed(name)? {
+            // The off-site copy first: a kill between the two leaves the name pending.
+            vault.delete_remote_pack(name)?;
             let path = vault.pack_path(name);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -345,7 +348,10 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
 fn blobs_in_packs(vault: &Vault, repo: &Repository) -> Result<BlobsPresent> {
     let mut present = HashSet::new();
     for name in repo.pack_names()? {
-        match pack::contents(&vault.pack_path(&name), vault.keys()) {
+        match vault
+            .cached_pack(&name)
+            .and_then(|p| Ok(pack::contents(&p, vault.keys())?))
+        {
             Ok(c) => present.extend(c.entries.iter().map(|e| e.header.hash)),
             Err(_) => return Ok(BlobsPresent::Unknown),
         }
@@ -450,12 +456,12 @@ fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<V
                 w.copy(*h, &stored)?;
                 progress(h.stored_len as u64);
                 if w.len() >= TARGET_PACK_SIZE {
-                    done.push(open.take().expect("open").finish()?);
+                    done.push(vault.finish_pack(open.take().expect("open"))?);
                 }
             }
         }
         if let Some(w) = open.take() {
-            done.push(w.finish()?);
+            done.push(vault.finish_pack(w)?);
         }
         Ok(())
     })();
@@ -464,6 +470,7 @@ fn repack(vault: &Vault, packs: &[&PackUse], progress: &dyn Fn(u64)) -> Result<V
             w.abandon();
         }
         for p in &done {
+            let _ = vault.delete_remote_pack(&p.id);
             let _ = fs::remove_file(vault.pack_path(&p.id));
         }
         return Err(e);

@@ -41,6 +41,16 @@ pub enum ReadError {
 pub struct PackFiles<'v> {
     vault: &'v Vault,
     open: HashMap<String, File>,
+    /// A pack was opened: the off-site cache may have grown (trimmed on drop).
+    fetched: bool,
+}
+
+impl Drop for PackFiles<'_> {
+    fn drop(&mut self) {
+        if self.fetched {
+            self.vault.trim_cache();
+        }
+    }
 }
 
 impl<'v> PackFiles<'v> {
@@ -50,6 +60,7 @@ impl<'v> PackFiles<'v> {
         PackFiles {
             vault,
             open: HashMap::new(),
+            fetched: false,
         }
     }
 
@@ -57,12 +68,21 @@ impl<'v> PackFiles<'v> {
     pub fn file(&mut self, name: &str) -> std::result::Result<&File, PackError> {
         if !self.open.contains_key(name) && self.open.len() >= Self::MAX_OPEN {
             self.open.clear();
+            self.vault.trim_cache();
         }
-        let path = self.vault.pack_path(name);
         Ok(match self.open.entry(name.to_string()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(File::open(&path).map_err(|source| PackError::Io { path, source })?)
+                // A pack kept off-site comes into the local cache first.
+                let file = self.vault.open_pack(name).map_err(|e| match e {
+                    StoreError::Io { path, source } => PackError::Io { path, source },
+                    e => PackError::Io {
+                        path: self.vault.pack_path(name),
+                        source: io::Error::other(e.to_string()),
+                    },
+                })?;
+                self.fetched = true;
+                v.insert(file)
             }
         })
     }

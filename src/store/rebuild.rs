@@ -66,6 +66,8 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
         let mut known_files = HashSet::new();
         let mut forgotten = HashSet::new();
         let mut seen = HashSet::new();
+        // With a remote, the packs are its packs: all of them come into the cache.
+        vault.sync_all_packs()?;
         let mut reader = PackFiles::new(vault);
         for file in vault.pack_files()? {
             let PackFile::Pack { id, path } = file else {

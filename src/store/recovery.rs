@@ -42,6 +42,8 @@ fn recover(vault: &Vault) -> Result<()> {
             PackFile::Temporary(path) => fs::remove_file(&path).map_err(io_at(&path))?,
             PackFile::Pack { id, path } if !known.contains(&id) => {
                 if let Ok((size, entries)) = pack::read_index(&path, vault.keys()) {
+                    // Committed only once off-site too (a killed upload is redone).
+                    vault.upload_pack(&id)?;
                     let tx = repo.conn_mut().transaction()?;
                     tombstone::apply_adopted(vault, &tx, &id, &entries)?;
                     index::insert_pack(&tx, &FinishedPack { id, size, entries })?;

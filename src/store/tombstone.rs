@@ -86,7 +86,7 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
         raw.len(),
         &raw,
     )?;
-    let finished = w.finish()?;
+    let finished = vault.finish_pack(w)?;
     super::failpoint("forget-after-tombstone");
     let mut conn = vault.connect()?;
     let tx = conn.transaction()?;

@@ -8,7 +8,8 @@
 //! <vault>/vault.db       the SQLite index (WAL mode; -wal/-shm beside it)
 //! <vault>/lock           the writer lock (see lock.rs)
 //! <vault>/readers        the readers' shared lock (see lock.rs)
-//! <vault>/packs/xx/*.pack  pack files (see pack.rs)
+//! <vault>/packs/xx/*.pack  pack files (see pack.rs); with a remote, a cache of them
+//! <vault>/remote.toml    where the packs live off-site, if anywhere (see remote.rs)
 //! ```
 //!
 //! Private by default, whatever the umask: the vault folder and its folders are
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use super::crypto::keys::{KeyDir, KeyFile};
 use super::crypto::Keys;
 use super::pack::{self, TMP_SUFFIX};
+use super::remote::Remote;
 use super::{index, io_at, Result, StoreError};
 
 const MARKER: &str = "VAULT";
@@ -31,6 +33,8 @@ const ENCRYPTED_MARKER_TEXT: &str = "tt-vault 1 encrypted\n";
 #[derive(Debug, Clone)]
 pub struct Vault {
     root: PathBuf,
+    /// Where the packs live when not (only) here; see remote.rs.
+    remote: Option<Arc<Remote>>,
     /// An encrypted vault's keys, once unlocked (see [`Vault::unlock`]).
     keys: Option<Arc<Keys>>,
     /// Fixed when the vault is opened: an encrypted vault is never read as a plain one.
@@ -65,6 +69,7 @@ impl Vault {
         }
         let mut vault = Vault {
             root: root.to_path_buf(),
+            remote: None,
             keys: None,
             encrypted: encrypted.is_some(),
             key_id: None,
@@ -136,6 +141,7 @@ impl Vault {
             "vault.db-shm",
             "lock",
             "readers",
+            super::remote::CONFIG_FILE,
         ];
         for name in own {
             tighten(&self.root.join(name), 0o600);
@@ -166,6 +172,7 @@ impl Vault {
         }
         let mut vault = Vault {
             root: root.to_path_buf(),
+            remote: Remote::load(root)?,
             keys: None,
             encrypted: false,
             key_id: None,
@@ -226,6 +233,15 @@ impl Vault {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub(crate) fn set_remote(&mut self, remote: Option<Arc<Remote>>) {
+        self.remote = remote;
+    }
+
+    /// The off-site storage of the packs, for a vault that has one.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_deref()
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod s3;
 pub mod tiktok_server;
 pub mod viewer;

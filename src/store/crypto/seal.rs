@@ -36,7 +36,8 @@ pub struct AuthError;
 
 /// A ChaCha20-Poly1305 context keyed with the HChaCha20 subkey of `key` and `nonce`.
 fn context(key: &[u8; 32], nonce: &[u8], encrypt: bool) -> Result<CipherCtx, AuthError> {
-    let subkey: Zeroizing<[u8; 32]> = Zeroizing::new(hchacha::<U10>(key.into(), nonce[..16].into()).into());
+    let subkey: Zeroizing<[u8; 32]> =
+        Zeroizing::new(hchacha::<U10>(key.into(), nonce[..16].into()).into());
     let mut iv = [0u8; 12];
     iv[4..].copy_from_slice(&nonce[16..NONCE_LEN]);
     let mut ctx = CipherCtx::new().map_err(|_| AuthError)?;

@@ -1,0 +1,550 @@
+//! Off-site vaults (packs in S3) through the binary, against a real S3-protocol
+//! server on loopback (moto's, see tests/support/s3.rs), with a proxy in front of it
+//! for the faults. Without moto installed these tests skip and say so, unless
+//! `TT_VAULT_REQUIRE_S3=1` (set by .ci/run) demands them.
+
+mod common;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{bin, random_bytes, s, tree, write};
+use support::s3::{moto_or_skip, Moto, Proxy};
+
+const BUCKET: &str = "ttbucket";
+
+/// A scratch folder with vaults in it, run against one endpoint.
+struct Site {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    key: String,
+}
+
+impl Site {
+    fn new(endpoint: String) -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+            endpoint,
+            key: "test".into(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, vault: &str) -> Command {
+        let mut c = Command::new(bin());
+        c.env("TT_VAULT", self.path(vault))
+            .env("TZ", "UTC")
+            .env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("TT_VAULT_S3_ENDPOINT", &self.endpoint)
+            .env("TT_VAULT_S3_RETRIES", "3")
+            .env_remove("AWS_REGION");
+        c
+    }
+
+    fn run(&self, vault: &str, args: &[&str]) -> Output {
+        self.cmd(vault).args(args).output().unwrap()
+    }
+
+    fn expect(&self, vault: &str, args: &[&str], code: i32) -> (String, String) {
+        let out = self.run(vault, args);
+        let (so, se) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tt-vault {args:?}\nstdout:\n{so}\nstderr:\n{se}"
+        );
+        (so, se)
+    }
+
+    fn json(&self, vault: &str, args: &[&str], code: i32) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (so, _) = self.expect(vault, &all, code);
+        serde_json::from_str(&so).unwrap_or_else(|e| panic!("{args:?}: {e}: {so}"))
+    }
+
+    fn snapshot(&self, vault: &str, src: &Path, time: &str) -> String {
+        let args = [
+            "snapshot",
+            "--media",
+            s(src),
+            "--account",
+            "a",
+            "--time",
+            time,
+        ];
+        self.json(vault, &args, 0)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Restores `snapshot` of vault into a new folder and returns its tree.
+    fn restored(&self, vault: &str, snapshot: &str, to: &str) -> Tree {
+        let out = self.path(to);
+        self.expect(
+            vault,
+            &["restore", "--snapshot", snapshot, "--to", s(&out)],
+            0,
+        );
+        tree(&out.join("media"))
+    }
+
+    /// The finished packs in the vault's local cache.
+    fn cached_packs(&self, vault: &str) -> usize {
+        let mut n = 0;
+        common::each_file(&self.path(vault).join("packs"), &mut |p, _| {
+            n += usize::from(p.extension().is_some_and(|e| e == "pack"));
+        });
+        n
+    }
+}
+
+type Tree = std::collections::BTreeMap<String, String>;
+
+/// What a snapshot of `src` restores as (under the media folder's name).
+fn as_restored(src: &Path) -> Tree {
+    let name = src.file_name().unwrap().to_string_lossy();
+    tree(src)
+        .into_iter()
+        .map(|(k, v)| (format!("{name}/{k}"), v))
+        .collect()
+}
+
+/// Random files (one large enough for a multipart upload) under `<site>/src<seed>`.
+fn sources(site: &Site, seed: u64) -> PathBuf {
+    let src = site.path(&format!("src{seed}"));
+    write(&src.join("big.mp4"), &random_bytes(10 << 20, seed));
+    write(&src.join("small.mp4"), &random_bytes(300_000, seed + 1));
+    write(&src.join("notes.txt"), format!("seed {seed}").as_bytes());
+    src
+}
+
+/// Moto with the test bucket in it, and a site that talks to it directly (None:
+/// the test skips).
+fn moto_site(test: &str) -> Option<(Moto, Site)> {
+    let moto = moto_or_skip(test)?;
+    moto.create_bucket(BUCKET);
+    let site = Site::new(moto.endpoint());
+    Some((moto, site))
+}
+
+fn pack_keys(moto: &Moto, prefix: &str) -> Vec<String> {
+    moto.keys(BUCKET, &format!("{prefix}/packs/"))
+}
+
+fn init_remote(site: &Site, vault: &str, prefix: &str, extra: &[&str]) {
+    let url = format!("s3://{BUCKET}/{prefix}");
+    let mut args = vec!["init", "--remote", url.as_str()];
+    args.extend_from_slice(extra);
+    site.expect(vault, &args, 0);
+}
+
+#[test]
+fn round_trip_with_a_tiny_cache_and_a_new_machine() {
+    let Some((moto, site)) = moto_site("round_trip") else {
+        return;
+    };
+    let src = sources(&site, 1);
+    init_remote(&site, "v", "tt", &["--cache-size", "1"]);
+    assert!(moto
+        .keys(BUCKET, "tt/")
+        .contains(&"tt/tt-vault".to_string()));
+    let id = site.snapshot("v", &src, "2026-06-01T10:00:00Z");
+    assert!(
+        !pack_keys(&moto, "tt").is_empty(),
+        "the packs are in the bucket"
+    );
+    assert_eq!(site.cached_packs("v"), 0, "a 1-byte cache keeps no pack");
+    assert_eq!(site.restored("v", &id, "out1"), as_restored(&src));
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true);
+    assert!(report["packs_checked"].as_u64().unwrap() >= 1);
+    assert_eq!(site.cached_packs("v"), 0, "reads leave the cache trimmed");
+
+    // A new machine: nothing but the bucket.
+    init_remote(&site, "new", "tt", &["--existing", "--cache-size", "all"]);
+    let snaps = site.json("new", &["snapshots"], 0);
+    assert_eq!(snaps.as_array().unwrap().len(), 1, "{snaps}");
+    assert_eq!(snaps[0]["id"], id.as_str());
+    assert_eq!(
+        site.cached_packs("new"),
+        pack_keys(&moto, "tt").len(),
+        "--cache-size all keeps every pack locally"
+    );
+    assert_eq!(site.restored("new", &id[..12], "out2"), as_restored(&src));
+    site.expect("new", &["verify", "--read-data"], 0);
+
+    // A bucket that holds a vault is adopted, never overwritten by a new one.
+    let (_, err) = site.expect(
+        "other",
+        &["init", "--remote", &format!("s3://{BUCKET}/tt")],
+        2,
+    );
+    assert!(
+        err.contains("already holds a vault") && err.contains("--existing"),
+        "{err}"
+    );
+    let (_, err) = site.expect(
+        "other",
+        &[
+            "init",
+            "--remote",
+            &format!("s3://{BUCKET}/empty"),
+            "--existing",
+        ],
+        2,
+    );
+    assert!(err.contains("holds no tt-vault"), "{err}");
+    assert!(
+        !site.path("other").exists(),
+        "a refused init creates nothing"
+    );
+}
+
+#[test]
+fn an_encrypted_vault_leaves_only_ciphertext_and_a_new_machine_needs_the_passphrase() {
+    let Some((moto, site)) = moto_site("encrypted") else {
+        return;
+    };
+    let pass = site.path("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let with_pass = |vault: &str, args: &[&str], code: i32| {
+        let out = site
+            .cmd(vault)
+            .env("TT_VAULT_KDF", "test")
+            .env("TT_VAULT_PASSWORD_FILE", &pass)
+            .args(args)
+            .args(["--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    let url = format!("s3://{BUCKET}/enc");
+    with_pass(
+        "v",
+        &["init", "--encrypt", "--remote", &url, "--cache-size", "all"],
+        0,
+    );
+    let export = common::fixture("json2026");
+    let src = sources(&site, 8);
+    let args = [
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&export),
+        "--media",
+        s(&src),
+    ];
+    with_pass("v", &args, 0);
+    let keys = moto.keys(BUCKET, "enc/");
+    assert!(
+        keys.iter().any(|k| k.starts_with("enc/keys/")),
+        "key files go off-site: {keys:?}"
+    );
+    for key in keys.iter().filter(|k| k.starts_with("enc/packs/")) {
+        let (code, bytes) = moto.request_bytes("GET", &format!("/{BUCKET}/{key}"));
+        assert_eq!(code, 200);
+        for needle in [&b"bruno_cooks"[..], b"are you selling loaves?", b"big.mp4"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{key} holds {:?} in the clear",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    // A new machine: the bucket and the passphrase, nothing else.
+    let adopted = with_pass("new", &["init", "--remote", &url, "--existing"], 0);
+    assert_eq!(adopted["rebuilt"]["snapshots"], 1, "{adopted}");
+    assert_eq!(
+        adopted["rebuilt"]["exports"], 1,
+        "the catalogue is rebuilt too: {adopted}"
+    );
+    let out = site.path("out");
+    with_pass("new", &["restore", "--latest", "--to", s(&out)], 0);
+    assert_eq!(tree(&out.join("media")), as_restored(&src));
+    with_pass("new", &["verify", "--read-data"], 0);
+    // Without the passphrase the adopted vault stays shut.
+    let (_, err) = site.expect("new", &["snapshots"], 2);
+    assert!(
+        err.contains("encrypted") || err.contains("passphrase"),
+        "{err}"
+    );
+}
+
+#[test]
+fn prune_deletes_remote_packs_after_its_commit_even_when_killed() {
+    let Some((moto, site)) = moto_site("prune") else {
+        return;
+    };
+    init_remote(&site, "v", "p", &[]);
+    let first = sources(&site, 10);
+    let old = site.snapshot("v", &first, "2026-01-01T00:00:00Z");
+    let keys_after_first = pack_keys(&moto, "p");
+    let src = sources(&site, 20);
+    let keep = site.snapshot("v", &src, "2026-02-01T00:00:00Z");
+    site.expect("v", &["forget", &old], 0);
+    // Killed right after prune's commit: the old packs are pending deletes.
+    let out = site
+        .cmd("v")
+        .env("TT_VAULT_FAILPOINT", "prune-after-commit")
+        .args(["prune"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    for k in &keys_after_first {
+        assert!(
+            pack_keys(&moto, "p").contains(k),
+            "nothing deleted before the kill"
+        );
+    }
+    // The next writer finishes the deletes off-site.
+    site.expect("v", &["prune"], 0);
+    let now = pack_keys(&moto, "p");
+    for k in &keys_after_first {
+        assert!(!now.contains(k), "{k} was deleted from the bucket");
+    }
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(site.restored("v", &keep, "out"), as_restored(&src));
+}
+
+#[test]
+fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
+    let Some((moto, site)) = moto_site("verify") else {
+        return;
+    };
+    init_remote(&site, "v", "vf", &["--cache-size", "1"]);
+    let id = site.snapshot("v", &sources(&site, 3), "2026-03-01T00:00:00Z");
+    let keys = pack_keys(&moto, "vf");
+    let victim = &keys[0];
+    let (code, body) = moto.request("DELETE", &format!("/{BUCKET}/{victim}"));
+    assert_eq!(code, 204, "{body}");
+    let pack = victim.rsplit('/').next().unwrap().trim_end_matches(".pack");
+    let report = site.json("v", &["verify"], 1);
+    let problems = report["problems"].as_array().unwrap();
+    let missing = problems
+        .iter()
+        .find(|p| p["kind"] == "missing_pack")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(missing["pack"], pack);
+    assert!(missing["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("s3://{BUCKET}/vf/")));
+    assert!(
+        missing["snapshots"].to_string().contains(&id[..8]),
+        "{report}"
+    );
+    let (out, _) = site.expect("v", &["verify"], 1);
+    assert!(out.contains(pack) && out.contains(&id[..8]), "{out}");
+    // An object the index does not know is reported too, and left alone.
+    let stray = format!("/{BUCKET}/vf/packs/ab/ab{}.pack", "0".repeat(30));
+    let (code, _) = moto.request("PUT", &stray);
+    assert_eq!(code, 200);
+    let report = site.json("v", &["verify"], 1);
+    assert!(report.to_string().contains("extra_pack"), "{report}");
+}
+
+#[test]
+fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
+    let Some(moto) = moto_or_skip("faults") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let site = Site::new(proxy.endpoint());
+    init_remote(&site, "v", "f", &[]);
+    let src = sources(&site, 4);
+    proxy
+        .faults
+        .fail_next
+        .store(3, std::sync::atomic::Ordering::SeqCst);
+    let first = site.snapshot("v", &src, "2026-04-01T00:00:00Z");
+    assert_eq!(
+        proxy
+            .faults
+            .fail_next
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+
+    proxy
+        .faults
+        .fail_all
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let more = sources(&site, 5);
+    let args = [
+        "snapshot",
+        "--media",
+        s(&more),
+        "--account",
+        "a",
+        "--time",
+        "2026-04-02T00:00:00Z",
+    ];
+    let (_, err) = site.expect("v", &args, 2);
+    assert!(err.contains(&format!("s3://{BUCKET}/f/packs/")), "{err}");
+    assert!(err.contains("retried"), "{err}");
+    proxy
+        .faults
+        .fail_all
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let snaps = site.json("v", &["snapshots"], 0);
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        1,
+        "the failed snapshot is not visible"
+    );
+    site.snapshot("v", &more, "2026-04-02T00:00:00Z");
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(site.restored("v", &first, "out"), as_restored(&src));
+}
+
+#[test]
+fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads() {
+    let Some(moto) = moto_or_skip("killed") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let site = Site::new(proxy.endpoint());
+    init_remote(&site, "v", "k", &[]);
+    let src = sources(&site, 6);
+    // The server goes away after two requests of the upload.
+    proxy.faults.die_after.store(
+        proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst) + 2,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let args = [
+        "snapshot",
+        "--media",
+        s(&src),
+        "--account",
+        "a",
+        "--time",
+        "2026-05-01T00:00:00Z",
+    ];
+    let (_, err) = site.expect("v", &args, 2);
+    assert!(proxy.is_dead());
+    assert!(err.contains("off-site storage"), "{err}");
+    assert!(site
+        .json("v", &["snapshots"], 0)
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The server is back (a new address: the same bucket behind it).
+    let back = Proxy::start(moto.port);
+    let site = Site {
+        endpoint: back.endpoint(),
+        ..site
+    };
+    let id = site.snapshot("v", &src, "2026-05-01T00:00:00Z");
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+}
+
+#[test]
+fn wrong_credentials_and_a_missing_bucket_are_clear_errors() {
+    let Some(moto) = moto_or_skip("credentials") else {
+        return;
+    };
+    let site = Site::new(moto.endpoint());
+    let (_, err) = site.expect("v", &["init", "--remote", "s3://nobucket/tt"], 2);
+    assert!(
+        err.contains("s3://nobucket/tt") && err.contains("NoSuchBucket"),
+        "{err}"
+    );
+    assert!(!site.path("v").exists());
+    let out = site
+        .cmd("v")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .args(["init", "--remote", "s3://nobucket/tt"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+
+    let bin = support::s3::moto_binary().unwrap();
+    let strict = Moto::start(&bin, &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
+    let site = Site {
+        key: "AKIANOTAKEY".into(),
+        ..Site::new(strict.endpoint())
+    };
+    let (_, err) = site.expect("v", &["init", "--remote", &format!("s3://{BUCKET}/tt")], 2);
+    assert!(
+        err.contains("InvalidAccessKeyId") && err.contains("AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(!site.path("v").exists());
+}
+
+/// Opt-in: the same round trip against any real S3 service, when
+/// `TT_VAULT_TEST_S3_ENDPOINT`, `TT_VAULT_TEST_S3_BUCKET`, `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` are set (see the README's Off-site section).
+#[test]
+fn opt_in_round_trip_against_a_real_s3_service() {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(endpoint), Some(bucket), Some(key), Some(secret)) = (
+        var("TT_VAULT_TEST_S3_ENDPOINT"),
+        var("TT_VAULT_TEST_S3_BUCKET"),
+        var("AWS_ACCESS_KEY_ID"),
+        var("AWS_SECRET_ACCESS_KEY"),
+    ) else {
+        eprintln!(
+            "opt_in_round_trip: SKIPPED — set TT_VAULT_TEST_S3_ENDPOINT, TT_VAULT_TEST_S3_BUCKET, \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to run it"
+        );
+        return;
+    };
+    let site = Site {
+        key,
+        ..Site::new(endpoint)
+    };
+    let src = sources(&site, 7);
+    let prefix = format!("tt-vault-test-{}", std::process::id());
+    let url = format!("s3://{bucket}/{prefix}");
+    let run = |vault: &str, args: &[&str], code: i32| {
+        let out = site
+            .cmd(vault)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("TT_VAULT_S3_RETRIES", "6")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+    };
+    run("v", &["init", "--remote", &url, "--cache-size", "1"], 0);
+    let time = "2026-06-01T00:00:00Z";
+    run(
+        "v",
+        &[
+            "snapshot",
+            "--media",
+            s(&src),
+            "--account",
+            "a",
+            "--time",
+            time,
+        ],
+        0,
+    );
+    run("v", &["verify", "--read-data"], 0);
+    run("new", &["init", "--remote", &url, "--existing"], 0);
+    let out = site.path("out");
+    run("new", &["restore", "--latest", "--to", s(&out)], 0);
+    assert_eq!(tree(&out.join("media")), as_restored(&src));
+}
