@@ -1104,9 +1104,18 @@ fn a_terminal_sees_only_the_styled_bar() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("snapshot ["), "no bar on a terminal: {text:?}");
+    assert!(
+        text.contains("snapshot ["),
+        "no bar on a terminal: {text:?}"
+    );
     assert_eq!(unstyled_counts(&text), None, "{text:?}");
     // Piped, nothing but the report.
-    let piped = env.run(&["snapshot", "--media", src.to_str().unwrap(), "--account", "a"]);
+    let piped = env.run(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "a",
+    ]);
     assert!(!String::from_utf8_lossy(&piped.stderr).contains("snapshot ["));
 }

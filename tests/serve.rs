@@ -281,8 +281,19 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
 
     // A snapshot without an export still shows its posts; the lists say there is none.
     must(&c, &format!("{}/s/{snap}", v.base)).await;
-    let (status, _) = get(&c, &format!("{}/s/{snap}/posts", v.base)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    for tab in ["posts", "diff", "list/likes", "messages"] {
+        let (status, body) = get(&c, &format!("{}/s/{snap}/{tab}", v.base)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{tab}");
+        assert!(
+            body.contains("has no TikTok export") && body.contains("profile page"),
+            "{tab}: {body}"
+        );
+        assert!(
+            body.contains(&format!("href=\"/s/{snap}\"")),
+            "{tab}: no link to the snapshot's page: {body}"
+        );
+        must(&c, &format!("{}/s/{snap}", v.base)).await;
+    }
 
     let video = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::CODECS)).await;
     assert!(
