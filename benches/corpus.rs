@@ -7,8 +7,8 @@
 //! which leaves the fixed cost out and times the data path alone; the cost of opening
 //! the vault is then a row of its own). Prints MB/s for the first snapshot, a no-change
 //! re-snapshot, a snapshot after ~5 % new files, restore and `verify --read-data`,
-//! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH — the
-//! baselines they set on the same corpus in the same run.
+//! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH, unless
+//! TT_BENCH_BASELINES=0 — the baselines they set on the same corpus in the same run.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -43,8 +43,9 @@ fn main() {
         count(&corpus)
     );
     let mut rows: Vec<(String, f64, u64)> = Vec::new();
+    let baselines = std::env::var_os("TT_BENCH_BASELINES").is_none_or(|v| v != "0");
 
-    if which("b3sum") {
+    if baselines && which("b3sum") {
         let files = list(&corpus);
         let t = time(|| {
             run(Command::new("b3sum")
@@ -102,7 +103,7 @@ fn main() {
     remove_new_files(&corpus);
     fs::remove_dir_all(&out).unwrap();
 
-    if which("restic") {
+    if baselines && which("restic") {
         let repo = work.join("restic");
         let restic = |args: &[&str]| {
             let mut c = Command::new("restic");

@@ -128,6 +128,7 @@ impl Vault {
         };
         tighten(&self.root, 0o700);
         tighten(&self.packs_dir(), 0o700);
+        tighten(&self.root.join("keys"), 0o700);
         let own = [
             MARKER,
             "vault.db",
