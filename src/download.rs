@@ -80,7 +80,7 @@ impl ExportList {
         Ok(out)
     }
 
-    fn section(self) -> Section {
+    pub fn section(self) -> Section {
         match self {
             ExportList::Posts => Section::Posts,
             ExportList::Likes => Section::Likes,

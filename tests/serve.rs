@@ -567,3 +567,81 @@ async fn a_video_streams_through_a_prune() {
     drop(v);
     env.ok(&["verify", "--read-data"]);
 }
+
+/// An export whose like list holds the likes `from..to` (newest first).
+fn likes_export(from: u64, to: u64) -> String {
+    let likes: Vec<String> = (from..to)
+        .rev()
+        .map(|i| {
+            format!(
+                r#"{{"date": "2026-05-{:02} 10:{:02}:{:02}", "link": "https://www.tiktokv.com/share/video/{}/"}}"#,
+                1 + i / 3600 % 28,
+                i / 60 % 60,
+                i % 60,
+                7_500_000_000_000_000_000 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"Profile And Settings": {{"Profile Info": {{"ProfileMap": {{"userName": "pager"}}}}}},
+           "Likes and Favorites": {{"Like List": {{"ItemFavoriteList": [{}]}}}}}}"#,
+        likes.join(",")
+    )
+}
+
+/// The "What changed" page lists what `diff` finds, a page of each list at a time,
+/// with a link on to the rest; a list it does not know is a 404.
+#[tokio::test]
+async fn the_diff_page_pages_through_the_changes() {
+    let env = Env::new();
+    let export = env.path("export/user_data_tiktok.json");
+    // 20 likes, then 250 more and the oldest 5 gone.
+    for (text, time) in [
+        (likes_export(0, 20), "2026-06-01T00:00:00Z"),
+        (likes_export(5, 270), "2026-06-08T00:00:00Z"),
+    ] {
+        common::write(&export, text.as_bytes());
+        env.ok(&[
+            "snapshot",
+            "--export",
+            common::s(&export),
+            "--download",
+            "none",
+            "--time",
+            time,
+        ]);
+    }
+    let id = |i: u64| (7_500_000_000_000_000_000 + i).to_string();
+    let v = Viewer::start(env.cmd(), &[]);
+    let c = v.client().await;
+    let snaps = snapshot_links(&must(&c, &format!("{}/", v.base)).await);
+    let newer = &snaps[0];
+    let page = must(&c, &format!("{}/s/{newer}/diff", v.base)).await;
+    for i in 0..5 {
+        assert!(page.contains(&id(i)), "removed like {i} not shown");
+    }
+    // The newest 200 added likes are on the first page, the 50 oldest further on.
+    assert!(page.contains(&id(269)) && page.contains(&id(70)));
+    assert!(!page.contains(&id(69)) && !page.contains(&id(20)));
+    assert!(!page.contains(&id(10)), "an unchanged like is listed");
+    let more = page
+        .split("href=\"")
+        .skip(1)
+        .map(|p| p[..p.find('"').unwrap()].replace("&amp;", "&"))
+        .find(|h| h.contains("part=added"))
+        .expect("a link to more added likes");
+    let rest = must(&c, &format!("{}{more}", v.base)).await;
+    for i in 20..70 {
+        assert!(
+            rest.contains(&id(i)),
+            "added like {i} not on the second page"
+        );
+    }
+    assert!(!rest.contains(&id(70)), "the second page repeats the first");
+    let (status, _) = get(
+        &c,
+        &format!("{}/s/{newer}/diff?section=nothing&part=added", v.base),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

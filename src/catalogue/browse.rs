@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde_json::Value;
 
 use super::query::{
-    item_from_row, profile_view, version_from_row, Item, Version, AT_VERSION, ITEM_COLUMNS,
+    item_columns, item_from_row, profile_view, version_from_row, Item, Version, AT_VERSION,
     VERSION_COLUMNS,
 };
 use super::Result;
@@ -173,8 +173,9 @@ fn segment(
         Sql::Text(value.to_string()),
     ];
     let mut sql = format!(
-        "SELECT {ITEM_COLUMNS}, id FROM export_items INDEXED BY {index}
-         WHERE {AT_VERSION} AND is_raw = 0 AND {filter}"
+        "SELECT {}, id FROM export_items INDEXED BY {index}
+         WHERE {AT_VERSION} AND is_raw = 0 AND {filter}",
+        item_columns("export_items")
     );
     let mut bind = |value: Sql| {
         args.push(value);
@@ -251,10 +252,12 @@ pub fn chats(conn: &Connection, v: &Version, skip: usize, size: usize) -> Result
 /// The rows of a version that name post `video_id`, in every section.
 pub fn post_rows(conn: &Connection, v: &Version, video_id: &str) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS}, id FROM export_items INDEXED BY export_items_by_video
-         WHERE video_id = ?3 AND {AT_VERSION} AND is_raw = 0 ORDER BY id"
+        "SELECT {}, id FROM export_items INDEXED BY export_items_by_video
+         WHERE video_id = ?3 AND {AT_VERSION} AND is_raw = 0 ORDER BY id",
+        item_columns("export_items")
     ))?;
-    let rows = stmt.query_map(params![v.account, v.seq, video_id], row_from)?;
+    let id = super::query::video_id_value(video_id);
+    let rows = stmt.query_map(params![v.account, v.seq, id], row_from)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -295,7 +298,6 @@ pub fn search(
     // The search table's one column is named `text` too: qualify the item's columns.
     // CROSS JOIN keeps the search table outermost: driven from the items instead,
     // a search within messages ran one MATCH per message (37 s on 30 000).
-    let columns: Vec<String> = ITEM_COLUMNS.split(", ").map(|c| format!("i.{c}")).collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {}, i.id, highlight(export_search, 0, char(1), char(2))
          FROM export_search CROSS JOIN export_items i ON i.id = export_search.rowid
@@ -303,7 +305,7 @@ pub fn search(
            AND i.account = ?1 AND i.first_seq <= ?2 AND (i.last_seq IS NULL OR i.last_seq >= ?2)
            AND i.is_raw = 0 AND i.section IN ({})
          ORDER BY export_search.rowid DESC LIMIT ?5",
-        columns.join(", "),
+        item_columns("i"),
         wanted.join(", ")
     ))?;
     let mut hits: Vec<Hit> = stmt
@@ -353,8 +355,9 @@ pub fn profile_history(conn: &Connection, account: &str) -> Result<Vec<ProfileVe
         |first: i64, last: Option<i64>, seq: i64| first <= seq && last.is_none_or(|l| l >= seq);
     let profiles: Vec<(i64, Option<i64>, Item)> = conn
         .prepare_cached(&format!(
-            "SELECT {ITEM_COLUMNS}, first_seq, last_seq FROM export_items
-             WHERE account = ?1 AND section = 'profile' AND is_raw = 0 ORDER BY position, id"
+            "SELECT {}, first_seq, last_seq FROM export_items
+             WHERE account = ?1 AND section = 'profile' AND is_raw = 0 ORDER BY position, id",
+            item_columns("export_items")
         ))?
         .query_map([account], |r| {
             Ok((r.get(13)?, r.get(14)?, item_from_row(r)?))

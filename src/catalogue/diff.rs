@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use rusqlite::{params, Connection, ToSql};
 use serde_json::{json, Map, Value};
 
-use super::query::{self, Item, Version, AT_VERSION, ITEM_COLUMNS, PROFILE_ALIASES};
+use super::query::{self, Item, Version, AT_VERSION, PROFILE_ALIASES};
 use super::{Result, SECTIONS};
 use crate::tiktok::export::norm;
 
@@ -57,6 +57,8 @@ fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
     match section {
         "posts" | "likes" | "favorites" | "reposts" | "history" => Some(|i| &i.video_id),
         "following" | "followers" | "blocked" => Some(|i| &i.username),
+        "sounds" | "effects" | "hashtags" => Some(|i| &i.link),
+        "collections" => Some(|i| &i.text),
         _ => None,
     }
 }
@@ -70,7 +72,8 @@ fn present(
 ) -> Result<BTreeSet<String>> {
     // Video ids through their own index: the planner, without statistics, would
     // scan the whole section for each id (110 ms an id on 200 000 likes).
-    let (column, index) = if matches!(section, "following" | "followers" | "blocked") {
+    let by_name = matches!(section, "following" | "followers" | "blocked");
+    let (column, index) = if by_name {
         ("username", "")
     } else {
         ("video_id", "INDEXED BY export_items_by_video")
@@ -81,7 +84,12 @@ fn present(
     ))?;
     let mut found = BTreeSet::new();
     for id in ids {
-        if stmt.exists(params![v.account, v.seq, section, id])? {
+        let value = if by_name {
+            rusqlite::types::Value::Text(id.clone())
+        } else {
+            query::video_id_value(id)
+        };
+        if stmt.exists(params![v.account, v.seq, section, value])? {
             found.insert(id.clone());
         }
     }
@@ -89,19 +97,52 @@ fn present(
 }
 
 /// Rows of `section` in version `x` whose item (key and occurrence) is not in `y`.
+///
+/// One set operation over the intervals, never a lookup per row of `x`: a row of `x`
+/// missing from `y` must have ended before `y` (when `y` is later) or begun after it
+/// (when `y` is earlier), and only those candidates, as many as changed, are checked
+/// for the same item under another row (one that vanished and came back).
 fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result<Vec<Item>> {
+    rows_only_in(conn, x, y, section, 0, None)
+}
+
+/// As the rows of a section `diff` compares: those of version `x` whose item is not
+/// in `y`, newest first, from the `skip`th and at most `limit` of them. One page of
+/// a section's additions (`x` the newer) or removals (`x` the older), for the viewer:
+/// it costs what the changes are, never what the section holds.
+pub fn rows_only_in(
+    conn: &Connection,
+    x: &Version,
+    y: &Version,
+    section: &str,
+    skip: usize,
+    limit: Option<usize>,
+) -> Result<Vec<Item>> {
+    if x.seq == y.seq {
+        return Ok(Vec::new());
+    }
     let filter = if section == "raw" {
         "is_raw = 1"
     } else {
         "is_raw = 0 AND section = ?4"
     };
+    // ?2 is x's sequence number, ?3 y's. The closed rows have their own index.
+    let changed = if y.seq > x.seq {
+        "last_seq >= ?2 AND last_seq < ?3 AND first_seq <= ?2"
+    } else {
+        // `first_seq > 1` (implied: sequence numbers start at 1) lets the partial
+        // index of the rows that began after the first version serve it.
+        "first_seq > ?3 AND first_seq > 1 AND first_seq <= ?2 AND (last_seq IS NULL OR last_seq >= ?2)"
+    };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {ITEM_COLUMNS} FROM export_items i WHERE {AT_VERSION} AND {filter}
+        "SELECT {} FROM export_items i WHERE account = ?1 AND {changed} AND {filter}
            AND NOT EXISTS (SELECT 1 FROM export_items j
-                           WHERE j.account = i.account AND j.key = i.key
-                             AND j.occurrence = i.occurrence
+                           WHERE j.key = i.key AND j.occurrence = i.occurrence
+                             AND j.account = i.account
                              AND j.first_seq <= ?3 AND (j.last_seq IS NULL OR j.last_seq >= ?3))
-         ORDER BY date_utc IS NULL, date_utc DESC, position, id"
+         ORDER BY date_utc IS NULL, date_utc DESC, position, id LIMIT {} OFFSET {skip}",
+        query::item_columns("i"),
+        limit.map_or(-1, |l| l as i64),
     ))?;
     // Raw rows are keyed by their path, not a section: no fourth parameter for them.
     let mut args: Vec<&dyn ToSql> = vec![&x.account, &x.seq, &y.seq];
@@ -112,6 +153,14 @@ fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result
         .query_map(&*args, query::item_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// How `diff` names a row: its video id or username in sections listed by those,
+/// else a short descriptor (`date [chat] from: text`; the key path of a raw section).
+pub fn name_of(i: &Item) -> String {
+    identity(&i.section)
+        .and_then(|ident| ident(i).clone())
+        .unwrap_or_else(|| describe(i))
 }
 
 /// A short human descriptor of a row that has no id of its own.
@@ -126,11 +175,19 @@ fn describe(i: &Item) -> String {
     if let Some(from) = &i.sender {
         s.push_str(&format!(" {from}"));
     }
+    // A login has no text of its own: it is where and on what (IP, device, …).
+    let login = (i.section == "logins").then(|| {
+        let mut columns = Map::new();
+        query::login_columns(&i.fields, &mut columns);
+        let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
+        present.join(", ")
+    });
     let what = i
         .text
         .as_deref()
         .or(i.link.as_deref())
         .or(i.username.as_deref())
+        .or(login.as_deref())
         .unwrap_or("");
     if !what.is_empty() {
         s.push_str(&format!(": {what}"));
@@ -138,7 +195,8 @@ fn describe(i: &Item) -> String {
     s.trim_start().to_string()
 }
 
-fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
+/// The `profile` entry of [`diff`]: `{"changed": {"<field>": [old, new]}}`.
+pub fn profile_changes(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
     let (pa, pb) = (
         query::profile_fields(conn, a)?,
         query::profile_fields(conn, b)?,

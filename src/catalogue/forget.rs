@@ -134,6 +134,7 @@ mod tests {
                 account: "acc",
                 taken_ms: self.taken,
                 export_root: "export/user_data.json",
+                export_hash: None,
             };
             ingest(&mut self.conn, &v, &Export::open(&path).unwrap()).unwrap();
         }

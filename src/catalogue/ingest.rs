@@ -5,12 +5,16 @@
 //! one is inserted, and at the end every open row the export no longer holds is
 //! closed. Memory stays flat; the index grows only by what changed.
 
+use std::collections::HashMap;
+
+use rusqlite::types::Value as Sql;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
-use super::{layout_name, Result};
+use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
+use super::{layout_from_name, layout_name, Result};
 
 /// The snapshot an export version belongs to.
 #[derive(Debug, Clone)]
@@ -20,6 +24,9 @@ pub struct NewVersion<'a> {
     pub taken_ms: i64,
     /// Where the export sits in the snapshot tree (`export/TikTok_Data_1.zip`).
     pub export_root: &'a str,
+    /// The export's [`Export::fingerprint`], when known: an export identical to the
+    /// account's newest version is not parsed again.
+    pub export_hash: Option<[u8; 32]>,
 }
 
 /// Parses `export` into a new version of `v.account`, linked to `v.snapshot_id`
@@ -33,12 +40,25 @@ pub fn ingest(conn: &mut Connection, v: &NewVersion, export: &Export) -> Result<
 
 /// As [`ingest`], inside the caller's transaction (the snapshot's own commit, so a
 /// snapshot and its catalogue become visible together).
+///
+/// An export identical (by its BLAKE3) to the account's newest version becomes a new
+/// version without being read: every open row is that version's, and stays open.
 pub fn ingest_in(
     tx: &rusqlite::Transaction,
     v: &NewVersion,
     export: &Export,
 ) -> Result<ParseReport> {
+    if let Some(hash) = &v.export_hash {
+        if let Some((_, report)) = catalogued(tx, Some(v.account), hash)? {
+            let seq = next_seq(tx, v.account)?;
+            add_version(tx, v, seq, &report)?;
+            return Ok(report);
+        }
+    }
     let seq = next_seq(tx, v.account)?;
+    // A heavy export inserts millions of rows in this one transaction: with SQLite's
+    // default 2 MB cache, dirty pages spill to the log over and over.
+    tx.execute_batch("PRAGMA cache_size = -32768")?;
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS export_seen (
              key BLOB NOT NULL, occurrence INTEGER NOT NULL, PRIMARY KEY (key, occurrence)
@@ -46,8 +66,9 @@ pub fn ingest_in(
          DELETE FROM temp.export_seen;",
     )?;
     let mut position = 0i64;
+    let mut shapes = Shapes::default();
     let report = export.parse(&mut |rec| {
-        add(tx, v.account, seq, position, &rec).map_err(|e| e.to_string())?;
+        add(tx, v.account, seq, position, &rec, &mut shapes).map_err(|e| e.to_string())?;
         position += 1;
         Ok(())
     })?;
@@ -58,10 +79,17 @@ pub fn ingest_in(
                            WHERE s.key = export_items.key AND s.occurrence = export_items.occurrence)",
         params![v.account, seq],
     )?;
+    add_version(tx, v, seq, &report)?;
+    tx.execute("DELETE FROM temp.export_seen", [])?;
+    Ok(report)
+}
+
+fn add_version(tx: &Transaction, v: &NewVersion, seq: i64, report: &ParseReport) -> Result<()> {
     tx.execute(
         "INSERT INTO export_versions
-             (snapshot_id, account, seq, taken_ms, layout, username, export_root, records, understood, kept_raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             (snapshot_id, account, seq, taken_ms, layout, username, export_root, records,
+              understood, kept_raw, export_hash, damage, capped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             v.snapshot_id,
             v.account,
@@ -71,12 +99,71 @@ pub fn ingest_in(
             report.account,
             v.export_root,
             report.records as i64,
-            serde_json::to_string(&report.understood).unwrap(),
-            serde_json::to_string(&report.kept_raw).unwrap(),
+            json(&report.understood),
+            json(&report.kept_raw),
+            v.export_hash.as_ref().map(|h| &h[..]),
+            json(&report.damage),
+            json(&report.capped),
         ],
     )?;
-    tx.execute("DELETE FROM temp.export_seen", [])?;
-    Ok(report)
+    Ok(())
+}
+
+/// A report's list as stored in `export_versions`.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}
+
+/// The export version an export with BLAKE3 `hash` would repeat: the newest version
+/// ever ingested for its account (so the open rows are exactly its rows) when it has
+/// that hash. `account` None: the account a snapshot without `--account` would use,
+/// the export's own username (or `default`). Returns the version and its report.
+pub fn catalogued(
+    conn: &Connection,
+    account: Option<&str>,
+    hash: &[u8; 32],
+) -> Result<Option<(Version, ParseReport)>> {
+    let columns: Vec<String> = VERSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("v.{c}"))
+        .collect();
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {}, v.records, v.understood, v.kept_raw, v.damage, v.capped
+             FROM export_versions v JOIN export_accounts a ON a.account = v.account AND a.last_seq = v.seq
+             WHERE v.export_hash = ?1 AND v.account = coalesce(?2, v.username, 'default')",
+            columns.join(", ")
+        ))?
+        .query_row(params![&hash[..], account], |r| {
+            let texts: [Option<String>; 4] = [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?];
+            Ok((query::version_from_row(r)?, r.get::<_, i64>(7)?, texts))
+        })
+        .optional()?;
+    let Some((version, records, [understood, kept_raw, damage, capped])) = found else {
+        return Ok(None);
+    };
+    fn list<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<Vec<T>> {
+        serde_json::from_str(text.as_deref()?).ok()
+    }
+    let (Some(layout), Some(understood), Some(kept_raw), Some(damage), Some(capped)) = (
+        layout_from_name(&version.layout),
+        list(understood),
+        list(kept_raw),
+        list(damage),
+        list(capped),
+    ) else {
+        return Ok(None);
+    };
+    let report = ParseReport {
+        layout,
+        account: version.username.clone(),
+        records: records as u64,
+        understood,
+        kept_raw,
+        damage,
+        capped,
+    };
+    Ok(Some((version, report)))
 }
 
 /// The username of the account's newest export, if it had one.
@@ -101,7 +188,52 @@ fn next_seq(tx: &Transaction, account: &str) -> rusqlite::Result<i64> {
     )
 }
 
-fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -> Result<()> {
+/// The row shapes met in one ingest, by their keys' JSON (see `export_shapes`).
+#[derive(Default)]
+struct Shapes(HashMap<String, i64>);
+
+impl Shapes {
+    /// The shape of `rec`: when every original field is a string that is exactly one
+    /// of the row's columns, the keys in order with those columns; else None.
+    fn of(&mut self, tx: &Transaction, rec: &Record) -> Result<Option<i64>> {
+        let columns = [
+            rec.date.as_ref().map(|d| d.raw.as_str()),
+            rec.link.as_deref(),
+            rec.username.as_deref(),
+            rec.text.as_deref(),
+            rec.from.as_deref(),
+        ];
+        let mut keys = Vec::with_capacity(rec.fields.len());
+        for (k, v) in &rec.fields {
+            let Value::String(s) = v else { return Ok(None) };
+            let Some(i) = columns.iter().position(|c| *c == Some(s.as_str())) else {
+                return Ok(None);
+            };
+            keys.push((k.as_str(), SHAPE_COLUMNS[i]));
+        }
+        let text = serde_json::to_string(&keys).expect("strings serialise");
+        if let Some(id) = self.0.get(&text) {
+            return Ok(Some(*id));
+        }
+        let id = tx
+            .prepare_cached(
+                "INSERT INTO export_shapes (keys) VALUES (?1)
+                 ON CONFLICT (keys) DO UPDATE SET keys = keys RETURNING id",
+            )?
+            .query_row([&text], |r| r.get(0))?;
+        self.0.insert(text, id);
+        Ok(Some(id))
+    }
+}
+
+fn add(
+    tx: &Transaction,
+    account: &str,
+    seq: i64,
+    position: i64,
+    rec: &Record,
+    shapes: &mut Shapes,
+) -> Result<()> {
     let key = item_key(rec);
     // Most rows are unique: one statement claims occurrence 0; only a duplicate
     // pays for counting the earlier ones.
@@ -119,22 +251,37 @@ fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -
             .execute(params![&key[..], n])?;
         n
     };
-    let open: Option<i64> = tx
+    let open = tx
         .prepare_cached(
-            "SELECT id FROM export_items
-             WHERE account = ?1 AND key = ?2 AND occurrence = ?3 AND last_seq IS NULL",
+            "SELECT 1 FROM export_items
+             WHERE key = ?1 AND occurrence = ?2 AND account = ?3 AND last_seq IS NULL",
         )?
-        .query_row(params![account, &key[..], occurrence], |r| r.get(0))
-        .optional()?;
-    if open.is_some() {
+        .exists(params![&key[..], occurrence, account])?;
+    if open {
         return Ok(());
     }
+    // What the columns can give back exactly is not stored twice (see
+    // schema/005_catalogue_compact.sql).
     let date = rec.date.as_ref();
+    let date_raw = date
+        .filter(|d| query::plain_date(d.utc).as_deref() != Some(d.raw.as_str()))
+        .map(|d| &d.raw);
+    let video_id = rec.video_id.as_deref().map(query::video_id_value);
+    let link = rec.link.as_deref().filter(|l| {
+        rec.video_id
+            .as_deref()
+            .is_none_or(|id| *l != query::share_link(id))
+    });
+    let shape = shapes.of(tx, rec)?;
+    let fields = match shape {
+        Some(_) => None,
+        None => Some(serde_json::to_string(&rec.fields).expect("JSON maps serialise")),
+    };
     tx.prepare_cached(
         "INSERT INTO export_items
              (account, section, is_raw, key, occurrence, first_seq, last_seq, position,
-              date_raw, date_utc, date_assumed, video_id, link, username, text, sender, fields)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+              date_raw, date_utc, date_assumed, video_id, link, username, text, sender, shape, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         account,
@@ -144,15 +291,16 @@ fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -
         occurrence,
         seq,
         position,
-        date.map(|d| &d.raw),
+        date_raw,
         date.map(|d| d.utc),
         date.map(|d| d.assumed_utc),
-        rec.video_id,
-        rec.link,
+        video_id.unwrap_or(Sql::Null),
+        link,
         rec.username,
         rec.text,
         rec.from,
-        serde_json::to_string(&rec.fields).expect("JSON maps serialise"),
+        shape,
+        fields,
     ])?;
     Ok(())
 }
@@ -160,8 +308,8 @@ fn add(tx: &Transaction, account: &str, seq: i64, position: i64, rec: &Record) -
 /// BLAKE3 of the section and the record's canonical content: its fields with keys
 /// normalised (so `Date` in 2020 and `date` in 2024 are the same row) and sorted
 /// (so a reordered export is unchanged). A message also carries its chat partner,
-/// which comes from the chat's key, not from the row.
-pub fn item_key(rec: &Record) -> [u8; 32] {
+/// which comes from the chat's key, not from the row. The first 16 bytes are kept.
+pub fn item_key(rec: &Record) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     h.update(rec.section.name().as_bytes());
     h.update(&[0]);
@@ -172,7 +320,9 @@ pub fn item_key(rec: &Record) -> [u8; 32] {
     let mut canonical = String::new();
     write_canonical_map(&rec.fields, &mut canonical);
     h.update(canonical.as_bytes());
-    *h.finalize().as_bytes()
+    let mut key = [0; 16];
+    key.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    key
 }
 
 fn write_canonical_map(map: &Map<String, Value>, out: &mut String) {
@@ -286,6 +436,7 @@ mod tests {
                 account: "acc",
                 taken_ms: n as i64,
                 export_root: "export/user_data.json",
+                export_hash: None,
             };
             ingest(&mut conn, &v, &export).unwrap();
             let counts: Vec<(i64, i64)> = conn

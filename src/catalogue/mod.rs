@@ -51,6 +51,10 @@ pub const SECTIONS: &[&str] = &[
     "shares",
     "reposts",
     "blocked",
+    "collections",
+    "sounds",
+    "effects",
+    "hashtags",
     "raw",
 ];
 
@@ -62,4 +66,16 @@ pub fn layout_name(layout: Layout) -> &'static str {
         Layout::Json2026 => "json2026",
         Layout::Txt => "txt",
     }
+}
+
+/// The layout a name from [`layout_name`] stands for.
+pub fn layout_from_name(name: &str) -> Option<Layout> {
+    [
+        Layout::Json2020,
+        Layout::Json2024,
+        Layout::Json2026,
+        Layout::Txt,
+    ]
+    .into_iter()
+    .find(|l| layout_name(*l) == name)
 }

@@ -142,6 +142,7 @@ fn recatalogue(vault: &Vault) -> Result<(u64, Vec<String>)> {
                         account: &snap.account,
                         taken_ms: snap.taken_ms,
                         export_root: &root,
+                        export_hash: export.fingerprint().ok(),
                     };
                     ingest::ingest(&mut conn, &v, &export).map_err(|e| e.to_string())
                 }),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalogue::profile as catalogue_profile;
-use crate::catalogue::{ingest, layout_name};
+use crate::catalogue::{ingest, layout_name, query};
 use crate::download::{self, DownloadFailure, ExportList};
 use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
@@ -98,21 +98,21 @@ pub fn snapshot(
     }
     let profile = args.profile.as_deref().map(profile_name).transpose()?;
     let checkpoint = download::checkpoint_interval()?;
-    let (targets, export) = targets_and_export(args)?;
+    let (targets, export) = targets_and_export(vault, args)?;
     let account = args
         .account
         .clone()
-        .or_else(|| export.as_ref().and_then(|(_, r)| r.account.clone()))
+        .or_else(|| export.as_ref().and_then(|c| c.report.account.clone()))
         .or_else(|| profile.map(str::to_string))
         .unwrap_or_else(|| "default".into());
-    if let Some((e, report)) = &export {
-        check_same_user(vault, &account, e, report, args.force)?;
+    if let Some(c) = &export {
+        check_same_user(vault, &account, &c.export, &c.report, args.force)?;
     }
     let mut sources = Vec::new();
     let mut planned = Vec::new();
     let mut skipped = Vec::new();
-    if let Some((e, _)) = &export {
-        sources.push(plan_export(e, &mut planned, &mut skipped)?);
+    if let Some(c) = &export {
+        sources.push(plan_export(&c.export, &mut planned, &mut skipped)?);
     }
     for dir in &args.media {
         let source = plan_media(dir, &sources, &mut planned, &mut skipped)?;
@@ -146,7 +146,7 @@ pub fn snapshot(
     let taken_at = args.time.unwrap_or_else(Utc::now);
     let export_damage = export
         .as_ref()
-        .map(|(_, r)| r.damage.clone())
+        .map(|c| c.report.damage.clone())
         .unwrap_or_default();
     let mut meta = serde_json::Map::new();
     if !raw_paths.is_empty() {
@@ -171,14 +171,15 @@ pub fn snapshot(
                     format!("recording the profile page failed: {err}; nothing was committed")
                 })?;
             }
-            let Some((e, _)) = &export else { return Ok(()) };
+            let Some(c) = &export else { return Ok(()) };
             let v = ingest::NewVersion {
                 snapshot_id: id,
                 account: &account,
                 taken_ms: taken_at.timestamp_millis(),
                 export_root: &sources[0].root,
+                export_hash: Some(c.hash),
             };
-            let r = ingest::ingest_in(tx, &v, e).map_err(|err| {
+            let r = ingest::ingest_in(tx, &v, &c.export).map_err(|err| {
                 format!("cataloguing the export failed: {err}; nothing was committed")
             })?;
             report = Some(r);
@@ -187,6 +188,13 @@ pub fn snapshot(
     )?;
     let m = committed.manifest;
     let (mut sections_understood, mut sections_raw) = (Vec::new(), Vec::new());
+    if let Some(same) = export.as_ref().and_then(|c| c.same_as.as_deref()) {
+        notes.push(format!(
+            "the export is byte for byte the one catalogued at snapshot {}: its catalogue is \
+             re-used, not read again",
+            crate::store::snapshots::short(same)
+        ));
+    }
     if let Some(report) = report {
         notes.extend(export_notes(&report));
         sections_understood = report.understood;
@@ -291,12 +299,22 @@ fn raw_paths(planned: &[Planned]) -> Result<RawPaths> {
         .collect())
 }
 
-/// An export parsed in full, and what the parse found.
-type CheckedExport = (Export, ParseReport);
+/// An export parsed in full (or found already catalogued) and what the parse found.
+struct CheckedExport {
+    export: Export,
+    report: ParseReport,
+    /// Its [`Export::fingerprint`].
+    hash: [u8; 32],
+    /// The snapshot whose catalogued export it is identical to, when it is.
+    same_as: Option<String>,
+}
 
 /// The posts to download (links given, then the chosen lists of the export) and the
 /// export itself, parsed and checked.
-fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<CheckedExport>)> {
+fn targets_and_export(
+    vault: &Vault,
+    args: &SnapshotArgs,
+) -> Result<(Vec<Target>, Option<CheckedExport>)> {
     let mut targets = download::targets_from_urls(&args.urls);
     // The export is parsed in full before anything is written: one with nothing
     // readable fails here, with the vault untouched; a damaged one is stored as it
@@ -313,12 +331,12 @@ fn targets_and_export(args: &SnapshotArgs) -> Result<(Vec<Target>, Option<Checke
     let export = match args
         .export
         .as_deref()
-        .map(|p| check_export(p, &lists))
+        .map(|p| check_export(vault, args.account.as_deref(), p, &lists))
         .transpose()?
     {
-        Some((e, report, found)) => {
+        Some((checked, found)) => {
             targets.extend(found);
-            Some((e, report))
+            Some(checked)
         }
         None => None,
     };
@@ -369,16 +387,55 @@ fn plan_media(
 /// Opens and fully parses an export, discarding the records: the check that it can
 /// be catalogued, made before the vault is touched.
 /// The same pass collects the links of the lists to download.
-fn check_export(path: &Path, lists: &[ExportList]) -> Result<(Export, ParseReport, Vec<Target>)> {
-    let export = Export::open(path).map_err(|e| CommandError::Input(e.to_string()))?;
+///
+/// An export identical to the account's newest catalogued one (by its BLAKE3) is not
+/// parsed: its report and the links to download come from the catalogue.
+fn check_export(
+    vault: &Vault,
+    account: Option<&str>,
+    path: &Path,
+    lists: &[ExportList],
+) -> Result<(CheckedExport, Vec<Target>)> {
+    let input = |e: crate::tiktok::export::ExportError| CommandError::Input(e.to_string());
+    let export = Export::open(path).map_err(input)?;
+    let hash = export.fingerprint().map_err(input)?;
     let mut targets = Vec::new();
+    let conn = vault.connect()?;
+    if let Some((version, report)) = ingest::catalogued(&conn, account, &hash)? {
+        for list in lists {
+            let section = list.section();
+            for item in query::items(&conn, &version, section.name())? {
+                let rec = item.into_record(section.clone());
+                targets.extend(download::export_target(&rec, lists));
+            }
+        }
+        let same_as = Some(version.snapshot_id);
+        return Ok((
+            CheckedExport {
+                export,
+                report,
+                hash,
+                same_as,
+            },
+            targets,
+        ));
+    }
+    drop(conn);
     let report = export
         .parse(&mut |r| {
             targets.extend(download::export_target(&r, lists));
             Ok(())
         })
-        .map_err(|e| CommandError::Input(e.to_string()))?;
-    Ok((export, report, targets))
+        .map_err(input)?;
+    Ok((
+        CheckedExport {
+            export,
+            report,
+            hash,
+            same_as: None,
+        },
+        targets,
+    ))
 }
 
 /// The username `--profile` names, without a leading `@`; anything but a username is

@@ -30,6 +30,16 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
             ("content", "content"),
         ],
         "searches" => &[("date", "date"), ("term", "term")],
+        "sounds" | "effects" | "hashtags" => &[("date", "date"), ("link", "link")],
+        "collections" => &[("date", "date"), ("name", "name")],
+        "logins" => &[
+            ("date", "date"),
+            ("ip", "ip"),
+            ("device", "device"),
+            ("system", "system"),
+            ("network", "network"),
+            ("carrier", "carrier"),
+        ],
         "raw" => &[("section", "section")],
         _ => &[("date", "date"), ("text", "text"), ("link", "link")],
     }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::catalogue::browse::{self, Cursor, Listing, Row};
 use crate::catalogue::profile::{self as catalogue_profile, PageVersion};
 use crate::catalogue::query::{self, Version};
+use crate::catalogue::{self, diff as catalogue_diff};
 use crate::store::snapshots::{self, Snapshot};
 
 use super::media::{read_small, PostMedia};
@@ -809,10 +810,49 @@ fn hit_link(at: &At, row: &Row) -> String {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Against {
     with: Option<String>,
+    /// One part of one section, paged: `section`, `part` (`added` or `removed`),
+    /// and how many of its rows come before the page.
+    section: Option<String>,
+    part: Option<String>,
+    skip: Option<usize>,
 }
 
 /// How many of a diff list's entries a page shows.
 const DIFF_SHOWN: usize = 200;
+
+/// The two exports a diff page compares, oldest first.
+struct Compared<'a> {
+    older: &'a Snapshot,
+    newer: &'a Snapshot,
+    a: &'a Version,
+    b: &'a Version,
+}
+
+impl Compared<'_> {
+    /// One page of a section's added or removed rows, and whether more follow.
+    fn rows(
+        &self,
+        conn: &Connection,
+        section: &str,
+        part: &str,
+        skip: usize,
+    ) -> WebResult<(Vec<String>, bool)> {
+        let (x, y) = if part == "added" {
+            (self.b, self.a)
+        } else {
+            (self.a, self.b)
+        };
+        let rows = catalogue_diff::rows_only_in(conn, x, y, section, skip, Some(DIFF_SHOWN + 1))?;
+        let more = rows.len() > DIFF_SHOWN;
+        Ok((
+            rows.iter()
+                .take(DIFF_SHOWN)
+                .map(catalogue_diff::name_of)
+                .collect(),
+            more,
+        ))
+    }
+}
 
 pub(crate) async fn diff(
     State(app): State<Shared>,
@@ -842,17 +882,25 @@ pub(crate) async fn diff(
             }
             Some(o) => {
                 let ov = query::require_version(conn, &o)?;
-                let (older, newer, a, b) = if o.taken_ms <= at.snap.taken_ms {
-                    (&o, &at.snap, &ov, v)
+                let c = if o.taken_ms <= at.snap.taken_ms {
+                    Compared { older: &o, newer: &at.snap, a: &ov, b: v }
                 } else {
-                    (&at.snap, &o, v, &ov)
+                    Compared { older: &at.snap, newer: &o, a: v, b: &ov }
                 };
-                let mut d = crate::catalogue::diff::diff(conn, a, b)?;
-                let pages = (catalogue_profile::at(conn, older)?, catalogue_profile::at(conn, newer)?);
-                if pages.0.is_some() || pages.1.is_some() {
-                    d["profile_page"] = catalogue_profile::changes(pages.0.as_ref(), pages.1.as_ref());
+                match (&q.section, &q.part) {
+                    (Some(section), Some(part)) => {
+                        let known = catalogue::SECTIONS.contains(&section.as_str()) && section != "profile";
+                        if !known || !matches!(part.as_str(), "added" | "removed") {
+                            return Err(WebError::NotFound(format!(
+                                "no list {part:?} of section {section:?} in a diff"
+                            )));
+                        }
+                        // Any number in the address is a valid page, if an empty one.
+                        let skip = q.skip.unwrap_or(0).min(1 << 40);
+                        diff_part(&at, conn, &c, section, part, skip)?
+                    }
+                    _ => diff_body(&at, conn, &c)?,
                 }
-                diff_body(&at, older, newer, &d)
             }
         };
         Ok(at.render("Changes", "/diff", body))
@@ -860,29 +908,88 @@ pub(crate) async fn diff(
     .await
 }
 
-fn diff_body(at: &At, older: &Snapshot, newer: &Snapshot, d: &Value) -> Markup {
-    let sections: Vec<(&String, &Value)> = d
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| !matches!(k.as_str(), "profile" | "profile_page"))
-        .collect();
+/// The link to a diff list (`skip` rows in).
+fn diff_link(at: &At, c: &Compared, section: &str, part: &str, skip: usize) -> String {
+    let other = if c.older.id == at.snap.id {
+        c.newer
+    } else {
+        c.older
+    };
+    format!(
+        "{}/diff?with={}&section={}&part={part}&skip={skip}",
+        at.base(),
+        other.id,
+        enc(section)
+    )
+}
+
+fn diff_heading(at: &At, c: &Compared) -> Markup {
     html! {
         h1 { "What changed" }
         form.picker action=(format!("{}/diff", at.base())) method="get" {
             label { "Compare with "
                 select name="with" {
                     @for s in at.all.iter().rev().filter(|s| s.id != at.snap.id) {
-                        option value=(s.id) selected[s.id == older.id || s.id == newer.id] { (s.taken_at) }
+                        option value=(s.id) selected[s.id == c.older.id || s.id == c.newer.id] { (s.taken_at) }
                     }
                 }
             }
             button { "Compare" }
         }
-        p { "From " code { (older.short_id()) } " (" (older.taken_at) ") to "
-            code { (newer.short_id()) } " (" (newer.taken_at) ")." }
-        @for (key, heading) in [("profile", "Profile"), ("profile_page", "Public profile page")] {
-            @if let Some(changed) = d[key]["changed"].as_object().filter(|c| !c.is_empty()) {
+        p { "From " code { (c.older.short_id()) } " (" (c.older.taken_at) ") to "
+            code { (c.newer.short_id()) } " (" (c.newer.taken_at) ")." }
+    }
+}
+
+fn diff_list(at: &At, names: &[String], label: &str) -> Markup {
+    html! {
+        ul.diff {
+            @for t in names {
+                li.(label) {
+                    @if t.bytes().all(|b| b.is_ascii_digit()) && t.len() >= 15 {
+                        a href=(at.post_link(t)) { (t) }
+                    } @else { (t) }
+                }
+            }
+        }
+    }
+}
+
+/// Every section's first page of changes. Each list costs what changed in it, so
+/// the page is as quick on two million likes as on twenty.
+fn diff_body(at: &At, conn: &Connection, c: &Compared) -> WebResult<Markup> {
+    let profile = catalogue_diff::profile_changes(conn, c.a, c.b)?;
+    let pages = (
+        catalogue_profile::at(conn, c.older)?,
+        catalogue_profile::at(conn, c.newer)?,
+    );
+    let page = (pages.0.is_some() || pages.1.is_some())
+        .then(|| catalogue_profile::changes(pages.0.as_ref(), pages.1.as_ref()));
+    let changes = [
+        ("Profile", Some(&profile)),
+        ("Public profile page", page.as_ref()),
+    ];
+    let unchanged = |v: Option<&Value>| {
+        v.and_then(|v| v["changed"].as_object())
+            .is_none_or(|c| c.is_empty())
+    };
+    let mut sections = Vec::new();
+    for &section in catalogue::SECTIONS.iter().filter(|s| **s != "profile") {
+        let mut parts = Vec::new();
+        for part in ["added", "removed"] {
+            let (names, more) = c.rows(conn, section, part, 0)?;
+            if !names.is_empty() {
+                parts.push((part, names, more));
+            }
+        }
+        if !parts.is_empty() {
+            sections.push((section, parts));
+        }
+    }
+    Ok(html! {
+        (diff_heading(at, c))
+        @for (heading, d) in &changes {
+            @if let Some(changed) = d.and_then(|d| d["changed"].as_object()).filter(|c| !c.is_empty()) {
                 section.card {
                     h2 { (heading) }
                     ul.changes { @for (k, pair) in changed {
@@ -891,30 +998,48 @@ fn diff_body(at: &At, older: &Snapshot, newer: &Snapshot, d: &Value) -> Markup {
                 }
             }
         }
-        @for (section, entry) in sections {
-            @let parts: Vec<(&str, &Vec<Value>)> = [("added", "added"), ("removed", "removed"), ("changed", "changed")]
-                .iter()
-                .filter_map(|(k, label)| entry[*k].as_array().filter(|a| !a.is_empty()).map(|a| (*label, a)))
-                .collect();
-            @if !parts.is_empty() {
-                section.card {
-                    h2 { (section) }
-                    @for (label, items) in parts {
-                        h3 { (label) " (" (items.len()) ")" }
-                        ul.diff {
-                            @for item in items.iter().take(DIFF_SHOWN) {
-                                @let t = text_of(item);
-                                li.(label) {
-                                    @if t.bytes().all(|b| b.is_ascii_digit()) && t.len() >= 15 {
-                                        a href=(at.post_link(&t)) { (t) }
-                                    } @else { (t) }
-                                }
-                            }
-                            @if items.len() > DIFF_SHOWN { li.muted { "… and " (items.len() - DIFF_SHOWN) " more" } }
-                        }
+        @if sections.is_empty() && changes.iter().all(|(_, d)| unchanged(*d)) {
+            section.empty { p { "Nothing changed." } }
+        }
+        @for (section, parts) in &sections {
+            section.card {
+                h2 { (section) }
+                @for (part, names, more) in parts {
+                    h3 { (part) }
+                    (diff_list(at, names, part))
+                    @if *more {
+                        p { a href=(diff_link(at, c, section, part, DIFF_SHOWN)) { "More " (part) " →" } }
                     }
                 }
             }
         }
-    }
+    })
+}
+
+/// One page of one section's added or removed rows.
+fn diff_part(
+    at: &At,
+    conn: &Connection,
+    c: &Compared,
+    section: &str,
+    part: &str,
+    skip: usize,
+) -> WebResult<Markup> {
+    let (names, more) = c.rows(conn, section, part, skip)?;
+    Ok(html! {
+        (diff_heading(at, c))
+        section.card {
+            h2 { (section) ": " (part) }
+            @if names.is_empty() { p.muted { "Nothing here." } }
+            (diff_list(at, &names, part))
+            nav.pager {
+                @if skip > 0 {
+                    a href=(diff_link(at, c, section, part, skip.saturating_sub(DIFF_SHOWN))) { "← Previous" }
+                } @else { span {} }
+                @if more {
+                    a href=(diff_link(at, c, section, part, skip + DIFF_SHOWN)) { "Next →" }
+                }
+            }
+        }
+    })
 }

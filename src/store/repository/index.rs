@@ -38,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "005_profile_watch.sql",
         include_str!("../../../schema/005_profile_watch.sql"),
     ),
+    (
+        "006_catalogue_compact.sql",
+        include_str!("../../../schema/006_catalogue_compact.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never

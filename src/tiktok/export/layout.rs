@@ -21,6 +21,8 @@
 //! | shares     | Activity › Share History › ShareHistoryList | Your Activity › Share History › …    | same                                          |
 //! | reposts    | —                                           | —                                    | Your Activity › Reposts › RepostList          |
 //! | blocked    | App Settings › Block List › BlockList       | same                                 | Profile And Settings › Block List › BlockList |
+//! | sounds, effects, hashtags | Activity › Favorite Sounds › FavoriteSoundList (Effects › FavoriteEffectsList, Hashtags › FavoriteHashtagList) | Your Activity › same | Likes and Favorites › same |
+//! | collections | —                                          | —                                    | Likes and Favorites › Favorite Collection › FavoriteCollectionList |
 //!
 //! Sources: the 2020–2023 and 2024–2025 paths as read by public parsers of real exports
 //! (RLEAPP's `tikTokArchiveJson.py`, which falls back from the new names to the old;
@@ -102,6 +104,10 @@ fn by_name(sec: &str) -> Option<Section> {
         "sharehistory" => Section::Shares,
         "reposts" | "repost" => Section::Reposts,
         "blocklist" | "block" => Section::Blocked,
+        "favoritesounds" | "favoritesound" => Section::Sounds,
+        "favoriteeffects" | "favoriteeffect" => Section::Effects,
+        "favoritehashtags" | "favoritehashtag" => Section::Hashtags,
+        "favoritecollection" | "favoritecollections" => Section::Collections,
         _ => return None,
     })
 }

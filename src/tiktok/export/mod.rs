@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub use dates::Timestamp;
 pub use layout::Layout;
 pub use open::Limits;
-pub use record::{norm, Record, Section};
+pub use record::{norm, present, Record, Section};
 
 use open::Source;
 
@@ -102,7 +102,7 @@ fn key_path_suffix(key_path: &str) -> String {
 }
 
 /// A place in an export file and what was found there.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// The file, as messages name it (`export.zip!/user_data_tiktok.json`).
     pub file: String,
@@ -219,6 +219,38 @@ impl Export {
     /// for a bare file, its name.
     pub fn files(&self) -> &[String] {
         &self.files
+    }
+
+    /// BLAKE3 of the export's bytes as given: the file (a ZIP or a JSON file), or a
+    /// folder's files with their names, in order. Exports with the same fingerprint
+    /// parse alike, so the catalogue reads an identical export only once.
+    pub fn fingerprint(&self) -> Result<[u8; 32], ExportError> {
+        let mut h = blake3::Hasher::new();
+        fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
+            move |source| ExportError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+        match &self.source {
+            Source::Folder { root, files } => {
+                let mut names: Vec<&String> = files.iter().collect();
+                names.sort();
+                for name in names {
+                    let path = root.join(name);
+                    h.update(name.as_bytes());
+                    h.update(&[0]);
+                    h.update_reader(std::fs::File::open(&path).map_err(io(&path))?)
+                        .map_err(io(&path))?;
+                    h.update(&[0]);
+                }
+            }
+            Source::File(path) | Source::Zip { path, .. } => {
+                h.update_reader(std::fs::File::open(path).map_err(io(path))?)
+                    .map_err(io(path))?;
+            }
+        }
+        Ok(*h.finalize().as_bytes())
     }
 
     /// Streams every record to `sink`, in file order (TikTok lists newest first).

@@ -26,6 +26,12 @@ pub enum Section {
     Shares,
     Reposts,
     Blocked,
+    /// Favourite sounds, effects and hashtags: a date and a link each.
+    Sounds,
+    Effects,
+    Hashtags,
+    /// The named collections of favourite videos.
+    Collections,
     /// A section this parser does not understand, by its key path in the export
     /// (`"Ads and data › Off TikTok Activity"`); kept whole, under the field `value`.
     Raw(String),
@@ -49,6 +55,10 @@ impl Section {
             Section::Shares => "shares",
             Section::Reposts => "reposts",
             Section::Blocked => "blocked",
+            Section::Sounds => "sounds",
+            Section::Effects => "effects",
+            Section::Hashtags => "hashtags",
+            Section::Collections => "collections",
             Section::Raw(path) => path,
         }
     }
@@ -150,6 +160,7 @@ fn text_keys(section: &Section) -> &'static [&'static str] {
         Section::Posts => &["title", "caption", "description", "videodescription"],
         Section::Profile => &["biodescription", "bio"],
         Section::Shares => &["sharedcontent"],
+        Section::Collections => &["favoritecollection", "collectionname", "name"],
         _ => &[],
     }
 }
