@@ -1066,3 +1066,56 @@ fn damage_names_exactly_the_file_it_touches() {
         assert_eq!(snaps, want, "{p}");
     }
 }
+
+/// Whether `text` holds `digits/digits`: indicatif's default bar ("0/0", "0/1234"),
+/// which the styled one ("0 B/12.00 MiB") never prints.
+fn unstyled_counts(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    (1..b.len().saturating_sub(1))
+        .find(|&i| b[i] == b'/' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit())
+        .map(|i| &text[i.saturating_sub(20)..(i + 20).min(text.len())])
+}
+
+#[test]
+fn a_terminal_sees_only_the_styled_bar() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // util-linux's `script` gives the binary a terminal; .ci/run has it.
+        eprintln!("skipped: no `script` on PATH");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a.bin"), &random_bytes(6 << 20, 3));
+    write(&src.join("b.bin"), &random_bytes(5 << 20, 4));
+    let line = format!(
+        "'{}' snapshot --media '{}' --account a",
+        common::bin(),
+        src.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TT_VAULT", env.vault())
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("snapshot ["),
+        "no bar on a terminal: {text:?}"
+    );
+    assert_eq!(unstyled_counts(&text), None, "{text:?}");
+    // Piped, nothing but the report.
+    let piped = env.run(&[
+        "snapshot",
+        "--media",
+        src.to_str().unwrap(),
+        "--account",
+        "a",
+    ]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("snapshot ["));
+}

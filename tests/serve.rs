@@ -281,8 +281,19 @@ async fn downloaded_posts_play_and_ranges_are_exact() {
 
     // A snapshot without an export still shows its posts; the lists say there is none.
     must(&c, &format!("{}/s/{snap}", v.base)).await;
-    let (status, _) = get(&c, &format!("{}/s/{snap}/posts", v.base)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    for tab in ["posts", "diff", "list/likes", "messages"] {
+        let (status, body) = get(&c, &format!("{}/s/{snap}/{tab}", v.base)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{tab}");
+        assert!(
+            body.contains("has no TikTok export") && body.contains("profile page"),
+            "{tab}: {body}"
+        );
+        assert!(
+            body.contains(&format!("href=\"/s/{snap}\"")),
+            "{tab}: no link to the snapshot's page: {body}"
+        );
+        must(&c, &format!("{}/s/{snap}", v.base)).await;
+    }
 
     let video = must(&c, &format!("{}/s/{snap}/post/{}", v.base, ids::CODECS)).await;
     assert!(
@@ -448,6 +459,113 @@ fn bad_starts_are_clear_errors() {
         err.contains("cannot listen") && err.contains(&port),
         "{err}"
     );
+}
+
+/// Polls `cond` every 20 ms for at most a minute.
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_video_streams_through_a_prune() {
+    let env = Env::new();
+    let src = env.path("src");
+    // Large enough that most of it is still unread when prune is done: the response
+    // holds a few chunks in flight, the rest comes from the repacked pack.
+    let video = common::random_bytes(24 << 20, 11);
+    common::write(&src.join("keep.mp4"), &video);
+    common::write(&src.join("gone.mp4"), &common::random_bytes(3 << 20, 12));
+    let first = env.snapshot_media(&src, "a", "2026-01-01T00:00:00Z")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(src.join("gone.mp4")).unwrap();
+    env.snapshot_media(&src, "a", "2026-01-02T00:00:00Z");
+    env.ok(&["forget", &first[..12], "--allow-video-loss"]);
+    let packs_before = env.packs();
+
+    // The viewer pauses at its first blob read: the video's first chunk, located in
+    // the index, its pack not opened yet, the readers' lock held.
+    let pause = env.path("pause");
+    std::fs::create_dir_all(&pause).unwrap();
+    let mut cmd = env.cmd();
+    cmd.env(
+        "TT_VAULT_PAUSE",
+        format!("blob-located:{}", pause.display()),
+    );
+    let v = Viewer::start(cmd, &["--account", "a"]);
+    let url = format!(
+        "{}/media/{}.mp4?token={}",
+        v.base,
+        blake3::hash(&video).to_hex(),
+        v.token
+    );
+    // Not `v.client()`: its first page would be the viewer's first blob read.
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    wait_for("the viewer to pause", || pause.join("reached").exists()).await;
+
+    let mut prune = env
+        .cmd()
+        .args(["prune", "--max-unused", "0", "--max-repack", "100"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("prune to write its new pack", || {
+        env.packs()
+            .iter()
+            .any(|p| !packs_before.contains(p) && p.extension().is_some_and(|e| e == "pack"))
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        packs_before.iter().all(|p| p.exists()),
+        "a pack was deleted under a reader"
+    );
+
+    // The viewer goes on; the client reads one piece and then stops reading, as a
+    // paused video does. Prune must finish meanwhile: the lock is held per chunk.
+    std::fs::write(pause.join("go"), b"").unwrap();
+    let piece = r.chunk().await.unwrap().expect("a first piece");
+    let pruned = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = prune.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = prune.kill();
+                panic!("prune waited over a minute for an open response");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(pruned.success(), "prune failed beside the viewer");
+    assert!(
+        packs_before.iter().any(|p| !p.exists()),
+        "prune deleted no old pack"
+    );
+    let mut got = piece.to_vec();
+    while let Some(piece) = r.chunk().await.unwrap() {
+        got.extend_from_slice(&piece);
+    }
+    assert_eq!(got.len(), video.len());
+    assert_eq!(blake3::hash(&got), blake3::hash(&video));
+    drop(v);
+    env.ok(&["verify", "--read-data"]);
 }
 
 /// An export whose like list holds the likes `from..to` (newest first).

@@ -72,14 +72,21 @@ type Shared = Arc<App>;
 #[derive(Debug)]
 pub(crate) enum WebError {
     NotFound(String),
+    /// A 404 that points somewhere useful: `(text, href, label)`.
+    NotFoundSee(String, String, String),
     BadRequest(String),
     Internal(String),
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let mut see = None;
         let (status, text) = match self {
             WebError::NotFound(t) => (StatusCode::NOT_FOUND, t),
+            WebError::NotFoundSee(t, href, label) => {
+                see = Some((href, label));
+                (StatusCode::NOT_FOUND, t)
+            }
             WebError::BadRequest(t) => (StatusCode::BAD_REQUEST, t),
             WebError::Internal(t) => {
                 eprintln!("tt-vault serve: {t}");
@@ -88,7 +95,7 @@ impl IntoResponse for WebError {
         };
         (
             status,
-            views::html(views::error_page(status.as_u16(), &text)),
+            views::html(views::error_page(status.as_u16(), &text, see)),
         )
             .into_response()
     }
@@ -244,6 +251,7 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
             views::html(views::error_page(
                 401,
                 "This archive needs its token: open the address `tt-vault serve` printed.",
+                None,
             )),
         )
             .into_response(),

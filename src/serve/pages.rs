@@ -70,12 +70,19 @@ impl At {
     }
 
     fn version(&self) -> WebResult<&Version> {
+        // A profile-only or links-only snapshot: its page still has the profile and
+        // the posts downloaded, so say so and link there rather than a bare 404.
         self.version.as_ref().ok_or_else(|| {
-            WebError::NotFound(format!(
-                "snapshot {} of {} holds no TikTok export, nor does any earlier one",
-                self.snap.short_id(),
-                self.snap.account
-            ))
+            WebError::NotFoundSee(
+                format!(
+                    "Snapshot {} of @{} has no TikTok export, nor has any earlier one: \
+                     it holds only the profile page and the posts downloaded.",
+                    self.snap.short_id(),
+                    self.snap.account
+                ),
+                self.base(),
+                "Its profile and posts".into(),
+            )
         })
     }
 

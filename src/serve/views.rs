@@ -115,7 +115,8 @@ fn picker(f: &Frame) -> Markup {
     }
 }
 
-pub(crate) fn error_page(status: u16, text: &str) -> Markup {
+/// An error page; `see` is a link (address, label) to where the answer is instead.
+pub(crate) fn error_page(status: u16, text: &str, see: Option<(String, String)>) -> Markup {
     page(
         &status.to_string(),
         None,
@@ -123,6 +124,9 @@ pub(crate) fn error_page(status: u16, text: &str) -> Markup {
             section.empty {
                 h1 { (status) }
                 p { (text) }
+                @if let Some((href, label)) = see {
+                    p { a.button href=(href) { (label) } }
+                }
                 p { a href="/" { "Back to the archive" } }
             }
         },
