@@ -1063,3 +1063,41 @@ fn favourite_sounds_hashtags_and_collections_are_shown() {
         assert!(human.contains(want), "{path}: {human}");
     }
 }
+
+#[test]
+fn a_re_dated_favourite_sound_is_changed_not_added_and_removed() {
+    let env = Env::new();
+    let original = fixture("json2024/user_data_tiktok.json");
+    let link = "https://www.tiktok.com/music/original-sound-7390000000000000001";
+    let text = fs::read_to_string(&original).unwrap();
+    let before = format!("\"Date\": \"2024-07-07 07:07:07\",\n          \"Link\": \"{link}\"");
+    assert!(
+        text.contains(&before),
+        "the fixture's favourite sound moved"
+    );
+    let later = env.path("later/user_data_tiktok.json");
+    write(
+        &later,
+        text.replace(&before, &before.replace("07:07:07", "08:08:08"))
+            .as_bytes(),
+    );
+    for (export, time) in [
+        (original, "2026-06-01T00:00:00Z"),
+        (later, "2026-07-01T00:00:00Z"),
+    ] {
+        env.json(&[
+            "snapshot",
+            "--download",
+            "none",
+            "--export",
+            s(&export),
+            "--time",
+            time,
+        ]);
+    }
+    let diff = env.json(&["diff", "2026-06-01", "2026-07-01"]);
+    let sounds = &diff["sounds"];
+    assert_eq!(sounds["changed"], serde_json::json!([link]), "{diff}");
+    assert_eq!(sounds["added"], serde_json::json!([]), "{diff}");
+    assert_eq!(sounds["removed"], serde_json::json!([]), "{diff}");
+}

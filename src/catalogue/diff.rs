@@ -52,15 +52,27 @@ pub fn diff(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-/// How rows of a section are identified in a diff, when not by descriptor.
-fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
+/// The column that identifies a row of `section` in a diff, when not its descriptor.
+fn key_column(section: &str) -> Option<&'static str> {
     match section {
-        "posts" | "likes" | "favorites" | "reposts" | "history" => Some(|i| &i.video_id),
-        "following" | "followers" | "blocked" => Some(|i| &i.username),
-        "sounds" | "effects" | "hashtags" => Some(|i| &i.link),
-        "collections" => Some(|i| &i.text),
+        "posts" | "likes" | "favorites" | "reposts" | "history" => Some("video_id"),
+        "following" | "followers" | "blocked" => Some("username"),
+        "sounds" | "effects" | "hashtags" => Some("link"),
+        "collections" => Some("text"),
         _ => None,
     }
+}
+
+/// How rows of a section are identified in a diff, when not by descriptor.
+fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
+    key_column(section).map(|column| -> fn(&Item) -> &Option<String> {
+        match column {
+            "video_id" => |i| &i.video_id,
+            "username" => |i| &i.username,
+            "link" => |i| &i.link,
+            _ => |i| &i.text,
+        }
+    })
 }
 
 /// Which of `ids` the section holds at version `v`.
@@ -72,11 +84,12 @@ fn present(
 ) -> Result<BTreeSet<String>> {
     // Video ids through their own index: the planner, without statistics, would
     // scan the whole section for each id (110 ms an id on 200 000 likes).
-    let by_name = matches!(section, "following" | "followers" | "blocked");
-    let (column, index) = if by_name {
-        ("username", "")
+    let column = key_column(section).unwrap_or("video_id");
+    let by_video = column == "video_id";
+    let index = if by_video {
+        "INDEXED BY export_items_by_video"
     } else {
-        ("video_id", "INDEXED BY export_items_by_video")
+        ""
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT 1 FROM export_items {index}
@@ -84,10 +97,10 @@ fn present(
     ))?;
     let mut found = BTreeSet::new();
     for id in ids {
-        let value = if by_name {
-            rusqlite::types::Value::Text(id.clone())
-        } else {
+        let value = if by_video {
             query::video_id_value(id)
+        } else {
+            rusqlite::types::Value::Text(id.clone())
         };
         if stmt.exists(params![v.account, v.seq, section, value])? {
             found.insert(id.clone());
