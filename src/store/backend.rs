@@ -317,7 +317,17 @@ impl Backend {
                     not_found: false,
                 })?;
                 got += part.len() as u64;
+                if got > size {
+                    break;
+                }
                 out.write_all(&part).map_err(local_err)?;
+            }
+            if got != size {
+                return Err(BackendError {
+                    place: self.describe(key),
+                    what: format!("download gave {got} bytes where {size} were listed"),
+                    not_found: false,
+                });
             }
             out.sync_all().map_err(local_err)?;
             Ok(got)

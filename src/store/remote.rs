@@ -203,6 +203,12 @@ impl Vault {
                 if name.is_empty() || name.starts_with('.') {
                     continue;
                 }
+                if size > crate::store::crypto::keys::MAX_KEY_FILE {
+                    return Err(StoreError::Vault(format!(
+                        "off-site storage: {key} is {size} bytes, too large for a key file; \
+                         remove it from the bucket"
+                    )));
+                }
                 create_private_dir(&keys)?;
                 backend.download(&key, &keys.join(name), Some(size))?;
             }
@@ -224,8 +230,13 @@ impl Vault {
         let mut local = HashSet::new();
         if let Ok(dir) = fs::read_dir(&keys) {
             for e in dir {
-                let path = e.map_err(io_at(&keys))?.path();
-                if path.is_file() {
+                let e = e.map_err(io_at(&keys))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Only key files themselves: never what a link points at, nor a
+                // temporary file of a key being written.
+                let plain = e.file_type().is_ok_and(|t| t.is_file());
+                let path = e.path();
+                if plain && !name.starts_with('.') && !name.ends_with(".tmp") {
                     let key = format!(
                         "{KEYS_DIR}/{}",
                         path.file_name().unwrap_or_default().to_string_lossy()

@@ -16,7 +16,7 @@
 //! Key operations write or delete key files only; the master key never changes.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ use super::seal;
 const KEY_FILE_AD: &[u8] = b"tt-vault key file 1";
 const FORMAT: u32 = 1;
 /// Key files are tiny; anything larger is not one (and is not read whole).
-const MAX_KEY_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_KEY_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -201,8 +201,9 @@ fn derive(
         path: path.to_path_buf(),
         what,
     };
-    // Bound what a key file can make us spend: 4 GiB, 64 passes, 64 lanes.
-    if p.memory_kib > 4 << 20 || p.iterations > 64 || p.parallelism > 64 {
+    // Bound what a key file (which may come from a bucket) can make us spend:
+    // 1 GiB, 16 passes, 16 lanes — well above the default, far below a hang.
+    if p.memory_kib > 1 << 20 || p.iterations > 16 || p.parallelism > 16 {
         return Err(bad(format!("argon2id parameters out of range: {p:?}")));
     }
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
@@ -289,14 +290,7 @@ impl KeyDir {
                 continue;
             }
             let path = e.path();
-            let len = e.metadata().map_err(io(&path))?.len();
-            if len > MAX_KEY_FILE {
-                return Err(KeyError::Bad {
-                    path,
-                    what: format!("{len} bytes is too large for a key file"),
-                });
-            }
-            let text = fs::read(&path).map_err(io(&path))?;
+            let text = read_bounded(&path)?;
             let kf = serde_json::from_slice(&text).map_err(|e| KeyError::Bad {
                 path: path.clone(),
                 what: format!("not a key file: {e}"),
@@ -363,6 +357,29 @@ fn sync(dir: &Path) -> Result<(), KeyError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(dir))
+}
+
+/// A key file's bytes: a regular file (a link is followed, then checked) of at
+/// most [`MAX_KEY_FILE`] bytes, read with that bound whatever its size claims.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let bad = |what: String| KeyError::Bad {
+        path: path.to_path_buf(),
+        what,
+    };
+    let f = fs::File::open(path).map_err(io(path))?;
+    if !f.metadata().map_err(io(path))?.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mut text = Vec::new();
+    f.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut text)
+        .map_err(io(path))?;
+    if text.len() as u64 > MAX_KEY_FILE {
+        return Err(bad(format!(
+            "more than {MAX_KEY_FILE} bytes is too large for a key file"
+        )));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
