@@ -188,6 +188,9 @@ fn next_seq(tx: &Transaction, account: &str) -> rusqlite::Result<i64> {
     )
 }
 
+/// How many distinct row shapes one ingest records.
+const MAX_SHAPES: usize = 1024;
+
 /// The row shapes met in one ingest, by their keys' JSON (see `export_shapes`).
 #[derive(Default)]
 struct Shapes(HashMap<String, i64>);
@@ -214,6 +217,11 @@ impl Shapes {
         let text = serde_json::to_string(&keys).expect("strings serialise");
         if let Some(id) = self.0.get(&text) {
             return Ok(Some(*id));
+        }
+        // Real exports have a handful of shapes; rows whose keys keep changing (a
+        // hostile or broken export) keep their JSON instead of growing this without end.
+        if self.0.len() >= MAX_SHAPES {
+            return Ok(None);
         }
         let id = tx
             .prepare_cached(
