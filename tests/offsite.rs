@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bin, random_bytes, s, tree, write};
+use common::{bin, demand, random_bytes, s, tree, write};
 use support::s3::{moto_or_skip, Moto, Proxy};
 
 const BUCKET: &str = "ttbucket";
@@ -51,17 +51,7 @@ impl Site {
     }
 
     fn expect(&self, vault: &str, args: &[&str], code: i32) -> (String, String) {
-        let out = self.run(vault, args);
-        let (so, se) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "tt-vault {args:?}\nstdout:\n{so}\nstderr:\n{se}"
-        );
-        (so, se)
+        demand(self.run(vault, args), args, code)
     }
 
     fn json(&self, vault: &str, args: &[&str], code: i32) -> serde_json::Value {

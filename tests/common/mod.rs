@@ -9,6 +9,21 @@ use std::process::{Command, Output};
 
 use rand::{RngCore, SeedableRng};
 
+/// Demands `code` of a finished `tt-vault args` run; returns (stdout, stderr), and
+/// shows both when the code is another.
+pub fn demand(out: Output, args: &[&str], code: i32) -> (String, String) {
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "tt-vault {args:?}\nstdout:\n{so}\nstderr:\n{se}"
+    );
+    (so, se)
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tt-vault")
 }
@@ -52,17 +67,7 @@ impl Env {
 
     /// Runs and demands the exit code; returns (stdout, stderr).
     pub fn expect(&self, args: &[&str], code: i32) -> (String, String) {
-        let out = self.run(args);
-        let (so, se) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "tt-vault {args:?}\nstdout:\n{so}\nstderr:\n{se}"
-        );
-        (so, se)
+        demand(self.run(args), args, code)
     }
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
