@@ -5,7 +5,8 @@
 //!
 //! `cargo bench --bench catalogue` (env: TT_BENCH_ROWS, the watch-history rows,
 //! default 500000; likes are four times as many. TT_BENCH_TIMEOUT, seconds `diff` and
-//! `show` may take before they are stopped and reported as unfinished, default 120. TT_BENCH_BIN, another tt-vault binary to measure.)
+//! `show` may take before they are stopped and reported as unfinished, default 120. TT_BENCH_BIN, another tt-vault binary to measure. TT_BENCH_KEEP=1 keeps the
+//! vault and exports, and prints where.)
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -333,6 +334,9 @@ fn main() {
     // The newest like of the week-later export: its page lists where it appears.
     let post = 7_400_000_000_000_000_000 + history * 4 + history * 4 / 100;
     serve_pages(tt(), &id3, &post.to_string());
+    if std::env::var_os("TT_BENCH_KEEP").is_some_and(|v| v == "1") {
+        println!("kept: {}", dir.keep().display());
+    }
 }
 
 /// Starts `tt-vault serve` and times the first byte (and the whole answer) of every

@@ -120,9 +120,14 @@ fn only_in(conn: &Connection, x: &Version, y: &Version, section: &str) -> Result
 }
 
 /// As the rows of a section `diff` compares: those of version `x` whose item is not
-/// in `y`, newest first, from the `skip`th and at most `limit` of them. One page of
-/// a section's additions (`x` the newer) or removals (`x` the older), for the viewer:
-/// it costs what the changes are, never what the section holds.
+/// in `y`, from the `skip`th and at most `limit` of them. One page of a section's
+/// additions (`x` the newer) or removals (`x` the older), for the viewer.
+///
+/// The whole list (`limit` None, the `diff` command) comes newest first. A page comes
+/// in the order of the interval index it is read from: by the version where the row
+/// began or ended, then as the export listed it. Sorting by date would make every
+/// page sort all of a section's changes first (764 ms for 20 000 changed likes among
+/// two million), where the index order lets a page stop after its last row.
 pub fn rows_only_in(
     conn: &Connection,
     x: &Version,
@@ -140,12 +145,22 @@ pub fn rows_only_in(
         "is_raw = 0 AND section = ?4"
     };
     // ?2 is x's sequence number, ?3 y's. The closed rows have their own index.
-    let changed = if y.seq > x.seq {
-        "last_seq >= ?2 AND last_seq < ?3 AND first_seq <= ?2"
+    let (changed, interval) = if y.seq > x.seq {
+        (
+            "last_seq >= ?2 AND last_seq < ?3 AND first_seq <= ?2",
+            "last_seq",
+        )
     } else {
         // `first_seq > 1` (implied: sequence numbers start at 1) lets the partial
         // index of the rows that began after the first version serve it.
-        "first_seq > ?3 AND first_seq > 1 AND first_seq <= ?2 AND (last_seq IS NULL OR last_seq >= ?2)"
+        (
+            "first_seq > ?3 AND first_seq > 1 AND first_seq <= ?2 AND (last_seq IS NULL OR last_seq >= ?2)",
+            "first_seq",
+        )
+    };
+    let order = match limit {
+        Some(_) => format!("{interval}, id"),
+        None => "date_utc IS NULL, date_utc DESC, position, id".to_string(),
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT {} FROM export_items i WHERE account = ?1 AND {changed} AND {filter}
@@ -153,7 +168,7 @@ pub fn rows_only_in(
                            WHERE j.key = i.key AND j.occurrence = i.occurrence
                              AND j.account = i.account
                              AND j.first_seq <= ?3 AND (j.last_seq IS NULL OR j.last_seq >= ?3))
-         ORDER BY date_utc IS NULL, date_utc DESC, position, id LIMIT {} OFFSET {skip}",
+         ORDER BY {order} LIMIT {} OFFSET {skip}",
         query::item_columns("i"),
         limit.map_or(-1, |l| l as i64),
     ))?;
