@@ -183,12 +183,16 @@ pub enum Command {
     },
     /// Check the vault: structure always, data with --read-data or --sample
     Verify {
-        /// Decompress and re-hash every chunk
+        /// Read every pack: each chunk decompressed and re-hashed (in an encrypted
+        /// vault, its authentication tag checked)
         #[arg(long)]
         read_data: bool,
-        /// Re-hash this percentage of packs, those verified longest ago first
+        /// Read this percentage of packs, those verified longest ago first
         #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u32).range(1..=100))]
         sample: Option<u32>,
+        /// In an encrypted vault, also decrypt, decompress and re-hash what is read
+        #[arg(long)]
+        decode: bool,
     },
     /// The history of verify runs
     Audits,

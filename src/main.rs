@@ -181,8 +181,12 @@ fn run(cli: &Cli) -> Result<u8> {
             out.restore(&outcome);
             return Ok(exit_code(!outcome.failed.is_empty()));
         }
-        Command::Verify { read_data, sample } => {
-            let report = commands::verify::verify(&open()?, *read_data, *sample, &bar)?;
+        Command::Verify {
+            read_data,
+            sample,
+            decode,
+        } => {
+            let report = commands::verify::verify(&open()?, *read_data, *sample, *decode, &bar)?;
             out.verify(&report);
             return Ok(exit_code(!report.ok));
         }

@@ -352,7 +352,17 @@ fn a_flipped_byte_fails_authentication_and_is_named() {
     bytes[mid] ^= 0x01;
     fs::write(&pack, &bytes).unwrap();
 
+    // The tag check (the default), the full decode and a sample all find it.
+    let decoded = v.json(&["verify", "--read-data", "--decode"], 1);
+    assert_eq!(decoded["mode"], "read-data, decoded", "{decoded}");
+    assert_eq!(decoded["problems"][0]["kind"], "corrupt_chunk", "{decoded}");
+    let sampled = v.json(&["verify", "--sample", "100"], 1);
+    assert_eq!(sampled["problems"][0]["kind"], "corrupt_chunk", "{sampled}");
+    let (code, _, err) = v.code("pass", &["verify", "--decode"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--read-data or --sample"), "{err}");
     let report = v.json(&["verify", "--read-data"], 1);
+    assert_eq!(report["mode"], "read-data", "{report}");
     let p = &report["problems"][0];
     assert_eq!(p["kind"], "corrupt_chunk", "{report}");
     let name = pack.file_stem().unwrap().to_str().unwrap();

@@ -112,9 +112,10 @@ pub fn run(vault: &Vault, config: &Config, args: &RunArgs, progress: &dyn Progre
         .sample
         .or(config.verify.sample)
         .unwrap_or(DEFAULT_SAMPLE_PCT);
-    let verify = Step::new(verify::verify(vault, false, Some(sample), progress), |r| {
-        !r.ok
-    });
+    let verify = Step::new(
+        verify::verify(vault, false, Some(sample), false, progress),
+        |r| !r.ok,
+    );
     let exit_code = accounts
         .iter()
         .map(AccountRun::severity)

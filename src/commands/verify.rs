@@ -10,6 +10,7 @@ pub fn verify(
     vault: &Vault,
     read_data: bool,
     sample: Option<u32>,
+    decode: bool,
     progress: &dyn Progress,
 ) -> Result<Report> {
     let mode = match (read_data, sample) {
@@ -25,6 +26,11 @@ pub fn verify(
         }
         (_, Some(p)) => Mode::Sample(p),
         (true, None) => Mode::ReadData,
+        (false, None) if decode => {
+            return Err(CommandError::Usage(
+                "--decode says how blobs are read: give it with --read-data or --sample".into(),
+            ))
+        }
         (false, None) => Mode::Structure,
     };
     let total = if mode == Mode::Structure {
@@ -40,7 +46,7 @@ pub fn verify(
     let _readers = ReadLock::acquire(vault.root()).map_err(StoreError::from)?;
     progress.begin("verify", total);
     let add = |n| progress.add(n);
-    let report = checker::verify(vault, mode, &add)?;
+    let report = checker::verify(vault, mode, decode, &add)?;
     progress.end();
     Ok(report)
 }

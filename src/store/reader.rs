@@ -110,6 +110,23 @@ impl<'v> PackFiles<'v> {
         pack::read_stored(self.file(name)?, &path, entry, keys)
     }
 
+    /// Checks an indexed blob as `verify` reads it: in an encrypted vault its tag,
+    /// unless `decode` (then, as in a plain vault, opened, decoded and re-hashed).
+    pub fn check_at(
+        &mut self,
+        loc: &BlobLocation,
+        decode: bool,
+    ) -> std::result::Result<(), PackError> {
+        match self.vault.keys() {
+            Some(keys) if !decode => {
+                let stored = self.read_stored(&loc.pack, &loc.entry)?;
+                let path = self.vault.pack_path(&loc.pack);
+                pack::authenticate_stored(&path, &loc.entry, &stored, keys)
+            }
+            _ => self.read_at(loc).map(drop),
+        }
+    }
+
     /// The raw bytes of an indexed blob.
     pub fn read_at(&mut self, loc: &BlobLocation) -> std::result::Result<Vec<u8>, PackError> {
         self.read(&loc.pack, &loc.entry)

@@ -141,6 +141,11 @@ impl Keys {
         seal::open(&self.seal_key, ad, sealed)
     }
 
+    /// Checks a box's tag without opening it (see [`seal::authenticate`]).
+    pub fn authenticate(&self, ad: &[u8], sealed: &[u8]) -> Result<(), seal::AuthError> {
+        seal::authenticate(&self.seal_key, ad, sealed)
+    }
+
     /// Opens where it lies (see [`seal::open_in_place`]).
     pub fn open_in_place(
         &self,

@@ -34,12 +34,17 @@ pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 #[error("authentication failed: the bytes were altered, or sealed under another key")]
 pub struct AuthError;
 
-/// A ChaCha20-Poly1305 context keyed with the HChaCha20 subkey of `key` and `nonce`.
-fn context(key: &[u8; 32], nonce: &[u8], encrypt: bool) -> Result<CipherCtx, AuthError> {
-    let subkey: Zeroizing<[u8; 32]> =
-        Zeroizing::new(hchacha::<U10>(key.into(), nonce[..16].into()).into());
+/// The HChaCha20 subkey of `key` and `nonce`, and the RFC 8439 nonce that goes with it.
+fn subkey(key: &[u8; 32], nonce: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
+    let subkey = Zeroizing::new(hchacha::<U10>(key.into(), nonce[..16].into()).into());
     let mut iv = [0u8; 12];
     iv[4..].copy_from_slice(&nonce[16..NONCE_LEN]);
+    (subkey, iv)
+}
+
+/// A ChaCha20-Poly1305 context keyed with the HChaCha20 subkey of `key` and `nonce`.
+fn context(key: &[u8; 32], nonce: &[u8], encrypt: bool) -> Result<CipherCtx, AuthError> {
+    let (subkey, iv) = subkey(key, nonce);
     let mut ctx = CipherCtx::new().map_err(|_| AuthError)?;
     let cipher = Cipher::chacha20_poly1305();
     let (key, iv) = (Some(&subkey[..]), Some(&iv[..]));
@@ -100,6 +105,51 @@ pub fn open_in_place(
     Ok(NONCE_LEN..end)
 }
 
+/// Checks a sealed box's tag without decrypting it: Poly1305 over the associated
+/// data and the ciphertext (RFC 8439 §2.8), under the one-time key that the first
+/// ChaCha20 block gives. It passes exactly when [`open_in_place`] would, at about a
+/// third of the cost, since the ciphertext itself is not decrypted: what `verify`
+/// needs to find every altered byte of an encrypted vault.
+pub fn authenticate(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Result<(), AuthError> {
+    use openssl::pkey::{Id, PKey};
+    use openssl::sign::Signer;
+    if sealed.len() < OVERHEAD {
+        return Err(AuthError);
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let (subkey, iv) = subkey(key, nonce);
+    // ChaCha20's IV in OpenSSL is the 32-bit block counter (0) and the 96-bit nonce.
+    let mut counter_iv = [0u8; 16];
+    counter_iv[4..].copy_from_slice(&iv);
+    let mut one_time = Zeroizing::new([0u8; 64]);
+    let mut ctx = CipherCtx::new().map_err(|_| AuthError)?;
+    ctx.encrypt_init(
+        Some(Cipher::chacha20()),
+        Some(&subkey[..]),
+        Some(&counter_iv),
+    )
+    .map_err(|_| AuthError)?;
+    let zeros = [0u8; 64];
+    ctx.cipher_update(&zeros, Some(&mut one_time[..]))
+        .map_err(|_| AuthError)?;
+    let mac_key =
+        PKey::private_key_from_raw_bytes(&one_time[..32], Id::POLY1305).map_err(|_| AuthError)?;
+    let mut mac = Signer::new_without_digest(&mac_key).map_err(|_| AuthError)?;
+    let pad = |n: usize| &zeros[..(16 - n % 16) % 16];
+    let mut lengths = [0u8; 16];
+    lengths[..8].copy_from_slice(&(ad.len() as u64).to_le_bytes());
+    lengths[8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    for part in [ad, pad(ad.len()), body, pad(body.len()), &lengths] {
+        mac.update(part).map_err(|_| AuthError)?;
+    }
+    let computed = mac.sign_to_vec().map_err(|_| AuthError)?;
+    match computed.len() == TAG_LEN && openssl::memcmp::eq(&computed, tag) {
+        true => Ok(()),
+        false => Err(AuthError),
+    }
+}
+
 pub fn open(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
     let mut buf = sealed.to_vec();
     let plain = open_in_place(key, ad, &mut buf)?;
@@ -129,6 +179,31 @@ mod tests {
         }
         assert!(open(&k, b"id", &s[..10]).is_err());
         assert!(open(&k, b"id", &s[..OVERHEAD]).is_err());
+    }
+
+    /// The tag check alone agrees with opening, for every length around the
+    /// Poly1305 block and padding edges, and for every flipped byte.
+    #[test]
+    fn authenticate_passes_exactly_when_open_does() {
+        let k = [9u8; 32];
+        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 1000] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for ad in [&b""[..], b"id", &[5u8; 32]] {
+                let s = seal(&k, ad, &plain);
+                assert!(authenticate(&k, ad, &s).is_ok(), "len {len}");
+                assert!(authenticate(&[8u8; 32], ad, &s).is_err());
+                assert!(authenticate(&k, b"other", &s).is_err());
+                for i in 0..s.len() {
+                    let mut flipped = s.clone();
+                    flipped[i] ^= 0x40;
+                    assert!(
+                        authenticate(&k, ad, &flipped).is_err(),
+                        "len {len} byte {i}"
+                    );
+                }
+            }
+        }
+        assert!(authenticate(&k, b"id", &[0u8; OVERHEAD - 1]).is_err());
     }
 
     #[test]
