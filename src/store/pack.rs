@@ -780,23 +780,52 @@ pub fn decode_checked(
     stored: &[u8],
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>, PackError> {
-    decode_owned(path, entry, stored.to_vec(), keys)
+    decode_owned(path, entry, stored.to_vec(), keys, true).map(RawBlob::into_vec)
+}
+
+/// A blob's raw bytes where they lie in the buffer they were read into: an opened
+/// blob starts after its nonce and sealed header, and moving it to the front would
+/// cost a copy of every chunk a restore writes.
+pub struct RawBlob {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl std::ops::Deref for RawBlob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl RawBlob {
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.buf.drain(..self.start);
+        self.buf
+    }
 }
 
 /// [`decode_checked`] on a buffer it may reuse: opened in place, and a raw blob's
 /// bytes returned in it, so that a chunk is not copied on its way out.
+///
+/// `rehash` false leaves out re-deriving a sealed blob's keyed id: its tag has
+/// already proved it is the blob sealed under that id. For callers that hash what
+/// they read as a whole anyway (a restored file); a plain blob is always re-hashed,
+/// since nothing else would find its damage.
 fn decode_owned(
     path: &Path,
     entry: &BlobEntry,
     mut stored: Vec<u8>,
     keys: Option<&Keys>,
-) -> Result<Vec<u8>, PackError> {
+    rehash: bool,
+) -> Result<RawBlob, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
     };
     let h = &entry.header;
     let short = hex::encode(&h.hash[..8]);
+    let mut start = 0;
     if let Some(k) = keys {
         let plain = k
             .open_in_place(&h.hash, &mut stored)
@@ -809,24 +838,26 @@ fn decode_owned(
                 "blob {short}: its sealed header disagrees with the trailer"
             )));
         }
-        let body = plain.start + INNER_LEN..plain.end;
-        let len = body.len();
-        stored.copy_within(body, 0);
-        stored.truncate(len);
+        stored.truncate(plain.end);
+        start = plain.start + INNER_LEN;
     }
+    let body = &stored[start..];
     let raw = match h.codec {
-        Codec::Raw if stored.len() == h.raw_len as usize => stored,
+        Codec::Raw if body.len() == h.raw_len as usize => RawBlob { buf: stored, start },
         Codec::Raw => {
             return Err(damaged(format!(
                 "blob {short} holds {} bytes, not its {}",
-                stored.len(),
+                body.len(),
                 h.raw_len
             )))
         }
-        codec => super::codec::decode(codec, &stored, h.raw_len as usize)
-            .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?,
+        codec => RawBlob {
+            buf: super::codec::decode(codec, body, h.raw_len as usize)
+                .map_err(|e| damaged(format!("blob {short} cannot be decoded: {e}")))?,
+            start: 0,
+        },
     };
-    if crypto::id(keys, &raw) != h.hash {
+    if (rehash || keys.is_none()) && crypto::id(keys, &raw) != h.hash {
         let what = if keys.is_some() {
             "keyed BLAKE3"
         } else {
@@ -844,7 +875,24 @@ pub fn read_raw(
     entry: &BlobEntry,
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>, PackError> {
-    decode_owned(path, entry, read_stored(f, path, entry, keys)?, keys)
+    read_blob(f, path, entry, keys, true).map(RawBlob::into_vec)
+}
+
+/// As [`read_raw`], in place, and with the choice of `rehash` (see [`decode_owned`]).
+pub fn read_blob(
+    f: &File,
+    path: &Path,
+    entry: &BlobEntry,
+    keys: Option<&Keys>,
+    rehash: bool,
+) -> Result<RawBlob, PackError> {
+    decode_owned(
+        path,
+        entry,
+        read_stored(f, path, entry, keys)?,
+        keys,
+        rehash,
+    )
 }
 
 #[cfg(test)]

@@ -93,9 +93,21 @@ impl<'v> PackFiles<'v> {
         name: &str,
         entry: &BlobEntry,
     ) -> std::result::Result<Vec<u8>, PackError> {
+        self.read_blob(name, entry, true)
+            .map(pack::RawBlob::into_vec)
+    }
+
+    /// As [`PackFiles::read`], in place, and with the choice of `rehash` (see
+    /// [`pack::read_blob`]).
+    pub fn read_blob(
+        &mut self,
+        name: &str,
+        entry: &BlobEntry,
+        rehash: bool,
+    ) -> std::result::Result<pack::RawBlob, PackError> {
         let path = self.vault.pack_path(name);
         let keys = self.vault.keys();
-        pack::read_raw(self.file(name)?, &path, entry, keys)
+        pack::read_blob(self.file(name)?, &path, entry, keys, rehash)
     }
 
     /// The stored (still encoded) bytes of a blob, header-checked: what prune copies
@@ -169,6 +181,15 @@ impl<'v> BlobReader<'v> {
 
     /// The raw bytes of a blob, checked against its hash.
     pub fn read(&mut self, hash: &Hash) -> std::result::Result<Vec<u8>, ReadError> {
+        self.read_blob(hash, true).map(pack::RawBlob::into_vec)
+    }
+
+    /// As [`BlobReader::read`], in place; `rehash` as in [`pack::read_blob`].
+    fn read_blob(
+        &mut self,
+        hash: &Hash,
+        rehash: bool,
+    ) -> std::result::Result<pack::RawBlob, ReadError> {
         let loc = self
             .repo
             .blob(hash)?
@@ -182,7 +203,9 @@ impl<'v> BlobReader<'v> {
         if let Err(PackError::Io { source, .. }) = self.packs.file(&loc.pack) {
             return Err(corrupt(format!("cannot open: {source}")));
         }
-        self.packs.read_at(&loc).map_err(|e| corrupt(e.to_string()))
+        self.packs
+            .read_blob(&loc.pack, &loc.entry, rehash)
+            .map_err(|e| corrupt(e.to_string()))
     }
 
     pub fn file(&self, hash: &Hash) -> std::result::Result<FileRow, ReadError> {
@@ -191,7 +214,9 @@ impl<'v> BlobReader<'v> {
             .ok_or_else(|| ReadError::MissingFile(hex::encode(hash)))
     }
 
-    /// Streams a file's content to `out`, checking every chunk and the whole.
+    /// Streams a file's content to `out`, checking every chunk and the whole. (An
+    /// encrypted vault's chunks are checked by their tags, not re-hashed one by one:
+    /// the whole is hashed here all the same.)
     pub fn copy_file(
         &mut self,
         file: &FileRow,
@@ -201,7 +226,7 @@ impl<'v> BlobReader<'v> {
     ) -> std::result::Result<(), ReadError> {
         let mut whole = crypto::hasher(self.vault.keys());
         for chunk in &file.chunks {
-            let raw = self.read(chunk)?;
+            let raw = self.read_blob(chunk, false)?;
             whole.update(&raw);
             out.write_all(&raw).map_err(|source| ReadError::Write {
                 path: out_name.to_string(),
