@@ -308,7 +308,7 @@ fn keys_rotate_without_touching_data() {
     // The last key stays.
     let (c, _, err) = v.code("pass", &["key", "remove", &old]);
     assert_eq!(c, 2, "{err}");
-    assert!(err.contains("last key"), "{err}");
+    assert!(err.contains("last readable key"), "{err}");
 
     let p2 = v.set_pass("pass2", "a second passphrase");
     let added = v.json(&["key", "add", "--new-password-file", s(&p2)], 0);
@@ -335,6 +335,56 @@ fn keys_rotate_without_touching_data() {
 
     let packs_after: Vec<Vec<u8>> = v.env.packs().iter().map(|p| fs::read(p).unwrap()).collect();
     assert_eq!(packs_before, packs_after);
+}
+
+/// A key file that is garbage, too large, or a link to something else is passed
+/// over: the other keys still open the vault, and it is named only when none does.
+/// It can be removed; the last key that works cannot.
+#[test]
+fn a_damaged_key_file_locks_no_one_out() {
+    let (v, _, _) = snapshotted();
+    let first = v.json(&["key", "list"], 0)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p2 = v.set_pass("pass2", "a second passphrase");
+    v.json(&["key", "add", "--new-password-file", s(&p2)], 0);
+    let keys = v.env.vault().join("keys");
+    // Sorted first, so unlock meets them before the working keys.
+    fs::write(keys.join("0000garbage"), b"{not json").unwrap();
+    fs::write(keys.join("0001huge"), vec![b' '; 4 << 20]).unwrap();
+    std::os::unix::fs::symlink(v.env.path("pass2"), keys.join("0002link")).unwrap();
+    fs::write(keys.join(&first), b"{\"format\": 99}").unwrap();
+
+    let (c, _, err) = v.code("pass2", &["snapshots"]);
+    assert_eq!(c, 0, "{err}");
+    let (c, _, err) = v.code("pass", &["snapshots"]);
+    assert_eq!(c, 2, "{err}");
+    for named in ["0000garbage", "0001huge", "0002link", first.as_str()] {
+        assert!(err.contains(named), "{named} not named: {err}");
+    }
+    assert!(err.contains("too large"), "{err}");
+    for damaged in ["0000garbage", "0001huge", "0002link"] {
+        let (c, _, err) = v.code("pass2", &["key", "remove", damaged]);
+        assert_eq!(c, 0, "{damaged}: {err}");
+    }
+    // The damaged first key and the working second one are left: the working one
+    // is the last readable key.
+    let second = fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| *n != first)
+        .unwrap();
+    let (c, _, err) = v.code("pass2", &["key", "remove", &second]);
+    assert_eq!(c, 2, "{err}");
+    assert!(err.contains("last readable key"), "{err}");
+    let (c, _, err) = v.code("pass2", &["key", "remove", &first]);
+    assert_eq!(c, 0, "{err}");
+    assert_eq!(v.code("pass2", &["snapshots"]).0, 0);
+    assert!(
+        v.env.path("pass2").exists(),
+        "the link's target is left alone"
+    );
 }
 
 #[test]

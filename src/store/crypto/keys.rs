@@ -49,7 +49,7 @@ pub enum KeyError {
     #[error("no key {0} in this vault; `tt-vault key list` shows the keys")]
     NoSuchKey(String),
     #[error(
-        "key {0} is the vault's last key; add another (`tt-vault key add`) before removing it"
+        "key {0} is the vault's last readable key; add another (`tt-vault key add`) before removing it"
     )]
     LastKey(String),
 }
@@ -287,6 +287,15 @@ impl KeyDir {
 
     /// Every key file, by id, sorted.
     pub fn list(&self) -> Result<Vec<(String, KeyFile)>, KeyError> {
+        self.entries()?
+            .into_iter()
+            .map(|(id, kf)| kf.map(|kf| (id, kf)))
+            .collect()
+    }
+
+    /// Every entry of the key folder, by id, sorted, each read and parsed or the
+    /// reason it cannot be: one damaged key file must not lock out the others.
+    fn entries(&self) -> Result<Vec<(String, Result<KeyFile, KeyError>)>, KeyError> {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let e = e.map_err(io(&self.dir))?;
@@ -295,26 +304,34 @@ impl KeyDir {
                 continue;
             }
             let path = e.path();
-            let text = read_bounded(&path)?;
-            let kf = serde_json::from_slice(&text).map_err(|e| KeyError::Bad {
-                path: path.clone(),
-                what: format!("not a key file: {e}"),
-            })?;
+            let kf = read_bounded(&path).and_then(|text| {
+                serde_json::from_slice(&text).map_err(|e| KeyError::Bad {
+                    path: path.clone(),
+                    what: format!("not a key file: {e}"),
+                })
+            });
             out.push((name, kf));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
-    /// The vault's keys and the id of the key file `pass` opened.
+    /// The vault's keys and the id of the key file `pass` opened. A key file that
+    /// cannot be read or used is passed over; it is named only when no file opens.
     pub fn unlock(&self, pass: &[u8]) -> Result<(String, Keys), KeyError> {
-        let files = self.list()?;
-        for (id, kf) in &files {
-            if let Some(keys) = kf.unlock(pass, &self.dir.join(id))? {
-                return Ok((id.clone(), keys));
+        let mut skipped = Vec::new();
+        for (id, kf) in self.entries()? {
+            match kf.and_then(|kf| kf.unlock(pass, &self.dir.join(&id))) {
+                Ok(Some(keys)) => return Ok((id, keys)),
+                Ok(None) => {}
+                Err(e) => skipped.push(e.to_string()),
             }
         }
-        Err(KeyError::WrongPassphrase(self.dir.display().to_string()))
+        let mut place = self.dir.display().to_string();
+        if !skipped.is_empty() {
+            place.push_str(&format!("; passed over: {}", skipped.join("; ")));
+        }
+        Err(KeyError::WrongPassphrase(place))
     }
 
     /// Writes a new key file durably (temporary name, fsync, rename); returns its id.
@@ -343,13 +360,14 @@ impl KeyDir {
         Ok(id)
     }
 
-    /// Deletes key file `id`, unless it is the last one.
+    /// Deletes key file `id`, unless no other readable key file would be left (a
+    /// damaged one can be removed; the last that works cannot).
     pub fn remove(&self, id: &str) -> Result<(), KeyError> {
-        let ids: Vec<String> = self.list()?.into_iter().map(|(i, _)| i).collect();
-        if !ids.iter().any(|i| i == id) {
+        let entries = self.entries()?;
+        if !entries.iter().any(|(i, _)| i == id) {
             return Err(KeyError::NoSuchKey(id.to_string()));
         }
-        if ids.len() == 1 {
+        if !entries.iter().any(|(i, kf)| i != id && kf.is_ok()) {
             return Err(KeyError::LastKey(id.to_string()));
         }
         let path = self.dir.join(id);
