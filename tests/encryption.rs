@@ -282,10 +282,14 @@ fn passphrase_problems_exit_2_and_change_nothing() {
             .output()
             .unwrap()
     };
-    let o = with_cmd("echo nope >&2; exit 3");
+    let o = with_cmd("echo nope >&2; exit 3 # sEcReT-tOkEn");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("password command"), "{err}");
+    assert!(
+        !err.contains("sEcReT-tOkEn"),
+        "the command line is echoed: {err}"
+    );
     assert_eq!(
         with_cmd("echo 'correct horse battery staple'")
             .status

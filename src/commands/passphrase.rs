@@ -68,7 +68,15 @@ impl Source {
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<String>> {
-    let fail = |why: String| CommandError::Usage(format!("password command `{cmd}` {why}"));
+    // Only the program is named: the rest of the line may hold a secret (a
+    // passphrase given to `echo`, a token), and errors end up in logs and mail.
+    let program = cmd.split_whitespace().next().unwrap_or("");
+    let fail = |why: String| {
+        CommandError::Usage(format!(
+            "password command (TT_VAULT_PASSWORD_COMMAND or the config's password_command; \
+             program `{program}`) {why}"
+        ))
+    };
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
