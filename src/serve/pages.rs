@@ -38,6 +38,16 @@ const LISTS: &[&str] = &[
     "logins",
     "shares",
     "blocked",
+    "collections",
+    "sounds",
+    "effects",
+    "hashtags",
+    "off-tiktok",
+    "settings",
+    "devices",
+    "activity-summary",
+    "location",
+    "profile-views",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -610,7 +620,7 @@ fn extra_fields(row: &Row) -> Vec<(String, String)> {
         .filter(|(k, _)| {
             !matches!(
                 crate::tiktok::export::norm(k).as_str(),
-                "date" | "link" | "videolink" | "username" | "comment" | "searchterm"
+                "date" | "timestamp" | "link" | "videolink" | "username" | "comment" | "searchterm"
             )
         })
         .map(|(k, v)| (k.clone(), text_of(v)))
