@@ -41,9 +41,10 @@ fn count(env: &Env, section: &str) -> usize {
 fn every_layout_snapshots_and_shows() {
     // (export path, layout, posts, likes, followers, messages, history, raw sections)
     // Favourite hashtags (2020, TXT), sounds (2024, TXT) and collections (2026) are
-    // understood, not raw.
+    // understood, not raw; so are settings, devices (Status), off-TikTok activity and
+    // the activity summary.
     let cases = [
-        ("json2020/user_data.json", "json2020", 3, 5, 4, 5, 6, 4),
+        ("json2020/user_data.json", "json2020", 3, 5, 4, 5, 6, 1),
         (
             "json2024/user_data_tiktok.json",
             "json2024",
@@ -52,10 +53,10 @@ fn every_layout_snapshots_and_shows() {
             3,
             3,
             7,
-            6,
+            3,
         ),
-        ("json2026", "json2026", 5, 12, 6, 4, 5, 3),
-        ("txt", "txt", 3, 4, 3, 4, 5, 1),
+        ("json2026", "json2026", 5, 12, 6, 4, 5, 1),
+        ("txt", "txt", 3, 4, 3, 4, 5, 0),
     ];
     for (rel, layout, posts, likes, followers, messages, history, raw) in cases {
         let env = Env::new();
@@ -634,7 +635,7 @@ fn a_huge_verbatim_section_is_stored_whole_and_catalogued_in_part() {
     let export = env.path("big/user_data_tiktok.json");
     let text = format!(
         "{{\"Profile\": {{\"Profile Info\": {{\"ProfileMap\": {{\"userName\": \"big.one\"}}}}}},\n\
-         \"Ads and data\": {{\"Off TikTok Activity\": {{\"OffTikTokActivityDataList\": [{rows}]}}}}}}"
+         \"Ads and data\": {{\"Ads Visit History\": {{\"AdsVisitHistoryList\": [{rows}]}}}}}}"
     );
     assert!(text.len() > 45 << 20);
     write(&export, text.as_bytes());
@@ -642,7 +643,7 @@ fn a_huge_verbatim_section_is_stored_whole_and_catalogued_in_part() {
     assert!(
         strings(&out["notes"])
             .iter()
-            .any(|n| n.contains("Off TikTok Activity") && n.contains("larger than")),
+            .any(|n| n.contains("Ads Visit History") && n.contains("larger than")),
         "{out}"
     );
     let raw = env.json(&["show", "raw"]);

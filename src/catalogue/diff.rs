@@ -205,7 +205,8 @@ fn describe(i: &Item) -> String {
         .or(columns.as_deref())
         .unwrap_or("");
     if !what.is_empty() {
-        s.push_str(&format!(": {what}"));
+        // A row with neither date nor sender (a device) is its text alone.
+        s.push_str(&format!("{}{what}", if s.is_empty() { "" } else { ": " }));
     }
     s.trim_start().to_string()
 }
