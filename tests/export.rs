@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
-use common::{copy_tree, fixture, s, write, zip_with, Env};
+use common::{copy_tree, diff_after_edit, fixture, s, snapshot_at, write, zip_with, Env};
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -178,18 +178,6 @@ fn item_rows(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
     conn.query_row("SELECT COUNT(*) FROM export_items", [], |r| r.get(0))
         .unwrap()
-}
-
-fn snapshot_at(env: &Env, export: &Path, time: &str) -> Value {
-    env.json(&[
-        "snapshot",
-        "--download",
-        "none",
-        "--export",
-        s(export),
-        "--time",
-        time,
-    ])
 }
 
 #[test]
@@ -994,18 +982,12 @@ fn logins_show_ip_device_system_network_and_carrier() {
 #[test]
 fn a_new_login_shows_in_diff_with_its_ip_and_device() {
     let env = Env::new();
-    let dl = env.path("downloads/user_data_tiktok.json");
-    let text = fs::read_to_string(fixture("json2026/user_data_tiktok.json")).unwrap();
-    write(&dl, text.as_bytes());
-    snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
     let login = r#""LoginHistoryList": [
         { "Date": "2026-06-02 08:00:00", "IP": "198.51.100.9", "DeviceModel": "Pixel 9",
           "DeviceSystem": "Android 16", "NetworkType": "5G", "Carrier": "Vodafone" },"#;
-    let later = text.replacen(r#""LoginHistoryList": ["#, login, 1);
-    assert_ne!(later, text);
-    write(&dl, later.as_bytes());
-    snapshot_at(&env, &dl, "2026-06-03T10:00:00Z");
-    let diff = env.json(&["diff", "2026-06-01", "2026-06-03"]);
+    let diff = diff_after_edit(&env, &|text| {
+        text.replacen(r#""LoginHistoryList": ["#, login, 1)
+    });
     assert_eq!(
         diff["logins"]["added"],
         serde_json::json!(["2026-06-02 08:00:00: 198.51.100.9, Pixel 9, Android 16, 5G, Vodafone"]),

@@ -11,25 +11,23 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use common::{copy_tree, fixture, s, write, Env};
+use common::{copy_tree, diff_after_edit, fixture, s, write, Env};
+
+/// The sections this file is about, as `show` names them.
+const SECTIONS: &[&str] = &[
+    "off-tiktok",
+    "settings",
+    "devices",
+    "activity-summary",
+    "location",
+    "profile-views",
+];
 
 /// A vault with one snapshot of `export`.
 fn snapshot_of(export: &Path) -> Env {
     let env = Env::new();
     env.ok(&["snapshot", "--download", "none", "--export", s(export)]);
     env
-}
-
-fn snapshot_at(env: &Env, export: &Path, time: &str) {
-    env.ok(&[
-        "snapshot",
-        "--download",
-        "none",
-        "--export",
-        s(export),
-        "--time",
-        time,
-    ]);
 }
 
 fn rows(env: &Env, section: &str) -> Vec<Value> {
@@ -269,34 +267,28 @@ fn favourites_show_their_collection() {
 #[test]
 fn diff_names_changed_settings_and_new_events_devices_and_views() {
     let env = Env::new();
-    let dl = env.path("downloads/user_data_tiktok.json");
-    let text = fs::read_to_string(fixture("json2026/user_data_tiktok.json")).unwrap();
-    write(&dl, text.as_bytes());
-    snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
-    let later = text
-        .replacen(r#""Private Account": "Off""#, r#""Private Account": "On""#, 1)
-        .replacen(
-            r#""OffTikTokActivityDataList": ["#,
-            r#""OffTikTokActivityDataList": [
+    let diff = diff_after_edit(&env, &|text| {
+        text.replacen(r#""Private Account": "Off""#, r#""Private Account": "On""#, 1)
+            .replacen(
+                r#""OffTikTokActivityDataList": ["#,
+                r#""OffTikTokActivityDataList": [
               {"TimeStamp": "2026-06-02 09:00:00", "Source": "millco.example", "Event": "Search"},"#,
-            1,
-        )
-        .replacen(
-            r#""Status List": ["#,
-            r#""Status List": [{"Resolution": "1080*2400", "App Version": "44.2.0"},"#,
-            1,
-        )
-        .replacen(
-            r#"{
+                1,
+            )
+            .replacen(
+                r#""Status List": ["#,
+                r#""Status List": [{"Resolution": "1080*2400", "App Version": "44.2.0"},"#,
+                1,
+            )
+            .replacen(
+                r#"{
           "Date": "2026-05-29 12:00:00",
           "UserName": "crumb.shots"
         }"#,
-            "",
-            1,
-        );
-    write(&dl, later.as_bytes());
-    snapshot_at(&env, &dl, "2026-06-03T10:00:00Z");
-    let diff = env.json(&["diff", "2026-06-01", "2026-06-03"]);
+                "",
+                1,
+            )
+    });
     assert_eq!(
         diff["settings"],
         json!({"added": [], "removed": [], "changed": ["Private Account"]}),
@@ -343,14 +335,7 @@ fn restore_writes_views_of_the_new_sections() {
         serde_json::from_slice(&fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
             .unwrap()
     };
-    for section in [
-        "off-tiktok",
-        "settings",
-        "devices",
-        "activity-summary",
-        "location",
-        "profile-views",
-    ] {
+    for &section in SECTIONS {
         assert!(
             restored["views"]
                 .to_string()
@@ -440,14 +425,7 @@ fn odd_values_in_the_new_sections_are_kept_verbatim() {
     // What is not a row (a stray string, a list where a map was) stays verbatim.
     let raw = env.json(&["show", "raw"]).to_string();
     assert!(raw.contains("stray") && raw.contains("not"), "{raw}");
-    for section in [
-        "settings",
-        "off-tiktok",
-        "devices",
-        "activity-summary",
-        "location",
-        "profile-views",
-    ] {
+    for section in SECTIONS {
         env.ok(&["show", section]);
     }
     env.ok(&["show", "favorites"]);

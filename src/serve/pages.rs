@@ -25,30 +25,12 @@ const PAGE: usize = 50;
 /// The profile counts stop here (see [`browse::count_upto`]).
 const COUNT_CAP: i64 = 50_000;
 
-/// The list sections with a page of their own (posts and messages have theirs).
-const LISTS: &[&str] = &[
-    "likes",
-    "favorites",
-    "reposts",
-    "comments",
-    "following",
-    "followers",
-    "history",
-    "searches",
-    "logins",
-    "shares",
-    "blocked",
-    "collections",
-    "sounds",
-    "effects",
-    "hashtags",
-    "off-tiktok",
-    "settings",
-    "devices",
-    "activity-summary",
-    "location",
-    "profile-views",
-];
+/// Whether a section is shown as a list page: every catalogue section but those
+/// with pages of their own (profile, posts, messages) and the verbatim ones.
+fn is_list(section: &str) -> bool {
+    catalogue::SECTIONS.contains(&section)
+        && !matches!(section, "profile" | "posts" | "messages" | "raw")
+}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct From {
@@ -568,7 +550,10 @@ pub(crate) async fn list(
     Query(from): Query<From>,
 ) -> WebResult<Html<String>> {
     on_snapshot(&app, snap, move |_, conn, at| {
-        let Some(&section) = LISTS.iter().find(|s| **s == section) else {
+        let Some(&section) = catalogue::SECTIONS
+            .iter()
+            .find(|s| **s == section && is_list(s))
+        else {
             return Err(WebError::NotFound(format!("no list {section}")));
         };
         let v = at.version()?;
