@@ -451,6 +451,8 @@ const COLLECTION_KEYS: &[&str] = &[
 /// The most favourites [`collection_members`] maps: a real account has tens of
 /// collections of a few hundred videos; a hostile export gets a bounded map.
 const MAX_MEMBERS: usize = 200_000;
+/// The most text of collection names one favourite shows.
+const MAX_NAMES: usize = 1024;
 
 /// Which collection(s) each video is in, from collections whose rows list their
 /// videos (a list of links, or of rows with a link, under any key). TikTok's exports
@@ -476,7 +478,8 @@ fn collection_members(conn: &Connection, v: &Version) -> Result<HashMap<String, 
                 continue;
             };
             let names = members.entry(id).or_default();
-            if !names.split(", ").any(|n| n == name) {
+            // A video in ever more collections (only a hostile export) stops growing.
+            if names.len() < MAX_NAMES && !names.split(", ").any(|n| n == name) {
                 if !names.is_empty() {
                     names.push_str(", ");
                 }
