@@ -790,3 +790,17 @@ fn a_large_watch_history_streams() {
         Some((7_400_000_000_000_000_000u64 + ROWS as u64 - 1).to_string())
     );
 }
+
+#[test]
+fn the_fingerprint_covers_the_parser_version() {
+    // An export catalogued by a parser that understood fewer sections must not be
+    // reused as it was read then.
+    let path = fixture("json2026/user_data_tiktok.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut h = blake3::Hasher::new();
+    h.update(&PARSE_VERSION.to_le_bytes());
+    h.update(&bytes);
+    let got = Export::open(&path).unwrap().fingerprint().unwrap();
+    assert_eq!(got, *h.finalize().as_bytes());
+    assert_ne!(got, *blake3::hash(&bytes).as_bytes());
+}
