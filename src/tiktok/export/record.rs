@@ -101,7 +101,8 @@ pub struct Record {
     /// Follows and blocks: the other user; messages: the chat partner; profile: the
     /// account's own username.
     pub username: Option<String>,
-    /// Comment text, message content, search term, post caption, profile bio.
+    /// Comment text, message content, search term, post caption, profile bio,
+    /// collection name, off-TikTok source; a setting's or summary count's name.
     pub text: Option<String>,
     /// Messages: the sender; off-TikTok activity: the event.
     pub from: Option<String>,
