@@ -52,6 +52,9 @@ const PAGES: &[&str] = &[
     "/list/logins",
     "/list/shares",
     "/list/blocked",
+    "/list/settings",
+    "/list/activity-summary",
+    "/list/devices",
     "/diff",
     "/search?q=rye",
 ];
@@ -108,6 +111,12 @@ async fn demo_pages_answer_with_the_token_only() {
             );
         }
     }
+    // Sections beyond the tabs have their pages too (a search hit links there).
+    let settings = must(&c, &format!("{}/s/{}/list/settings", v.base, snaps[0])).await;
+    assert!(
+        settings.contains("Private Account") && settings.contains("Off"),
+        "{settings}"
+    );
     let r = c.get(format!("{}/", v.base)).send().await.unwrap();
     let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
         .to_str()

@@ -4,10 +4,13 @@
 //! `{"changed": {"<field>": [old, new]}}` (the view's `username`, `bio`,
 //! `display_name`, and every other original field by its own name). Every other
 //! section is `{"added": [...], "removed": [...]}`: video ids for posts, likes,
-//! favorites, reposts and history; usernames for follows and blocks; short
-//! descriptors (`date [chat] from: text`) for the rest; key paths under `raw`.
-//! Sections listed by id or username also carry `changed`: ids in both versions
-//! whose row changed (a post's like count, say).
+//! favorites, reposts and history; usernames for follows and blocks; links for
+//! favourite sounds, effects and hashtags; names for collections, settings and the
+//! activity summary's counts; short descriptors (`date [chat] from: text`, an
+//! off-TikTok event as `date event: source`, a device as its columns) for the rest;
+//! key paths under `raw`.
+//! Sections listed by id, username, link or name also carry `changed`: those in
+//! both versions whose row changed (a post's like count, a setting's value).
 
 use std::collections::BTreeSet;
 
@@ -58,7 +61,7 @@ fn key_column(section: &str) -> Option<&'static str> {
         "posts" | "likes" | "favorites" | "reposts" | "history" => Some("video_id"),
         "following" | "followers" | "blocked" => Some("username"),
         "sounds" | "effects" | "hashtags" => Some("link"),
-        "collections" => Some("text"),
+        "collections" | "settings" | "activity-summary" => Some("text"),
         _ => None,
     }
 }
@@ -203,22 +206,22 @@ fn describe(i: &Item) -> String {
     if let Some(from) = &i.sender {
         s.push_str(&format!(" {from}"));
     }
-    // A login has no text of its own: it is where and on what (IP, device, …).
-    let login = (i.section == "logins").then(|| {
-        let mut columns = Map::new();
-        query::login_columns(&i.fields, &mut columns);
-        let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
-        present.join(", ")
-    });
+    // A login, device or location has no text of its own: it is its columns (IP,
+    // device, …; resolution, app version, …).
+    let mut columns = Map::new();
+    query::add_field_columns(&i.section, &i.fields, &mut columns);
+    let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
+    let columns = (!present.is_empty()).then(|| present.join(", "));
     let what = i
         .text
         .as_deref()
         .or(i.link.as_deref())
         .or(i.username.as_deref())
-        .or(login.as_deref())
+        .or(columns.as_deref())
         .unwrap_or("");
     if !what.is_empty() {
-        s.push_str(&format!(": {what}"));
+        // A row with neither date nor sender (a device) is its text alone.
+        s.push_str(&format!("{}{what}", if s.is_empty() { "" } else { ": " }));
     }
     s.trim_start().to_string()
 }

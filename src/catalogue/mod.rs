@@ -55,6 +55,12 @@ pub const SECTIONS: &[&str] = &[
     "sounds",
     "effects",
     "hashtags",
+    "off-tiktok",
+    "settings",
+    "devices",
+    "activity-summary",
+    "location",
+    "profile-views",
     "raw",
 ];
 

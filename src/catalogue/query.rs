@@ -5,10 +5,18 @@
 //! - `profile`: an object with `username`, `bio`, `display_name`, `fields`.
 //! - `posts`, `likes`, `favorites`, `reposts`: `id` (video id string or null), `link`,
 //!   `date`, `archived` (media with that id is in the vault); posts add `caption` and,
-//!   when the snapshot recorded a failed download of it, `failure`.
+//!   when the snapshot recorded a failed download of it, `failure`; favorites add
+//!   `collection` (the collection's name, names joined by `, `, or null when the
+//!   export does not say).
 //! - `comments`: `date`, `comment`; `following`, `followers`, `blocked`: `date`,
 //!   `username`; `messages`: `date`, `chat`, `from`, `content`, `link`, `id`;
 //!   `history`: `date`, `id`, `link`; `searches`: `date`, `term`.
+//! - `logins`: `ip`, `device`, `system`, `network`, `carrier`; `off-tiktok`: `source`,
+//!   `event`; `settings`, `activity-summary`: `name`, `value` (verbatim: text, number,
+//!   map or list); `devices`: `resolution`, `app_version`, `idfa`, `gaid`,
+//!   `android_id`, `idfv`, `uid`, `did`, `web_id`; `location`: `gps`, `region`;
+//!   `profile-views`: `username`; `collections`: `name`; `sounds`, `effects`,
+//!   `hashtags`: `link`.
 //! - every row: `date` (as the export wrote it), `date_utc` (RFC 3339 or null),
 //!   `date_utc_assumed`, and `fields` (every original key and value).
 //! - `raw`: `section` (its key path in the export) and `value`, verbatim.
@@ -16,7 +24,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::download::DownloadFailure;
 use crate::store::snapshots::Snapshot;
@@ -390,24 +398,134 @@ fn field_text(fields: &Map<String, Value>, keys: &[&str]) -> Value {
         .and_then(|(_, v)| crate::tiktok::export::present(v)))
 }
 
-/// A login's columns, from its original fields whatever their spelling (`IP`,
-/// `DeviceModel`, `DeviceSystem`, `NetworkType`, `Carrier`); placeholders are null.
-pub(crate) fn login_columns(fields: &Map<String, Value>, o: &mut Map<String, Value>) {
-    const COLUMNS: &[(&str, &[&str])] = &[
-        ("ip", &["ip", "ipaddress"]),
-        ("device", &["devicemodel", "device"]),
-        ("system", &["devicesystem", "system", "os"]),
-        ("network", &["networktype", "network"]),
-        ("carrier", &["carrier"]),
-    ];
-    for (column, keys) in COLUMNS {
+/// The columns a section's rows take from their original fields whatever their
+/// spelling (a login's `IP`, `DeviceModel`, …; a device's `App Version`, …), as
+/// (column, normalised keys); placeholders are null.
+pub(crate) fn field_columns(section: &str) -> &'static [(&'static str, &'static [&'static str])] {
+    match section {
+        "logins" => &[
+            ("ip", &["ip", "ipaddress"]),
+            ("device", &["devicemodel", "device"]),
+            ("system", &["devicesystem", "system", "os"]),
+            ("network", &["networktype", "network"]),
+            ("carrier", &["carrier"]),
+        ],
+        "devices" => &[
+            ("resolution", &["resolution"]),
+            ("app_version", &["appversion", "version"]),
+            ("idfa", &["idfa"]),
+            ("gaid", &["gaid"]),
+            ("android_id", &["androidid"]),
+            ("idfv", &["idfv"]),
+            ("uid", &["uid"]),
+            ("did", &["did", "deviceid"]),
+            ("web_id", &["webid"]),
+        ],
+        "location" => &[
+            ("gps", &["gpsdata", "gps"]),
+            ("region", &["lastregion", "region"]),
+        ],
+        _ => &[],
+    }
+}
+
+/// A row's [`field_columns`], added to `o`.
+pub(crate) fn add_field_columns(
+    section: &str,
+    fields: &Map<String, Value>,
+    o: &mut Map<String, Value>,
+) {
+    for (column, keys) in field_columns(section) {
         o.insert((*column).into(), field_text(fields, keys));
     }
 }
 
-/// One row as shown; `failed` is the snapshot's list of failed downloads.
-/// `archived` holds every post id with files in the vault.
-fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) -> Value {
+/// Keys a favourite row may name its collection under.
+const COLLECTION_KEYS: &[&str] = &[
+    "collection",
+    "collectionname",
+    "favoritecollection",
+    "collections",
+];
+
+/// The most favourites [`collection_members`] maps: a real account has tens of
+/// collections of a few hundred videos; a hostile export gets a bounded map.
+const MAX_MEMBERS: usize = 200_000;
+/// The most text of collection names one favourite shows.
+const MAX_NAMES: usize = 1024;
+
+/// Which collection(s) each video is in, from collections whose rows list their
+/// videos (a list of links, or of rows with a link, under any key). TikTok's exports
+/// seen so far give only each collection's name and date, and then this is empty.
+fn collection_members(conn: &Connection, v: &Version) -> Result<HashMap<String, String>> {
+    let mut members: HashMap<String, String> = HashMap::new();
+    each_item(conn, v, "collections", &mut |c| {
+        let Some(name) = c.text else { return Ok(()) };
+        let links = c.fields.values().filter_map(Value::as_array).flatten();
+        for entry in links {
+            if members.len() >= MAX_MEMBERS {
+                break;
+            }
+            let link = match entry {
+                Value::Object(row) => field_text(row, &["link", "videolink", "url"]),
+                other => other.clone(),
+            };
+            let Some(id) = link
+                .as_str()
+                .and_then(crate::tiktok::links::parse)
+                .and_then(|l| l.id().map(str::to_string))
+            else {
+                continue;
+            };
+            let names = members.entry(id).or_default();
+            // A video in ever more collections (only a hostile export) stops growing.
+            if names.len() < MAX_NAMES && !names.split(", ").any(|n| n == name) {
+                if !names.is_empty() {
+                    names.push_str(", ");
+                }
+                names.push_str(&name);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(members)
+}
+
+/// The collection a favourite is in: named in its own row, else from the
+/// collections that list it.
+fn collection_of(item: &Item, members: &HashMap<String, String>) -> Value {
+    let own = item.fields.iter().find_map(|(k, v)| {
+        if !COLLECTION_KEYS.contains(&crate::tiktok::export::norm(k).as_str()) {
+            return None;
+        }
+        match v {
+            Value::Array(names) => {
+                let names: Vec<String> = names
+                    .iter()
+                    .filter_map(crate::tiktok::export::present)
+                    .collect();
+                (!names.is_empty()).then(|| names.join(", "))
+            }
+            other => crate::tiktok::export::present(other),
+        }
+    });
+    json!(own.or_else(|| item
+        .video_id
+        .as_ref()
+        .and_then(|id| members.get(id).cloned())))
+}
+
+/// What a row's view needs beyond the row: the snapshot's failed downloads, the
+/// post ids with files in the vault, and which collection each favourite is in.
+struct Context {
+    failed: Vec<DownloadFailure>,
+    archived: HashSet<String>,
+    members: HashMap<String, String>,
+}
+
+/// One row as shown.
+fn row_view(item: Item, cx: &Context) -> Value {
+    let (failed, archived) = (&cx.failed, &cx.archived);
     if item.is_raw {
         return json!({
             "section": item.section,
@@ -428,6 +546,9 @@ fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) 
                 .as_ref()
                 .is_some_and(|id| archived.contains(id));
             o.insert("archived".into(), json!(is_archived));
+            if item.section == "favorites" {
+                o.insert("collection".into(), collection_of(&item, &cx.members));
+            }
             if item.section == "posts" {
                 o.insert("caption".into(), json!(item.text));
                 // Export key names vary in case between years ("Likes", "likes").
@@ -469,10 +590,23 @@ fn row_view(item: Item, failed: &[DownloadFailure], archived: &HashSet<String>) 
         "collections" => {
             o.insert("name".into(), json!(item.text));
         }
+        "off-tiktok" => {
+            o.insert("source".into(), json!(item.text));
+            o.insert("event".into(), json!(item.sender));
+        }
+        // One row per entry of the export's map: its name, and its value verbatim
+        // (a setting can be a map or a list itself).
+        "settings" | "activity-summary" => {
+            let value = item.text.as_ref().and_then(|name| item.fields.get(name));
+            o.insert("name".into(), json!(item.text));
+            o.insert("value".into(), value.cloned().unwrap_or(Value::Null));
+        }
+        "devices" | "location" => add_field_columns(&item.section, &item.fields, &mut o),
+        "profile-views" => {
+            o.insert("username".into(), json!(item.username));
+        }
         section => {
-            if section == "logins" {
-                login_columns(&item.fields, &mut o);
-            }
+            add_field_columns(section, &item.fields, &mut o);
             o.insert("text".into(), json!(item.text));
             o.insert("link".into(), json!(item.link));
         }
@@ -498,10 +632,17 @@ pub fn each_row(
         } else {
             HashSet::new()
         };
-    let failed = DownloadFailure::read_list(&snap.failed);
-    each_item(conn, v, section, &mut |i| {
-        f(row_view(i, &failed, &archived))
-    })
+    let members = if section == "favorites" {
+        collection_members(conn, v)?
+    } else {
+        HashMap::new()
+    };
+    let cx = Context {
+        failed: DownloadFailure::read_list(&snap.failed),
+        archived,
+        members,
+    };
+    each_item(conn, v, section, &mut |i| f(row_view(i, &cx)))
 }
 
 /// Writes a section's view as pretty JSON, row by row, so memory stays flat

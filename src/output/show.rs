@@ -14,7 +14,7 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
             ("caption", "caption"),
             ("link", "link"),
         ],
-        "likes" | "favorites" | "reposts" => &[
+        "likes" | "reposts" => &[
             ("date", "date"),
             ("id", "id"),
             ("archived", "archived"),
@@ -32,6 +32,28 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
         "searches" => &[("date", "date"), ("term", "term")],
         "sounds" | "effects" | "hashtags" => &[("date", "date"), ("link", "link")],
         "collections" => &[("date", "date"), ("name", "name")],
+        "favorites" => &[
+            ("date", "date"),
+            ("id", "id"),
+            ("archived", "archived"),
+            ("collection", "collection"),
+            ("link", "link"),
+        ],
+        "off-tiktok" => &[("date", "date"), ("source", "source"), ("event", "event")],
+        "settings" | "activity-summary" => &[("name", "name"), ("value", "value")],
+        "devices" => &[
+            ("resolution", "resolution"),
+            ("app version", "app_version"),
+            ("idfa", "idfa"),
+            ("gaid", "gaid"),
+            ("android id", "android_id"),
+            ("idfv", "idfv"),
+            ("uid", "uid"),
+            ("did", "did"),
+            ("web id", "web_id"),
+        ],
+        "location" => &[("date", "date"), ("gps", "gps"), ("region", "region")],
+        "profile-views" => &[("date", "date"), ("username", "username")],
         "logins" => &[
             ("date", "date"),
             ("ip", "ip"),

@@ -25,20 +25,12 @@ const PAGE: usize = 50;
 /// The profile counts stop here (see [`browse::count_upto`]).
 const COUNT_CAP: i64 = 50_000;
 
-/// The list sections with a page of their own (posts and messages have theirs).
-const LISTS: &[&str] = &[
-    "likes",
-    "favorites",
-    "reposts",
-    "comments",
-    "following",
-    "followers",
-    "history",
-    "searches",
-    "logins",
-    "shares",
-    "blocked",
-];
+/// Whether a section is shown as a list page: every catalogue section but those
+/// with pages of their own (profile, posts, messages) and the verbatim ones.
+fn is_list(section: &str) -> bool {
+    catalogue::SECTIONS.contains(&section)
+        && !matches!(section, "profile" | "posts" | "messages" | "raw")
+}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct From {
@@ -558,7 +550,10 @@ pub(crate) async fn list(
     Query(from): Query<From>,
 ) -> WebResult<Html<String>> {
     on_snapshot(&app, snap, move |_, conn, at| {
-        let Some(&section) = LISTS.iter().find(|s| **s == section) else {
+        let Some(&section) = catalogue::SECTIONS
+            .iter()
+            .find(|s| **s == section && is_list(s))
+        else {
             return Err(WebError::NotFound(format!("no list {section}")));
         };
         let v = at.version()?;
@@ -610,7 +605,7 @@ fn extra_fields(row: &Row) -> Vec<(String, String)> {
         .filter(|(k, _)| {
             !matches!(
                 crate::tiktok::export::norm(k).as_str(),
-                "date" | "link" | "videolink" | "username" | "comment" | "searchterm"
+                "date" | "timestamp" | "link" | "videolink" | "username" | "comment" | "searchterm"
             )
         })
         .map(|(k, v)| (k.clone(), text_of(v)))

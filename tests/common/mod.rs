@@ -28,6 +28,33 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tt-vault")
 }
 
+/// `snapshot --download none --export export --time time`; its JSON report.
+pub fn snapshot_at(env: &Env, export: &Path, time: &str) -> serde_json::Value {
+    env.json(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(export),
+        "--time",
+        time,
+    ])
+}
+
+/// The 2026 fixture snapshotted on 2026-06-01, then `edit` of it on 2026-06-03 (the
+/// edit must change it): the diff between the two.
+pub fn diff_after_edit(env: &Env, edit: &dyn Fn(&str) -> String) -> serde_json::Value {
+    let dl = env.path("downloads/user_data_tiktok.json");
+    let text = fs::read_to_string(fixture("json2026/user_data_tiktok.json")).unwrap();
+    write(&dl, text.as_bytes());
+    snapshot_at(env, &dl, "2026-06-01T10:00:00Z");
+    let later = edit(&text);
+    assert_ne!(later, text, "the edit changed nothing");
+    write(&dl, later.as_bytes());
+    snapshot_at(env, &dl, "2026-06-03T10:00:00Z");
+    env.json(&["diff", "2026-06-01", "2026-06-03"])
+}
+
 /// A temporary vault and a scratch folder beside it.
 pub struct Env {
     pub dir: tempfile::TempDir,

@@ -10,7 +10,8 @@
 //! Shape handled (see `layout.rs` for the names): root map › category map › section
 //! map › list of row objects. Inside a section, scalar siblings of the list (`App`,
 //! `IsFastLane`) are container metadata and are skipped; `ProfileMap` is the one-row
-//! profile; `ChatHistory` is a map from `"Chat History with <user>:"` to that chat's
+//! profile; `SettingsMap` and `ActivitySummaryMap` give a row per entry and
+//! `LocationData` is one row; `ChatHistory` is a map from `"Chat History with <user>:"` to that chat's
 //! messages. A section given directly as a list is accepted too.
 
 use std::cell::Cell;
@@ -223,6 +224,12 @@ impl Cursor<'_, '_> {
                         Value::String("cut: the stored export file has it whole".into()),
                     );
                 }
+                if section.is_keyed() {
+                    for rec in record::entries(section.clone(), fields) {
+                        self.emit(rec)?;
+                    }
+                    return Ok(());
+                }
                 let mut rec = record::build(section.clone(), fields);
                 if let Some(p) = partner {
                     rec.username = Some(p.to_string());
@@ -351,7 +358,16 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
             Place::Rows(_) | Place::Chat(_) => {
                 let (v, cut) =
                     Capped(&mut *cur).deserialize(de::value::MapAccessDeserializer::new(map))?;
-                cur.keep_raw(v, cut)
+                match self.place {
+                    // Sections TikTok writes as a map rather than a list of rows.
+                    Place::Rows(s) if s.is_keyed() || s == Section::Location => {
+                        if record::is_empty(&v) {
+                            return Ok(());
+                        }
+                        cur.row(&s, (v, cut), None)
+                    }
+                    _ => cur.keep_raw(v, cut),
+                }
             }
         }
     }

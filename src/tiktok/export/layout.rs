@@ -23,12 +23,22 @@
 //! | blocked    | App Settings › Block List › BlockList       | same                                 | Profile And Settings › Block List › BlockList |
 //! | sounds, effects, hashtags | Activity › Favorite Sounds › FavoriteSoundList (Effects › FavoriteEffectsList, Hashtags › FavoriteHashtagList) | Your Activity › same | Likes and Favorites › same |
 //! | collections | —                                          | —                                    | Likes and Favorites › Favorite Collection › FavoriteCollectionList |
+//! | off-tiktok | Ads and data › Off TikTok Activity › OffTikTokActivityDataList (`TimeStamp`, `Source`, `Event`) | same | Your Activity › same, and again under Profile And Settings |
+//! | settings   | App Settings › Settings › SettingsMap (a map: one row per setting) | same          | Profile And Settings › Settings › SettingsMap |
+//! | devices    | Activity › Status › Status List (`Resolution`, `App Version`, `IDFA`, `GAID`, `Android ID`, `IDFV`, `UID`, `DID`, `Web ID`) | Your Activity › Status › same | same as 2024 |
+//! | activity-summary | —                                     | Your Activity › Activity Summary › ActivitySummaryMap (a map: one row per count) | same |
+//! | location   | —                                           | Your Activity › Most Recent Location Data › LocationData (one row: `Date`, `GpsData`, `LastRegion`) | same |
+//! | profile-views | —                                        | —                                    | Profile And Settings › ProfileViews › ProfileViewList |
 //!
 //! Sources: the 2020–2023 and 2024–2025 paths as read by public parsers of real exports
 //! (RLEAPP's `tikTokArchiveJson.py`, which falls back from the new names to the old;
 //! d3i data-donation TikTok scripts); the 2026 paths (`Likes and Favorites`, `Profile And
 //! Settings › Follower › FansList`) from viewers and tests written against 2026 exports;
-//! the ChatHistory map keyed `"Chat History with <user>:"` from DM viewers of both eras.
+//! the ChatHistory map keyed `"Chat History with <user>:"` from DM viewers of both eras;
+//! Status, Settings, Off TikTok Activity, Activity Summary, Most Recent Location Data and
+//! ProfileViews from type definitions and schema notes written against real exports
+//! (the 2026 export carries Off TikTok Activity twice; both copies are kept). Only the
+//! name `Settings` itself is the settings section: `Go Live Settings` stays verbatim.
 //! The section name alone identifies the section (it is matched under any category),
 //! except the generic names `Comments`, `Videos`/`Posts` and `Direct Messages`/`Chat
 //! History`, which count only under their own category.
@@ -108,6 +118,12 @@ fn by_name(sec: &str) -> Option<Section> {
         "favoriteeffects" | "favoriteeffect" => Section::Effects,
         "favoritehashtags" | "favoritehashtag" => Section::Hashtags,
         "favoritecollection" | "favoritecollections" => Section::Collections,
+        "offtiktokactivity" => Section::OffTikTok,
+        "settings" => Section::Settings,
+        "status" => Section::Devices,
+        "activitysummary" => Section::Summary,
+        "mostrecentlocationdata" => Section::Location,
+        "profileviews" | "profileview" => Section::ProfileViews,
         _ => return None,
     })
 }
@@ -140,7 +156,20 @@ mod tests {
             Some(Section::Messages)
         );
         assert_eq!(json_section("Tiktok Live", "Comments"), None);
-        assert_eq!(json_section("Ads and data", "Off TikTok Activity"), None);
+        assert_eq!(
+            json_section("Ads and data", "Off TikTok Activity"),
+            Some(Section::OffTikTok)
+        );
+        assert_eq!(
+            json_section("App Settings", "Settings"),
+            Some(Section::Settings)
+        );
+        assert_eq!(json_section("TikTok Live", "Go Live Settings"), None);
+        assert_eq!(
+            json_section("Your Activity", "Status"),
+            Some(Section::Devices)
+        );
+        assert_eq!(txt_section("Off TikTok Activity"), Some(Section::OffTikTok));
         assert_eq!(txt_section("Browsing History"), Some(Section::WatchHistory));
         assert_eq!(txt_section("Post"), Some(Section::Posts));
     }

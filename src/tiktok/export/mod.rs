@@ -161,6 +161,12 @@ enum Kind {
     Txt,
 }
 
+/// Raised whenever the same export bytes would parse into other records (a section
+/// newly understood, say), so an export catalogued by an older parser is read again
+/// rather than reused (see [`Export::fingerprint`]). 2: off-TikTok activity, settings,
+/// devices, activity summary, location and profile views understood.
+pub const PARSE_VERSION: u32 = 2;
+
 const JSON_NAMES: &[&str] = &["user_data_tiktok.json", "user_data.json"];
 
 fn base_name(name: &str) -> String {
@@ -221,11 +227,13 @@ impl Export {
         &self.files
     }
 
-    /// BLAKE3 of the export's bytes as given: the file (a ZIP or a JSON file), or a
-    /// folder's files with their names, in order. Exports with the same fingerprint
-    /// parse alike, so the catalogue reads an identical export only once.
+    /// BLAKE3 of the parser's [`PARSE_VERSION`] and the export's bytes as given: the
+    /// file (a ZIP or a JSON file), or a folder's files with their names, in order.
+    /// Exports with the same fingerprint parse alike, so the catalogue reads an
+    /// identical export only once.
     pub fn fingerprint(&self) -> Result<[u8; 32], ExportError> {
         let mut h = blake3::Hasher::new();
+        h.update(&PARSE_VERSION.to_le_bytes());
         fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
             move |source| ExportError::Io {
                 path: path.display().to_string(),

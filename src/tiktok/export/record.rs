@@ -32,6 +32,19 @@ pub enum Section {
     Hashtags,
     /// The named collections of favourite videos.
     Collections,
+    /// Off TikTok Activity: what other apps and sites told TikTok (a date, the
+    /// source and the event).
+    OffTikTok,
+    /// Settings (privacy and others): one row per setting, its name as the text.
+    Settings,
+    /// Status: the devices and app versions the account used.
+    Devices,
+    /// Activity Summary: one row per count, its name as the text.
+    Summary,
+    /// Most Recent Location Data: one row.
+    Location,
+    /// Profile Views: who viewed the profile, when.
+    ProfileViews,
     /// A section this parser does not understand, by its key path in the export
     /// (`"Ads and data › Off TikTok Activity"`); kept whole, under the field `value`.
     Raw(String),
@@ -59,8 +72,21 @@ impl Section {
             Section::Effects => "effects",
             Section::Hashtags => "hashtags",
             Section::Collections => "collections",
+            Section::OffTikTok => "off-tiktok",
+            Section::Settings => "settings",
+            Section::Devices => "devices",
+            Section::Summary => "activity-summary",
+            Section::Location => "location",
+            Section::ProfileViews => "profile-views",
             Section::Raw(path) => path,
         }
+    }
+
+    /// A section TikTok writes as one map of names to values (`SettingsMap`,
+    /// `ActivitySummaryMap`): each entry is a row of its own, so a changed setting is
+    /// one changed row.
+    pub fn is_keyed(&self) -> bool {
+        matches!(self, Section::Settings | Section::Summary)
     }
 }
 
@@ -75,9 +101,10 @@ pub struct Record {
     /// Follows and blocks: the other user; messages: the chat partner; profile: the
     /// account's own username.
     pub username: Option<String>,
-    /// Comment text, message content, search term, post caption, profile bio.
+    /// Comment text, message content, search term, post caption, profile bio,
+    /// collection name, off-TikTok source; a setting's or summary count's name.
     pub text: Option<String>,
-    /// Messages: the sender.
+    /// Messages: the sender; off-TikTok activity: the event.
     pub from: Option<String>,
     /// Every original key and value, verbatim (placeholders such as "N/A" included).
     pub fields: Map<String, Value>,
@@ -161,6 +188,7 @@ fn text_keys(section: &Section) -> &'static [&'static str] {
         Section::Profile => &["biodescription", "bio"],
         Section::Shares => &["sharedcontent"],
         Section::Collections => &["favoritecollection", "collectionname", "name"],
+        Section::OffTikTok => &["source", "appname", "app"],
         _ => &[],
     }
 }
@@ -173,7 +201,10 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
     let mut link = first(&keys, LINK_KEYS);
     let username = first(&keys, USER_KEYS);
     let text = first(&keys, text_keys(&section));
-    let from = first(&keys, &["from", "sender"]);
+    let from = match section {
+        Section::OffTikTok => first(&keys, &["event", "eventname", "action"]),
+        _ => first(&keys, &["from", "sender"]),
+    };
     drop(keys);
     let mut parsed = link.as_deref().and_then(links::parse);
     // A shared video in a direct message is a bare link as the content.
@@ -194,6 +225,25 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
         from,
         fields,
     }
+}
+
+/// The rows of a keyed section's map (see [`Section::is_keyed`]): one record per
+/// entry, holding that entry alone, with its name as the text.
+pub fn entries(section: Section, fields: Map<String, Value>) -> impl Iterator<Item = Record> {
+    fields.into_iter().map(move |(name, value)| {
+        let mut one = Map::new();
+        one.insert(name.clone(), value);
+        Record {
+            section: section.clone(),
+            date: None,
+            video_id: None,
+            link: None,
+            username: None,
+            text: Some(name),
+            from: None,
+            fields: one,
+        }
+    })
 }
 
 /// The partner's name from a chat's heading, the same rule for both layouts: JSON's

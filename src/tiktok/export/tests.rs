@@ -83,17 +83,12 @@ fn json_2020_layout() {
             ("shares", 1),
             ("blocked", 1),
             ("hashtags", 1),
+            ("devices", 1),
+            ("settings", 3),
+            ("off-tiktok", 1),
         ],
     );
-    assert_eq!(
-        report.kept_raw,
-        [
-            "Activity › Status",
-            "App Settings › Settings",
-            "Ads and data › Ad Interests",
-            "Ads and data › Off TikTok Activity",
-        ]
-    );
+    assert_eq!(report.kept_raw, ["Ads and data › Ad Interests"]);
     assert!(report
         .understood
         .contains(&"Activity › Video Browsing History".to_string()));
@@ -142,14 +137,18 @@ fn json_2020_layout() {
         Some("spam.bread.deals")
     );
 
-    let raw = records
+    let off = of(&records, &Section::OffTikTok)[0];
+    assert_eq!(off.text.as_deref(), Some("flourshop.example"));
+    assert_eq!(off.from.as_deref(), Some("Purchase"));
+    assert_eq!(off.date.as_ref().unwrap().raw, "2023-04-11 12:00:00");
+    // One row per setting, the nested list kept as it is.
+    let settings = of(&records, &Section::Settings);
+    let interests = settings
         .iter()
-        .find(|r| r.section == Section::Raw("Ads and data › Off TikTok Activity".into()))
+        .find(|r| r.text.as_deref() == Some("Interests"))
         .unwrap();
-    assert_eq!(
-        raw.fields["value"]["OffTikTokActivityDataList"][0]["Source"],
-        json!("flourshop.example")
-    );
+    assert_eq!(interests.fields["Interests"], json!(["Food", "DIY"]));
+    assert_eq!(interests.fields.len(), 1);
 }
 
 #[test]
@@ -174,17 +173,17 @@ fn json_2024_layout() {
             ("shares", 1),
             ("blocked", 1),
             ("sounds", 1),
+            ("off-tiktok", 1),
+            ("settings", 1),
+            ("devices", 1),
         ],
     );
     assert_eq!(
         report.kept_raw,
         [
             "Ads and data › Ad Interests",
-            "Ads and data › Off TikTok Activity",
-            "App Settings › Settings",
             "Profile › Autofill",
             "Your Activity › Hashtag",
-            "Your Activity › Status",
         ]
     );
 
@@ -253,24 +252,27 @@ fn json_2026_layout() {
             ("reposts", 1),
             ("blocked", 1),
             ("collections", 1),
+            ("settings", 2),
+            ("activity-summary", 3),
+            ("off-tiktok", 2),
+            ("devices", 1),
+            ("location", 1),
+            ("profile-views", 1),
         ],
     );
-    assert_eq!(
-        report.kept_raw,
-        [
-            "Profile And Settings › Autofill",
-            "Profile And Settings › Settings",
-            "Your Activity › Activity Summary",
-        ]
-    );
-    let summary = records
+    assert_eq!(report.kept_raw, ["Profile And Settings › Autofill"]);
+    let summary = of(&records, &Section::Summary);
+    let shared = summary
         .iter()
-        .find(|r| r.section.name() == "Your Activity › Activity Summary")
+        .find(|r| r.text.as_deref() == Some("videosSharedSinceAccountRegistration"))
         .unwrap();
     assert_eq!(
-        summary.fields["value"]["ActivitySummaryMap"]["videosSharedSinceAccountRegistration"],
+        shared.fields["videosSharedSinceAccountRegistration"],
         json!("97")
     );
+    let location = of(&records, &Section::Location)[0];
+    assert_eq!(location.fields["LastRegion"], json!("PT"));
+    assert_eq!(location.date.as_ref().unwrap().raw, "2026-05-31 07:00:00");
     let followers = of(&records, &Section::Followers);
     assert_eq!(followers[0].username.as_deref(), Some("bruno_cooks"));
     assert_eq!(followers[5].username.as_deref(), Some("rye.guy"));
@@ -301,12 +303,10 @@ fn txt_layout() {
             ("searches", 2),
             ("logins", 1),
             ("hashtags", 1),
+            ("off-tiktok", 1),
         ],
     );
-    assert_eq!(
-        report.kept_raw,
-        ["TikTok › Ads and data › Off TikTok Activity",]
-    );
+    assert!(report.kept_raw.is_empty(), "{:?}", report.kept_raw);
     // Like List.txt has a BOM and CRLF: the first key must still be `Date`.
     let likes = of(&records, &Section::Likes);
     assert!(likes[0].fields.contains_key("Date"));
@@ -592,7 +592,7 @@ fn a_huge_verbatim_section_is_cut_in_the_catalogue_and_noted() {
     let rows = vec![row; 60_000].join(",");
     let long = "y".repeat(3 << 20);
     let text = format!(
-        "{{\"Ads and data\": {{\"Off TikTok Activity\": {{\"List\": [{rows}]}}}}, \
+        "{{\"Ads and data\": {{\"Ads Visit History\": {{\"List\": [{rows}]}}}}, \
          \"Profile\": {{\"Profile Info\": {{\"ProfileMap\": {{\"userName\": \"a\", \"bioDescription\": \"{long}\"}}}}}}}}"
     );
     std::fs::write(&path, text).unwrap();
@@ -601,7 +601,7 @@ fn a_huge_verbatim_section_is_cut_in_the_catalogue_and_noted() {
     let raw = &records[0];
     assert_eq!(
         raw.section,
-        Section::Raw("Ads and data › Off TikTok Activity".into())
+        Section::Raw("Ads and data › Ads Visit History".into())
     );
     assert!(raw.fields.contains_key(record::CUT_NOTE));
     let kept = serde_json::to_string(&raw.fields).unwrap().len() as u64;
@@ -615,7 +615,7 @@ fn a_huge_verbatim_section_is_cut_in_the_catalogue_and_noted() {
     assert!(report
         .capped
         .iter()
-        .any(|c| c.what.contains("Off TikTok Activity")));
+        .any(|c| c.what.contains("Ads Visit History")));
 }
 
 #[test]
@@ -789,4 +789,18 @@ fn a_large_watch_history_streams() {
         last_id,
         Some((7_400_000_000_000_000_000u64 + ROWS as u64 - 1).to_string())
     );
+}
+
+#[test]
+fn the_fingerprint_covers_the_parser_version() {
+    // An export catalogued by a parser that understood fewer sections must not be
+    // reused as it was read then.
+    let path = fixture("json2026/user_data_tiktok.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut h = blake3::Hasher::new();
+    h.update(&PARSE_VERSION.to_le_bytes());
+    h.update(&bytes);
+    let got = Export::open(&path).unwrap().fingerprint().unwrap();
+    assert_eq!(got, *h.finalize().as_bytes());
+    assert_ne!(got, *blake3::hash(&bytes).as_bytes());
 }

@@ -93,16 +93,24 @@ fn parse_lines(
             Ok(())
         }
         section => {
+            // A block of `Key: value` lines is one row, or one row per line in a
+            // keyed section (settings).
+            let block = |em: &mut Emitter<'_>, section: &Section, fields, line| {
+                if section.is_keyed() {
+                    for rec in record::entries(section.clone(), fields) {
+                        sink(em, rec, line)?;
+                    }
+                    Ok(())
+                } else {
+                    sink(em, record::build(section.clone(), fields), line)
+                }
+            };
             let mut fields = Map::new();
             let mut last: Option<String> = None;
             while let Some(line) = lines.next_line()? {
                 if line.trim().is_empty() {
                     if !fields.is_empty() {
-                        sink(
-                            em,
-                            record::build(section.clone(), std::mem::take(&mut fields)),
-                            lines.number,
-                        )?;
+                        block(em, &section, std::mem::take(&mut fields), lines.number)?;
                     }
                     last = None;
                     continue;
@@ -110,18 +118,14 @@ fn parse_lines(
                 // A repeated key without a blank line between starts the next row.
                 if let Some((key, _)) = split_key(&line) {
                     if fields.contains_key(key) {
-                        sink(
-                            em,
-                            record::build(section.clone(), std::mem::take(&mut fields)),
-                            lines.number,
-                        )?;
+                        block(em, &section, std::mem::take(&mut fields), lines.number)?;
                         last = None;
                     }
                 }
                 key_line(lines, &line, &mut fields, &mut last);
             }
             if !fields.is_empty() {
-                sink(em, record::build(section, fields), lines.number)?;
+                block(em, &section, fields, lines.number)?;
             }
             Ok(())
         }
