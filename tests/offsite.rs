@@ -412,9 +412,10 @@ fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads()
     let site = Site::new(proxy.endpoint());
     init_remote(&site, "v", "k", &[]);
     let src = sources(&site, 6);
-    // The server goes away after two requests of the upload.
+    // The server goes away at the snapshot's first request: the upload of its one
+    // pack (init made requests before, so this is never 0, "never").
     proxy.faults.die_after.store(
-        proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst) + 2,
+        proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst),
         std::sync::atomic::Ordering::SeqCst,
     );
     let args = [
@@ -444,6 +445,127 @@ fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads()
     let report = site.json("v", &["verify", "--read-data"], 0);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+}
+
+/// The pack ids the index has committed.
+fn indexed_packs(site: &Site, vault: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(site.path(vault).join("vault.db")).unwrap();
+    let mut stmt = db.prepare("SELECT name FROM packs").unwrap();
+    let names = stmt.query_map([], |r| r.get(0)).unwrap();
+    names.map(Result::unwrap).collect()
+}
+
+/// The pack id in a pack's key or request path (`…/packs/ab/<id>.pack`).
+fn pack_id(key: &str) -> String {
+    let file = key.rsplit('/').next().unwrap();
+    file.trim_end_matches(".pack").to_string()
+}
+
+#[test]
+fn a_failed_upload_among_several_at_once_commits_only_what_is_in_the_bucket() {
+    let Some(moto) = moto_or_skip("concurrent") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let site = Site::new(proxy.endpoint());
+    init_remote(&site, "v", "c", &[]);
+    // Four packs' worth (a pack closes at 32 MiB).
+    let src = site.path("many");
+    for i in 0..4u64 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(30 << 20, 40 + i),
+        );
+    }
+    let f = &proxy.faults;
+    let ordering = std::sync::atomic::Ordering::SeqCst;
+    // Uploads held long enough to overlap; the second to arrive keeps failing.
+    f.hold_pack_puts_ms.store(700, ordering);
+    f.fail_pack_put.store(2, ordering);
+    let args = [
+        "snapshot",
+        "--media",
+        s(&src),
+        "--account",
+        "a",
+        "--time",
+        "2026-07-01T00:00:00Z",
+    ];
+    let (_, err) = site.expect("v", &args, 2);
+    let doomed = pack_id(&f.doomed().expect("the second pack upload was failed"));
+    assert!(err.contains(&doomed), "the failed pack is named: {err}");
+    assert!(
+        f.pack_puts_most.load(ordering) >= 2,
+        "pack uploads overlapped"
+    );
+    assert!(site
+        .json("v", &["snapshots"], 0)
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let stored: Vec<String> = pack_keys(&moto, "c").iter().map(|k| pack_id(k)).collect();
+    let indexed = indexed_packs(&site, "v");
+    assert!(!indexed.contains(&doomed), "{indexed:?}");
+    for id in &indexed {
+        assert!(
+            stored.contains(id),
+            "{id} is committed but not in the bucket"
+        );
+    }
+    // A healthy server: the next run uploads what is missing and completes.
+    let back = Proxy::start(moto.port);
+    let site = Site {
+        endpoint: back.endpoint(),
+        ..site
+    };
+    let id = site.snapshot("v", &src, "2026-07-01T00:00:00Z");
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+    let stored: Vec<String> = pack_keys(&moto, "c").iter().map(|k| pack_id(k)).collect();
+    assert!(
+        stored.contains(&doomed),
+        "the failed pack went up on the next run"
+    );
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+}
+
+#[test]
+fn a_restore_with_a_tiny_cache_fetches_each_pack_once_and_leaves_the_cache_bounded() {
+    let Some(moto) = moto_or_skip("read-ahead") else {
+        return;
+    };
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let site = Site::new(proxy.endpoint());
+    init_remote(&site, "v", "ra", &["--cache-size", "1"]);
+    // Three or four packs, files spanning two of them.
+    let src = site.path("media");
+    for i in 0..5u64 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(21 << 20, 60 + i),
+        );
+    }
+    let id = site.snapshot("v", &src, "2026-08-01T00:00:00Z");
+    assert_eq!(site.cached_packs("v"), 0, "committed packs left the cache");
+    let db = rusqlite::Connection::open(site.path("v").join("vault.db")).unwrap();
+    let (total, largest): (u64, u64) = db
+        .query_row("SELECT sum(size), max(size) FROM packs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let got = &proxy.faults.pack_get_bytes;
+    got.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+    let got = got.load(std::sync::atomic::Ordering::SeqCst);
+    // Every pack once; the one holding the manifest may come twice (read for the
+    // snapshot's list of files, trimmed, then read for the files).
+    assert!(
+        got >= total && got <= total + largest,
+        "downloaded {got} bytes of packs totalling {total}"
+    );
+    assert_eq!(site.cached_packs("v"), 0, "the cache is back at its bound");
 }
 
 #[test]
