@@ -7,6 +7,7 @@
 #
 # Environment (all optional):
 #   TT_VAULT_BIN   the binary to time (default target/release/tt-vault)
+#   TT_VAULT_BASE  another tt-vault binary (e.g. main's) timed beside it, as "base"
 #   TT_VAULT_MOTO  moto_server (default target/ci-venv/bin/moto_server, as .ci/run installs it)
 #   RUNS           runs of each side, interleaved (default 3); the table shows medians
 #   FILES, SIZE    the corpus: FILES files of SIZE bytes each (default 30 × 10 MB)
@@ -78,15 +79,18 @@ record() {
     times[$key]="${times[$key]:-} $t"
 }
 
+# tt-vault ($2, default $bin) into a fresh bucket; the times go under $3 (default tt).
 run_tt() {
-    local r=$1 v=$work/vault$r out=$work/tt-out$r
-    bucket "tt-$r"
-    "$bin" --vault "$v" init --remote "s3://tt-$r/tt" --cache-size "$cache" >>"$work/log" 2>&1
-    record tt_up "$bin" --vault "$v" snapshot --media "$corpus" --account bench
-    record tt_down "$bin" --vault "$v" restore --to "$out"
+    local r=$1 b=${2:-$bin} name=${3:-tt}
+    local v=$work/$name-vault$r out=$work/$name-out$r
+    bucket "$name-$r"
+    "$b" --vault "$v" init --remote "s3://$name-$r/tt" --cache-size "$cache" >>"$work/log" 2>&1
+    record "${name}_up" "$b" --vault "$v" snapshot --media "$corpus" --account bench
+    record "${name}_down" "$b" --vault "$v" restore --to "$out"
     same "$out/media/corpus"
     rm -rf "$v" "$out"
 }
+run_base() { run_tt "$1" "$TT_VAULT_BASE" base; }
 run_rclone() {
     local r=$1 out=$work/rclone-out$r
     bucket "rclone-$r"
@@ -107,6 +111,7 @@ run_restic() {
 }
 
 peers=(tt)
+if [ -n "${TT_VAULT_BASE:-}" ]; then peers+=(base); fi
 if have rclone; then peers+=(rclone); else echo "rclone not installed: skipped" >&2; fi
 if have restic; then peers+=(restic); else echo "restic not installed: skipped" >&2; fi
 
@@ -124,7 +129,8 @@ cell() { if [ -n "${times[$1]:-}" ]; then echo "$(median "${times[$1]}") s"; els
 echo
 echo "$(date -u +%F), $files files, $total_mib MiB, medians of $runs runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-printf '| %-26s | %9s | %13s | %27s |\n' step tt-vault '`rclone copy`' '`restic backup` / `restore`'
-printf '|%s|%s|%s|%s|\n' "----------------------------" "----------:" "--------------:" "----------------------------:"
-printf '| %-26s | %9s | %13s | %27s |\n' "first snapshot / upload" "$(cell tt_up)" "$(cell rclone_up)" "$(cell restic_up)"
-printf '| %-26s | %9s | %13s | %27s |\n' "restore / download" "$(cell tt_down)" "$(cell rclone_down)" "$(cell restic_down)"
+row() { printf '| %-26s | %9s | %13s | %27s |' "$1" "$2" "$3" "$4"; [ -z "${TT_VAULT_BASE:-}" ] || printf ' %15s |' "$5"; echo; }
+row step tt-vault '`rclone copy`' '`restic backup` / `restore`' "tt-vault (base)"
+row "---------------------------" "--------:" "------------:" "--------------------------:" "--------------:"
+row "first snapshot / upload" "$(cell tt_up)" "$(cell rclone_up)" "$(cell restic_up)" "$(cell base_up)"
+row "restore / download" "$(cell tt_down)" "$(cell rclone_down)" "$(cell restic_down)" "$(cell base_down)"

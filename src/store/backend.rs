@@ -290,8 +290,9 @@ impl Backend {
         })
     }
 
-    /// Downloads a whole object to `local` (a new private file), streaming in parts
-    /// fetched a few at once; `expected` bounds what is accepted. Returns its size.
+    /// Downloads a whole object to `local` (a new private file), streaming it (a
+    /// large one in parts fetched a few at once); `expected` bounds what is
+    /// accepted. Returns its size.
     pub fn download(&self, key: &str, local: &Path, expected: Option<u64>) -> Result<u64> {
         let local_err = |e: std::io::Error| BackendError {
             place: local.display().to_string(),
@@ -309,11 +310,13 @@ impl Backend {
                     .map_err(|e| self.error(key, "stat", e))?
                     .content_length(),
             };
-            let reader = self
-                .op
-                .reader_with(key)
-                .chunk(PART)
-                .concurrent(PARALLEL_PARTS)
+            // Like uploads: one GET up to SINGLE_PUT_MAX (callers fetch several
+            // packs at once), ranges a few at once above it.
+            let mut reader = self.op.reader_with(key);
+            if size > SINGLE_PUT_MAX {
+                reader = reader.chunk(PART).concurrent(PARALLEL_PARTS);
+            }
+            let reader = reader
                 .await
                 .map_err(|e| self.error(key, "download", e))?;
             let mut stream = reader

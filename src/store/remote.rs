@@ -392,10 +392,9 @@ impl Vault {
                 }
             }
         }
-        for id in listing.packs.keys() {
-            self.cached_pack(id)?;
-        }
-        Ok(())
+        // A few at once: each is one GET (see backend.rs).
+        let ids: Vec<&String> = listing.packs.keys().collect();
+        super::workers::run(&ids, || Ok(()), |_, id| self.cached_pack(id).map(drop))
     }
 
     /// Brings the cache under its bound, dropping the least recently used packs the
