@@ -109,7 +109,7 @@ fn as_restored(src: &Path) -> Tree {
         .collect()
 }
 
-/// Random files (one large enough for a multipart upload) under `<site>/src<seed>`.
+/// Random files (one of 10 MiB) under `<site>/src<seed>`.
 fn sources(site: &Site, seed: u64) -> PathBuf {
     let src = site.path(&format!("src{seed}"));
     write(&src.join("big.mp4"), &random_bytes(10 << 20, seed));

@@ -316,9 +316,7 @@ impl Backend {
             if size > SINGLE_PUT_MAX {
                 reader = reader.chunk(PART).concurrent(PARALLEL_PARTS);
             }
-            let reader = reader
-                .await
-                .map_err(|e| self.error(key, "download", e))?;
+            let reader = reader.await.map_err(|e| self.error(key, "download", e))?;
             let mut stream = reader
                 .into_bytes_stream(0..size)
                 .await
