@@ -62,16 +62,7 @@ impl Site {
     }
 
     fn snapshot(&self, vault: &str, src: &Path, time: &str) -> String {
-        let args = [
-            "snapshot",
-            "--media",
-            s(src),
-            "--account",
-            "a",
-            "--time",
-            time,
-        ];
-        self.json(vault, &args, 0)["id"]
+        self.json(vault, &snapshot_args(src, time), 0)["id"]
             .as_str()
             .unwrap()
             .to_string()
@@ -98,6 +89,19 @@ impl Site {
     }
 }
 
+/// `snapshot` of the media folder `src` for account `a` at `time`.
+fn snapshot_args<'a>(src: &'a Path, time: &'a str) -> [&'a str; 7] {
+    [
+        "snapshot",
+        "--media",
+        s(src),
+        "--account",
+        "a",
+        "--time",
+        time,
+    ]
+}
+
 type Tree = std::collections::BTreeMap<String, String>;
 
 /// What a snapshot of `src` restores as (under the media folder's name).
@@ -109,7 +113,7 @@ fn as_restored(src: &Path) -> Tree {
         .collect()
 }
 
-/// Random files (one large enough for a multipart upload) under `<site>/src<seed>`.
+/// Random files (one of 10 MiB) under `<site>/src<seed>`.
 fn sources(site: &Site, seed: u64) -> PathBuf {
     let src = site.path(&format!("src{seed}"));
     write(&src.join("big.mp4"), &random_bytes(10 << 20, seed));
@@ -125,6 +129,32 @@ fn moto_site(test: &str) -> Option<(Moto, Site)> {
     moto.create_bucket(BUCKET);
     let site = Site::new(moto.endpoint());
     Some((moto, site))
+}
+
+/// Moto with the test bucket, a fault proxy in front of it, and a site talking
+/// through the proxy with a vault `v` whose remote is `prefix` (None: skip).
+fn proxied_site(test: &str, prefix: &str, extra: &[&str]) -> Option<(Moto, Proxy, Site)> {
+    let moto = moto_or_skip(test)?;
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let site = Site::new(proxy.endpoint());
+    init_remote(&site, "v", prefix, extra);
+    Some((moto, proxy, site))
+}
+
+/// The same site behind a new, healthy proxy (the server back after a fault).
+fn healed(site: Site, moto: &Moto) -> (Proxy, Site) {
+    let back = Proxy::start(moto.port);
+    let site = Site {
+        endpoint: back.endpoint(),
+        ..site
+    };
+    (back, site)
+}
+
+/// The ids of the packs in the bucket under `prefix`.
+fn stored_packs(moto: &Moto, prefix: &str) -> Vec<String> {
+    pack_keys(moto, prefix).iter().map(|k| pack_id(k)).collect()
 }
 
 fn pack_keys(moto: &Moto, prefix: &str) -> Vec<String> {
@@ -348,13 +378,9 @@ fn verify_names_a_pack_deleted_in_the_bucket_and_its_snapshots() {
 
 #[test]
 fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
-    let Some(moto) = moto_or_skip("faults") else {
+    let Some((_moto, proxy, site)) = proxied_site("faults", "f", &[]) else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let proxy = Proxy::start(moto.port);
-    let site = Site::new(proxy.endpoint());
-    init_remote(&site, "v", "f", &[]);
     let src = sources(&site, 4);
     proxy
         .faults
@@ -374,15 +400,7 @@ fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
         .fail_all
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let more = sources(&site, 5);
-    let args = [
-        "snapshot",
-        "--media",
-        s(&more),
-        "--account",
-        "a",
-        "--time",
-        "2026-04-02T00:00:00Z",
-    ];
+    let args = snapshot_args(&more, "2026-04-02T00:00:00Z");
     let (_, err) = site.expect("v", &args, 2);
     assert!(err.contains(&format!("s3://{BUCKET}/f/packs/")), "{err}");
     assert!(err.contains("retried"), "{err}");
@@ -404,28 +422,17 @@ fn retries_ride_out_503s_and_persistent_500s_exit_2_naming_the_bucket() {
 
 #[test]
 fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads() {
-    let Some(moto) = moto_or_skip("killed") else {
+    let Some((moto, proxy, site)) = proxied_site("killed", "k", &[]) else {
         return;
     };
-    moto.create_bucket(BUCKET);
-    let proxy = Proxy::start(moto.port);
-    let site = Site::new(proxy.endpoint());
-    init_remote(&site, "v", "k", &[]);
     let src = sources(&site, 6);
-    // The server goes away after two requests of the upload.
+    // The server goes away at the snapshot's first request: the upload of its one
+    // pack (init made requests before, so this is never 0, "never").
     proxy.faults.die_after.store(
-        proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst) + 2,
+        proxy.faults.seen.load(std::sync::atomic::Ordering::SeqCst),
         std::sync::atomic::Ordering::SeqCst,
     );
-    let args = [
-        "snapshot",
-        "--media",
-        s(&src),
-        "--account",
-        "a",
-        "--time",
-        "2026-05-01T00:00:00Z",
-    ];
+    let args = snapshot_args(&src, "2026-05-01T00:00:00Z");
     let (_, err) = site.expect("v", &args, 2);
     assert!(proxy.is_dead());
     assert!(err.contains("off-site storage"), "{err}");
@@ -435,15 +442,113 @@ fn a_server_killed_mid_snapshot_leaves_it_uncommitted_and_the_next_run_uploads()
         .unwrap()
         .is_empty());
     // The server is back (a new address: the same bucket behind it).
-    let back = Proxy::start(moto.port);
-    let site = Site {
-        endpoint: back.endpoint(),
-        ..site
-    };
+    let (_back, site) = healed(site, &moto);
     let id = site.snapshot("v", &src, "2026-05-01T00:00:00Z");
     let report = site.json("v", &["verify", "--read-data"], 0);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+}
+
+/// The pack ids the index has committed.
+fn indexed_packs(site: &Site, vault: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(site.path(vault).join("vault.db")).unwrap();
+    let mut stmt = db.prepare("SELECT name FROM packs").unwrap();
+    let names = stmt.query_map([], |r| r.get(0)).unwrap();
+    names.map(Result::unwrap).collect()
+}
+
+/// The pack id in a pack's key or request path (`…/packs/ab/<id>.pack`).
+fn pack_id(key: &str) -> String {
+    let file = key.rsplit('/').next().unwrap();
+    file.trim_end_matches(".pack").to_string()
+}
+
+#[test]
+fn a_failed_upload_among_several_at_once_commits_only_what_is_in_the_bucket() {
+    let Some((moto, proxy, site)) = proxied_site("concurrent", "c", &[]) else {
+        return;
+    };
+    // Four packs' worth (a pack closes at 32 MiB).
+    let src = site.path("many");
+    for i in 0..4u64 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(30 << 20, 40 + i),
+        );
+    }
+    let f = &proxy.faults;
+    let ordering = std::sync::atomic::Ordering::SeqCst;
+    // Uploads held long enough to overlap; the second to arrive keeps failing.
+    f.hold_pack_puts_ms.store(700, ordering);
+    f.fail_pack_put.store(2, ordering);
+    let args = snapshot_args(&src, "2026-07-01T00:00:00Z");
+    let (_, err) = site.expect("v", &args, 2);
+    let doomed = pack_id(&f.doomed().expect("the second pack upload was failed"));
+    assert!(err.contains(&doomed), "the failed pack is named: {err}");
+    assert!(
+        f.pack_puts_most.load(ordering) >= 2,
+        "pack uploads overlapped"
+    );
+    assert!(site
+        .json("v", &["snapshots"], 0)
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let stored = stored_packs(&moto, "c");
+    let indexed = indexed_packs(&site, "v");
+    assert!(!indexed.contains(&doomed), "{indexed:?}");
+    for id in &indexed {
+        assert!(
+            stored.contains(id),
+            "{id} is committed but not in the bucket"
+        );
+    }
+    // A healthy server: the next run uploads what is missing and completes.
+    let (_back, site) = healed(site, &moto);
+    let id = site.snapshot("v", &src, "2026-07-01T00:00:00Z");
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+    let stored = stored_packs(&moto, "c");
+    assert!(
+        stored.contains(&doomed),
+        "the failed pack went up on the next run"
+    );
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+}
+
+#[test]
+fn a_restore_with_a_tiny_cache_fetches_each_pack_once_and_leaves_the_cache_bounded() {
+    let Some((_moto, proxy, site)) = proxied_site("read-ahead", "ra", &["--cache-size", "1"])
+    else {
+        return;
+    };
+    // Three or four packs, files spanning two of them.
+    let src = site.path("media");
+    for i in 0..5u64 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(21 << 20, 60 + i),
+        );
+    }
+    let id = site.snapshot("v", &src, "2026-08-01T00:00:00Z");
+    assert_eq!(site.cached_packs("v"), 0, "committed packs left the cache");
+    let db = rusqlite::Connection::open(site.path("v").join("vault.db")).unwrap();
+    let (total, largest): (u64, u64) = db
+        .query_row("SELECT sum(size), max(size) FROM packs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let got = &proxy.faults.pack_get_bytes;
+    got.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+    let got = got.load(std::sync::atomic::Ordering::SeqCst);
+    // Every pack once; the one holding the manifest may come twice (read for the
+    // snapshot's list of files, trimmed, then read for the files).
+    assert!(
+        got >= total && got <= total + largest,
+        "downloaded {got} bytes of packs totalling {total}"
+    );
+    assert_eq!(site.cached_packs("v"), 0, "the cache is back at its bound");
 }
 
 #[test]
@@ -519,19 +624,7 @@ fn opt_in_round_trip_against_a_real_s3_service() {
     };
     run("v", &["init", "--remote", &url, "--cache-size", "1"], 0);
     let time = "2026-06-01T00:00:00Z";
-    run(
-        "v",
-        &[
-            "snapshot",
-            "--media",
-            s(&src),
-            "--account",
-            "a",
-            "--time",
-            time,
-        ],
-        0,
-    );
+    run("v", &snapshot_args(&src, time), 0);
     run("v", &["verify", "--read-data"], 0);
     run("new", &["init", "--remote", &url, "--existing"], 0);
     let out = site.path("out");

@@ -14,7 +14,7 @@
 //! that misses `pending` and then finds nothing in SQLite is truly new.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -275,8 +275,9 @@ enum Finished {
 }
 
 /// The packer: appends blobs to packs and finishes (fsyncs, renames) each full one.
-/// Uploading (for a vault with a remote) and committing run on a committer thread
-/// beside it, in order, so the next pack is written while the last one travels.
+/// Uploading (for a vault with a remote, a few packs at once) and committing (in
+/// order) run on a committer thread beside it, so the next pack is written while the
+/// last ones travel.
 fn pack_loop(
     rx: &crossbeam_channel::Receiver<Msg>,
     conn: &mut Connection,
@@ -347,8 +348,7 @@ fn pack_blobs(
     result
 }
 
-/// Uploads each finished pack (nothing to do for a local vault), then commits it;
-/// the blobs in it stop being pending only then.
+/// Uploads each finished pack (nothing to do for a local vault), then commits it.
 fn commit_loop(
     done: &crossbeam_channel::Receiver<Finished>,
     conn: &mut Connection,
@@ -367,32 +367,82 @@ fn commit_loop(
     result
 }
 
+/// Packs uploading at once (for a vault with a remote): the next pack goes up while
+/// the last ones are still travelling, as `rclone copy` sends four files at once
+/// (measured on moto: 4 beat 3, 2 and 1; memory is a pack per upload).
+const UPLOADS_IN_FLIGHT: usize = 4;
+
+/// Starts each finished pack's upload on a thread of its own (at most
+/// [`UPLOADS_IN_FLIGHT`]) and commits the packs in the order they were finished, each
+/// only once its own upload succeeded. On the first failed upload it returns that
+/// error and commits nothing after it; the scope waits for the uploads still going,
+/// whose packs stay local and uncommitted for the next run to adopt.
 fn commit_each(
     done: &crossbeam_channel::Receiver<Finished>,
     conn: &mut Connection,
     vault: &Vault,
     pending: &Mutex<HashSet<Hash>>,
 ) -> Result<()> {
-    for item in done.iter() {
-        let finished = match item {
-            Finished::Pack(p) => p,
-            Finished::Flush(ack) => {
-                let _ = ack.send(());
-                continue;
-            }
+    std::thread::scope(|scope| {
+        let mut uploading = VecDeque::new();
+        let mut commit_oldest = |uploading: &mut VecDeque<(FinishedPack, _)>| -> Result<()> {
+            let Some((finished, upload)) = uploading.pop_front() else {
+                return Ok(());
+            };
+            let upload: std::thread::ScopedJoinHandle<Result<()>> = upload;
+            upload
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Vault("an upload thread panicked".into())))?;
+            commit_pack(conn, vault, pending, &finished)
         };
-        vault.upload_pack(&finished.id)?;
-        let tx = conn.transaction()?;
-        index::insert_pack(&tx, &finished)?;
-        tx.commit()?;
-        let mut p = pending.lock().unwrap();
-        for e in &finished.entries {
-            p.remove(&e.header.hash);
+        for item in done.iter() {
+            match item {
+                Finished::Pack(finished) => {
+                    if uploading.len() >= UPLOADS_IN_FLIGHT {
+                        commit_oldest(&mut uploading)?;
+                    }
+                    let id = finished.id.clone();
+                    let upload = std::thread::Builder::new()
+                        .name("upload".into())
+                        .spawn_scoped(scope, move || vault.upload_pack(&id))
+                        .map_err(|e| {
+                            StoreError::Vault(format!("cannot start an upload thread: {e}"))
+                        })?;
+                    uploading.push_back((finished, upload));
+                }
+                Finished::Flush(ack) => {
+                    while !uploading.is_empty() {
+                        commit_oldest(&mut uploading)?;
+                    }
+                    let _ = ack.send(());
+                }
+            }
         }
-        drop(p);
-        // Committed, so off-site: a long first snapshot keeps the cache bounded.
-        vault.trim_cache();
+        while !uploading.is_empty() {
+            commit_oldest(&mut uploading)?;
+        }
+        Ok(())
+    })
+}
+
+/// Commits a pack that is durable (and off-site, for a vault with a remote); the
+/// blobs in it stop being pending only then.
+fn commit_pack(
+    conn: &mut Connection,
+    vault: &Vault,
+    pending: &Mutex<HashSet<Hash>>,
+    finished: &FinishedPack,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    index::insert_pack(&tx, finished)?;
+    tx.commit()?;
+    let mut p = pending.lock().unwrap();
+    for e in &finished.entries {
+        p.remove(&e.header.hash);
     }
+    drop(p);
+    // Committed, so off-site: a long first snapshot keeps the cache bounded.
+    vault.trim_cache();
     Ok(())
 }
 

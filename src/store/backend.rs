@@ -34,6 +34,11 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// Uploads and downloads move in parts of this size, a few at once.
 const PART: usize = 8 * 1024 * 1024;
 const PARALLEL_PARTS: usize = 4;
+/// A file up to this size (a pack, ~32 MiB) goes up in one PUT: a multipart upload
+/// costs three more requests and the server's assembling of the parts (slow on
+/// moto, billed per request on AWS), where S3 takes one PUT up to 5 GiB. Callers
+/// upload a few packs at once instead, so memory stays a few packs.
+pub const SINGLE_PUT_MAX: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{place}: {what}")]
@@ -215,8 +220,8 @@ impl Backend {
         })
     }
 
-    /// Uploads a local file: one PUT when small, a multipart upload (parts sent a
-    /// few at once) when large; a failed multipart upload is aborted.
+    /// Uploads a local file: one PUT up to [`SINGLE_PUT_MAX`], a multipart upload
+    /// (parts sent a few at once) above it; a failed multipart upload is aborted.
     pub fn put_file(&self, key: &str, local: &Path) -> Result<()> {
         let local_err = |e: std::io::Error| BackendError {
             place: local.display().to_string(),
@@ -225,6 +230,12 @@ impl Backend {
         };
         let file = std::fs::File::open(local).map_err(local_err)?;
         let size = file.metadata().map_err(local_err)?.len();
+        if size <= SINGLE_PUT_MAX {
+            use std::os::unix::fs::FileExt;
+            let mut bytes = vec![0u8; size as usize];
+            file.read_exact_at(&mut bytes, 0).map_err(local_err)?;
+            return self.put(key, bytes);
+        }
         self.block(async {
             let mut w = self
                 .op
@@ -279,8 +290,9 @@ impl Backend {
         })
     }
 
-    /// Downloads a whole object to `local` (a new private file), streaming in parts
-    /// fetched a few at once; `expected` bounds what is accepted. Returns its size.
+    /// Downloads a whole object to `local` (a new private file), streaming it (a
+    /// large one in parts fetched a few at once); `expected` bounds what is
+    /// accepted. Returns its size.
     pub fn download(&self, key: &str, local: &Path, expected: Option<u64>) -> Result<u64> {
         let local_err = |e: std::io::Error| BackendError {
             place: local.display().to_string(),
@@ -298,13 +310,13 @@ impl Backend {
                     .map_err(|e| self.error(key, "stat", e))?
                     .content_length(),
             };
-            let reader = self
-                .op
-                .reader_with(key)
-                .chunk(PART)
-                .concurrent(PARALLEL_PARTS)
-                .await
-                .map_err(|e| self.error(key, "download", e))?;
+            // Like uploads: one GET up to SINGLE_PUT_MAX (callers fetch several
+            // packs at once), ranges a few at once above it.
+            let mut reader = self.op.reader_with(key);
+            if size > SINGLE_PUT_MAX {
+                reader = reader.chunk(PART).concurrent(PARALLEL_PARTS);
+            }
+            let reader = reader.await.map_err(|e| self.error(key, "download", e))?;
             let mut stream = reader
                 .into_bytes_stream(0..size)
                 .await
@@ -492,5 +504,19 @@ mod tests {
         assert_eq!(b.stat("packs/ab/x.pack").unwrap(), None);
         let e = b.download("nope", &dir.path().join("n"), None).unwrap_err();
         assert!(e.not_found && e.place.ends_with("nope"), "{e}");
+    }
+
+    #[test]
+    fn a_file_above_the_single_put_bound_goes_up_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Backend::open(&Location::Folder(dir.path().join("remote"))).unwrap();
+        let src = dir.path().join("src");
+        let mut bytes = vec![3u8; SINGLE_PUT_MAX as usize + 9];
+        bytes[PART * 2 + 1] = 4;
+        std::fs::write(&src, &bytes).unwrap();
+        b.put_file("big", &src).unwrap();
+        let back = dir.path().join("back");
+        b.download("big", &back, None).unwrap();
+        assert!(std::fs::read(&back).unwrap() == bytes);
     }
 }

@@ -392,10 +392,9 @@ impl Vault {
                 }
             }
         }
-        for id in listing.packs.keys() {
-            self.cached_pack(id)?;
-        }
-        Ok(())
+        // A few at once: each is one GET (see backend.rs).
+        let ids: Vec<&String> = listing.packs.keys().collect();
+        super::workers::run(&ids, || Ok(()), |_, id| self.cached_pack(id).map(drop))
     }
 
     /// Brings the cache under its bound, dropping the least recently used packs the
@@ -441,6 +440,26 @@ impl Drop for Fetching {
     }
 }
 
+/// Packs fetched ahead of a reader that has not used them yet: trimming leaves them
+/// alone, so read-ahead never evicts what is about to be read (and downloaded twice).
+static PINNED: std::sync::Mutex<BTreeMap<String, usize>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Keeps pack `id` in the cache until as many [`unpin`]s.
+pub(crate) fn pin(id: &str) {
+    let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    *pinned.entry(id.to_string()).or_default() += 1;
+}
+
+pub(crate) fn unpin(id: &str) {
+    let mut pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = pinned.get_mut(id) {
+        *n -= 1;
+        if *n == 0 {
+            pinned.remove(id);
+        }
+    }
+}
+
 fn trim(vault: &Vault, limit: u64, committed: &HashSet<String>) -> Result<()> {
     let mut total = 0u64;
     let mut candidates = Vec::new();
@@ -454,15 +473,16 @@ fn trim(vault: &Vault, limit: u64, committed: &HashSet<String>) -> Result<()> {
         total += meta.len();
         if committed.contains(&id) {
             let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-            candidates.push((used, meta.len(), path));
+            candidates.push((used, meta.len(), path, id));
         }
     }
     candidates.sort();
-    for (_, len, path) in candidates {
+    for (_, len, path, id) in candidates {
         if total <= limit {
             break;
         }
-        if fs::remove_file(&path).is_ok() {
+        let pinned = PINNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !pinned.contains_key(&id) && fs::remove_file(&path).is_ok() {
             total -= len;
         }
     }

@@ -10,6 +10,7 @@ use super::chunker::Hash;
 use super::crypto::{self, Keys};
 use super::manifest::{mtime_to_system, Entry};
 use super::names::{self, RawPaths};
+use super::prefetch::ReadAhead;
 use super::reader::BlobReader;
 use super::{workers, Result, Vault};
 
@@ -142,7 +143,8 @@ pub fn hash_file(path: &Path, keys: Option<&Keys>) -> io::Result<Hash> {
 
 /// Restores `entries` under `opts.target`. Each file fails or succeeds on its own;
 /// failures are reported, never silently skipped. Files are restored side by side
-/// (see workers.rs), so reading, checking and writing use every core.
+/// (see workers.rs), so reading, checking and writing use every core, while the
+/// packs of an off-site vault are fetched ahead of them (see prefetch.rs).
 pub fn restore(
     vault: &Vault,
     entries: &[Entry],
@@ -150,30 +152,56 @@ pub fn restore(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<RestoreReport> {
     fs::create_dir_all(&opts.target).map_err(super::io_at(&opts.target))?;
+    // A file already at its place with its size is most likely restored: its packs
+    // are not fetched ahead (its worker still checks it, and fetches what it lacks).
+    let ahead = ReadAhead::plan(vault, entries, |e| {
+        let there = names::restore_path(&e.path, &opts.raw_paths);
+        safe_target(&opts.target, &there)
+            .ok()
+            .and_then(|dest| fs::symlink_metadata(dest).ok())
+            .is_none_or(|m| m.len() != e.size)
+    })?;
     let report = Mutex::new(RestoreReport::default());
-    workers::run(
-        entries,
-        || BlobReader::new(vault),
-        |reader, e| {
-            let outcome = restore_one(reader, e, opts, progress);
-            let mut r = report.lock().unwrap();
-            match outcome {
-                Ok(true) => {
-                    r.restored += 1;
-                    r.bytes += e.size;
+    let indexed: Vec<(usize, &Entry)> = entries.iter().enumerate().collect();
+    std::thread::scope(|s| {
+        if let Some(ahead) = &ahead {
+            s.spawn(|| ahead.run());
+        }
+        let restored = workers::run(
+            &indexed,
+            || BlobReader::new(vault),
+            |reader, &(i, e)| {
+                if let Some(ahead) = &ahead {
+                    ahead.started(i);
                 }
-                Ok(false) => {
-                    r.skipped += 1;
-                    progress(e.size);
+                let outcome = restore_one(reader, e, opts, progress);
+                if let Some(ahead) = &ahead {
+                    ahead.finished(i);
                 }
-                Err(err) => r.failed.push(RestoreFailure {
-                    path: e.path.clone(),
-                    error: err,
-                }),
-            }
-            Ok(())
-        },
-    )?;
+                let mut r = report.lock().unwrap();
+                match outcome {
+                    Ok(true) => {
+                        r.restored += 1;
+                        r.bytes += e.size;
+                    }
+                    Ok(false) => {
+                        r.skipped += 1;
+                        progress(e.size);
+                    }
+                    Err(err) => r.failed.push(RestoreFailure {
+                        path: e.path.clone(),
+                        error: err,
+                    }),
+                }
+                Ok(())
+            },
+        );
+        if let Some(ahead) = &ahead {
+            ahead.stop();
+        }
+        restored
+    })?;
+    drop(ahead);
     let mut report = report.into_inner().unwrap();
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)

@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where moto's server is: `$TT_VAULT_MOTO`, else target/ci-venv/bin/moto_server.
@@ -80,8 +80,20 @@ impl Moto {
     }
 
     /// Sends an unsigned request (moto accepts them when authentication is off);
-    /// returns the status code and the whole response, head and body.
+    /// returns the status code and the whole response, head and body. A request for
+    /// an object carries a dummy `Signature` query: without one moto refuses an
+    /// anonymous request for an object that has an ACL, as one uploaded in a single
+    /// PUT has (a presigned request skips that check; signatures are not verified).
     pub fn request_bytes(&self, method: &str, path: &str) -> (u16, Vec<u8>) {
+        let object = path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.trim_start_matches('/').contains('/'));
+        let path = match (object, path.contains('?')) {
+            (false, _) => path.to_string(),
+            (true, false) => format!("{path}?Signature=test"),
+            (true, true) => format!("{path}&Signature=test"),
+        };
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
@@ -140,6 +152,64 @@ pub struct Faults {
     /// connection unanswered and stop listening, as a server killed mid-transfer.
     pub die_after: AtomicUsize,
     pub seen: AtomicUsize,
+    /// The nth upload of a pack (counted from 1; 0: none) fails with 500, and so
+    /// does every later request for that object.
+    pub fail_pack_put: AtomicUsize,
+    /// Hold every pack upload this long before forwarding it (so uploads overlap).
+    pub hold_pack_puts_ms: AtomicU64,
+    /// Pack uploads forwarded so far, in progress now, and the most at once.
+    pub pack_puts: AtomicUsize,
+    pub pack_puts_now: AtomicUsize,
+    pub pack_puts_most: AtomicUsize,
+    /// Bytes of pack objects sent back to GETs (whole or ranges).
+    pub pack_get_bytes: AtomicU64,
+    doomed: Mutex<Option<String>>,
+}
+
+impl Faults {
+    /// The object whose upload `fail_pack_put` made fail, if it happened.
+    pub fn doomed(&self) -> Option<String> {
+        self.doomed.lock().unwrap().clone()
+    }
+
+    /// Whether this request (`METHOD path`) is to fail as `fail_pack_put` says; counts
+    /// and holds pack uploads.
+    fn pack_put_fails(&self, method: &str, path: &str) -> bool {
+        let path = path.split('?').next().unwrap_or(path);
+        let mut doomed = self.doomed.lock().unwrap();
+        if doomed.as_deref() == Some(path) {
+            return true;
+        }
+        if method != "PUT" || !path.contains("/packs/") {
+            return false;
+        }
+        let n = self.pack_puts.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_pack_put.load(Ordering::SeqCst) {
+            *doomed = Some(path.to_string());
+            return true;
+        }
+        false
+    }
+}
+
+/// Counts a pack upload in progress while it lives.
+struct PackPut<'f>(&'f Faults);
+
+impl<'f> PackPut<'f> {
+    fn start(faults: &'f Faults) -> PackPut<'f> {
+        let now = faults.pack_puts_now.fetch_add(1, Ordering::SeqCst) + 1;
+        faults.pack_puts_most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(
+            faults.hold_pack_puts_ms.load(Ordering::SeqCst),
+        ));
+        PackPut(faults)
+    }
+}
+
+impl Drop for PackPut<'_> {
+    fn drop(&mut self) {
+        self.0.pack_puts_now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An HTTP/1.1 proxy on a free loopback port in front of `upstream`.
@@ -229,11 +299,18 @@ fn serve(conn: TcpStream, upstream: u16, faults: &Faults, dead: &AtomicBool) {
         let _ = conn.shutdown(Shutdown::Both);
         return;
     }
+    let line = String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\r').unwrap_or(0)])
+        .into_owned();
+    let mut words = line.split(' ');
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let pack_put = method == "PUT" && path.contains("/packs/");
+    let doomed = faults.pack_put_fails(method, path);
+    let _counted = (pack_put && !doomed).then(|| PackPut::start(faults));
     let fail_next = faults
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
         .is_ok();
-    if fail_next || faults.fail_all.load(Ordering::SeqCst) {
+    if fail_next || doomed || faults.fail_all.load(Ordering::SeqCst) {
         let (status, code) = if fail_next {
             ("503 Service Unavailable", "SlowDown")
         } else {
@@ -264,6 +341,13 @@ fn serve(conn: TcpStream, upstream: u16, faults: &Faults, dead: &AtomicBool) {
     let mut response = Vec::new();
     if up.read_to_end(&mut response).is_err() {
         return;
+    }
+    if method == "GET" && path.contains("/packs/") {
+        let head = response.windows(4).position(|w| w == b"\r\n\r\n");
+        let body = head.map_or(0, |end| response.len() - end - 4);
+        faults
+            .pack_get_bytes
+            .fetch_add(body as u64, Ordering::SeqCst);
     }
     let _ = conn.write_all(&with_close(&response));
 }
