@@ -341,8 +341,8 @@ fn keys_rotate_without_touching_data() {
     assert_eq!(packs_before, packs_after);
 }
 
-/// A key file that is garbage, too large, or a link to something else is passed
-/// over: the other keys still open the vault, and it is named only when none does.
+/// A key file that is garbage, too large, a FIFO or a link to something else is
+/// passed over: the other keys still open the vault, and it is named only when none does.
 /// It can be removed; the last key that works cannot.
 #[test]
 fn a_damaged_key_file_locks_no_one_out() {
@@ -358,17 +358,29 @@ fn a_damaged_key_file_locks_no_one_out() {
     fs::write(keys.join("0000garbage"), b"{not json").unwrap();
     fs::write(keys.join("0001huge"), vec![b' '; 4 << 20]).unwrap();
     std::os::unix::fs::symlink(v.env.path("pass2"), keys.join("0002link")).unwrap();
+    // Opening a FIFO for reading would wait for a writer forever.
+    let fifo = Command::new("mkfifo")
+        .arg(keys.join("0003fifo"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
     fs::write(keys.join(&first), b"{\"format\": 99}").unwrap();
 
     let (c, _, err) = v.code("pass2", &["snapshots"]);
     assert_eq!(c, 0, "{err}");
     let (c, _, err) = v.code("pass", &["snapshots"]);
     assert_eq!(c, 2, "{err}");
-    for named in ["0000garbage", "0001huge", "0002link", first.as_str()] {
+    for named in [
+        "0000garbage",
+        "0001huge",
+        "0002link",
+        "0003fifo",
+        first.as_str(),
+    ] {
         assert!(err.contains(named), "{named} not named: {err}");
     }
     assert!(err.contains("too large"), "{err}");
-    for damaged in ["0000garbage", "0001huge", "0002link"] {
+    for damaged in ["0000garbage", "0001huge", "0002link", "0003fifo"] {
         let (c, _, err) = v.code("pass2", &["key", "remove", damaged]);
         assert_eq!(c, 0, "{damaged}: {err}");
     }

@@ -242,9 +242,14 @@ fn favourites_show_their_collection() {
         1,
     );
     assert_ne!(named, text);
+    // A hostile name: kept once, and shown cut to 200 characters.
+    let long = "N".repeat(300_000);
+    let huge = listed.replacen("Bread ideas", &long, 1);
+    let cut = "N".repeat(200);
     for (variant, want) in [
         (listed, [Some("Bread ideas"), None, Some("Bread ideas")]),
         (named, [None, Some("Rye"), None]),
+        (huge, [Some(cut.as_str()), None, Some(cut.as_str())]),
     ] {
         let env = Env::new();
         let export = env.path("dl/user_data_tiktok.json");

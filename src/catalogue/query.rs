@@ -451,19 +451,53 @@ const COLLECTION_KEYS: &[&str] = &[
 /// The most favourites [`collection_members`] maps: a real account has tens of
 /// collections of a few hundred videos; a hostile export gets a bounded map.
 const MAX_MEMBERS: usize = 200_000;
-/// The most text of collection names one favourite shows.
-const MAX_NAMES: usize = 1024;
+/// The most collections one favourite is shown in, and the most characters of a
+/// collection's name kept: each name is kept once, whatever lists it.
+const MAX_IN: usize = 8;
+const MAX_NAME_CHARS: usize = 200;
+/// The most collections mapped (a real account has tens).
+const MAX_COLLECTIONS: usize = 10_000;
 
 /// Which collection(s) each video is in, from collections whose rows list their
 /// videos (a list of links, or of rows with a link, under any key). TikTok's exports
 /// seen so far give only each collection's name and date, and then this is empty.
-fn collection_members(conn: &Connection, v: &Version) -> Result<HashMap<String, String>> {
-    let mut members: HashMap<String, String> = HashMap::new();
+#[derive(Default)]
+struct Members {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    of: HashMap<String, Vec<usize>>,
+}
+
+impl Members {
+    /// The collections video `id` is in, joined.
+    fn get(&self, id: &str) -> Option<String> {
+        let of = self.of.get(id)?;
+        Some(
+            of.iter()
+                .map(|&n| self.names[n].as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    }
+}
+
+fn collection_members(conn: &Connection, v: &Version) -> Result<Members> {
+    let mut members = Members::default();
     each_item(conn, v, "collections", &mut |c| {
         let Some(name) = c.text else { return Ok(()) };
+        let name: String = name.chars().take(MAX_NAME_CHARS).collect();
+        let n = match members.index.get(&name) {
+            Some(&n) => n,
+            None if members.names.len() >= MAX_COLLECTIONS => return Ok(()),
+            None => {
+                members.index.insert(name.clone(), members.names.len());
+                members.names.push(name);
+                members.names.len() - 1
+            }
+        };
         let links = c.fields.values().filter_map(Value::as_array).flatten();
         for entry in links {
-            if members.len() >= MAX_MEMBERS {
+            if members.of.len() >= MAX_MEMBERS {
                 break;
             }
             let link = match entry {
@@ -477,13 +511,10 @@ fn collection_members(conn: &Connection, v: &Version) -> Result<HashMap<String, 
             else {
                 continue;
             };
-            let names = members.entry(id).or_default();
+            let of = members.of.entry(id).or_default();
             // A video in ever more collections (only a hostile export) stops growing.
-            if names.len() < MAX_NAMES && !names.split(", ").any(|n| n == name) {
-                if !names.is_empty() {
-                    names.push_str(", ");
-                }
-                names.push_str(&name);
+            if of.len() < MAX_IN && !of.contains(&n) {
+                of.push(n);
             }
         }
         Ok(())
@@ -493,7 +524,7 @@ fn collection_members(conn: &Connection, v: &Version) -> Result<HashMap<String, 
 
 /// The collection a favourite is in: named in its own row, else from the
 /// collections that list it.
-fn collection_of(item: &Item, members: &HashMap<String, String>) -> Value {
+fn collection_of(item: &Item, members: &Members) -> Value {
     let own = item.fields.iter().find_map(|(k, v)| {
         if !COLLECTION_KEYS.contains(&crate::tiktok::export::norm(k).as_str()) {
             return None;
@@ -509,10 +540,7 @@ fn collection_of(item: &Item, members: &HashMap<String, String>) -> Value {
             other => crate::tiktok::export::present(other),
         }
     });
-    json!(own.or_else(|| item
-        .video_id
-        .as_ref()
-        .and_then(|id| members.get(id).cloned())))
+    json!(own.or_else(|| item.video_id.as_ref().and_then(|id| members.get(id))))
 }
 
 /// What a row's view needs beyond the row: the snapshot's failed downloads, the
@@ -520,7 +548,7 @@ fn collection_of(item: &Item, members: &HashMap<String, String>) -> Value {
 struct Context {
     failed: Vec<DownloadFailure>,
     archived: HashSet<String>,
-    members: HashMap<String, String>,
+    members: Members,
 }
 
 /// One row as shown.
@@ -635,7 +663,7 @@ pub fn each_row(
     let members = if section == "favorites" {
         collection_members(conn, v)?
     } else {
-        HashMap::new()
+        Members::default()
     };
     let cx = Context {
         failed: DownloadFailure::read_list(&snap.failed),

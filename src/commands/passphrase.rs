@@ -68,13 +68,12 @@ impl Source {
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<String>> {
-    // Only the program is named: the rest of the line may hold a secret (a
-    // passphrase given to `echo`, a token), and errors end up in logs and mail.
-    let program = cmd.split_whitespace().next().unwrap_or("");
+    // The command line is not repeated: any word of it may be a secret (a
+    // passphrase given to `echo`, `TOKEN=… helper`), and errors end up in logs and mail.
     let fail = |why: String| {
         CommandError::Usage(format!(
-            "password command (TT_VAULT_PASSWORD_COMMAND or the config's password_command; \
-             program `{program}`) {why}"
+            "the password command (TT_VAULT_PASSWORD_COMMAND, or the config's \
+             password_command) {why}"
         ))
     };
     let mut child = Command::new("sh")

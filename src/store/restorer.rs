@@ -167,6 +167,9 @@ pub fn restore(
         if let Some(ahead) = &ahead {
             s.spawn(|| ahead.run());
         }
+        // Stops the fetchers however the workers end: a worker's panic, passed on by
+        // `workers::run`, must not leave the scope waiting on a full window.
+        let _stop = StopAhead(ahead.as_ref());
         let restored = workers::run(
             &indexed,
             || BlobReader::new(vault),
@@ -196,15 +199,22 @@ pub fn restore(
                 Ok(())
             },
         );
-        if let Some(ahead) = &ahead {
-            ahead.stop();
-        }
         restored
     })?;
     drop(ahead);
     let mut report = report.into_inner().unwrap();
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
+}
+
+struct StopAhead<'a, 'v>(Option<&'a ReadAhead<'v>>);
+
+impl Drop for StopAhead<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(ahead) = self.0 {
+            ahead.stop();
+        }
+    }
 }
 
 /// Ok(false): already there with the right content.

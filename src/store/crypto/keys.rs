@@ -196,6 +196,11 @@ pub struct KeyFile {
     master: String,
 }
 
+/// Bounds on what a key file (which may come from a bucket) can make us spend:
+/// 1 GiB, 16 passes, 16 lanes — well above the default, far below a hang.
+const MAX_MEMORY_KIB: u32 = 1 << 20;
+const MAX_LANES_OR_PASSES: u32 = 16;
+
 fn derive(
     pass: &[u8],
     p: KdfParams,
@@ -206,9 +211,10 @@ fn derive(
         path: path.to_path_buf(),
         what,
     };
-    // Bound what a key file (which may come from a bucket) can make us spend:
-    // 1 GiB, 16 passes, 16 lanes — well above the default, far below a hang.
-    if p.memory_kib > 1 << 20 || p.iterations > 16 || p.parallelism > 16 {
+    if p.memory_kib > MAX_MEMORY_KIB
+        || p.iterations > MAX_LANES_OR_PASSES
+        || p.parallelism > MAX_LANES_OR_PASSES
+    {
         return Err(bad(format!("argon2id parameters out of range: {p:?}")));
     }
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
@@ -242,8 +248,9 @@ impl KeyFile {
         self.kdf.params
     }
 
-    /// The vault's keys, when `pass` is this file's passphrase (`None` otherwise).
-    fn unlock(&self, pass: &[u8], path: &Path) -> Result<Option<Keys>, KeyError> {
+    /// The salt and the sealed master key, when the file is one this version can
+    /// try a passphrase on: what makes a key file usable, short of the passphrase.
+    fn parts(&self, path: &Path) -> Result<(Vec<u8>, Vec<u8>), KeyError> {
         let bad = |what: &str| KeyError::Bad {
             path: path.to_path_buf(),
             what: what.into(),
@@ -251,12 +258,32 @@ impl KeyFile {
         if self.format != FORMAT || self.kdf.algorithm != "argon2id" {
             return Err(bad("unknown format or KDF (written by a newer tt-vault?)"));
         }
+        let p = self.kdf.params;
+        if p.memory_kib > MAX_MEMORY_KIB
+            || p.iterations > MAX_LANES_OR_PASSES
+            || p.parallelism > MAX_LANES_OR_PASSES
+        {
+            return Err(bad("argon2id parameters out of range"));
+        }
         let salt = B64
             .decode(&self.kdf.salt)
             .map_err(|_| bad("salt is not base64"))?;
         let sealed = B64
             .decode(&self.master)
             .map_err(|_| bad("master is not base64"))?;
+        if sealed.len() != 32 + seal::OVERHEAD {
+            return Err(bad("the sealed master key is not 32 bytes"));
+        }
+        Ok((salt, sealed))
+    }
+
+    /// The vault's keys, when `pass` is this file's passphrase (`None` otherwise).
+    fn unlock(&self, pass: &[u8], path: &Path) -> Result<Option<Keys>, KeyError> {
+        let bad = |what: &str| KeyError::Bad {
+            path: path.to_path_buf(),
+            what: what.into(),
+        };
+        let (salt, sealed) = self.parts(path)?;
         let wrap = derive(pass, self.kdf.params, &salt, path)?;
         let Ok(master) = seal::open(&wrap, KEY_FILE_AD, &sealed) else {
             return Ok(None);
@@ -367,7 +394,11 @@ impl KeyDir {
         if !entries.iter().any(|(i, _)| i == id) {
             return Err(KeyError::NoSuchKey(id.to_string()));
         }
-        if !entries.iter().any(|(i, kf)| i != id && kf.is_ok()) {
+        let usable = |i: &String, kf: &Result<KeyFile, KeyError>| {
+            kf.as_ref()
+                .is_ok_and(|kf| kf.parts(&self.dir.join(i)).is_ok())
+        };
+        if !entries.iter().any(|(i, kf)| i != id && usable(i, kf)) {
             return Err(KeyError::LastKey(id.to_string()));
         }
         let path = self.dir.join(id);
@@ -389,7 +420,16 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, KeyError> {
         path: path.to_path_buf(),
         what,
     };
-    let f = fs::File::open(path).map_err(io(path))?;
+    // Neither a link (to what it points at) nor a FIFO (opening one would wait for
+    // a writer forever) is read: checked before opening, and again on what opened.
+    if !fs::symlink_metadata(path).map_err(io(path))?.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io(path))?;
     if !f.metadata().map_err(io(path))?.is_file() {
         return Err(bad("not a regular file".into()));
     }
