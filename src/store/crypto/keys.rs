@@ -296,6 +296,9 @@ impl KeyFile {
     }
 }
 
+/// A key file's id, and the file or why it cannot be read.
+type KeyEntry = (String, Result<KeyFile, KeyError>);
+
 /// The key files of the vault at `root`.
 pub struct KeyDir {
     dir: PathBuf,
@@ -322,7 +325,7 @@ impl KeyDir {
 
     /// Every entry of the key folder, by id, sorted, each read and parsed or the
     /// reason it cannot be: one damaged key file must not lock out the others.
-    fn entries(&self) -> Result<Vec<(String, Result<KeyFile, KeyError>)>, KeyError> {
+    fn entries(&self) -> Result<Vec<KeyEntry>, KeyError> {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let e = e.map_err(io(&self.dir))?;
