@@ -1112,7 +1112,10 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let a_bytes = fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap();
     write(&dl, &a_bytes);
     snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
-    write(&dl, &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap());
+    write(
+        &dl,
+        &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
+    );
     snapshot_at(&env, &dl, "2026-11-01T10:00:00Z");
     let views = |env: &Env| -> Vec<Value> {
         [
@@ -1157,8 +1160,14 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     snapshot_at(&env, &dl, "2026-12-01T10:00:00Z");
     let back = env.json(&["diff", "2026-11-01", "2026-12-01"]);
     for section in ["posts", "likes", "followers", "messages"] {
-        assert_eq!(back[section]["added"], before[4][section]["removed"], "{section}");
-        assert_eq!(back[section]["removed"], before[4][section]["added"], "{section}");
+        assert_eq!(
+            back[section]["added"], before[4][section]["removed"],
+            "{section}"
+        );
+        assert_eq!(
+            back[section]["removed"], before[4][section]["added"],
+            "{section}"
+        );
     }
     assert_eq!(
         env.json(&["show", "likes"]),

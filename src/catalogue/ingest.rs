@@ -242,8 +242,12 @@ struct Pass<'t> {
 }
 
 /// Finds an item by the date index (see schema/007_catalogue_ingest.sql): `?1`
-/// account, `?2` section, `?3` date, `?4` key.
-const ITEM: &str = "account = ?1 AND section = ?2 AND date_utc IS ?3 AND key = ?4";
+/// account, `?2` section, `?3` date, `?4` key. Named, not chosen: a planner free to
+/// weigh the partial indexes compares `?2` with their `section = 'messages'` and
+/// must then prepare the statement again at every new section bound (40 % of the
+/// ingest's time).
+const ITEM: &str = "export_items INDEXED BY export_items_by_date
+     WHERE account = ?1 AND section = ?2 AND date_utc IS ?3 AND key = ?4";
 
 impl Pass<'_> {
     fn add(&mut self, rec: &Record) -> Result<()> {
@@ -263,7 +267,7 @@ impl Pass<'_> {
             let open: Option<i64> = self
                 .tx
                 .prepare_cached(&format!(
-                    "SELECT id FROM export_items WHERE {ITEM} AND occurrence = ?5
+                    "SELECT id FROM {ITEM} AND occurrence = ?5
                      AND last_seq IS NULL AND first_seq < ?6"
                 ))?
                 .query_row(
@@ -325,7 +329,7 @@ impl Pass<'_> {
     /// version added, and the open ones of earlier versions it claimed.
     fn earlier(&self, section: &str, utc: Option<i64>, key: &[u8; 16]) -> Result<i64> {
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT id, first_seq FROM export_items WHERE {ITEM} AND last_seq IS NULL"
+            "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
         ))?;
         let mut rows = stmt.query(params![self.account, section, utc, &key[..]])?;
         let mut n = 0;

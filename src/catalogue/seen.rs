@@ -107,7 +107,10 @@ mod tests {
             assert!(!seen.first_time(&key(i)), "key {i} met again");
         }
         // About 1 % per filter, and a few filters.
-        assert!(doubted < n as usize / 30, "{doubted} of {n} new keys doubted");
+        assert!(
+            doubted < n as usize / 30,
+            "{doubted} of {n} new keys doubted"
+        );
         let bytes: usize = seen.filters.iter().map(|f| f.blocks.len() * 64).sum();
         assert!(bytes < n as usize * 4, "{bytes} bytes for {n} keys");
     }
