@@ -327,7 +327,7 @@ impl Pass<'_> {
 
     /// How many rows with this key the export has shown before: the ones this
     /// version added, and the open ones of earlier versions it claimed.
-    fn earlier(&self, section: &str, utc: Option<i64>, key: &[u8; 16]) -> Result<i64> {
+    fn earlier(&self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
         let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
         ))?;
@@ -403,8 +403,11 @@ impl Claimed {
 /// BLAKE3 of the section and the record's canonical content: its fields with keys
 /// normalised (so `Date` in 2020 and `date` in 2024 are the same row) and sorted
 /// (so a reordered export is unchanged). A message also carries its chat partner,
-/// which comes from the chat's key, not from the row. The first 16 bytes are kept.
-pub fn item_key(rec: &Record) -> [u8; 16] {
+/// which comes from the chat's key, not from the row. The first 8 bytes are kept:
+/// an item is only ever looked up by its account, section and date with its key
+/// (schema/007_catalogue_ingest.sql), so two rows would have to share all of them and
+/// 64 bits of hash to be confused.
+pub fn item_key(rec: &Record) -> [u8; 8] {
     let mut h = blake3::Hasher::new();
     h.update(rec.section.name().as_bytes());
     h.update(&[0]);
@@ -415,8 +418,8 @@ pub fn item_key(rec: &Record) -> [u8; 16] {
     let mut canonical = String::new();
     write_canonical_map(&rec.fields, &mut canonical);
     h.update(canonical.as_bytes());
-    let mut key = [0; 16];
-    key.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    let mut key = [0; 8];
+    key.copy_from_slice(&h.finalize().as_bytes()[..8]);
     key
 }
 

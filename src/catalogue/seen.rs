@@ -35,11 +35,14 @@ impl Filter {
     }
 
     /// The block and the bits within it that stand for `key`.
-    fn place(&self, key: &[u8; 16]) -> (usize, [(usize, u64); PROBES as usize]) {
-        let lo = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
-        let hi = u64::from_le_bytes(key[8..].try_into().expect("8 bytes"));
+    fn place(&self, key: &[u8; 8]) -> (usize, [(usize, u64); PROBES as usize]) {
+        let lo = u64::from_le_bytes(*key);
         let block = (lo as usize) & (self.blocks.len() - 1);
-        // Keys are BLAKE3 output: the high half's bits are independent of the block.
+        // The bits within the block from all 64 of the key's, mixed (splitmix64's
+        // finaliser), so they do not repeat the low ones that chose the block.
+        let mut hi = (lo ^ (lo >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        hi = (hi ^ (hi >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        hi ^= hi >> 31;
         let bits = std::array::from_fn(|i| {
             let b = (hi >> (i * 9)) & 511;
             ((b / 64) as usize, 1u64 << (b % 64))
@@ -47,13 +50,13 @@ impl Filter {
         (block, bits)
     }
 
-    fn contains(&self, key: &[u8; 16]) -> bool {
+    fn contains(&self, key: &[u8; 8]) -> bool {
         let (block, bits) = self.place(key);
         let b = &self.blocks[block];
         bits.iter().all(|&(word, bit)| b[word] & bit != 0)
     }
 
-    fn insert(&mut self, key: &[u8; 16]) {
+    fn insert(&mut self, key: &[u8; 8]) {
         let (block, bits) = self.place(key);
         let b = &mut self.blocks[block];
         for (word, bit) in bits {
@@ -71,7 +74,7 @@ pub(super) struct Seen {
 
 impl Seen {
     /// Records `key`; true when it certainly was not met before (false: maybe it was).
-    pub(super) fn first_time(&mut self, key: &[u8; 16]) -> bool {
+    pub(super) fn first_time(&mut self, key: &[u8; 8]) -> bool {
         if self.filters.iter().any(|f| f.contains(key)) {
             return false;
         }
@@ -92,9 +95,9 @@ impl Seen {
 mod tests {
     use super::*;
 
-    fn key(i: u64) -> [u8; 16] {
-        let mut k = [0; 16];
-        k.copy_from_slice(&blake3::hash(&i.to_le_bytes()).as_bytes()[..16]);
+    fn key(i: u64) -> [u8; 8] {
+        let mut k = [0; 8];
+        k.copy_from_slice(&blake3::hash(&i.to_le_bytes()).as_bytes()[..8]);
         k
     }
 
