@@ -1102,9 +1102,9 @@ fn a_re_dated_favourite_sound_is_changed_not_added_and_removed() {
     assert_eq!(sounds["removed"], serde_json::json!([]), "{diff}");
 }
 
-/// A vault whose index is at schema 6 (the catalogue found items by a key index)
-/// upgrades to 7 (by the date index) and shows and diffs exactly as before; the next
-/// export is catalogued against the upgraded index.
+/// A vault whose index is at schema 6 (16-byte item keys, found by a key index)
+/// upgrades to 7 (8-byte keys, found by the date index) and shows and diffs exactly
+/// as before; the next export finds its open rows under the shortened keys.
 #[test]
 fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let env = Env::new();
@@ -1132,6 +1132,7 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "DROP INDEX export_items_by_date;
+         UPDATE export_items SET key = unhex(hex(key) || hex(randomblob(8)));
          CREATE INDEX export_items_by_key ON export_items(key, occurrence);
          CREATE INDEX export_items_by_date ON export_items(account, section, date_utc DESC);
          PRAGMA user_version = 6;",
@@ -1150,8 +1151,15 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
             |r| r.get(0),
         )
         .unwrap();
+    let long_keys: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM export_items WHERE length(key) != 8",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     drop(conn);
-    assert_eq!((version, key_index), (7, 0));
+    assert_eq!((version, key_index, long_keys), (7, 0, 0));
     assert_eq!(views(&env), before);
     check_pair_diff(&before[4]);
 
