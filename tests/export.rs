@@ -1141,23 +1141,10 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     drop(conn);
     env.ok(&["stats"]);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    let key_index: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'export_items_by_key'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let long_keys: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM export_items WHERE length(key) != 8",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let number = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let version = number("PRAGMA user_version");
+    let key_index = number("SELECT count(*) FROM sqlite_master WHERE name = 'export_items_by_key'");
+    let long_keys = number("SELECT count(*) FROM export_items WHERE length(key) != 8");
     drop(conn);
     assert_eq!((version, key_index, long_keys), (7, 0, 0));
     assert_eq!(views(&env), before);
