@@ -1084,3 +1084,72 @@ fn a_re_dated_favourite_sound_is_changed_not_added_and_removed() {
     assert_eq!(sounds["added"], serde_json::json!([]), "{diff}");
     assert_eq!(sounds["removed"], serde_json::json!([]), "{diff}");
 }
+
+/// A vault whose index is at schema 6 (16-byte item keys, found by a key index)
+/// upgrades to 7 (8-byte keys, found by the date index) and shows and diffs exactly
+/// as before; the next export finds its open rows under the shortened keys.
+#[test]
+fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
+    let env = Env::new();
+    let dl = env.path("downloads/user_data_tiktok.json");
+    let a_bytes = fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap();
+    write(&dl, &a_bytes);
+    snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
+    write(
+        &dl,
+        &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
+    );
+    snapshot_at(&env, &dl, "2026-11-01T10:00:00Z");
+    let views = |env: &Env| -> Vec<Value> {
+        [
+            env.json(&["show", "profile", "--date", "2026-06-01"]),
+            env.json(&["show", "messages"]),
+            env.json(&["show", "likes", "--date", "2026-06-01"]),
+            env.json(&["show", "likes"]),
+            env.json(&["diff", "2026-06-01", "2026-11-01"]),
+        ]
+        .into()
+    };
+    let before = views(&env);
+    let db = env.vault().join("vault.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP INDEX export_items_by_date;
+         UPDATE export_items SET key = unhex(hex(key) || hex(randomblob(8)));
+         CREATE INDEX export_items_by_key ON export_items(key, occurrence);
+         CREATE INDEX export_items_by_date ON export_items(account, section, date_utc DESC);
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+    env.ok(&["stats"]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let number = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let version = number("PRAGMA user_version");
+    let key_index = number("SELECT count(*) FROM sqlite_master WHERE name = 'export_items_by_key'");
+    let long_keys = number("SELECT count(*) FROM export_items WHERE length(key) != 8");
+    drop(conn);
+    assert_eq!((version, key_index, long_keys), (7, 0, 0));
+    assert_eq!(views(&env), before);
+    check_pair_diff(&before[4]);
+
+    // Back to A: what B added is removed again, and what it removed comes back.
+    write(&dl, &a_bytes);
+    snapshot_at(&env, &dl, "2026-12-01T10:00:00Z");
+    let back = env.json(&["diff", "2026-11-01", "2026-12-01"]);
+    for section in ["posts", "likes", "followers", "messages"] {
+        assert_eq!(
+            back[section]["added"], before[4][section]["removed"],
+            "{section}"
+        );
+        assert_eq!(
+            back[section]["removed"], before[4][section]["added"],
+            "{section}"
+        );
+    }
+    assert_eq!(
+        env.json(&["show", "likes"]),
+        before[2],
+        "the likes are A's again"
+    );
+}

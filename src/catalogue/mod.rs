@@ -16,6 +16,7 @@ pub mod forget;
 pub mod ingest;
 pub mod profile;
 pub mod query;
+mod seen;
 
 use crate::tiktok::export::{ExportError, Layout};
 

@@ -42,6 +42,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_catalogue_compact.sql",
         include_str!("../../../schema/006_catalogue_compact.sql"),
     ),
+    (
+        "007_catalogue_ingest.sql",
+        include_str!("../../../schema/007_catalogue_ingest.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never
