@@ -208,6 +208,17 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_buffer_leaks_nothing_into_the_next_stream() {
+        // The second chunker on this thread gets the first one's buffer, still
+        // holding its bytes: the shorter stream must come out exactly as it went in.
+        let long = random(9 * 1024 * 1024, 4);
+        let short = random(3 * 1024 * 1024 + 5, 5);
+        assert_eq!(chunks(&long).concat(), long);
+        assert_eq!(chunks(&short).concat(), short);
+        assert_eq!(chunks(b"tail"), vec![b"tail".to_vec()]);
+    }
+
+    #[test]
     fn small_and_empty_inputs() {
         assert!(chunks(&[]).is_empty());
         assert_eq!(chunks(b"hello"), vec![b"hello".to_vec()]);
