@@ -11,6 +11,7 @@ pub mod lock;
 pub mod manifest;
 pub mod names;
 pub mod pack;
+pub mod page_cache;
 pub mod prefetch;
 pub mod pruner;
 pub mod reader;
