@@ -551,6 +551,41 @@ fn a_restore_with_a_tiny_cache_fetches_each_pack_once_and_leaves_the_cache_bound
     assert_eq!(site.cached_packs("v"), 0, "the cache is back at its bound");
 }
 
+/// A bounded cache is not fsynced (a cache, as restic's): a copy a crash left
+/// damaged is fetched again on first use, and the restore is exact.
+#[test]
+fn a_damaged_pack_in_a_bounded_cache_is_fetched_again() {
+    let Some((_moto, site)) = moto_site("cache-heal") else {
+        return;
+    };
+    init_remote(&site, "v", "heal", &[]);
+    let src = site.path("media");
+    for i in 0..3u64 {
+        write(
+            &src.join(format!("v{i}.mp4")),
+            &random_bytes(5 << 20, 80 + i),
+        );
+    }
+    let id = site.snapshot("v", &src, "2026-08-01T00:00:00Z");
+    assert!(
+        site.cached_packs("v") > 0,
+        "the default cache keeps the packs"
+    );
+    let mut damaged = 0;
+    common::each_file(&site.path("v").join("packs"), &mut |_, p| {
+        if p.extension().is_some_and(|e| e == "pack") {
+            let mut bytes = std::fs::read(p).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x10;
+            std::fs::write(p, &bytes).unwrap();
+            damaged += 1;
+        }
+    });
+    assert!(damaged > 0);
+    assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
+    site.json("v", &["verify", "--read-data"], 0);
+}
+
 #[test]
 fn wrong_credentials_and_a_missing_bucket_are_clear_errors() {
     let Some(moto) = moto_or_skip("credentials") else {

@@ -292,8 +292,14 @@ impl Backend {
 
     /// Downloads a whole object to `local` (a new private file), streaming it (a
     /// large one in parts fetched a few at once); `expected` bounds what is
-    /// accepted. Returns its size.
-    pub fn download(&self, key: &str, local: &Path, expected: Option<u64>) -> Result<u64> {
+    /// accepted; `durable`: fsynced before it returns. Returns its size.
+    pub fn download(
+        &self,
+        key: &str,
+        local: &Path,
+        expected: Option<u64>,
+        durable: bool,
+    ) -> Result<u64> {
         let local_err = |e: std::io::Error| BackendError {
             place: local.display().to_string(),
             what: format!("writing a download: {e}"),
@@ -341,7 +347,9 @@ impl Backend {
                     not_found: false,
                 });
             }
-            out.sync_all().map_err(local_err)?;
+            if durable {
+                out.sync_all().map_err(local_err)?;
+            }
             Ok(got)
         })
     }
@@ -495,14 +503,16 @@ mod tests {
         );
         let back = dir.path().join("back");
         assert_eq!(
-            b.download("packs/ab/x.pack", &back, None).unwrap(),
+            b.download("packs/ab/x.pack", &back, None, true).unwrap(),
             PART as u64 + 5
         );
         assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&src).unwrap());
         b.delete("packs/ab/x.pack").unwrap();
         b.delete("packs/ab/x.pack").unwrap();
         assert_eq!(b.stat("packs/ab/x.pack").unwrap(), None);
-        let e = b.download("nope", &dir.path().join("n"), None).unwrap_err();
+        let e = b
+            .download("nope", &dir.path().join("n"), None, true)
+            .unwrap_err();
         assert!(e.not_found && e.place.ends_with("nope"), "{e}");
     }
 
@@ -516,7 +526,7 @@ mod tests {
         std::fs::write(&src, &bytes).unwrap();
         b.put_file("big", &src).unwrap();
         let back = dir.path().join("back");
-        b.download("big", &back, None).unwrap();
+        b.download("big", &back, None, true).unwrap();
         assert!(std::fs::read(&back).unwrap() == bytes);
     }
 }

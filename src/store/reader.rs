@@ -107,7 +107,14 @@ impl<'v> PackFiles<'v> {
     ) -> std::result::Result<pack::RawBlob, PackError> {
         let path = self.vault.pack_path(name);
         let keys = self.vault.keys();
-        pack::read_blob(self.file(name)?, &path, entry, keys, rehash)
+        let read = pack::read_blob(self.file(name)?, &path, entry, keys, rehash);
+        // A damaged copy in a bounded cache of an off-site vault (a crash can leave
+        // one: see `Vault::open_pack`) is fetched again, once.
+        if read.is_err() && self.vault.evict_cached(name) {
+            self.open.remove(name);
+            return pack::read_blob(self.file(name)?, &path, entry, keys, rehash);
+        }
+        read
     }
 
     /// The stored (still encoded) bytes of a blob, header-checked: what prune copies

@@ -210,7 +210,7 @@ impl Vault {
                     )));
                 }
                 create_private_dir(&keys)?;
-                backend.download(&key, &keys.join(name), Some(size))?;
+                backend.download(&key, &keys.join(name), Some(size), true)?;
             }
         } else {
             self.sync_keys()?;
@@ -302,6 +302,18 @@ impl Vault {
         Ok(path)
     }
 
+    /// Drops pack `id` from a bounded cache (a copy that failed its checks: the next
+    /// read fetches it again). False where the local file is the only or a durable
+    /// copy, which is then left alone for verify to report.
+    pub fn evict_cached(&self, id: &str) -> bool {
+        match self.remote() {
+            Some(r) if r.cache_size() != CacheSize::All && pack::is_pack_id(id) => {
+                fs::remove_file(self.pack_path(id)).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// Pack `id` opened for reading, from the cache, else downloaded into it. One
     /// download per pack at a time in this process: readers of the same pack wait
     /// for it instead of fetching it again.
@@ -333,7 +345,16 @@ impl Vault {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let part = fetching.join(format!("{id}.{}.{n}", std::process::id()));
         let _ = fs::remove_file(&part);
-        if let Err(e) = remote.backend()?.download(&pack_key(id), &part, None) {
+        // A bounded cache is disposable: its packs are not fsynced (rclone and
+        // restic's cache do not either; it halves a restore's time here), and one
+        // that a crash left damaged is fetched again on first use (see
+        // `evict_cached`). With `--cache-size all` the cache is the local copy, and
+        // durable like any pack written here.
+        let durable = remote.cache_size() == CacheSize::All;
+        if let Err(e) = remote
+            .backend()?
+            .download(&pack_key(id), &part, None, durable)
+        {
             let _ = fs::remove_file(&part);
             return Err(e.into());
         }
