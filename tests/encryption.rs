@@ -407,6 +407,15 @@ fn a_damaged_key_file_locks_no_one_out() {
 fn a_flipped_byte_fails_authentication_and_is_named() {
     let (v, _, snap) = snapshotted();
     v.json(&["verify", "--read-data"], 0);
+    // The text says how the blobs were checked.
+    for (args, how) in [
+        (&["verify", "--read-data"][..], "authenticated"),
+        (&["verify", "--read-data", "--decode"][..], "re-hashed"),
+    ] {
+        let (c, so, se) = v.code("pass", args);
+        assert_eq!(c, 0, "{se}");
+        assert!(so.contains(how), "{args:?}: {so}");
+    }
     let pack = v
         .env
         .packs()

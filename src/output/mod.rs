@@ -219,9 +219,14 @@ impl Output {
                 "index, pack trailers and references checked".to_string()
             } else {
                 format!(
-                    "{} packs read, {} re-hashed",
+                    "{} packs read, {} {}",
                     r.packs_checked,
-                    human_bytes(r.bytes_checked)
+                    human_bytes(r.bytes_checked),
+                    if r.tags_only {
+                        "authenticated"
+                    } else {
+                        "re-hashed"
+                    }
                 )
             };
             self.say(format!(

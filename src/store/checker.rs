@@ -70,6 +70,10 @@ pub struct Report {
     /// recorded.
     pub audit: Option<i64>,
     pub audit_recorded: bool,
+    /// The blobs read were checked by their tags alone (an encrypted vault without
+    /// `decode`), not decoded and re-hashed.
+    #[serde(skip)]
+    pub tags_only: bool,
 }
 
 fn problem(kind: &str, pack: Option<&str>, detail: String, chunks: Vec<Hash>) -> Problem {
@@ -126,6 +130,7 @@ pub fn verify(
         problems,
         audit,
         audit_recorded: audit.is_some(),
+        tags_only: vault.keys().is_some() && !decode,
     };
     if let Some(audit) = audit {
         repo.finish_audit(
