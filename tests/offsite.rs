@@ -571,17 +571,24 @@ fn a_damaged_pack_in_a_bounded_cache_is_fetched_again() {
         site.cached_packs("v") > 0,
         "the default cache keeps the packs"
     );
-    let mut damaged = 0;
-    common::each_file(&site.path("v").join("packs"), &mut |_, p| {
-        if p.extension().is_some_and(|e| e == "pack") {
-            let mut bytes = std::fs::read(p).unwrap();
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 0x10;
-            std::fs::write(p, &bytes).unwrap();
-            damaged += 1;
-        }
-    });
-    assert!(damaged > 0);
+    let damage = || {
+        let mut damaged = 0;
+        common::each_file(&site.path("v").join("packs"), &mut |_, p| {
+            if p.extension().is_some_and(|e| e == "pack") {
+                let mut bytes = std::fs::read(p).unwrap();
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x10;
+                std::fs::write(p, &bytes).unwrap();
+                damaged += 1;
+            }
+        });
+        assert!(damaged > 0);
+    };
+    // Verify reads the bucket's copy in place of a damaged cached one; so does a
+    // restore.
+    damage();
+    site.json("v", &["verify", "--read-data"], 0);
+    damage();
     assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
     site.json("v", &["verify", "--read-data"], 0);
 }

@@ -102,6 +102,15 @@ impl std::fmt::Display for Location {
 }
 
 /// An opened backend (no request is made until the first operation).
+/// What a download accepts as the object's size.
+#[derive(Debug, Clone, Copy)]
+pub enum Expected {
+    /// The size a listing gave.
+    Exactly(u64),
+    /// Whatever the server says, up to this.
+    AtMost(u64),
+}
+
 #[derive(Clone)]
 pub struct Backend {
     op: Operator,
@@ -278,26 +287,15 @@ impl Backend {
         })
     }
 
-    /// `len` bytes of an object from `offset`.
-    pub fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        self.block(async {
-            self.op
-                .read_with(key)
-                .range(offset..offset + len)
-                .await
-                .map(|b| b.to_vec())
-                .map_err(|e| self.error(key, "download", e))
-        })
-    }
-
     /// Downloads a whole object to `local` (a new private file), streaming it (a
-    /// large one in parts fetched a few at once); `expected` bounds what is
-    /// accepted; `durable`: fsynced before it returns. Returns its size.
+    /// large one in parts fetched a few at once), of the size `expected` allows
+    /// (a listing's, or at most a bound: never what the server alone says);
+    /// `durable`: fsynced before it returns. Returns its size.
     pub fn download(
         &self,
         key: &str,
         local: &Path,
-        expected: Option<u64>,
+        expected: Expected,
         durable: bool,
     ) -> Result<u64> {
         let local_err = |e: std::io::Error| BackendError {
@@ -308,13 +306,25 @@ impl Backend {
         let mut out = create_private(local).map_err(local_err)?;
         self.block(async {
             let size = match expected {
-                Some(s) => s,
-                None => self
-                    .op
-                    .stat(key)
-                    .await
-                    .map_err(|e| self.error(key, "stat", e))?
-                    .content_length(),
+                Expected::Exactly(s) => s,
+                Expected::AtMost(max) => {
+                    let size = self
+                        .op
+                        .stat(key)
+                        .await
+                        .map_err(|e| self.error(key, "stat", e))?
+                        .content_length();
+                    if size > max {
+                        return Err(BackendError {
+                            place: self.describe(key),
+                            what: format!(
+                                "is {size} bytes, more than the {max} an object of ours can be"
+                            ),
+                            not_found: false,
+                        });
+                    }
+                    size
+                }
             };
             // Like uploads: one GET up to SINGLE_PUT_MAX (callers fetch several
             // packs at once), ranges a few at once above it.
@@ -372,17 +382,6 @@ impl Backend {
             }
             out.sort();
             Ok(out)
-        })
-    }
-
-    /// An object's size, or None when there is none.
-    pub fn stat(&self, key: &str) -> Result<Option<u64>> {
-        self.block(async {
-            match self.op.stat(key).await {
-                Ok(m) => Ok(Some(m.content_length())),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.error(key, "stat", e)),
-            }
         })
     }
 
@@ -497,21 +496,33 @@ mod tests {
             b.list("packs/").unwrap(),
             vec![("packs/ab/x.pack".to_string(), PART as u64 + 5)]
         );
-        assert_eq!(
-            b.get_range("packs/ab/x.pack", PART as u64, 5).unwrap(),
-            [7; 5]
-        );
         let back = dir.path().join("back");
         assert_eq!(
-            b.download("packs/ab/x.pack", &back, None, true).unwrap(),
+            b.download("packs/ab/x.pack", &back, Expected::AtMost(1 << 30), true)
+                .unwrap(),
             PART as u64 + 5
         );
         assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&src).unwrap());
-        b.delete("packs/ab/x.pack").unwrap();
-        b.delete("packs/ab/x.pack").unwrap();
-        assert_eq!(b.stat("packs/ab/x.pack").unwrap(), None);
+        // An object larger than any of ours is refused before a byte is kept.
         let e = b
-            .download("nope", &dir.path().join("n"), None, true)
+            .download(
+                "packs/ab/x.pack",
+                &dir.path().join("big"),
+                Expected::AtMost(PART as u64),
+                true,
+            )
+            .unwrap_err();
+        assert!(e.what.contains("more than"), "{e}");
+        b.delete("packs/ab/x.pack").unwrap();
+        b.delete("packs/ab/x.pack").unwrap();
+        assert_eq!(b.list("packs/").unwrap(), vec![]);
+        let e = b
+            .download(
+                "nope",
+                &dir.path().join("n"),
+                Expected::AtMost(1 << 30),
+                true,
+            )
             .unwrap_err();
         assert!(e.not_found && e.place.ends_with("nope"), "{e}");
     }
@@ -526,7 +537,8 @@ mod tests {
         std::fs::write(&src, &bytes).unwrap();
         b.put_file("big", &src).unwrap();
         let back = dir.path().join("back");
-        b.download("big", &back, None, true).unwrap();
+        b.download("big", &back, Expected::AtMost(1 << 30), true)
+            .unwrap();
         assert!(std::fs::read(&back).unwrap() == bytes);
     }
 }

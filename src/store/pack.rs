@@ -103,6 +103,11 @@ pub const FOOTER_LEN: usize = 48;
 /// Packs are closed once they pass this size: large enough that a vault of a
 /// terabyte is tens of thousands of files, small enough that a repack is cheap.
 pub const TARGET_PACK_SIZE: u64 = 32 * 1024 * 1024;
+/// No pack the writer makes is longer: it closes a pack once past the target, so at
+/// most the target, one blob of the largest kind (sealed) and the trailer (bounded
+/// generously: a trailer entry per 32 bytes of blobs would be tens of MiB). A
+/// download claiming more is refused before a byte is written.
+pub const MAX_PACK_LEN: u64 = TARGET_PACK_SIZE + MAX_META_BLOB as u64 + 128 * 1024 * 1024;
 pub const TMP_SUFFIX: &str = ".pack.tmp";
 /// The largest file map, manifest or tombstone (raw bytes): a manifest of about two
 /// million entries, a file map of a file of several terabytes.

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
+use std::path::Path;
 
 use super::chunker::Hash;
-use super::crypto;
+use super::crypto::{self, Keys};
 use super::pack::{self, BlobEntry, PackError};
 use super::repository::{BlobLocation, FileRow, Repository};
 use super::{Result, StoreError, Vault};
@@ -105,16 +106,9 @@ impl<'v> PackFiles<'v> {
         entry: &BlobEntry,
         rehash: bool,
     ) -> std::result::Result<pack::RawBlob, PackError> {
-        let path = self.vault.pack_path(name);
-        let keys = self.vault.keys();
-        let read = pack::read_blob(self.file(name)?, &path, entry, keys, rehash);
-        // A damaged copy in a bounded cache of an off-site vault (a crash can leave
-        // one: see `Vault::open_pack`) is fetched again, once.
-        if read.is_err() && self.vault.evict_cached(name) {
-            self.open.remove(name);
-            return pack::read_blob(self.file(name)?, &path, entry, keys, rehash);
-        }
-        read
+        self.reading(name, |f, path, keys| {
+            pack::read_blob(f, path, entry, keys, rehash)
+        })
     }
 
     /// The stored (still encoded) bytes of a blob, header-checked: what prune copies
@@ -124,9 +118,27 @@ impl<'v> PackFiles<'v> {
         name: &str,
         entry: &BlobEntry,
     ) -> std::result::Result<Vec<u8>, PackError> {
-        let path = self.vault.pack_path(name);
-        let keys = self.vault.keys();
-        pack::read_stored(self.file(name)?, &path, entry, keys)
+        self.reading(name, |f, path, keys| {
+            pack::read_stored(f, path, entry, keys)
+        })
+    }
+
+    /// `read` on pack `name`. A copy that fails it in a bounded cache of an off-site
+    /// vault (a crash can leave one damaged: see `Vault::open_pack`) is dropped and
+    /// fetched again, once; the bucket's copy is the one that counts.
+    fn reading<T>(
+        &mut self,
+        name: &str,
+        read: impl Fn(&File, &Path, Option<&Keys>) -> std::result::Result<T, PackError>,
+    ) -> std::result::Result<T, PackError> {
+        let vault = self.vault;
+        let path = vault.pack_path(name);
+        let first = read(self.file(name)?, &path, vault.keys());
+        if first.is_err() && vault.evict_cached(name) {
+            self.open.remove(name);
+            return read(self.file(name)?, &path, vault.keys());
+        }
+        first
     }
 
     /// Checks an indexed blob as `verify` reads it: in an encrypted vault its tag,
@@ -137,11 +149,10 @@ impl<'v> PackFiles<'v> {
         decode: bool,
     ) -> std::result::Result<(), PackError> {
         match self.vault.keys() {
-            Some(keys) if !decode => {
-                let stored = self.read_stored(&loc.pack, &loc.entry)?;
-                let path = self.vault.pack_path(&loc.pack);
-                pack::authenticate_stored(&path, &loc.entry, &stored, keys)
-            }
+            Some(keys) if !decode => self.reading(&loc.pack, |f, path, _| {
+                let stored = pack::read_stored(f, path, &loc.entry, Some(keys))?;
+                pack::authenticate_stored(path, &loc.entry, &stored, keys)
+            }),
             _ => self.read_at(loc).map(drop),
         }
     }

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::{Backend, BackendError, Location};
+use super::backend::{Backend, BackendError, Expected, Location};
 use super::pack::{self, FinishedPack, PackWriter};
 use super::vault::{create_private, create_private_dir, PackFile};
 use super::{io_at, Repository, Result, StoreError, Vault};
@@ -210,7 +210,7 @@ impl Vault {
                     )));
                 }
                 create_private_dir(&keys)?;
-                backend.download(&key, &keys.join(name), Some(size), true)?;
+                backend.download(&key, &keys.join(name), Expected::Exactly(size), true)?;
             }
         } else {
             self.sync_keys()?;
@@ -351,10 +351,12 @@ impl Vault {
         // `evict_cached`). With `--cache-size all` the cache is the local copy, and
         // durable like any pack written here.
         let durable = remote.cache_size() == CacheSize::All;
-        if let Err(e) = remote
-            .backend()?
-            .download(&pack_key(id), &part, None, durable)
-        {
+        if let Err(e) = remote.backend()?.download(
+            &pack_key(id),
+            &part,
+            Expected::AtMost(pack::MAX_PACK_LEN),
+            durable,
+        ) {
             let _ = fs::remove_file(&part);
             return Err(e.into());
         }

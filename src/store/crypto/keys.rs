@@ -201,6 +201,14 @@ pub struct KeyFile {
 const MAX_MEMORY_KIB: u32 = 1 << 20;
 const MAX_LANES_OR_PASSES: u32 = 16;
 
+impl KdfParams {
+    fn in_bounds(&self) -> bool {
+        self.memory_kib <= MAX_MEMORY_KIB
+            && self.iterations <= MAX_LANES_OR_PASSES
+            && self.parallelism <= MAX_LANES_OR_PASSES
+    }
+}
+
 fn derive(
     pass: &[u8],
     p: KdfParams,
@@ -211,10 +219,7 @@ fn derive(
         path: path.to_path_buf(),
         what,
     };
-    if p.memory_kib > MAX_MEMORY_KIB
-        || p.iterations > MAX_LANES_OR_PASSES
-        || p.parallelism > MAX_LANES_OR_PASSES
-    {
+    if !p.in_bounds() {
         return Err(bad(format!("argon2id parameters out of range: {p:?}")));
     }
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
@@ -258,11 +263,7 @@ impl KeyFile {
         if self.format != FORMAT || self.kdf.algorithm != "argon2id" {
             return Err(bad("unknown format or KDF (written by a newer tt-vault?)"));
         }
-        let p = self.kdf.params;
-        if p.memory_kib > MAX_MEMORY_KIB
-            || p.iterations > MAX_LANES_OR_PASSES
-            || p.parallelism > MAX_LANES_OR_PASSES
-        {
+        if !self.kdf.params.in_bounds() {
             return Err(bad("argon2id parameters out of range"));
         }
         let salt = B64
