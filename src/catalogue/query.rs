@@ -92,7 +92,7 @@ pub(crate) const AT_VERSION: &str =
 
 /// The columns [`item_from_row`] reads, qualified by table name or alias `t`: the
 /// item columns as stored, with `fields` replaced by the row's shape (a JSON array)
-/// when the row keeps no JSON of its own (see `schema/005_catalogue_compact.sql`).
+/// when the row keeps no JSON of its own (see `schema/006_catalogue_compact.sql`).
 pub(crate) fn item_columns(t: &str) -> String {
     format!(
         "{t}.section, {t}.is_raw, {t}.key, {t}.occurrence, {t}.date_raw, {t}.date_utc, \
@@ -270,7 +270,7 @@ pub fn items(conn: &Connection, v: &Version, section: &str) -> Result<Vec<Item>>
 
 /// As [`items`], one at a time: a heavy account's likes or watch history is
 /// millions of rows, never held at once.
-fn each_item(
+pub(crate) fn each_item(
     conn: &Connection,
     v: &Version,
     section: &str,

@@ -404,10 +404,11 @@ fn check_export(
     if let Some((version, report)) = ingest::catalogued(&conn, account, &hash)? {
         for list in lists {
             let section = list.section();
-            for item in query::items(&conn, &version, section.name())? {
+            query::each_item(&conn, &version, section.name(), &mut |item| {
                 let rec = item.into_record(section.clone());
                 targets.extend(download::export_target(&rec, lists));
-            }
+                Ok(())
+            })?;
         }
         let same_as = Some(version.snapshot_id);
         return Ok((

@@ -224,17 +224,13 @@ impl Cursor<'_, '_> {
                         Value::String("cut: the stored export file has it whole".into()),
                     );
                 }
-                if section.is_keyed() {
-                    for rec in record::entries(section.clone(), fields) {
-                        self.emit(rec)?;
+                for mut rec in record::records(section, fields) {
+                    if let Some(p) = partner {
+                        rec.username = Some(p.to_string());
                     }
-                    return Ok(());
+                    self.emit(rec)?;
                 }
-                let mut rec = record::build(section.clone(), fields);
-                if let Some(p) = partner {
-                    rec.username = Some(p.to_string());
-                }
-                self.emit(rec)
+                Ok(())
             }
             other => self.keep_raw(other, cut),
         }

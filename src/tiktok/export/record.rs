@@ -229,10 +229,15 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
 
 /// The rows of a keyed section's map (see [`Section::is_keyed`]): one record per
 /// entry, holding that entry alone, with its name as the text.
-pub fn entries(section: Section, fields: Map<String, Value>) -> impl Iterator<Item = Record> {
+pub fn entries(section: Section, mut fields: Map<String, Value>) -> impl Iterator<Item = Record> {
+    // A map cut at the size bound says so on each entry it kept, never as an entry.
+    let cut = fields.remove(CUT_NOTE);
     fields.into_iter().map(move |(name, value)| {
         let mut one = Map::new();
         one.insert(name.clone(), value);
+        if let Some(note) = &cut {
+            one.insert(CUT_NOTE.into(), note.clone());
+        }
         Record {
             section: section.clone(),
             date: None,
@@ -244,6 +249,16 @@ pub fn entries(section: Section, fields: Map<String, Value>) -> impl Iterator<It
             fields: one,
         }
     })
+}
+
+/// The records one row of `section` makes: itself, or in a keyed section (settings)
+/// one per entry.
+pub fn records(section: &Section, fields: Map<String, Value>) -> Vec<Record> {
+    if section.is_keyed() {
+        entries(section.clone(), fields).collect()
+    } else {
+        vec![build(section.clone(), fields)]
+    }
 }
 
 /// The partner's name from a chat's heading, the same rule for both layouts: JSON's
@@ -282,6 +297,20 @@ pub fn raw(path: String, value: Value) -> Record {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A settings map cut at the size bound keeps the note on each entry it kept
+    /// and makes no setting of it.
+    #[test]
+    fn a_cut_keyed_map_marks_its_entries_and_adds_no_row() {
+        let fields = obj(json!({"Private Account": "On", "Allow DMs": "Friends", CUT_NOTE: "cut"}));
+        let recs = records(&Section::Settings, fields);
+        let names: Vec<_> = recs.iter().map(|r| r.text.clone().unwrap()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(!names.iter().any(|n| n == CUT_NOTE), "{names:?}");
+        assert!(recs.iter().all(|r| r.fields.contains_key(CUT_NOTE)));
+        let plain = records(&Section::Settings, obj(json!({"Private Account": "On"})));
+        assert!(!plain[0].fields.contains_key(CUT_NOTE));
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -96,14 +96,10 @@ fn parse_lines(
             // A block of `Key: value` lines is one row, or one row per line in a
             // keyed section (settings).
             let block = |em: &mut Emitter<'_>, section: &Section, fields, line| {
-                if section.is_keyed() {
-                    for rec in record::entries(section.clone(), fields) {
-                        sink(em, rec, line)?;
-                    }
-                    Ok(())
-                } else {
-                    sink(em, record::build(section.clone(), fields), line)
+                for rec in record::records(section, fields) {
+                    sink(em, rec, line)?;
                 }
+                Ok(())
             };
             let mut fields = Map::new();
             let mut last: Option<String> = None;
