@@ -183,8 +183,9 @@ pub fn rows_only_in(
     if section != "raw" {
         args.push(&section);
     }
+    let mut read = query::ItemReader::new(conn);
     let rows = stmt
-        .query_map(&*args, query::item_from_row)?
+        .query_map(&*args, |r| read.item(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -212,7 +213,7 @@ fn describe(i: &Item) -> String {
     // A login, device or location has no text of its own: it is its columns (IP,
     // device, …; resolution, app version, …).
     let mut columns = Map::new();
-    query::add_field_columns(&i.section, &i.fields, &mut columns);
+    super::view::add_field_columns(&i.section, &i.fields, &mut columns);
     let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
     let columns = (!present.is_empty()).then(|| present.join(", "));
     let what = i

@@ -1,6 +1,8 @@
 //! The human text of `show` and `diff`: an export section as a table or a list of
 //! fields, a diff as one line per change.
 
+use tt_vault::commands::show::{Column, RowView};
+
 /// Columns of the human `show` table per section: (heading, view key).
 fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
     match section {
@@ -70,9 +72,13 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
 fn cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".to_string(),
-        serde_json::Value::String(s) => s.replace('\n', " "),
+        serde_json::Value::String(s) => one_line(s),
         other => other.to_string(),
     }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace('\n', " ")
 }
 
 /// Prints the profile view: each field with the source it came from, then the
@@ -145,9 +151,13 @@ impl Table {
         }
     }
 
-    pub fn push(&mut self, row: serde_json::Value) -> std::io::Result<()> {
+    pub fn push(&mut self, row: &RowView) -> std::io::Result<()> {
+        let text = |key: &str| match row.column(key) {
+            Column::Text(s) => one_line(s),
+            Column::Json(v) => cell(&v),
+        };
         self.block
-            .push(self.cols.iter().map(|(_, key)| cell(&row[*key])).collect());
+            .push(self.cols.iter().map(|(_, key)| text(key)).collect());
         self.rows += 1;
         if self.block.len() == TABLE_BLOCK {
             self.flush();

@@ -1,0 +1,212 @@
+//! Instants written as text the way the catalogue and its views write them: the
+//! plain `YYYY-MM-DD HH:MM:SS` of exports that give no zone, and RFC 3339 (`…T…Z`).
+//!
+//! Written digit by digit into a buffer on the stack: `format!` and chrono's
+//! formatting showed in the profiles of ingest and `show` (a call or two per row, on
+//! millions of rows). chrono still does the calendar, so the range (and `None`
+//! outside it) is chrono's; years outside 0..=9999 take the general formatting,
+//! which writes them as before.
+
+use std::fmt::Write as _;
+
+use chrono::{Datelike, Timelike};
+
+/// An instant as text, on the stack (the longest, a six-digit year with its sign,
+/// takes 24 bytes).
+pub(crate) struct DateText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl DateText {
+    /// `YYYY-MM-DD HH:MM:SS` (UTC), as `format!("{:04}-{:02}-…")` writes it: a year
+    /// outside 0..=9999 as `-001` or `10000`. None outside chrono's range.
+    pub(crate) fn plain(utc: i64) -> Option<DateText> {
+        let d = chrono::DateTime::from_timestamp(utc, 0)?;
+        let mut t = DateText::new();
+        if !t.digits(d.year(), &d, b' ') {
+            let _ = write!(
+                t,
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            );
+        }
+        Some(t)
+    }
+
+    /// RFC 3339 in seconds with `Z`, as chrono's `to_rfc3339_opts(Secs, true)`
+    /// writes it (a year outside 0..=9999 as `-0001` or `+10000`). None outside
+    /// chrono's range.
+    pub(crate) fn rfc3339(utc: i64) -> Option<DateText> {
+        let d = chrono::DateTime::from_timestamp(utc, 0)?;
+        let mut t = DateText::new();
+        if t.digits(d.year(), &d, b'T') {
+            t.push(b'Z');
+        } else {
+            let _ = t.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        Some(t)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits and separators, or what `fmt` wrote, are ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).expect("date text is ASCII")
+    }
+
+    fn new() -> DateText {
+        DateText {
+            buf: [0; 32],
+            len: 0,
+        }
+    }
+
+    /// Writes a four-digit year's date and time, `sep` between them; false (and
+    /// nothing written) for any other year.
+    fn digits(&mut self, year: i32, d: &chrono::DateTime<chrono::Utc>, sep: u8) -> bool {
+        if !(0..=9999).contains(&year) {
+            return false;
+        }
+        let year = year as u32;
+        self.pair(year / 100);
+        self.pair(year % 100);
+        for (before, n) in [
+            (b'-', d.month()),
+            (b'-', d.day()),
+            (sep, d.hour()),
+            (b':', d.minute()),
+            (b':', d.second()),
+        ] {
+            self.push(before);
+            self.pair(n);
+        }
+        true
+    }
+
+    /// Two digits of `n` (below 100).
+    fn pair(&mut self, n: u32) {
+        self.push(b'0' + (n / 10) as u8);
+        self.push(b'0' + (n % 10) as u8);
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+}
+
+impl std::fmt::Write for DateText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dest = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// [`DateText::plain`] as a `String`: how exports that give no zone write a date;
+/// a row whose date is its instant written so stores no date text.
+pub(crate) fn plain_date(utc: i64) -> Option<String> {
+    DateText::plain(utc).map(|t| t.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the catalogue wrote before: the reference both formats must match.
+    fn plain_reference(utc: i64) -> Option<String> {
+        chrono::DateTime::from_timestamp(utc, 0).map(|d| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            )
+        })
+    }
+
+    fn rfc_reference(utc: i64) -> Option<String> {
+        chrono::DateTime::from_timestamp(utc, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    fn check(utc: i64) {
+        let plain = DateText::plain(utc).map(|t| t.as_str().to_string());
+        assert_eq!(plain, plain_reference(utc), "plain date of {utc}");
+        let rfc = DateText::rfc3339(utc).map(|t| t.as_str().to_string());
+        assert_eq!(rfc, rfc_reference(utc), "RFC 3339 of {utc}");
+        // Within four-digit years the plain date is also strftime's.
+        if let (Some(p), Some(d)) = (&plain, chrono::DateTime::from_timestamp(utc, 0)) {
+            if (0..=9999).contains(&d.year()) {
+                assert_eq!(p, &d.format("%Y-%m-%d %H:%M:%S").to_string(), "{utc}");
+            }
+        }
+    }
+
+    #[test]
+    fn written_as_chrono_writes_them_over_the_whole_range() {
+        const DAY: i64 = 86_400;
+        let edges = [
+            0,
+            -1,
+            1,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+            951_782_400,          // 2000-02-29, a leap day of a century leap year
+            951_868_799,          // its last second
+            -2_203_891_200,       // 1900-03-01 (1900 is not a leap year)
+            1_709_164_800,        // 2024-02-29
+            -62_167_219_200,      // 0000-01-01
+            -62_167_219_201,      // -0001-12-31 23:59:59
+            253_402_300_799,      // 9999-12-31 23:59:59
+            253_402_300_800,      // 10000-01-01
+            chrono::DateTime::<chrono::Utc>::MAX_UTC.timestamp(), // and past it: None
+            chrono::DateTime::<chrono::Utc>::MIN_UTC.timestamp(), // and before it: None
+            100_000_000_000_000,
+            -100_000_000_000_000,
+        ];
+        for utc in edges {
+            for d in -2..=2 {
+                check(utc.saturating_add(d));
+            }
+        }
+        // Every day's first and last second from 1890 to 2110, and around every
+        // year's end from -300 to 10300.
+        let mut t = -2_524_521_600; // 1890-01-01
+        while t < 4_417_977_600 {
+            check(t);
+            check(t + DAY - 1);
+            t += DAY;
+        }
+        for year in -300i32..=10_300 {
+            let first = chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp();
+            for d in [-1, 0, 59 * DAY, 60 * DAY - 1, 60 * DAY] {
+                check(first + d);
+            }
+        }
+        // And spread over the whole of chrono's range and past it.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check((x as i64) % 9_000_000_000_000);
+            check((x as i64) % 400_000_000_000);
+        }
+    }
+}
