@@ -438,19 +438,23 @@ pub fn write_view(
         writeln!(out)?;
         return Ok(());
     }
-    out.write_all(b"[")?;
-    // Each row is written whole into `buf`, then to `out` in one call: serde_json
-    // writes a row in tens of small pieces, each a dynamic call into `out`.
-    let mut buf = Vec::with_capacity(4096);
+    // Rows are written into `buf`, and `buf` to `out` a block at a time: serde_json
+    // writes a row in tens of small pieces, each a dynamic call into `out` then.
+    const BLOCK: usize = 64 * 1024;
+    let mut buf = Vec::with_capacity(BLOCK + 4096);
+    buf.push(b'[');
     let mut first = true;
     each_row(conn, v, snap, section, &mut |row| {
-        buf.clear();
         buf.extend_from_slice(if first { b"\n" } else { b",\n" });
         first = false;
         serde_json::to_writer_pretty(&mut buf, row).map_err(std::io::Error::from)?;
-        out.write_all(&buf)?;
+        if buf.len() >= BLOCK {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
         Ok(())
     })?;
-    out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+    buf.extend_from_slice(if first { b"]\n" } else { b"\n]\n" });
+    out.write_all(&buf)?;
     Ok(())
 }
