@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde_json::Value;
 
 use super::query::{
-    item_columns, profile_view, version_from_row, Item, Version, AT_VERSION,
-    ItemReader, VERSION_COLUMNS,
+    item_columns, profile_view, version_from_row, Item, ItemReader, Version, AT_VERSION,
+    VERSION_COLUMNS,
 };
 use super::Result;
 
@@ -363,9 +363,7 @@ pub fn profile_history(conn: &Connection, account: &str) -> Result<Vec<ProfileVe
              WHERE account = ?1 AND section = 'profile' AND is_raw = 0 ORDER BY position, id",
             item_columns("export_items")
         ))?
-        .query_map([account], |r| {
-            Ok((r.get(13)?, r.get(14)?, read.item(r)?))
-        })?
+        .query_map([account], |r| Ok((r.get(13)?, r.get(14)?, read.item(r)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let spans: Vec<(String, i64, Option<i64>, i64)> = conn
         .prepare_cached(

@@ -615,9 +615,16 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-            assert_eq!(got, want("likes"), "at most {max_tied} tied rows sorted here");
+            assert_eq!(
+                got,
+                want("likes"),
+                "at most {max_tied} tied rows sorted here"
+            );
         }
-        assert_eq!(items(&conn, &v, "likes").unwrap().len(), want("likes").len());
+        assert_eq!(
+            items(&conn, &v, "likes").unwrap().len(),
+            want("likes").len()
+        );
         let raw: Vec<Vec<u8>> = items(&conn, &v, "raw")
             .unwrap()
             .into_iter()

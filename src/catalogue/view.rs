@@ -246,7 +246,9 @@ impl Cell<'_> {
             Cell::Flag(Some(b)) => json(Value::Bool(*b)),
             Cell::Json(Some(v)) => Column::Json(Cow::Borrowed(v)),
             Cell::Owned(v) => Column::Json(Cow::Borrowed(v)),
-            Cell::Utc(Some(t)) => json(DateText::rfc3339(*t).map_or(Value::Null, |t| t.as_str().into())),
+            Cell::Utc(Some(t)) => {
+                json(DateText::rfc3339(*t).map_or(Value::Null, |t| t.as_str().into()))
+            }
             Cell::Fields(..) => json(serde_json::to_value(self).unwrap_or(Value::Null)),
         }
     }
