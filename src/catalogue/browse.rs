@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde_json::Value;
 
 use super::query::{
-    item_columns, profile_view, version_from_row, Item, ItemReader, Version, AT_VERSION,
-    VERSION_COLUMNS,
+    item_columns, profile_view, version_columns, version_from_row, Item, ItemReader, Version,
+    AT_VERSION,
 };
 use super::Result;
 
@@ -350,7 +350,8 @@ pub struct ProfileVersion {
 pub fn profile_history(conn: &Connection, account: &str) -> Result<Vec<ProfileVersion>> {
     let versions: Vec<Version> = conn
         .prepare_cached(&format!(
-            "SELECT {VERSION_COLUMNS} FROM export_versions WHERE account = ?1 ORDER BY seq"
+            "SELECT {} FROM export_versions WHERE account = ?1 ORDER BY seq",
+            version_columns("export_versions")
         ))?
         .query_map([account], version_from_row)?
         .collect::<rusqlite::Result<_>>()?;

@@ -247,8 +247,9 @@ pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>>
     Ok(conn
         .query_row(
             &format!(
-                "SELECT {VERSION_COLUMNS} FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
-                 ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1"
+                "SELECT {} FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
+                 ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1",
+                version_columns("export_versions")
             ),
             params![snap.account, snap.taken_ms, snap.id],
             version_from_row,
@@ -256,8 +257,13 @@ pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>>
         .optional()?)
 }
 
-pub(crate) const VERSION_COLUMNS: &str =
-    "snapshot_id, account, seq, taken_ms, layout, username, export_root";
+/// The columns [`version_from_row`] reads, qualified by table name or alias `t`.
+pub(crate) fn version_columns(t: &str) -> String {
+    format!(
+        "{t}.snapshot_id, {t}.account, {t}.seq, {t}.taken_ms, {t}.layout, {t}.username, \
+         {t}.export_root"
+    )
+}
 
 pub(crate) fn version_from_row(r: &Row) -> rusqlite::Result<Version> {
     Ok(Version {
