@@ -3,9 +3,9 @@
 //!
 //! Written digit by digit into a buffer on the stack: `format!` and chrono's
 //! formatting showed in the profiles of ingest and `show` (a call or two per row, on
-//! millions of rows). chrono still does the calendar, so the range (and `None`
-//! outside it) is chrono's; years outside 0..=9999 take the general formatting,
-//! which writes them as before.
+//! millions of rows). Years 0..=9999 take the civil-from-days arithmetic below;
+//! any other instant goes through chrono as before (its range, `None` outside it,
+//! and how it writes a year of another width).
 
 use std::fmt::Write as _;
 
@@ -22,20 +22,21 @@ impl DateText {
     /// `YYYY-MM-DD HH:MM:SS` (UTC), as `format!("{:04}-{:02}-…")` writes it: a year
     /// outside 0..=9999 as `-001` or `10000`. None outside chrono's range.
     pub(crate) fn plain(utc: i64) -> Option<DateText> {
-        let d = chrono::DateTime::from_timestamp(utc, 0)?;
         let mut t = DateText::new();
-        if !t.digits(d.year(), &d, b' ') {
-            let _ = write!(
-                t,
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                d.year(),
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second()
-            );
+        if t.digits(utc, b' ') {
+            return Some(t);
         }
+        let d = chrono::DateTime::from_timestamp(utc, 0)?;
+        let _ = write!(
+            t,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        );
         Some(t)
     }
 
@@ -43,13 +44,13 @@ impl DateText {
     /// writes it (a year outside 0..=9999 as `-0001` or `+10000`). None outside
     /// chrono's range.
     pub(crate) fn rfc3339(utc: i64) -> Option<DateText> {
-        let d = chrono::DateTime::from_timestamp(utc, 0)?;
         let mut t = DateText::new();
-        if t.digits(d.year(), &d, b'T') {
+        if t.digits(utc, b'T') {
             t.push(b'Z');
-        } else {
-            let _ = t.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            return Some(t);
         }
+        let d = chrono::DateTime::from_timestamp(utc, 0)?;
+        let _ = t.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         Some(t)
     }
 
@@ -65,21 +66,32 @@ impl DateText {
         }
     }
 
-    /// Writes a four-digit year's date and time, `sep` between them; false (and
-    /// nothing written) for any other year.
-    fn digits(&mut self, year: i32, d: &chrono::DateTime<chrono::Utc>, sep: u8) -> bool {
-        if !(0..=9999).contains(&year) {
+    /// Writes the date and time of an instant of years 0..=9999, `sep` between
+    /// them; false (and nothing written) for any other instant.
+    fn digits(&mut self, utc: i64, sep: u8) -> bool {
+        // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+        if !(-62_167_219_200..=253_402_300_799).contains(&utc) {
             return false;
         }
-        let year = year as u32;
+        let (days, secs) = (utc.div_euclid(86_400), utc.rem_euclid(86_400) as u32);
+        // Howard Hinnant's civil_from_days: years that begin on 1 March, in eras
+        // of 400 years.
+        let z = days + 719_468;
+        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097) as u32);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = (yoe as i64 + era * 400 + i64::from(month <= 2)) as u32;
         self.pair(year / 100);
         self.pair(year % 100);
         for (before, n) in [
-            (b'-', d.month()),
-            (b'-', d.day()),
-            (sep, d.hour()),
-            (b':', d.minute()),
-            (b':', d.second()),
+            (b'-', month),
+            (b'-', day),
+            (sep, secs / 3600),
+            (b':', secs / 60 % 60),
+            (b':', secs % 60),
         ] {
             self.push(before);
             self.pair(n);
