@@ -124,7 +124,7 @@ pub(crate) const SHAPE_COLUMNS: &[&str] = &["date", "link", "username", "text", 
 pub(crate) struct Shape(Vec<(String, Option<usize>)>);
 
 impl Shape {
-    fn parse(keys: &str) -> Shape {
+    pub(crate) fn parse(keys: &str) -> Shape {
         let keys: Vec<(String, String)> = serde_json::from_str(keys).unwrap_or_default();
         Shape(
             keys.into_iter()

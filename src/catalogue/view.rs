@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::download::DownloadFailure;
@@ -212,21 +212,74 @@ enum Cell<'a> {
     Fields(&'a Item, Option<&'a Shape>),
 }
 
-impl Serialize for Cell<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+impl Cell<'_> {
+    /// The value as pretty JSON inside a row (one level in), as
+    /// `serde_json::to_writer_pretty` writes it there.
+    fn write(&self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Cell::Text(t) => t.serialize(s),
-            Cell::Flag(b) => b.serialize(s),
-            Cell::Json(v) => v.serialize(s),
-            Cell::Owned(v) => v.serialize(s),
-            Cell::Utc(t) => match t.and_then(DateText::rfc3339) {
-                Some(t) => s.serialize_str(t.as_str()),
-                None => s.serialize_unit(),
+            Cell::Text(Some(t)) => json_str(buf, t),
+            Cell::Flag(Some(b)) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Cell::Json(Some(v)) => nested(buf, *v)?,
+            Cell::Owned(v) => nested(buf, v)?,
+            Cell::Utc(Some(t)) => match DateText::rfc3339(*t) {
+                Some(t) => json_str(buf, t.as_str()),
+                None => buf.extend_from_slice(b"null"),
             },
-            Cell::Fields(item, None) => item.fields.serialize(s),
-            Cell::Fields(item, Some(shape)) => s.collect_map(shape.fields(item)),
+            Cell::Fields(item, None) => nested(buf, &item.fields)?,
+            Cell::Fields(item, Some(shape)) => {
+                let mut first = true;
+                buf.push(b'{');
+                for (k, v) in shape.fields(item) {
+                    buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+                    first = false;
+                    json_str(buf, k);
+                    buf.extend_from_slice(b": ");
+                    match v {
+                        Some(v) => json_str(buf, v),
+                        None => buf.extend_from_slice(b"null"),
+                    }
+                }
+                buf.extend_from_slice(if first { b"}" } else { b"\n  }" });
+            }
+            Cell::Text(None) | Cell::Flag(None) | Cell::Json(None) | Cell::Utc(None) => {
+                buf.extend_from_slice(b"null")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON string as serde_json writes it: a text with nothing to escape (nearly
+/// every one) is copied whole, after one pass that the compiler can vectorise.
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    let escapes = s
+        .bytes()
+        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if escapes {
+        // Writing to memory does not fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    } else {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    }
+}
+
+/// Any JSON value one level into a row: serde_json's pretty form, each of its line
+/// breaks indented by one more level (a JSON text has no line breaks but these).
+fn nested(buf: &mut Vec<u8>, v: &impl Serialize) -> serde_json::Result<()> {
+    let start = buf.len();
+    serde_json::to_writer_pretty(&mut *buf, v)?;
+    if buf[start..].contains(&b'\n') {
+        let written = buf.split_off(start);
+        for part in written.split_inclusive(|b| *b == b'\n') {
+            buf.extend_from_slice(part);
+            if part.ends_with(b"\n") {
+                buf.extend_from_slice(b"  ");
+            }
         }
     }
+    Ok(())
 }
 
 /// A column of a row's view, for a text table.
@@ -249,7 +302,8 @@ impl Cell<'_> {
             Cell::Utc(Some(t)) => {
                 json(DateText::rfc3339(*t).map_or(Value::Null, |t| t.as_str().into()))
             }
-            Cell::Fields(..) => json(serde_json::to_value(self).unwrap_or(Value::Null)),
+            Cell::Fields(item, None) => json(Value::Object(item.fields.clone())),
+            Cell::Fields(item, Some(shape)) => json(Value::Object(shape.to_map(item))),
         }
     }
 }
@@ -259,17 +313,20 @@ pub struct RowView<'a> {
     cells: Vec<(&'static str, Cell<'a>)>,
 }
 
-impl Serialize for RowView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.cells.len()))?;
-        for (key, cell) in &self.cells {
-            map.serialize_entry(key, cell)?;
-        }
-        map.end()
-    }
-}
-
 impl RowView<'_> {
+    /// Appends the row as `serde_json::to_writer_pretty` writes it as an object.
+    pub fn write_pretty(&self, buf: &mut Vec<u8>) -> serde_json::Result<()> {
+        buf.push(b'{');
+        for (n, (key, cell)) in self.cells.iter().enumerate() {
+            buf.extend_from_slice(if n == 0 { b"\n  " } else { b",\n  " });
+            json_str(buf, key);
+            buf.extend_from_slice(b": ");
+            cell.write(buf)?;
+        }
+        buf.extend_from_slice(if self.cells.is_empty() { b"}" } else { b"\n}" });
+        Ok(())
+    }
+
     /// The value under `key` (null when the view has none).
     pub fn column(&self, key: &str) -> Column<'_> {
         self.cells
@@ -449,7 +506,7 @@ pub fn write_view(
     each_row(conn, v, snap, section, &mut |row| {
         buf.extend_from_slice(if first { b"\n" } else { b",\n" });
         first = false;
-        serde_json::to_writer_pretty(&mut buf, row).map_err(std::io::Error::from)?;
+        row.write_pretty(&mut buf).map_err(std::io::Error::from)?;
         if buf.len() >= BLOCK {
             out.write_all(&buf)?;
             buf.clear();
@@ -459,4 +516,106 @@ pub fn write_view(
     buf.extend_from_slice(if first { b"]\n" } else { b"\n]\n" });
     out.write_all(&buf)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts each needing one kind of escape (or none), one per column.
+    const ODD: [&str; 6] = [
+        "a \"quoted\" word",
+        "back\\slash",
+        "line\nbreak and\ttab",
+        "controls \u{1}\u{8}\u{c}\r\u{1f}",
+        "none: \u{7f} é 🍞 </script>",
+        "",
+    ];
+
+    fn item(section: &str, fields: Value, odd: usize) -> Item {
+        let odd = |n: usize| ODD[(odd + n) % ODD.len()].to_string();
+        Item {
+            section: section.into(),
+            is_raw: section.contains('›'),
+            key: vec![1],
+            occurrence: 0,
+            date_raw: Some(odd(0)),
+            date_utc: Some(1_709_164_800),
+            date_assumed: Some(true),
+            video_id: Some("7400000000000000001".into()),
+            link: Some(odd(1)),
+            username: None,
+            text: Some("Private Account".into()),
+            sender: Some(odd(2)),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// What serde_json writes for the view's values collected into one JSON value:
+    /// what `show --json` printed before rows were written straight out.
+    fn as_value(row: &RowView) -> String {
+        let map: Map<String, Value> = row
+            .cells
+            .iter()
+            .map(|(k, _)| {
+                let v = match row.column(k) {
+                    Column::Text(s) => Value::String(s.into()),
+                    Column::Json(v) => v.into_owned(),
+                };
+                (k.to_string(), v)
+            })
+            .collect();
+        serde_json::to_string_pretty(&Value::Object(map)).unwrap()
+    }
+
+    /// A row written straight out is byte for byte what serde_json writes for the
+    /// same values: escapes, nested maps and lists, empty ones, numbers, nulls.
+    #[test]
+    fn a_row_is_written_as_serde_json_writes_its_value() {
+        let nested = json!({
+            "Likes": 15,
+            "Private Account": {"a": [1, 2.5, null, true, {}], "b": [], "c": {"d": ODD[3]}},
+            "value": [[{"x\"y": ODD[2]}], {}],
+            "Sound": ODD[1],
+            "n": null,
+        });
+        let cx = Context {
+            failed: Vec::new(),
+            archived: ["7400000000000000001".to_string()].into(),
+            members: Members::default(),
+        };
+        let shapes = [
+            Shape::parse(
+                r#"[["Date","date"],["Link","link"],["Who \"?\"","sender"],["Odd","nope"]]"#,
+            ),
+            Shape::parse("[]"),
+        ];
+        let mut written = 0;
+        for section in [
+            "likes",
+            "posts",
+            "favorites",
+            "settings",
+            "messages",
+            "logins",
+            "devices",
+            "shares",
+            "Some › Raw",
+        ] {
+            for fields in [nested.clone(), json!({})] {
+                for shape in [None, Some(&shapes[0]), Some(&shapes[1])] {
+                    for odd in 0..ODD.len() {
+                        let mut item = item(section, fields.clone(), odd);
+                        let view = row_view(&mut item, shape, &cx);
+                        let mut buf = Vec::new();
+                        view.write_pretty(&mut buf).unwrap();
+                        let got = String::from_utf8(buf).unwrap();
+                        assert_eq!(got, as_value(&view), "{section}, shape {shape:?}");
+                        written += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(written, 9 * 2 * 3 * ODD.len());
+    }
 }
