@@ -391,7 +391,7 @@ fn each_dated(
     // An instant with too many rows to hold, which SQLite sorted.
     let mut sorted: Option<i64> = None;
     let flush = |tied: &mut Vec<Tied>, f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>| {
-        tied.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        tied.sort_unstable_by_key(|t| t.0);
         tied.drain(..)
             .try_for_each(|(_, item, shape)| f(item, shape.as_deref()))
     };
