@@ -327,9 +327,19 @@ pub(crate) fn each_part(
     each_part_tied(conn, v, section, MAX_TIED, f)
 }
 
-/// The most rows of one instant [`each_part`] puts in order itself; the rows of an
-/// instant with more (only an odd or hostile export) are sorted by SQLite.
-const MAX_TIED: usize = 4096;
+/// The most rows of one instant [`each_part`] puts in order itself, and the most
+/// bytes of their text: the rows of an instant with more (only an odd or hostile
+/// export: a row can be megabytes) are sorted by SQLite, which holds none of them.
+const MAX_TIED: Tie = Tie {
+    rows: 4096,
+    bytes: 4 << 20,
+};
+
+#[derive(Clone, Copy)]
+struct Tie {
+    rows: usize,
+    bytes: usize,
+}
 
 /// The order of a section's rows: newest first; rows of one instant, those of the
 /// latest version first, then as the export listed them.
@@ -339,7 +349,7 @@ fn each_part_tied(
     conn: &Connection,
     v: &Version,
     section: &str,
-    max_tied: usize,
+    max_tied: Tie,
     f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
 ) -> Result<()> {
     if section == "raw" {
@@ -380,13 +390,14 @@ fn each_dated(
     conn: &Connection,
     v: &Version,
     section: &str,
-    max_tied: usize,
+    max_tied: Tie,
     f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(&section_walk("date_utc IS NOT NULL ORDER BY date_utc DESC"))?;
     let mut rows = stmt.query(params![v.account, v.seq, section])?;
     let mut read = ItemReader::new(conn);
     let mut tied: Vec<Tied> = Vec::new();
+    let mut held = 0;
     // An instant with too many rows to hold, which SQLite sorted.
     let mut sorted: Option<i64> = None;
     let flush = |tied: &mut Vec<Tied>, f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>| {
@@ -401,9 +412,15 @@ fn each_dated(
         }
         if tied.first().is_some_and(|t| t.1.date_utc != Some(date)) {
             flush(&mut tied, f)?;
+            held = 0;
         }
-        if tied.len() == max_tied {
+        let size = (0..=12).try_fold(0, |n, i| {
+            Ok::<_, rusqlite::Error>(n + r.get_ref(i)?.as_bytes().map_or(8, <[u8]>::len))
+        })?;
+        held += size;
+        if tied.len() == max_tied.rows || held > max_tied.bytes {
             tied.clear();
+            held = 0;
             sorted = Some(date);
             let sql = section_walk(&format!("date_utc = ?4 ORDER BY {TIE_ORDER}"));
             each_of(conn, &sql, params![v.account, v.seq, section, date], f)?;
@@ -538,8 +555,9 @@ mod tests {
     use super::*;
 
     /// The rows of one instant come out in the order one SQL sort of the whole
-    /// section gives, whether they are put in order here or (past the limit) by
-    /// SQLite; and a shaped row's fields are its shape's keys with its columns.
+    /// section gives, whether they are put in order here or (past the limits on
+    /// rows or bytes) by SQLite; and a shaped row's fields are its shape's keys with
+    /// its columns.
     #[test]
     fn rows_come_in_the_order_one_sort_gives() {
         let dir = tempfile::tempdir().unwrap();
@@ -603,7 +621,18 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap()
         };
-        for max_tied in [1, 2, 3, MAX_TIED] {
+        let ties = [
+            (1, 1 << 20),
+            (2, 1 << 20),
+            (3, 1 << 20),
+            (4096, 40),
+            (4096, 1),
+        ];
+        for max_tied in ties
+            .map(|(rows, bytes)| Tie { rows, bytes })
+            .into_iter()
+            .chain([MAX_TIED])
+        {
             let mut got = Vec::new();
             each_part_tied(&conn, &v, "likes", max_tied, &mut |item, shape| {
                 let n = u32::from_be_bytes(item.key[..].try_into().unwrap());
@@ -620,10 +649,11 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+            let (rows, bytes) = (max_tied.rows, max_tied.bytes);
             assert_eq!(
                 got,
                 want("likes"),
-                "at most {max_tied} tied rows sorted here"
+                "at most {rows} tied rows, {bytes} bytes"
             );
         }
         assert_eq!(
