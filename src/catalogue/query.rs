@@ -47,6 +47,25 @@ pub struct Item {
 }
 
 impl Item {
+    /// The bytes of its texts, its fields aside.
+    fn text_bytes(&self) -> usize {
+        let texts = [
+            &self.date_raw,
+            &self.video_id,
+            &self.link,
+            &self.username,
+            &self.text,
+            &self.sender,
+        ];
+        self.section.len()
+            + self.key.len()
+            + texts
+                .iter()
+                .flat_map(|t| t.as_deref())
+                .map(str::len)
+                .sum::<usize>()
+    }
+
     /// The row as the parser gave it (its date's zone flag as recorded).
     pub fn into_record(self, section: crate::tiktok::export::Section) -> Record {
         let date = self
@@ -414,10 +433,10 @@ fn each_dated(
             flush(&mut tied, f)?;
             held = 0;
         }
-        let size = (0..=12).try_fold(0, |n, i| {
-            Ok::<_, rusqlite::Error>(n + r.get_ref(i)?.as_bytes().map_or(8, <[u8]>::len))
-        })?;
-        held += size;
+        let place = (std::cmp::Reverse(r.get(13)?), r.get(14)?, r.get(15)?);
+        let json = r.get_ref(12)?.as_bytes().map_or(0, <[u8]>::len);
+        let (item, shape) = read.parts(r)?;
+        held += json + item.text_bytes();
         if tied.len() == max_tied.rows || held > max_tied.bytes {
             tied.clear();
             held = 0;
@@ -426,8 +445,6 @@ fn each_dated(
             each_of(conn, &sql, params![v.account, v.seq, section, date], f)?;
             continue;
         }
-        let place = (std::cmp::Reverse(r.get(13)?), r.get(14)?, r.get(15)?);
-        let (item, shape) = read.parts(r)?;
         tied.push((place, item, shape));
     }
     flush(&mut tied, f)
