@@ -69,40 +69,52 @@ impl DateText {
     /// Writes the date and time of an instant of years 0..=9999, `sep` between
     /// them; false (and nothing written) for any other instant.
     fn digits(&mut self, utc: i64, sep: u8) -> bool {
-        // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
-        if !(-62_167_219_200..=253_402_300_799).contains(&utc) {
+        // Seconds from 0000-01-01T00:00:00Z, up to 9999-12-31T23:59:59Z.
+        let Some(from_0000) = utc
+            .checked_add(62_167_219_200)
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s <= 315_569_519_999)
+        else {
             return false;
-        }
-        let (days, secs) = (utc.div_euclid(86_400), utc.rem_euclid(86_400) as u32);
+        };
+        let (days, secs) = (from_0000 / 86_400, (from_0000 % 86_400) as u32);
         // Howard Hinnant's civil_from_days: years that begin on 1 March, in eras
-        // of 400 years.
-        let z = days + 719_468;
-        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097) as u32);
+        // of 400 years, counted here from 1 March of year -400 (year 0 is leap: its
+        // 1 March is day 60) so that nothing is negative.
+        let z = days + 146_097 - 60;
+        let (era, doe) = (z / 146_097, (z % 146_097) as u32);
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
         let mp = (5 * doy + 2) / 153;
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = (yoe as i64 + era * 400 + i64::from(month <= 2)) as u32;
-        self.pair(year / 100);
-        self.pair(year % 100);
-        for (before, n) in [
-            (b'-', month),
-            (b'-', day),
-            (sep, secs / 3600),
-            (b':', secs / 60 % 60),
-            (b':', secs % 60),
-        ] {
-            self.push(before);
-            self.pair(n);
-        }
+        let year = (u64::from(yoe) + era * 400 + u64::from(month <= 2) - 400) as u32;
+        let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let d = |n: u32| b'0' + (n % 10) as u8;
+        let text = [
+            d(year / 1000),
+            d(year / 100),
+            d(year / 10),
+            d(year),
+            b'-',
+            d(month / 10),
+            d(month),
+            b'-',
+            d(day / 10),
+            d(day),
+            sep,
+            d(hour / 10),
+            d(hour),
+            b':',
+            d(minute / 10),
+            d(minute),
+            b':',
+            d(second / 10),
+            d(second),
+        ];
+        self.buf[..text.len()].copy_from_slice(&text);
+        self.len = text.len();
         true
-    }
-
-    /// Two digits of `n` (below 100).
-    fn pair(&mut self, n: u32) {
-        self.push(b'0' + (n / 10) as u8);
-        self.push(b'0' + (n % 10) as u8);
     }
 
     fn push(&mut self, b: u8) {
