@@ -21,9 +21,9 @@
 //!   `date_utc_assumed`, and `fields` (every original key and value).
 //! - `raw`: `section` (its key path in the export) and `value`, verbatim.
 //!
-//! A row's view is a list of borrowed cells ([`RowView`]), serialised straight to
-//! the output: no JSON value is built per row (on two million likes, building one
-//! cost more than reading the rows).
+//! A row's view is a list of borrowed cells ([`RowView`]), written straight to the
+//! output in serde_json's pretty form: no JSON value is built per row (building one
+//! and serialising it took more of `show likes --json` than SQLite did).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
