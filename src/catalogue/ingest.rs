@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
-use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
+use super::query::{self, Version, SHAPE_COLUMNS};
 use super::seen::Seen;
 use super::{layout_from_name, layout_name, Result};
 
@@ -118,16 +118,12 @@ pub fn catalogued(
     account: Option<&str>,
     hash: &[u8; 32],
 ) -> Result<Option<(Version, ParseReport)>> {
-    let columns: Vec<String> = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect();
     let found = conn
         .prepare_cached(&format!(
             "SELECT {}, v.records, v.understood, v.kept_raw, v.damage, v.capped
              FROM export_versions v JOIN export_accounts a ON a.account = v.account AND a.last_seq = v.seq
              WHERE v.export_hash = ?1 AND v.account = coalesce(?2, v.username, 'default')",
-            columns.join(", ")
+            query::version_columns("v")
         ))?
         .query_row(params![&hash[..], account], |r| {
             let texts: [Option<String>; 4] = [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?];
