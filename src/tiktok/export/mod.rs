@@ -14,6 +14,7 @@
 //! - `open.rs`: sources, ZIP safety and decompression limits
 //! - `json.rs`: the streaming JSON walker
 //! - `lenient.rs`: the byte stream under it: positions, trailing commas, long strings
+//! - `bulk.rs`: the same byte stream, fast, without positions (read first)
 //! - `bounded.rs`: rows and verbatim sections within a byte budget
 //! - `txt.rs`: the TXT layout
 //! - `layout.rs`: where each section lives in each layout
@@ -21,6 +22,7 @@
 //! - `dates.rs`: export dates
 
 mod bounded;
+mod bulk;
 mod dates;
 mod json;
 mod layout;
@@ -267,25 +269,9 @@ impl Export {
         &self,
         sink: &mut dyn FnMut(Record) -> Result<(), String>,
     ) -> Result<ParseReport, ExportError> {
-        let mut em = Emitter {
-            sink,
-            records: 0,
-            understood: Vec::new(),
-            kept_raw: Vec::new(),
-            account: None,
-            failed: None,
-            damage: Vec::new(),
-            capped: Vec::new(),
-        };
+        let mut em = Emitter::new(sink);
         let layout = match &self.kind {
-            Kind::Json(wanted) => {
-                let mut layout = Layout::Json2020;
-                self.source.each(&|n| n == wanted, &mut |name, reader| {
-                    layout = json::parse(reader, &self.source.display(name), &mut em)?;
-                    Ok(())
-                })?;
-                layout
-            }
+            Kind::Json(wanted) => self.parse_json(wanted, &mut em)?,
             Kind::Txt => {
                 self.source.each(&is_txt, &mut |name, reader| {
                     txt::parse(name, reader, &self.source.display(name), &mut em)
@@ -305,6 +291,35 @@ impl Export {
     }
 }
 
+impl Export {
+    /// Reads the JSON file `wanted` fast (see `bulk.rs`), then again placing every
+    /// byte when the findings need places: the records come from the first read, the
+    /// findings from the second, which drops its records (they are the same).
+    fn parse_json(&self, wanted: &str, em: &mut Emitter<'_>) -> Result<Layout, ExportError> {
+        let want = |n: &str| n == wanted;
+        let mut layout = None;
+        let mut placed = true;
+        self.source.each(&want, &mut |name, reader| {
+            layout = json::parse_fast(reader, &self.source.display(name), em)?;
+            placed &= layout.is_some();
+            Ok(())
+        })?;
+        if placed {
+            return Ok(layout.unwrap_or(Layout::Json2020));
+        }
+        let mut drop = |_| Ok(());
+        let mut findings = Emitter::new(&mut drop);
+        let mut layout = Layout::Json2020;
+        self.source.each(&want, &mut |name, reader| {
+            layout = json::parse(reader, &self.source.display(name), &mut findings)?;
+            Ok(())
+        })?;
+        em.damage = findings.damage;
+        em.capped = findings.capped;
+        Ok(layout)
+    }
+}
+
 /// Hands records to the caller's sink and keeps the tallies for the report.
 pub(crate) struct Emitter<'s> {
     sink: &'s mut dyn FnMut(Record) -> Result<(), String>,
@@ -318,7 +333,20 @@ pub(crate) struct Emitter<'s> {
     capped: Vec<Finding>,
 }
 
-impl Emitter<'_> {
+impl<'s> Emitter<'s> {
+    fn new(sink: &'s mut dyn FnMut(Record) -> Result<(), String>) -> Self {
+        Emitter {
+            sink,
+            records: 0,
+            understood: Vec::new(),
+            kept_raw: Vec::new(),
+            account: None,
+            failed: None,
+            damage: Vec::new(),
+            capped: Vec::new(),
+        }
+    }
+
     fn emit(&mut self, rec: Record) -> Result<(), String> {
         // The account is the export's own profile username, the first one seen.
         if rec.section == Section::Profile && self.account.is_none() {
