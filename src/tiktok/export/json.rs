@@ -43,13 +43,15 @@ pub(crate) fn parse_fast(
 ) -> Result<Option<Layout>, ExportError> {
     let unplaced = Cell::new(Pos::default());
     let inner = BufReader::with_capacity(BLOCK, reader);
-    let mut input = BufReader::with_capacity(BLOCK, Bulk::new(inner).map_err(io_error(file))?);
+    let mut bulk = Bulk::new(inner).map_err(io_error(file))?;
     let capped = em.capped.len();
     let mut cursor = Cursor::new(em, file, &unplaced);
-    let result = walk(&mut input, &mut cursor);
+    // A std BufReader itself, not a reference to one: serde reads a byte at a time,
+    // and std serves that from the buffer only for the BufReader type.
+    let result = walk(BufReader::with_capacity(BLOCK, &mut bulk), &mut cursor);
     match result {
         Err(e) => stopped(&mut cursor, &e).map(|()| None),
-        Ok(()) if input.get_ref().repaired() || cursor.em.capped.len() > capped => Ok(None),
+        Ok(()) if bulk.repaired() || cursor.em.capped.len() > capped => Ok(None),
         Ok(()) => Ok(Some(layout::json_layout(&cursor.top))),
     }
 }
