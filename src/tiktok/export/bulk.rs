@@ -92,10 +92,7 @@ impl State {
                 let most = (block.len() - i)
                     .min(out.room())
                     .min((STRING_CAP - self.string_len) as usize);
-                let plain = block[i..i + most]
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\')
-                    .unwrap_or(most);
+                let plain = memchr::memchr2(b'"', b'\\', &block[i..i + most]).unwrap_or(most);
                 out.buf[out.n..out.n + plain].copy_from_slice(&block[i..i + plain]);
                 out.n += plain;
                 self.string_len += plain as u64;

@@ -304,6 +304,24 @@ impl<'de> DeserializeSeed<'de> for Capped<'_, '_, '_> {
     }
 }
 
+/// Reads one row no one asked for, checked as [`Capped`] reads it, keeping nothing;
+/// a row that may have been cut is noted so, which sends the caller to a full parse.
+struct Skimmed<'w, 'c, 's>(&'w mut Cursor<'c, 's>);
+
+impl<'de> DeserializeSeed<'de> for Skimmed<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let at = self.0.here();
+        let mut budget = Budget::new();
+        budget.skim().deserialize(d)?;
+        if budget.spent() {
+            self.0.note_cut(at);
+        }
+        Ok(())
+    }
+}
+
 /// Where in the export's shape a value sits, which decides what it means.
 #[derive(Clone)]
 enum Place {
@@ -433,6 +451,10 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 return cur.keep_raw(v, cut);
             }
         };
+        if !cur.em.builds(&section) {
+            while seq.next_element_seed(Skimmed(&mut *cur))?.is_some() {}
+            return Ok(());
+        }
         // One element at a time: this loop is what keeps memory flat.
         while let Some(value) = seq.next_element_seed(Capped(&mut *cur))? {
             cur.row(&section, value, partner.as_deref())?;

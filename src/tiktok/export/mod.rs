@@ -289,15 +289,7 @@ impl Export {
                 Layout::Txt
             }
         };
-        Ok(ParseReport {
-            layout,
-            account: em.account,
-            records: em.records,
-            understood: em.understood,
-            kept_raw: em.kept_raw,
-            damage: em.damage,
-            capped: em.capped,
-        })
+        Ok(em.report(layout))
     }
 }
 
@@ -323,15 +315,8 @@ impl Export {
         if !fast {
             return exact(em);
         }
-        let mut layout = None;
-        let mut placed = true;
-        self.source.each(&want, &mut |name, reader| {
-            layout = json::parse_fast(reader, &self.source.display(name), em)?;
-            placed &= layout.is_some();
-            Ok(())
-        })?;
-        if placed {
-            return Ok(layout.unwrap_or(Layout::Json2020));
+        if let Some(layout) = self.read_fast(wanted, em)? {
+            return Ok(layout);
         }
         let mut drop = |_| Ok(());
         let mut findings = Emitter::new(&mut drop);
@@ -339,6 +324,43 @@ impl Export {
         em.damage = findings.damage;
         em.capped = findings.capped;
         Ok(layout)
+    }
+}
+
+impl Export {
+    /// Reads the JSON file `wanted` fast: its layout, or None when a finding needs a
+    /// place (the records are all emitted either way).
+    fn read_fast(&self, wanted: &str, em: &mut Emitter<'_>) -> Result<Option<Layout>, ExportError> {
+        let mut layout = None;
+        let mut placed = true;
+        self.source.each(&|n| n == wanted, &mut |name, reader| {
+            layout = json::parse_fast(reader, &self.source.display(name), em)?;
+            placed &= layout.is_some();
+            Ok(())
+        })?;
+        Ok(placed.then_some(layout.unwrap_or(Layout::Json2020)))
+    }
+
+    /// A cheaper [`Export::parse`] for a look before cataloguing: only the records of
+    /// the sections `wanted` keeps (and the profile's) are built and streamed to
+    /// `sink`; the other rows are read and checked as `parse` checks them, but not
+    /// built. The report is what `parse` gives but for `records` (those streamed).
+    /// None when the export is not as TikTok makes it (damage, repairs, values past
+    /// the catalogue's caps: their findings need a full parse), or is not JSON: call
+    /// [`Export::parse`] then, after dropping what the sink was given.
+    pub fn skim(
+        &self,
+        wanted: &dyn Fn(&Section) -> bool,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<Option<ParseReport>, ExportError> {
+        let Kind::Json(name) = &self.kind else {
+            return Ok(None);
+        };
+        let mut em = Emitter::new(sink);
+        em.wanted = Some(wanted);
+        Ok(self
+            .read_fast(name, &mut em)?
+            .map(|layout| em.report(layout)))
     }
 }
 
@@ -353,6 +375,8 @@ pub(crate) struct Emitter<'s> {
     failed: Option<String>,
     damage: Vec<Finding>,
     capped: Vec<Finding>,
+    /// The sections whose rows are built and streamed; None: all of them.
+    wanted: Option<&'s dyn Fn(&Section) -> bool>,
 }
 
 impl<'s> Emitter<'s> {
@@ -366,13 +390,35 @@ impl<'s> Emitter<'s> {
             failed: None,
             damage: Vec::new(),
             capped: Vec::new(),
+            wanted: None,
         }
+    }
+
+    fn report(self, layout: Layout) -> ParseReport {
+        ParseReport {
+            layout,
+            account: self.account,
+            records: self.records,
+            understood: self.understood,
+            kept_raw: self.kept_raw,
+            damage: self.damage,
+            capped: self.capped,
+        }
+    }
+
+    /// True when the rows of `section` are built and streamed (the profile always is:
+    /// it names the account).
+    fn builds(&self, section: &Section) -> bool {
+        *section == Section::Profile || self.wanted.is_none_or(|w| w(section))
     }
 
     fn emit(&mut self, rec: Record) -> Result<(), String> {
         // The account is the export's own profile username, the first one seen.
         if rec.section == Section::Profile && self.account.is_none() {
             self.account = rec.username.clone();
+        }
+        if !self.builds(&rec.section) {
+            return Ok(());
         }
         match (self.sink)(rec) {
             Ok(()) => {

@@ -117,6 +117,13 @@ pub const PATH_SEP: &str = " › ";
 /// vary between years and between the JSON and TXT layouts (`SearchTerm`,
 /// `Search Term:`, `HashTag Link::`).
 pub fn norm(key: &str) -> String {
+    // Keys are ASCII but for the rare user-named one; the catalogue norms every row's.
+    if key.is_ascii() {
+        let mut out = String::with_capacity(key.len());
+        let kept = key.bytes().filter(u8::is_ascii_alphanumeric);
+        out.extend(kept.map(|b| char::from(b.to_ascii_lowercase())));
+        return out;
+    }
     key.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
@@ -157,6 +164,14 @@ pub fn is_empty(value: &Value) -> bool {
 /// True when `key` normalises to `wanted` (see [`norm`]), without building the
 /// normalised key: every row of a watch history passes here.
 fn norm_is(key: &str, wanted: &str) -> bool {
+    if key.is_ascii() {
+        let mut left = wanted.bytes();
+        return key
+            .bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .all(|b| left.next() == Some(b.to_ascii_lowercase()))
+            && left.next().is_none();
+    }
     let mut left = wanted.chars();
     key.chars()
         .filter(|c| c.is_alphanumeric())

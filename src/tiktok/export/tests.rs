@@ -48,7 +48,35 @@ fn both_ways(path: &Path) -> (Result<ParseReport, String>, Vec<Record>) {
     );
     assert_eq!(runs[0].0, runs[1].0, "{}: fast and exact", path.display());
     let [fast, _] = runs;
+    check_skim(&export, &fast);
     fast
+}
+
+/// [`Export::skim`] agrees with the full parse `full`: when it answers, the same
+/// report (but the count) and the same records of the sections asked for; and it
+/// answers for no export with findings.
+fn check_skim(export: &Export, full: &(Result<ParseReport, String>, Vec<Record>)) {
+    let wanted = |s: &Section| matches!(s, Section::Posts | Section::Favorites);
+    let mut records = Vec::new();
+    let skimmed = export.skim(&wanted, &mut |r| {
+        records.push(r);
+        Ok(())
+    });
+    let Some(mut report) = skimmed.unwrap() else {
+        return;
+    };
+    let want: Vec<&Record> = (full.1.iter())
+        .filter(|r| r.section == Section::Profile || wanted(&r.section))
+        .collect();
+    assert_eq!(records.iter().collect::<Vec<_>>(), want);
+    assert_eq!(report.records, want.len() as u64);
+    let full = full
+        .0
+        .as_ref()
+        .expect("a skim answers only for a readable export");
+    assert!(full.damage.is_empty() && full.capped.is_empty(), "{full:?}");
+    report.records = full.records;
+    assert_eq!(&report, full);
 }
 
 fn of<'a>(records: &'a [Record], section: &Section) -> Vec<&'a Record> {
@@ -816,6 +844,13 @@ fn fast_and_exact_reads_agree_on_every_json_fixture_and_its_damage() {
         "pair/b/user_data_tiktok.json",
     ] {
         let good = std::fs::read(fixture(rel)).unwrap();
+        let skim = Export::open(&fixture(rel))
+            .unwrap()
+            .skim(&|_| false, &mut |_| Ok(()));
+        assert!(
+            skim.unwrap().is_some(),
+            "{rel}: an export as made is skimmed"
+        );
         for bytes in damaged_variants(&good) {
             std::fs::write(&path, &bytes).unwrap();
             // both_ways fails the test on any difference.
