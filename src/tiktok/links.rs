@@ -27,6 +27,14 @@ impl VideoLink {
             VideoLink::Short { .. } => None,
         }
     }
+
+    /// The post id, when the link carries one, without a copy.
+    pub fn into_id(self) -> Option<String> {
+        match self {
+            VideoLink::Post { id, .. } => Some(id),
+            VideoLink::Short { .. } => None,
+        }
+    }
 }
 
 /// Hosts whose pages are TikTok's own (the downloader redirects exactly these to a

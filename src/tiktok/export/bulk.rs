@@ -101,6 +101,20 @@ impl State {
                     continue;
                 }
             }
+            if !self.in_string {
+                // Indentation between rows: whitespace passes even a held comma.
+                let most = (block.len() - i).min(out.room());
+                let blank = block[i..i + most]
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                    .unwrap_or(most);
+                out.buf[out.n..out.n + blank].copy_from_slice(&block[i..i + blank]);
+                out.n += blank;
+                i += blank;
+                if blank == most {
+                    continue;
+                }
+            }
             self.step(block[i], out);
             i += 1;
         }

@@ -20,6 +20,12 @@ pub struct Timestamp {
 /// Parses an export date; `None` for anything that is not one (including the
 /// "N/A"-style placeholders, which callers filter out first anyway).
 pub fn parse(raw: &str) -> Option<Timestamp> {
+    parse_owned(raw.to_string())
+}
+
+/// [`parse`], keeping `raw` as the timestamp's text (every row has a date: one copy
+/// fewer).
+pub fn parse_owned(raw: String) -> Option<Timestamp> {
     let text = raw.trim();
     let (body, assumed_utc) = match text.strip_suffix("UTC").or_else(|| text.strip_suffix('Z')) {
         Some(rest) => (rest.trim_end(), false),
@@ -31,8 +37,8 @@ pub fn parse(raw: &str) -> Option<Timestamp> {
             .find_map(|fmt| NaiveDateTime::parse_from_str(body, fmt).ok())
     })?;
     Some(Timestamp {
-        raw: raw.to_string(),
         utc: naive.and_utc().timestamp(),
+        raw,
         assumed_utc,
     })
 }

@@ -222,7 +222,7 @@ fn text_keys(section: &Section) -> &'static [&'static str] {
 /// Builds a record from a row's original keys and values.
 pub fn build(section: Section, fields: Map<String, Value>) -> Record {
     let keys = &fields;
-    let date = first(keys, DATE_KEYS).and_then(|d| dates::parse(&d));
+    let date = first(keys, DATE_KEYS).and_then(dates::parse_owned);
     let mut link = first(keys, LINK_KEYS);
     let username = first(keys, USER_KEYS);
     let text = first(keys, text_keys(&section));
@@ -238,7 +238,7 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
             link = parsed.is_some().then(|| t.to_string());
         }
     }
-    let video_id = parsed.and_then(|l| l.id().map(str::to_string));
+    let video_id = parsed.and_then(links::VideoLink::into_id);
     Record {
         section,
         date,
