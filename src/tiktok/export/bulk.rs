@@ -10,7 +10,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use super::lenient::STRING_CAP;
+use super::lenient::{self, STRING_CAP};
 
 /// What one input byte can become: the cut's mark and the closing quote.
 const MOST_OUT: usize = "…\"".len();
@@ -175,17 +175,8 @@ impl State {
         out.put(b)
     }
 
-    /// Follows escapes inside a string; true when `b` is the quote that ends it.
     fn ends_string(&mut self, b: u8) -> bool {
-        if self.escaped {
-            self.escaped = false;
-            false
-        } else if b == b'\\' {
-            self.escaped = true;
-            false
-        } else {
-            b == b'"'
-        }
+        lenient::ends_string(&mut self.escaped, b)
     }
 }
 
