@@ -434,7 +434,7 @@ fn check_export(
         None => {
             targets.clear();
             export
-                .parse(&mut collect(&mut targets, lists))
+                .parse_placed(&mut collect(&mut targets, lists))
                 .map_err(input)?
         }
     };

@@ -272,8 +272,18 @@ impl Export {
         self.parse_as(sink, true)
     }
 
+    /// [`Export::parse`] reading a JSON file through the exact reader alone: for an
+    /// export known to have findings ([`Export::skim`] said None), which `parse`
+    /// would read fast first for nothing.
+    pub fn parse_placed(
+        &self,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<ParseReport, ExportError> {
+        self.parse_as(sink, false)
+    }
+
     /// [`Export::parse`]; `fast` false reads a JSON file through the exact reader
-    /// alone, as the differential tests compare.
+    /// alone.
     fn parse_as(
         &self,
         sink: &mut dyn FnMut(Record) -> Result<(), String>,
@@ -347,7 +357,7 @@ impl Export {
     /// built. The report is what `parse` gives but for `records` (those streamed).
     /// None when the export is not as TikTok makes it (damage, repairs, values past
     /// the catalogue's caps: their findings need a full parse), or is not JSON: call
-    /// [`Export::parse`] then, after dropping what the sink was given.
+    /// [`Export::parse_placed`] then, after dropping what the sink was given.
     pub fn skim(
         &self,
         wanted: &dyn Fn(&Section) -> bool,

@@ -32,13 +32,15 @@ fn both_ways(path: &Path) -> (Result<ParseReport, String>, Vec<Record>) {
     let export = Export::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let runs = [true, false].map(|fast| {
         let mut records = Vec::new();
-        let report = export.parse_as(
-            &mut |r| {
-                records.push(r);
-                Ok(())
-            },
-            fast,
-        );
+        let mut sink = |r| {
+            records.push(r);
+            Ok(())
+        };
+        let report = if fast {
+            export.parse(&mut sink)
+        } else {
+            export.parse_placed(&mut sink)
+        };
         (report.map_err(|e| e.to_string()), records)
     });
     assert!(
