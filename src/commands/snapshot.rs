@@ -564,10 +564,17 @@ fn export_notes(report: &ParseReport) -> Vec<String> {
 /// Adds files on every core: each worker chunks and hashes its own file while the
 /// packing thread writes.
 fn add_files(builder: &SnapshotBuilder, planned: &[Planned]) -> Result<()> {
+    let order: Vec<usize> = (0..planned.len()).collect();
     workers::run(
-        planned,
+        &order,
         || Ok(()),
-        |_, p| {
+        |_, &i| {
+            // Workers take files in order: the next one's first bytes arrive from
+            // the disk while this one is hashed.
+            if let Some(next) = planned.get(i + 1) {
+                builder.prefetch_file(&next.path, &next.fs_path);
+            }
+            let p = &planned[i];
             builder
                 .add_file(&p.path, &p.fs_path, p.kind, p.item_id.clone())
                 .map(drop)
