@@ -87,6 +87,16 @@ pub enum ExportError {
         key_path: String,
         detail: String,
     },
+    #[error(
+        "{file} changed while it was being read (two reads of it gave {first} and {second} \
+         records); nothing was catalogued from it: leave the export alone while tt-vault \
+         reads it, and snapshot again"
+    )]
+    Changed {
+        file: String,
+        first: u64,
+        second: u64,
+    },
     #[error("{file}: the catalogue rejected a record at {key_path}: {message}")]
     Sink {
         file: String,
@@ -325,12 +335,23 @@ impl Export {
         if !fast {
             return exact(em);
         }
+        let before = em.records;
         if let Some(layout) = self.read_fast(wanted, em)? {
             return Ok(layout);
         }
         let mut drop = |_| Ok(());
         let mut findings = Emitter::new(&mut drop);
+        findings.wanted = em.wanted;
         let layout = exact(&mut findings)?;
+        // The findings must be of the bytes the records came from: a file replaced or
+        // edited between the two reads would pair one file's rows with another's damage.
+        if findings.records != em.records - before {
+            return Err(ExportError::Changed {
+                file: self.source.display(wanted),
+                first: em.records - before,
+                second: findings.records,
+            });
+        }
         em.damage = findings.damage;
         em.capped = findings.capped;
         Ok(layout)
