@@ -8,12 +8,13 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
 use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
+use super::feed;
 use super::seen::Seen;
 use super::{layout_from_name, layout_name, Result};
 
@@ -60,23 +61,43 @@ pub fn ingest_in(
     // A heavy export inserts millions of rows in this one transaction: with SQLite's
     // default 2 MB cache, dirty pages spill to the log over and over.
     tx.execute_batch("PRAGMA cache_size = -32768")?;
-    let mut pass = Pass {
-        tx,
-        account: v.account,
-        seq,
-        position: 0,
-        shapes: Shapes::default(),
-        seen: Seen::default(),
-        claimed: Claimed::default(),
-    };
-    let report = export.parse(&mut |rec| {
-        pass.add(&rec).map_err(|e| e.to_string())?;
-        pass.position += 1;
-        Ok(())
+    // Rows get ids above every existing one (SQLite's max + 1), so this version's are
+    // those above it; only a table holding the largest id has SQLite pick at random.
+    let last_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM export_items", [], |r| {
+        r.get(0)
     })?;
+    let mut pass = Pass::new(tx, v.account, seq)?;
+    let report = feed::parse_beside(
+        export,
+        |rec| {
+            let key = item_key(&rec);
+            (rec, key)
+        },
+        &mut |(rec, key)| {
+            pass.add(rec, *key)?;
+            pass.position += 1;
+            Ok(())
+        },
+    )?;
     pass.close_gone()?;
+    drop(pass);
+    index_for_search(tx, v.account, seq, last_id)?;
     add_version(tx, v, seq, &report)?;
     Ok(report)
+}
+
+/// Adds the text of the rows version `seq` added to the search index, in one
+/// statement: a trigger doing it row by row made every insert a nested statement
+/// with its own journal (see schema/008_catalogue_search.sql).
+fn index_for_search(tx: &Transaction, account: &str, seq: i64, last_id: i64) -> Result<()> {
+    let above = if last_id == i64::MAX { i64::MIN } else { last_id };
+    tx.execute(
+        "INSERT INTO export_search (rowid, text)
+         SELECT id, text FROM export_items
+         WHERE id > ?1 AND account = ?2 AND first_seq = ?3 AND text IS NOT NULL AND is_raw = 0",
+        params![above, account, seq],
+    )?;
+    Ok(())
 }
 
 fn add_version(tx: &Transaction, v: &NewVersion, seq: i64, report: &ParseReport) -> Result<()> {
@@ -188,7 +209,12 @@ const MAX_SHAPES: usize = 1024;
 
 /// The row shapes met in one ingest, by their keys' JSON (see `export_shapes`).
 #[derive(Default)]
-struct Shapes(HashMap<String, i64>);
+struct Shapes {
+    ids: HashMap<String, i64>,
+    /// The shape met last, as (original key, column index) pairs: a section's rows
+    /// nearly all share one, and comparing with it allocates nothing.
+    last: Option<(Vec<(String, usize)>, i64)>,
+}
 
 impl Shapes {
     /// The shape of `rec`: when every original field is a string that is exactly one
@@ -201,30 +227,43 @@ impl Shapes {
             rec.text.as_deref(),
             rec.from.as_deref(),
         ];
+        let column = |v: &Value| match v {
+            Value::String(s) => columns.iter().position(|c| *c == Some(s.as_str())),
+            _ => None,
+        };
+        if let Some((keys, id)) = &self.last {
+            let same = keys.len() == rec.fields.len()
+                && (rec.fields.iter().zip(keys))
+                    .all(|((k, v), (key, c))| k == key && column(v) == Some(*c));
+            if same {
+                return Ok(Some(*id));
+            }
+        }
         let mut keys = Vec::with_capacity(rec.fields.len());
         for (k, v) in &rec.fields {
-            let Value::String(s) = v else { return Ok(None) };
-            let Some(i) = columns.iter().position(|c| *c == Some(s.as_str())) else {
-                return Ok(None);
-            };
-            keys.push((k.as_str(), SHAPE_COLUMNS[i]));
+            let Some(c) = column(v) else { return Ok(None) };
+            keys.push((k.as_str(), c));
         }
-        let text = serde_json::to_string(&keys).expect("strings serialise");
-        if let Some(id) = self.0.get(&text) {
-            return Ok(Some(*id));
-        }
-        // Real exports have a handful of shapes; rows whose keys keep changing (a
-        // hostile or broken export) keep their JSON instead of growing this without end.
-        if self.0.len() >= MAX_SHAPES {
-            return Ok(None);
-        }
-        let id = tx
-            .prepare_cached(
-                "INSERT INTO export_shapes (keys) VALUES (?1)
-                 ON CONFLICT (keys) DO UPDATE SET keys = keys RETURNING id",
-            )?
-            .query_row([&text], |r| r.get(0))?;
-        self.0.insert(text, id);
+        let named: Vec<(&str, &str)> = keys.iter().map(|&(k, c)| (k, SHAPE_COLUMNS[c])).collect();
+        let text = serde_json::to_string(&named).expect("strings serialise");
+        let id = match self.ids.get(&text) {
+            Some(id) => *id,
+            // Real exports have a handful of shapes; rows whose keys keep changing (a
+            // hostile or broken export) keep their JSON instead of growing this without end.
+            None if self.ids.len() >= MAX_SHAPES => return Ok(None),
+            None => {
+                let id = tx
+                    .prepare_cached(
+                        "INSERT INTO export_shapes (keys) VALUES (?1)
+                         ON CONFLICT (keys) DO UPDATE SET keys = keys RETURNING id",
+                    )?
+                    .query_row([&text], |r| r.get(0))?;
+                self.ids.insert(text, id);
+                id
+            }
+        };
+        let keys = keys.into_iter().map(|(k, c)| (k.to_string(), c)).collect();
+        self.last = Some((keys, id));
         Ok(Some(id))
     }
 }
@@ -239,6 +278,11 @@ struct Pass<'t> {
     seen: Seen,
     /// The open rows of earlier versions this export still holds (by id).
     claimed: Claimed,
+    /// Prepared once for the pass: finding them in the statement cache a row at a
+    /// time showed in the profile.
+    open: Statement<'t>,
+    earlier: Statement<'t>,
+    insert: Statement<'t>,
 }
 
 /// Finds an item by the date index (see schema/007_catalogue_ingest.sql): `?1`
@@ -249,9 +293,36 @@ struct Pass<'t> {
 const ITEM: &str = "export_items INDEXED BY export_items_by_date
      WHERE account = ?1 AND section = ?2 AND date_utc IS ?3 AND key = ?4";
 
-impl Pass<'_> {
-    fn add(&mut self, rec: &Record) -> Result<()> {
-        let key = item_key(rec);
+/// Open rows closed by one statement (their ids as a JSON array).
+const CLOSE_BATCH: usize = 4096;
+
+impl<'t> Pass<'t> {
+    fn new(tx: &'t Transaction<'t>, account: &'t str, seq: i64) -> Result<Pass<'t>> {
+        Ok(Pass {
+            tx,
+            account,
+            seq,
+            position: 0,
+            shapes: Shapes::default(),
+            seen: Seen::default(),
+            claimed: Claimed::default(),
+            open: tx.prepare(&format!(
+                "SELECT id FROM {ITEM} AND occurrence = ?5 AND last_seq IS NULL AND first_seq < ?6"
+            ))?,
+            earlier: tx.prepare(&format!(
+                "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
+            ))?,
+            insert: tx.prepare(
+                "INSERT INTO export_items
+                 (account, section, is_raw, key, occurrence, first_seq, last_seq, position,
+                  date_raw, date_utc, date_assumed, video_id, link, username, text, sender, shape, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?,
+        })
+    }
+
+    /// Adds `rec`, whose [`item_key`] is `key`.
+    fn add(&mut self, rec: &Record, key: [u8; 8]) -> Result<()> {
         let section = rec.section.name();
         let date = rec.date.as_ref();
         let utc = date.map(|d| d.utc);
@@ -265,11 +336,7 @@ impl Pass<'_> {
         // A first version has no open rows to find.
         if self.seq > 1 {
             let open: Option<i64> = self
-                .tx
-                .prepare_cached(&format!(
-                    "SELECT id FROM {ITEM} AND occurrence = ?5
-                     AND last_seq IS NULL AND first_seq < ?6"
-                ))?
+                .open
                 .query_row(
                     params![self.account, section, utc, &key[..], occurrence, self.seq],
                     |r| r.get(0),
@@ -283,55 +350,47 @@ impl Pass<'_> {
         // What the columns can give back exactly is not stored twice (see
         // schema/006_catalogue_compact.sql).
         let date_raw = date
-            .filter(|d| query::plain_date(d.utc).as_deref() != Some(d.raw.as_str()))
+            .filter(|d| !is_plain_date(&d.raw, d.utc))
             .map(|d| &d.raw);
         let video_id = rec.video_id.as_deref().map(query::video_id_value);
         let link = rec.link.as_deref().filter(|l| {
             rec.video_id
                 .as_deref()
-                .is_none_or(|id| *l != query::share_link(id))
+                .is_none_or(|id| !query::is_share_link(l, id))
         });
         let shape = self.shapes.of(self.tx, rec)?;
         let fields = match shape {
             Some(_) => None,
             None => Some(serde_json::to_string(&rec.fields).expect("JSON maps serialise")),
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO export_items
-                 (account, section, is_raw, key, occurrence, first_seq, last_seq, position,
-                  date_raw, date_utc, date_assumed, video_id, link, username, text, sender, shape, fields)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?
-            .execute(params![
-                self.account,
-                section,
-                matches!(rec.section, Section::Raw(_)),
-                &key[..],
-                occurrence,
-                self.seq,
-                self.position,
-                date_raw,
-                utc,
-                date.map(|d| d.assumed_utc),
-                video_id.unwrap_or(Sql::Null),
-                link,
-                rec.username,
-                rec.text,
-                rec.from,
-                shape,
-                fields,
-            ])?;
+        self.insert.execute(params![
+            self.account,
+            section,
+            matches!(rec.section, Section::Raw(_)),
+            &key[..],
+            occurrence,
+            self.seq,
+            self.position,
+            date_raw,
+            utc,
+            date.map(|d| d.assumed_utc),
+            video_id.unwrap_or(Sql::Null),
+            link,
+            rec.username,
+            rec.text,
+            rec.from,
+            shape,
+            fields,
+        ])?;
         Ok(())
     }
 
     /// How many rows with this key the export has shown before: the ones this
     /// version added, and the open ones of earlier versions it claimed.
-    fn earlier(&self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
-        ))?;
-        let mut rows = stmt.query(params![self.account, section, utc, &key[..]])?;
+    fn earlier(&mut self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
+        let mut rows = self
+            .earlier
+            .query(params![self.account, section, utc, &key[..]])?;
         let mut n = 0;
         while let Some(r) = rows.next()? {
             let (id, first): (i64, i64) = (r.get(0)?, r.get(1)?);
@@ -356,14 +415,46 @@ impl Pass<'_> {
             .query_map(params![self.account, self.seq], |r| r.get(0))?
             .filter(|id| id.as_ref().map_or(true, |id| !self.claimed.contains(*id)))
             .collect::<rusqlite::Result<_>>()?;
-        let mut close = self
-            .tx
-            .prepare_cached("UPDATE export_items SET last_seq = ?2 WHERE id = ?1")?;
-        for id in gone {
-            close.execute(params![id, self.seq - 1])?;
+        // Thousands at a time: a statement a row cost more than the rows' writes.
+        let mut close = self.tx.prepare(
+            "UPDATE export_items SET last_seq = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+        )?;
+        for ids in gone.chunks(CLOSE_BATCH) {
+            close.execute(params![self.seq - 1, json(&ids)])?;
         }
         Ok(())
     }
+}
+
+/// Whether `raw` is `utc` as [`query::plain_date`] writes it, without writing it
+/// (formatting every row's date showed in the ingest's profile).
+fn is_plain_date(raw: &str, utc: i64) -> bool {
+    use chrono::{Datelike, Timelike};
+    let Some(d) = chrono::DateTime::from_timestamp(utc, 0) else {
+        return false;
+    };
+    let Ok(year) = u32::try_from(d.year()) else {
+        return query::plain_date(utc).as_deref() == Some(raw);
+    };
+    if year > 9999 {
+        return query::plain_date(utc).as_deref() == Some(raw);
+    }
+    let mut text = *b"0000-00-00 00:00:00";
+    let parts = [
+        (0, 4, year),
+        (5, 2, d.month()),
+        (8, 2, d.day()),
+        (11, 2, d.hour()),
+        (14, 2, d.minute()),
+        (17, 2, d.second()),
+    ];
+    for (at, width, mut n) in parts {
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    raw.as_bytes() == text
 }
 
 /// A set of row ids, one bit each: ids are dense (SQLite gives max + 1), so an export's
@@ -506,6 +597,42 @@ mod tests {
         let a = record(Section::Messages, m.clone(), Some("ann"));
         let b = record(Section::Messages, m, Some("bob"));
         assert_ne!(item_key(&a), item_key(&b));
+    }
+
+    /// The allocation-free check says exactly what comparing with the written date
+    /// says, over years of every width and texts that are almost it.
+    #[test]
+    fn a_plain_date_is_recognised_exactly_as_written() {
+        let instants = [
+            0,
+            1_704_067_200,
+            1_709_208_000, // 2024-02-29 12:00:00
+            1_767_225_599,
+            -1,
+            -62_135_596_800,  // year 1
+            -62_167_219_200,  // year 0
+            -62_198_755_200,  // year -1
+            253_402_300_799,  // 9999-12-31 23:59:59
+            253_402_300_800,  // year 10000
+            i64::MAX,
+            i64::MIN,
+        ];
+        for utc in instants {
+            let Some(plain) = query::plain_date(utc) else {
+                assert!(!is_plain_date("1970-01-01 00:00:00", utc), "{utc}");
+                continue;
+            };
+            assert!(is_plain_date(&plain, utc), "{utc}: {plain}");
+            let near = [
+                plain.replace(' ', "T"),
+                format!("{plain}Z"),
+                plain[..plain.len() - 1].to_string(),
+                query::plain_date(utc ^ 1).unwrap_or_default(),
+            ];
+            for other in near {
+                assert!(!is_plain_date(&other, utc), "{utc}: {other}");
+            }
+        }
     }
 
     /// Exact duplicate rows (TikTok repeats a watch-history row when a video is

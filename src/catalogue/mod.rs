@@ -12,6 +12,7 @@
 
 pub mod browse;
 pub mod diff;
+mod feed;
 pub mod forget;
 pub mod ingest;
 pub mod profile;

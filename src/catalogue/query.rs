@@ -104,7 +104,16 @@ pub(crate) fn item_columns(t: &str) -> String {
 /// The share link TikTok's exports give most rows; a row whose link is this one for
 /// its id stores no link.
 pub(crate) fn share_link(video_id: &str) -> String {
-    format!("https://www.tiktokv.com/share/video/{video_id}/")
+    format!("{SHARE_LINK}{video_id}/")
+}
+
+const SHARE_LINK: &str = "https://www.tiktokv.com/share/video/";
+
+/// Whether `link` is [`share_link`] of `video_id` (without writing that out).
+pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
+    link.strip_prefix(SHARE_LINK)
+        .and_then(|l| l.strip_suffix('/'))
+        == Some(video_id)
 }
 
 /// How exports that give no zone write a date (`%Y-%m-%d %H:%M:%S`); a row whose
