@@ -16,7 +16,7 @@ const IN_FLIGHT: usize = 4;
 
 /// Parses `export` on another thread, turning each record into a `T` there with
 /// `prepare` (work that needs no database), and hands them in export order to `sink`
-/// on this one. The first error of `sink` stops the parse and is returned; otherwise
+/// on this one, a batch at a time. The first error of `sink` stops the parse and is returned; otherwise
 /// the parse's own error, as `Export::parse` gives it. A panic on either thread
 /// unwinds through this call.
 ///
@@ -25,7 +25,7 @@ const IN_FLIGHT: usize = 4;
 pub(super) fn parse_beside<T: Send>(
     export: &Export,
     prepare: impl Fn(Record) -> T + Sync,
-    sink: &mut dyn FnMut(&T) -> Result<()>,
+    sink: &mut dyn FnMut(&[T]) -> Result<()>,
 ) -> Result<ParseReport> {
     std::thread::scope(|scope| {
         let (batches, received) = crossbeam_channel::bounded::<Vec<T>>(IN_FLIGHT);
@@ -61,7 +61,7 @@ pub(super) fn parse_beside<T: Send>(
         });
         let mut failed = None;
         for batch in &received {
-            if let Some(e) = batch.iter().find_map(|item| sink(item).err()) {
+            if let Err(e) = sink(&batch) {
                 failed = Some(e);
                 break;
             }
@@ -119,9 +119,12 @@ mod tests {
         let report = parse_beside(
             &export,
             |rec| (rec.link, std::thread::current().id()),
-            &mut |(link, thread)| {
-                assert_ne!(*thread, parser, "prepared on the parser's thread");
-                got.push(link.clone());
+            &mut |batch| {
+                assert!(batch.len() <= BATCH);
+                for (link, thread) in batch {
+                    assert_ne!(*thread, parser, "prepared on the parser's thread");
+                    got.push(link.clone());
+                }
                 Ok(())
             },
         )
@@ -143,9 +146,9 @@ mod tests {
             |_| {
                 prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             },
-            &mut |_| {
-                n += 1;
-                if n == 10 {
+            &mut |batch| {
+                n += batch.len();
+                if n > BATCH * 2 {
                     return Err(CatalogueError::NotFound("disk full".into()));
                 }
                 Ok(())
@@ -153,11 +156,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(&err, CatalogueError::NotFound(m) if m == "disk full"), "{err}");
-        assert_eq!(n, 10, "nothing handed over after the failure");
+        assert_eq!(n, BATCH * 3, "nothing handed over after the failure");
         let prepared = prepared.into_inner();
         assert!(
-            prepared <= BATCH * (IN_FLIGHT + 3),
-            "the parser read {prepared} records past a failure at the 10th"
+            prepared <= BATCH * (IN_FLIGHT + 5),
+            "the parser read {prepared} records for a failure at the third batch"
         );
     }
 

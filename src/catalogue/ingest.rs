@@ -73,9 +73,12 @@ pub fn ingest_in(
             let key = item_key(&rec);
             (rec, key)
         },
-        &mut |(rec, key)| {
-            pass.add(rec, *key)?;
-            pass.position += 1;
+        &mut |batch| {
+            pass.seen.warm(batch.iter().map(|(_, key)| key));
+            for (rec, key) in batch {
+                pass.add(rec, *key)?;
+                pass.position += 1;
+            }
             Ok(())
         },
     )?;

@@ -53,6 +53,12 @@ impl Filter {
         (block, bits)
     }
 
+    /// The word of `key`'s block that holds its first bit, read.
+    fn touch(&self, key: &[u8; 8]) -> u64 {
+        let (block, bits) = self.place(key);
+        self.blocks[block][bits[0].0]
+    }
+
     fn contains(&self, key: &[u8; 8]) -> bool {
         let (block, bits) = self.place(key);
         let b = &self.blocks[block];
@@ -76,6 +82,15 @@ pub(super) struct Seen {
 }
 
 impl Seen {
+    /// Reads the blocks of `keys` ahead of their lookups: a block is a cache miss,
+    /// and misses issued together overlap where lookups one at a time wait for each.
+    pub(super) fn warm<'k>(&self, keys: impl Iterator<Item = &'k [u8; 8]> + Clone) {
+        for f in &self.filters {
+            let folded = keys.clone().fold(0, |acc, key| acc ^ f.touch(key));
+            std::hint::black_box(folded);
+        }
+    }
+
     /// Records `key`; true when it certainly was not met before (false: maybe it was).
     pub(super) fn first_time(&mut self, key: &[u8; 8]) -> bool {
         if self.filters.iter().any(|f| f.contains(key)) {
