@@ -11,4 +11,4 @@
 -- Deletes and text updates still go through their triggers (forget removes a few
 -- rows at a time, and nothing rewrites a row's text).
 
-DROP TRIGGER export_search_insert;
+DROP TRIGGER IF EXISTS export_search_insert;

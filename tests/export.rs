@@ -1113,6 +1113,7 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let before = views(&env);
     let db = env.vault().join("vault.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(SCHEMA_7_SEARCH_TRIGGER).unwrap();
     conn.execute_batch(
         "DROP INDEX export_items_by_date;
          UPDATE export_items SET key = unhex(hex(key) || hex(randomblob(8)));
@@ -1168,13 +1169,9 @@ fn a_catalogue_at_schema_7_upgrades_and_searches_old_and_new_rows() {
     let db = env.vault().join("vault.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     // Schema 7: its trigger, and every row written again through it.
+    conn.execute_batch(SCHEMA_7_SEARCH_TRIGGER).unwrap();
     conn.execute_batch(
-        "CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
-         WHEN new.text IS NOT NULL AND new.is_raw = 0
-         BEGIN
-             INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
-         END;
-         CREATE TEMP TABLE old_items AS SELECT * FROM export_items;
+        "CREATE TEMP TABLE old_items AS SELECT * FROM export_items;
          DELETE FROM export_items;
          INSERT INTO export_items SELECT * FROM old_items;
          DROP TABLE old_items;
@@ -1210,16 +1207,37 @@ fn a_catalogue_at_schema_7_upgrades_and_searches_old_and_new_rows() {
             .collect::<rusqlite::Result<_>>()
             .unwrap()
     };
-    // Old: A's caption, catalogued before the upgrade; new: B's message, after.
-    assert_eq!(found("spelt"), ["Spelt & honey #sourdough"]);
+    // Old: A's caption and comments, catalogued before the upgrade; new: B's
+    // message, after.
+    let spelt = [
+        "that spelt loaf 😍",
+        "Spelt & honey #sourdough",
+        "spelt loaf",
+    ];
+    assert_eq!(found("spelt"), spelt);
     assert_eq!(found("flour"), ["what flour do you use?"]);
     assert_search_index_exact(&db);
-    // Back to A: its rows come back as new items, indexed once each.
+    // Back to A: what B removed comes back as new items, indexed once each.
     write(&dl, &a_bytes);
     snapshot_at(&env, &dl, "2026-12-01T10:00:00Z");
-    assert_eq!(found("spelt").len(), 2, "the closed row and its return");
+    // The bio B replaced, and its return as a new row.
+    let bio = "Sourdough every Sunday 🍞 | Lisbon";
+    assert_eq!(found("sunday"), [bio, bio]);
+    assert_eq!(
+        found("spelt"),
+        spelt,
+        "rows still open are not indexed twice"
+    );
     assert_search_index_exact(&db);
 }
+
+/// What schemas 4 to 7 fed the search index with (dropped by 008).
+const SCHEMA_7_SEARCH_TRIGGER: &str = "
+    CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
+    WHEN new.text IS NOT NULL AND new.is_raw = 0
+    BEGIN
+        INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
+    END;";
 
 /// The search index holds every word of every item with text that is not raw, once:
 /// term by term, what a fresh index of those rows holds.

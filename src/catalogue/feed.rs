@@ -97,7 +97,8 @@ mod tests {
                 })
             })
             .collect();
-        let export = serde_json::json!({"Likes and Favorites": {"Like List": {"ItemFavoriteList": rows}}});
+        let export =
+            serde_json::json!({"Likes and Favorites": {"Like List": {"ItemFavoriteList": rows}}});
         let path = dir.join("user_data_tiktok.json");
         std::fs::write(&path, export.to_string()).unwrap();
         Export::open(&path).unwrap()
@@ -119,7 +120,7 @@ mod tests {
         let report = parse_beside(
             &export,
             |rec| (rec.link, std::thread::current().id()),
-            &mut |batch| {
+            &mut |batch: &[(Option<String>, std::thread::ThreadId)]| {
                 assert!(batch.len() <= BATCH);
                 for (link, thread) in batch {
                     assert_ne!(*thread, parser, "prepared on the parser's thread");
@@ -155,7 +156,10 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(matches!(&err, CatalogueError::NotFound(m) if m == "disk full"), "{err}");
+        assert!(
+            matches!(&err, CatalogueError::NotFound(m) if m == "disk full"),
+            "{err}"
+        );
         assert_eq!(n, BATCH * 3, "nothing handed over after the failure");
         let prepared = prepared.into_inner();
         assert!(
@@ -182,6 +186,6 @@ mod tests {
     fn a_panic_on_the_parser_thread_reaches_the_caller() {
         let dir = tempfile::tempdir().unwrap();
         let export = likes(dir.path(), 10);
-        let _ = parse_beside(&export, |_| panic!("parser bug"), &mut |_: &()| Ok(()));
+        let _ = parse_beside(&export, |_| panic!("parser bug"), &mut |_: &[()]| Ok(()));
     }
 }

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
-use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
 use super::feed;
+use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
 use super::seen::Seen;
 use super::{layout_from_name, layout_name, Result};
 
@@ -67,21 +67,14 @@ pub fn ingest_in(
         r.get(0)
     })?;
     let mut pass = Pass::new(tx, v.account, seq)?;
-    let report = feed::parse_beside(
-        export,
-        |rec| {
-            let key = item_key(&rec);
-            (rec, key)
-        },
-        &mut |batch| {
-            pass.seen.warm(batch.iter().map(|(_, key)| key));
-            for (rec, key) in batch {
-                pass.add(rec, *key)?;
-                pass.position += 1;
-            }
-            Ok(())
-        },
-    )?;
+    let report = feed::parse_beside(export, Derived::of, &mut |batch| {
+        pass.seen.warm(batch.iter().map(|d| &d.key));
+        for d in batch {
+            pass.add(d)?;
+            pass.position += 1;
+        }
+        Ok(())
+    })?;
     pass.close_gone()?;
     drop(pass);
     index_for_search(tx, v.account, seq, last_id)?;
@@ -93,7 +86,11 @@ pub fn ingest_in(
 /// statement: a trigger doing it row by row made every insert a nested statement
 /// with its own journal (see schema/008_catalogue_search.sql).
 fn index_for_search(tx: &Transaction, account: &str, seq: i64, last_id: i64) -> Result<()> {
-    let above = if last_id == i64::MAX { i64::MIN } else { last_id };
+    let above = if last_id == i64::MAX {
+        i64::MIN
+    } else {
+        last_id
+    };
     tx.execute(
         "INSERT INTO export_search (rowid, text)
          SELECT id, text FROM export_items
@@ -271,6 +268,45 @@ impl Shapes {
     }
 }
 
+/// A record with what ingest works out from it alone, on the parser's thread.
+struct Derived {
+    rec: Record,
+    /// Its [`item_key`].
+    key: [u8; 8],
+    /// Its columns where they differ from what the others give back (see
+    /// schema/006_catalogue_compact.sql): the date's text unless the instant
+    /// written plainly, the link unless the video's share link.
+    date_raw: bool,
+    link: bool,
+    video_id: Sql,
+}
+
+impl Derived {
+    fn of(rec: Record) -> Derived {
+        let key = item_key(&rec);
+        let date_raw = rec
+            .date
+            .as_ref()
+            .is_some_and(|d| !is_plain_date(&d.raw, d.utc));
+        let link = rec.link.as_deref().is_some_and(|l| {
+            rec.video_id
+                .as_deref()
+                .is_none_or(|id| !query::is_share_link(l, id))
+        });
+        let video_id = rec
+            .video_id
+            .as_deref()
+            .map_or(Sql::Null, query::video_id_value);
+        Derived {
+            rec,
+            key,
+            date_raw,
+            link,
+            video_id,
+        }
+    }
+}
+
 /// One export's way into the catalogue: what it has shown so far.
 struct Pass<'t> {
     tx: &'t Transaction<'t>,
@@ -324,8 +360,8 @@ impl<'t> Pass<'t> {
         })
     }
 
-    /// Adds `rec`, whose [`item_key`] is `key`.
-    fn add(&mut self, rec: &Record, key: [u8; 8]) -> Result<()> {
+    fn add(&mut self, d: &Derived) -> Result<()> {
+        let (rec, key) = (&d.rec, d.key);
         let section = rec.section.name();
         let date = rec.date.as_ref();
         let utc = date.map(|d| d.utc);
@@ -350,17 +386,8 @@ impl<'t> Pass<'t> {
                 return Ok(());
             }
         }
-        // What the columns can give back exactly is not stored twice (see
-        // schema/006_catalogue_compact.sql).
-        let date_raw = date
-            .filter(|d| !is_plain_date(&d.raw, d.utc))
-            .map(|d| &d.raw);
-        let video_id = rec.video_id.as_deref().map(query::video_id_value);
-        let link = rec.link.as_deref().filter(|l| {
-            rec.video_id
-                .as_deref()
-                .is_none_or(|id| !query::is_share_link(l, id))
-        });
+        let date_raw = date.filter(|_| d.date_raw).map(|d| &d.raw);
+        let link = rec.link.as_deref().filter(|_| d.link);
         let shape = self.shapes.of(self.tx, rec)?;
         let fields = match shape {
             Some(_) => None,
@@ -377,7 +404,7 @@ impl<'t> Pass<'t> {
             date_raw,
             utc,
             date.map(|d| d.assumed_utc),
-            video_id.unwrap_or(Sql::Null),
+            d.video_id,
             link,
             rec.username,
             rec.text,
@@ -612,11 +639,11 @@ mod tests {
             1_709_208_000, // 2024-02-29 12:00:00
             1_767_225_599,
             -1,
-            -62_135_596_800,  // year 1
-            -62_167_219_200,  // year 0
-            -62_198_755_200,  // year -1
-            253_402_300_799,  // 9999-12-31 23:59:59
-            253_402_300_800,  // year 10000
+            -62_135_596_800, // year 1
+            -62_167_219_200, // year 0
+            -62_198_755_200, // year -1
+            253_402_300_799, // 9999-12-31 23:59:59
+            253_402_300_800, // year 10000
             i64::MAX,
             i64::MIN,
         ];
