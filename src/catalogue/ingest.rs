@@ -61,11 +61,6 @@ pub fn ingest_in(
     // A heavy export inserts millions of rows in this one transaction: with SQLite's
     // default 2 MB cache, dirty pages spill to the log over and over.
     tx.execute_batch("PRAGMA cache_size = -32768")?;
-    // Rows get ids above every existing one (SQLite's max + 1), so this version's are
-    // those above it; only a table holding the largest id has SQLite pick at random.
-    let last_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM export_items", [], |r| {
-        r.get(0)
-    })?;
     let mut pass = Pass::new(tx, v.account, seq)?;
     let report = feed::parse_beside(export, Derived::of, &mut |batch| {
         pass.seen.warm(batch.iter().map(|d| &d.key));
@@ -76,28 +71,9 @@ pub fn ingest_in(
         Ok(())
     })?;
     pass.close_gone()?;
-    drop(pass);
-    index_for_search(tx, v.account, seq, last_id)?;
+    pass.index_for_search()?;
     add_version(tx, v, seq, &report)?;
     Ok(report)
-}
-
-/// Adds the text of the rows version `seq` added to the search index, in one
-/// statement: a trigger doing it row by row made every insert a nested statement
-/// with its own journal (see schema/008_catalogue_search.sql).
-fn index_for_search(tx: &Transaction, account: &str, seq: i64, last_id: i64) -> Result<()> {
-    let above = if last_id == i64::MAX {
-        i64::MIN
-    } else {
-        last_id
-    };
-    tx.execute(
-        "INSERT INTO export_search (rowid, text)
-         SELECT id, text FROM export_items
-         WHERE id > ?1 AND account = ?2 AND first_seq = ?3 AND text IS NOT NULL AND is_raw = 0",
-        params![above, account, seq],
-    )?;
-    Ok(())
 }
 
 fn add_version(tx: &Transaction, v: &NewVersion, seq: i64, report: &ParseReport) -> Result<()> {
@@ -317,6 +293,8 @@ struct Pass<'t> {
     seen: Seen,
     /// The open rows of earlier versions this export still holds (by id).
     claimed: Claimed,
+    /// The lowest and highest id of the rows added with text to search.
+    searchable: Option<(i64, i64)>,
     /// Prepared once for the pass: finding them in the statement cache a row at a
     /// time showed in the profile.
     open: Statement<'t>,
@@ -345,6 +323,7 @@ impl<'t> Pass<'t> {
             shapes: Shapes::default(),
             seen: Seen::default(),
             claimed: Claimed::default(),
+            searchable: None,
             open: tx.prepare(&format!(
                 "SELECT id FROM {ITEM} AND occurrence = ?5 AND last_seq IS NULL AND first_seq < ?6"
             ))?,
@@ -412,6 +391,29 @@ impl<'t> Pass<'t> {
             shape,
             fields,
         ])?;
+        if rec.text.is_some() && !matches!(rec.section, Section::Raw(_)) {
+            let id = self.tx.last_insert_rowid();
+            let (low, high) = self.searchable.get_or_insert((id, id));
+            (*low, *high) = ((*low).min(id), (*high).max(id));
+        }
+        Ok(())
+    }
+
+    /// Adds the text of the rows this pass added to the search index, in one
+    /// statement: a trigger doing it row by row made every insert a nested statement
+    /// with its own journal (see schema/008_catalogue_search.sql). Same rule as the
+    /// trigger: rows with text, not raw.
+    fn index_for_search(&self) -> Result<()> {
+        let Some((low, high)) = self.searchable else {
+            return Ok(());
+        };
+        self.tx.execute(
+            "INSERT INTO export_search (rowid, text)
+             SELECT id, text FROM export_items
+             WHERE id BETWEEN ?1 AND ?2 AND account = ?3 AND first_seq = ?4
+               AND text IS NOT NULL AND is_raw = 0",
+            params![low, high, self.account, self.seq],
+        )?;
         Ok(())
     }
 
