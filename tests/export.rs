@@ -291,6 +291,43 @@ fn pair_show_diff_restore_and_rebuild() {
     assert_eq!(before, after);
 }
 
+/// `show` prints exactly the bytes it printed when each row was built as a JSON
+/// value first (tests/fixtures/show): key order, indentation, escaping, dates, and
+/// rows of one instant in order across the two versions, in JSON and as a table.
+#[test]
+fn show_prints_the_pair_byte_for_byte() {
+    let env = Env::new();
+    snapshot_at(
+        &env,
+        &fixture("pair/a/user_data_tiktok.json"),
+        "2026-06-01T00:00:00Z",
+    );
+    snapshot_at(
+        &env,
+        &fixture("pair/b/user_data_tiktok.json"),
+        "2026-06-03T00:00:00Z",
+    );
+    let expected = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/show")
+            .join(name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for section in ["likes", "posts", "messages", "raw"] {
+        let shown = env.ok(&["show", section, "--json"]);
+        assert_eq!(
+            shown,
+            expected(&format!("pair-{section}.json")),
+            "show {section} --json"
+        );
+    }
+    assert_eq!(
+        env.ok(&["show", "likes"]),
+        expected("pair-likes.txt"),
+        "show likes"
+    );
+}
+
 fn check_pair_diff(diff: &Value) {
     let changed = diff["profile"]["changed"].as_object().unwrap();
     assert_eq!(changed.keys().collect::<Vec<_>>(), ["bio"], "{diff}");

@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde_json::Value;
 
 use super::query::{
-    item_columns, item_from_row, profile_view, version_from_row, Item, Version, AT_VERSION,
-    VERSION_COLUMNS,
+    item_columns, profile_view, version_columns, version_from_row, Item, ItemReader, Version,
+    AT_VERSION,
 };
 use super::Result;
 
@@ -61,9 +61,9 @@ impl Row {
     }
 }
 
-fn row_from(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+fn row_from(read: &mut ItemReader, r: &rusqlite::Row) -> rusqlite::Result<Row> {
     Ok(Row {
-        item: item_from_row(r)?,
+        item: read.item(r)?,
         id: r.get(13)?,
     })
 }
@@ -209,7 +209,8 @@ fn segment(
     let limit = bind(Sql::Integer(limit as i64));
     sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), row_from)?;
+    let mut read = ItemReader::new(conn);
+    let rows = stmt.query_map(params_from_iter(args), |r| row_from(&mut read, r))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -257,7 +258,8 @@ pub fn post_rows(conn: &Connection, v: &Version, video_id: &str) -> Result<Vec<R
         item_columns("export_items")
     ))?;
     let id = super::query::video_id_value(video_id);
-    let rows = stmt.query_map(params![v.account, v.seq, id], row_from)?;
+    let mut read = ItemReader::new(conn);
+    let rows = stmt.query_map(params![v.account, v.seq, id], |r| row_from(&mut read, r))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -308,6 +310,7 @@ pub fn search(
         item_columns("i"),
         wanted.join(", ")
     ))?;
+    let mut read = ItemReader::new(conn);
     let mut hits: Vec<Hit> = stmt
         .query_map(
             params![
@@ -319,7 +322,7 @@ pub fn search(
             ],
             |r| {
                 Ok(Hit {
-                    row: row_from(r)?,
+                    row: row_from(&mut read, r)?,
                     marked: r.get(14)?,
                 })
             },
@@ -347,21 +350,21 @@ pub struct ProfileVersion {
 pub fn profile_history(conn: &Connection, account: &str) -> Result<Vec<ProfileVersion>> {
     let versions: Vec<Version> = conn
         .prepare_cached(&format!(
-            "SELECT {VERSION_COLUMNS} FROM export_versions WHERE account = ?1 ORDER BY seq"
+            "SELECT {} FROM export_versions WHERE account = ?1 ORDER BY seq",
+            version_columns("export_versions")
         ))?
         .query_map([account], version_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     let valid_at =
         |first: i64, last: Option<i64>, seq: i64| first <= seq && last.is_none_or(|l| l >= seq);
+    let mut read = ItemReader::new(conn);
     let profiles: Vec<(i64, Option<i64>, Item)> = conn
         .prepare_cached(&format!(
             "SELECT {}, first_seq, last_seq FROM export_items
              WHERE account = ?1 AND section = 'profile' AND is_raw = 0 ORDER BY position, id",
             item_columns("export_items")
         ))?
-        .query_map([account], |r| {
-            Ok((r.get(13)?, r.get(14)?, item_from_row(r)?))
-        })?
+        .query_map([account], |r| Ok((r.get(13)?, r.get(14)?, read.item(r)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let spans: Vec<(String, i64, Option<i64>, i64)> = conn
         .prepare_cached(

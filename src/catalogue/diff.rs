@@ -28,15 +28,18 @@ pub fn diff(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
     for &section in SECTIONS.iter().filter(|s| **s != "profile") {
         let removed = only_in(conn, a, b, section)?;
         let added = only_in(conn, b, a, section)?;
-        let entry = match identity(section) {
-            Some(ident) => {
+        let entry = match KeyColumn::of_section(section) {
+            Some(column) => {
                 let ids = |items: &[Item]| -> BTreeSet<String> {
-                    items.iter().filter_map(|i| ident(i).clone()).collect()
+                    items
+                        .iter()
+                        .filter_map(|i| column.value(i).clone())
+                        .collect()
                 };
                 let (gone, new) = (ids(&removed), ids(&added));
                 let (in_a, in_b) = (
-                    present(conn, a, section, &new)?,
-                    present(conn, b, section, &gone)?,
+                    present(conn, a, section, column, &new)?,
+                    present(conn, b, section, column, &gone)?,
                 );
                 let changed: Vec<&String> = new.intersection(&gone).collect();
                 json!({
@@ -55,27 +58,45 @@ pub fn diff(conn: &Connection, a: &Version, b: &Version) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-/// The column that identifies a row of `section` in a diff, when not its descriptor.
-fn key_column(section: &str) -> Option<&'static str> {
-    match section {
-        "posts" | "likes" | "favorites" | "reposts" | "history" => Some("video_id"),
-        "following" | "followers" | "blocked" => Some("username"),
-        "sounds" | "effects" | "hashtags" => Some("link"),
-        "collections" | "settings" | "activity-summary" => Some("text"),
-        _ => None,
-    }
+/// The column that identifies a row in a diff, in sections whose rows have one.
+#[derive(Clone, Copy, PartialEq)]
+enum KeyColumn {
+    VideoId,
+    Username,
+    Link,
+    Text,
 }
 
-/// How rows of a section are identified in a diff, when not by descriptor.
-fn identity(section: &str) -> Option<fn(&Item) -> &Option<String>> {
-    key_column(section).map(|column| -> fn(&Item) -> &Option<String> {
-        match column {
-            "video_id" => |i| &i.video_id,
-            "username" => |i| &i.username,
-            "link" => |i| &i.link,
-            _ => |i| &i.text,
+impl KeyColumn {
+    /// The column of `section`'s rows, or None: they are named by descriptor.
+    fn of_section(section: &str) -> Option<KeyColumn> {
+        match section {
+            "posts" | "likes" | "favorites" | "reposts" | "history" => Some(KeyColumn::VideoId),
+            "following" | "followers" | "blocked" => Some(KeyColumn::Username),
+            "sounds" | "effects" | "hashtags" => Some(KeyColumn::Link),
+            "collections" | "settings" | "activity-summary" => Some(KeyColumn::Text),
+            _ => None,
         }
-    })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KeyColumn::VideoId => "video_id",
+            KeyColumn::Username => "username",
+            KeyColumn::Link => "link",
+            KeyColumn::Text => "text",
+        }
+    }
+
+    /// A row's value of this column.
+    fn value(self, i: &Item) -> &Option<String> {
+        match self {
+            KeyColumn::VideoId => &i.video_id,
+            KeyColumn::Username => &i.username,
+            KeyColumn::Link => &i.link,
+            KeyColumn::Text => &i.text,
+        }
+    }
 }
 
 /// Which of `ids` the section holds at version `v`.
@@ -83,12 +104,12 @@ fn present(
     conn: &Connection,
     v: &Version,
     section: &str,
+    column: KeyColumn,
     ids: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
     // Video ids through their own index: the planner, without statistics, would
     // scan the whole section for each id (110 ms an id on 200 000 likes).
-    let column = key_column(section).unwrap_or("video_id");
-    let by_video = column == "video_id";
+    let by_video = column == KeyColumn::VideoId;
     let index = if by_video {
         "INDEXED BY export_items_by_video"
     } else {
@@ -96,7 +117,8 @@ fn present(
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT 1 FROM export_items {index}
-         WHERE {AT_VERSION} AND section = ?3 AND {column} = ?4 LIMIT 1"
+         WHERE {AT_VERSION} AND section = ?3 AND {} = ?4 LIMIT 1",
+        column.name()
     ))?;
     let mut found = BTreeSet::new();
     for id in ids {
@@ -183,8 +205,9 @@ pub fn rows_only_in(
     if section != "raw" {
         args.push(&section);
     }
+    let mut read = query::ItemReader::new(conn);
     let rows = stmt
-        .query_map(&*args, query::item_from_row)?
+        .query_map(&*args, |r| read.item(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -192,8 +215,8 @@ pub fn rows_only_in(
 /// How `diff` names a row: its video id or username in sections listed by those,
 /// else a short descriptor (`date [chat] from: text`; the key path of a raw section).
 pub fn name_of(i: &Item) -> String {
-    identity(&i.section)
-        .and_then(|ident| ident(i).clone())
+    KeyColumn::of_section(&i.section)
+        .and_then(|column| column.value(i).clone())
         .unwrap_or_else(|| describe(i))
 }
 
@@ -212,7 +235,7 @@ fn describe(i: &Item) -> String {
     // A login, device or location has no text of its own: it is its columns (IP,
     // device, …; resolution, app version, …).
     let mut columns = Map::new();
-    query::add_field_columns(&i.section, &i.fields, &mut columns);
+    super::view::add_field_columns(&i.section, &i.fields, &mut columns);
     let present: Vec<&str> = columns.values().filter_map(Value::as_str).collect();
     let columns = (!present.is_empty()).then(|| present.join(", "));
     let what = i

@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
+use super::date_text::DateText;
 use super::feed;
-use super::query::{self, Version, SHAPE_COLUMNS, VERSION_COLUMNS};
+use super::query::{self, Version, SHAPE_COLUMNS};
 use super::seen::Seen;
 use super::{layout_from_name, layout_name, Result};
 
@@ -115,16 +116,12 @@ pub fn catalogued(
     account: Option<&str>,
     hash: &[u8; 32],
 ) -> Result<Option<(Version, ParseReport)>> {
-    let columns: Vec<String> = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect();
     let found = conn
         .prepare_cached(&format!(
             "SELECT {}, v.records, v.understood, v.kept_raw, v.damage, v.capped
              FROM export_versions v JOIN export_accounts a ON a.account = v.account AND a.last_seq = v.seq
              WHERE v.export_hash = ?1 AND v.account = coalesce(?2, v.username, 'default')",
-            columns.join(", ")
+            query::version_columns("v")
         ))?
         .query_row(params![&hash[..], account], |r| {
             let texts: [Option<String>; 4] = [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?];
@@ -263,7 +260,7 @@ impl Derived {
         let date_raw = rec
             .date
             .as_ref()
-            .is_some_and(|d| !is_plain_date(&d.raw, d.utc));
+            .is_some_and(|d| DateText::plain(d.utc).is_none_or(|t| t.as_str() != d.raw));
         let link = rec.link.as_deref().is_some_and(|l| {
             rec.video_id
                 .as_deref()
@@ -458,37 +455,6 @@ impl<'t> Pass<'t> {
     }
 }
 
-/// Whether `raw` is `utc` as [`query::plain_date`] writes it, without writing it
-/// (formatting every row's date showed in the ingest's profile).
-fn is_plain_date(raw: &str, utc: i64) -> bool {
-    use chrono::{Datelike, Timelike};
-    let Some(d) = chrono::DateTime::from_timestamp(utc, 0) else {
-        return false;
-    };
-    let Ok(year) = u32::try_from(d.year()) else {
-        return query::plain_date(utc).as_deref() == Some(raw);
-    };
-    if year > 9999 {
-        return query::plain_date(utc).as_deref() == Some(raw);
-    }
-    let mut text = *b"0000-00-00 00:00:00";
-    let parts = [
-        (0, 4, year),
-        (5, 2, d.month()),
-        (8, 2, d.day()),
-        (11, 2, d.hour()),
-        (14, 2, d.minute()),
-        (17, 2, d.second()),
-    ];
-    for (at, width, mut n) in parts {
-        for digit in text[at..at + width].iter_mut().rev() {
-            *digit = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    }
-    raw.as_bytes() == text
-}
-
 /// A set of row ids, one bit each: ids are dense (SQLite gives max + 1), so an export's
 /// open rows take a bit a row. An id past [`Claimed::DENSE`] (a vault edited by hand)
 /// goes to a plain set rather than growing the bits without bound.
@@ -629,42 +595,6 @@ mod tests {
         let a = record(Section::Messages, m.clone(), Some("ann"));
         let b = record(Section::Messages, m, Some("bob"));
         assert_ne!(item_key(&a), item_key(&b));
-    }
-
-    /// The allocation-free check says exactly what comparing with the written date
-    /// says, over years of every width and texts that are almost it.
-    #[test]
-    fn a_plain_date_is_recognised_exactly_as_written() {
-        let instants = [
-            0,
-            1_704_067_200,
-            1_709_208_000, // 2024-02-29 12:00:00
-            1_767_225_599,
-            -1,
-            -62_135_596_800, // year 1
-            -62_167_219_200, // year 0
-            -62_198_755_200, // year -1
-            253_402_300_799, // 9999-12-31 23:59:59
-            253_402_300_800, // year 10000
-            i64::MAX,
-            i64::MIN,
-        ];
-        for utc in instants {
-            let Some(plain) = query::plain_date(utc) else {
-                assert!(!is_plain_date("1970-01-01 00:00:00", utc), "{utc}");
-                continue;
-            };
-            assert!(is_plain_date(&plain, utc), "{utc}: {plain}");
-            let near = [
-                plain.replace(' ', "T"),
-                format!("{plain}Z"),
-                plain[..plain.len() - 1].to_string(),
-                query::plain_date(utc ^ 1).unwrap_or_default(),
-            ];
-            for other in near {
-                assert!(!is_plain_date(&other, utc), "{utc}: {other}");
-            }
-        }
     }
 
     /// Exact duplicate rows (TikTok repeats a watch-history row when a video is

@@ -4,13 +4,15 @@
 //! tables and the interval design are documented in `schema/003_catalogue.sql`.
 //!
 //! - [`ingest`]: one export into a new version, inserting only what changed.
-//! - [`query`]: the version a snapshot shows, and the readable views of its sections.
+//! - [`query`]: the version a snapshot shows, its rows and its profile.
+//! - [`view`]: the readable views of its sections (`show`, `restore`'s `views/`).
 //! - [`diff`]: what changed between two versions.
 //! - [`forget`]: the rows no remaining snapshot references, removed in prune's commit.
 //! - [`browse`]: paged and searched reading, for the viewer.
 //! - [`profile`]: the public profile page's versions (`snapshot --profile`).
 
 pub mod browse;
+mod date_text;
 pub mod diff;
 mod feed;
 pub mod forget;
@@ -18,6 +20,7 @@ pub mod ingest;
 pub mod profile;
 pub mod query;
 mod seen;
+pub mod view;
 
 use crate::tiktok::export::{ExportError, Layout};
 

@@ -1,36 +1,20 @@
-//! Reading the catalogue: which export version a snapshot shows, and readable views
-//! of its sections (the JSON `show`, `restore`'s `views/` and scripts rely on).
-//!
-//! View shapes (keys scripts rely on; more may be added):
-//! - `profile`: an object with `username`, `bio`, `display_name`, `fields`.
-//! - `posts`, `likes`, `favorites`, `reposts`: `id` (video id string or null), `link`,
-//!   `date`, `archived` (media with that id is in the vault); posts add `caption` and,
-//!   when the snapshot recorded a failed download of it, `failure`; favorites add
-//!   `collection` (the collection's name, names joined by `, `, or null when the
-//!   export does not say).
-//! - `comments`: `date`, `comment`; `following`, `followers`, `blocked`: `date`,
-//!   `username`; `messages`: `date`, `chat`, `from`, `content`, `link`, `id`;
-//!   `history`: `date`, `id`, `link`; `searches`: `date`, `term`.
-//! - `logins`: `ip`, `device`, `system`, `network`, `carrier`; `off-tiktok`: `source`,
-//!   `event`; `settings`, `activity-summary`: `name`, `value` (verbatim: text, number,
-//!   map or list); `devices`: `resolution`, `app_version`, `idfa`, `gaid`,
-//!   `android_id`, `idfv`, `uid`, `did`, `web_id`; `location`: `gps`, `region`;
-//!   `profile-views`: `username`; `collections`: `name`; `sounds`, `effects`,
-//!   `hashtags`: `link`.
-//! - every row: `date` (as the export wrote it), `date_utc` (RFC 3339 or null),
-//!   `date_utc_assumed`, and `fields` (every original key and value).
-//! - `raw`: `section` (its key path in the export) and `value`, verbatim.
+//! Reading the catalogue: which export version a snapshot shows, its rows (as
+//! [`Item`]s) and its profile. The readable views of its sections are in
+//! [`super::view`].
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::rc::Rc;
 
-use crate::download::DownloadFailure;
 use crate::store::snapshots::Snapshot;
 use crate::tiktok::export::{Record, Timestamp};
 
 use super::{CatalogueError, Result};
+
+pub(crate) use super::date_text::plain_date;
 
 /// One export version of an account.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -63,6 +47,25 @@ pub struct Item {
 }
 
 impl Item {
+    /// The bytes of its texts, its fields aside.
+    fn text_bytes(&self) -> usize {
+        let texts = [
+            &self.date_raw,
+            &self.video_id,
+            &self.link,
+            &self.username,
+            &self.text,
+            &self.sender,
+        ];
+        self.section.len()
+            + self.key.len()
+            + texts
+                .iter()
+                .flat_map(|t| t.as_deref())
+                .map(str::len)
+                .sum::<usize>()
+    }
+
     /// The row as the parser gave it (its date's zone flag as recorded).
     pub fn into_record(self, section: crate::tiktok::export::Section) -> Record {
         let date = self
@@ -90,21 +93,25 @@ impl Item {
 pub(crate) const AT_VERSION: &str =
     "account = ?1 AND first_seq <= ?2 AND (last_seq IS NULL OR last_seq >= ?2)";
 
-/// The columns [`item_from_row`] reads, qualified by table name or alias `t`: the
-/// item columns as stored, with `fields` replaced by the row's shape (a JSON array)
-/// when the row keeps no JSON of its own (see `schema/006_catalogue_compact.sql`).
+/// The columns [`ItemReader`] reads, qualified by table name or alias `t`: the item
+/// columns as stored, the last one the row's own JSON `fields` or, when it keeps
+/// none, the id of its shape (see `schema/006_catalogue_compact.sql`).
 pub(crate) fn item_columns(t: &str) -> String {
     format!(
         "{t}.section, {t}.is_raw, {t}.key, {t}.occurrence, {t}.date_raw, {t}.date_utc, \
          {t}.date_assumed, {t}.video_id, {t}.link, {t}.username, {t}.text, {t}.sender, \
-         coalesce({t}.fields, (SELECT keys FROM export_shapes WHERE export_shapes.id = {t}.shape))"
+         coalesce({t}.fields, {t}.shape)"
     )
 }
 
 /// The share link TikTok's exports give most rows; a row whose link is this one for
 /// its id stores no link.
 pub(crate) fn share_link(video_id: &str) -> String {
-    format!("{SHARE_LINK}{video_id}/")
+    let mut link = String::with_capacity(SHARE_LINK.len() + video_id.len() + 1);
+    link.push_str(SHARE_LINK);
+    link.push_str(video_id);
+    link.push('/');
+    link
 }
 
 const SHARE_LINK: &str = "https://www.tiktokv.com/share/video/";
@@ -114,24 +121,6 @@ pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
     link.strip_prefix(SHARE_LINK)
         .and_then(|l| l.strip_suffix('/'))
         == Some(video_id)
-}
-
-/// How exports that give no zone write a date (`%Y-%m-%d %H:%M:%S`); a row whose
-/// date is its instant written so stores no date text.
-pub(crate) fn plain_date(utc: i64) -> Option<String> {
-    use chrono::{Datelike, Timelike};
-    // Written by hand: strftime's format parsing showed in the ingest's profile.
-    chrono::DateTime::from_timestamp(utc, 0).map(|d| {
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            d.year(),
-            d.month(),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        )
-    })
 }
 
 /// A video id as stored: an integer when it is one, else its text (the column has
@@ -155,73 +144,128 @@ fn video_id_text(value: rusqlite::types::Value) -> Option<String> {
 /// Which column an original field's value is, in a row shape.
 pub(crate) const SHAPE_COLUMNS: &[&str] = &["date", "link", "username", "text", "sender"];
 
-fn shape_value(item: &Item, column: &str) -> Option<String> {
-    match column {
-        "date" => item.date_raw.clone(),
-        "link" => item.link.clone(),
-        "username" => item.username.clone(),
-        "text" => item.text.clone(),
-        "sender" => item.sender.clone(),
-        _ => None,
+/// The original keys of a row that keeps no JSON of its own, in order, each with
+/// the [`SHAPE_COLUMNS`] entry that holds its value (None: a column this program
+/// does not know, shown as null).
+#[derive(Debug, Default)]
+pub(crate) struct Shape(Vec<(String, Option<usize>)>);
+
+impl Shape {
+    pub(crate) fn parse(keys: &str) -> Shape {
+        let keys: Vec<(String, String)> = serde_json::from_str(keys).unwrap_or_default();
+        Shape(
+            keys.into_iter()
+                .map(|(k, column)| {
+                    let at = SHAPE_COLUMNS.iter().position(|c| *c == column);
+                    (k, at)
+                })
+                .collect(),
+        )
+    }
+
+    /// Each original key of `item` with its value (None for null), in order.
+    pub(crate) fn fields<'a>(
+        &'a self,
+        item: &'a Item,
+    ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
+        self.0.iter().map(move |(k, at)| {
+            let value = match at {
+                Some(0) => &item.date_raw,
+                Some(1) => &item.link,
+                Some(2) => &item.username,
+                Some(3) => &item.text,
+                Some(4) => &item.sender,
+                _ => &None,
+            };
+            (k.as_str(), value.as_deref())
+        })
+    }
+
+    /// [`Shape::fields`] as a JSON map.
+    pub(crate) fn to_map(&self, item: &Item) -> Map<String, Value> {
+        self.fields(item)
+            .map(|(k, v)| (k.to_string(), v.map_or(Value::Null, |v| v.into())))
+            .collect()
     }
 }
 
-thread_local! {
-    /// The last shape read: a section's rows nearly all share one.
-    static SHAPE: std::cell::RefCell<(String, Vec<(String, String)>)> =
-        const { std::cell::RefCell::new((String::new(), Vec::new())) };
+/// The most shapes an [`ItemReader`] keeps parsed: a real export has a handful.
+const MAX_SHAPES: usize = 1024;
+
+/// Reads [`Item`]s from rows of [`item_columns`], each shape read and parsed once
+/// per reader rather than once per row.
+pub(crate) struct ItemReader<'c> {
+    conn: &'c Connection,
+    shapes: HashMap<i64, Rc<Shape>>,
 }
 
-/// The original fields of a row kept as a shape: each original key, in order, with
-/// its column's value.
-fn fields_from_shape(item: &Item, shape: &str) -> Map<String, Value> {
-    SHAPE.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.0 != shape {
-            let keys: Vec<(String, String)> = serde_json::from_str(shape).unwrap_or_default();
-            *cached = (shape.to_string(), keys);
+impl<'c> ItemReader<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> ItemReader<'c> {
+        ItemReader {
+            conn,
+            shapes: HashMap::new(),
         }
-        cached
-            .1
-            .iter()
-            .map(|(k, column)| {
-                let v = shape_value(item, column).map_or(Value::Null, Value::String);
-                (k.clone(), v)
-            })
-            .collect()
-    })
-}
+    }
 
-pub(crate) fn item_from_row(r: &Row) -> rusqlite::Result<Item> {
-    let fields: Option<String> = r.get(12)?;
-    let video_id = video_id_text(r.get(7)?);
-    let date_utc: Option<i64> = r.get(5)?;
-    let link: Option<String> = r.get(8)?;
-    let date_raw: Option<String> = r.get(4)?;
-    let mut item = Item {
-        section: r.get(0)?,
-        is_raw: r.get(1)?,
-        key: r.get(2)?,
-        occurrence: r.get(3)?,
-        date_raw: date_raw.or_else(|| date_utc.and_then(plain_date)),
-        date_utc,
-        date_assumed: r.get(6)?,
-        link: link.or_else(|| video_id.as_deref().map(share_link)),
-        video_id,
-        username: r.get(9)?,
-        text: r.get(10)?,
-        sender: r.get(11)?,
-        fields: Map::new(),
-    };
-    item.fields = match fields.as_deref() {
-        Some(shape) if shape.starts_with('[') => fields_from_shape(&item, shape),
-        Some(json) => match serde_json::from_str(json) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        },
-        None => Map::new(),
-    };
-    Ok(item)
+    /// A row's item, its original fields filled in whichever way they are kept.
+    pub(crate) fn item(&mut self, r: &Row) -> rusqlite::Result<Item> {
+        let (mut item, shape) = self.parts(r)?;
+        if let Some(shape) = shape {
+            item.fields = shape.to_map(&item);
+        }
+        Ok(item)
+    }
+
+    /// A row's item and, when it keeps no JSON of its own, its shape, with
+    /// `fields` left empty: a view writes the fields straight from the shape.
+    pub(crate) fn parts(&mut self, r: &Row) -> rusqlite::Result<(Item, Option<Rc<Shape>>)> {
+        let video_id = video_id_text(r.get(7)?);
+        let date_utc: Option<i64> = r.get(5)?;
+        let link: Option<String> = r.get(8)?;
+        let date_raw: Option<String> = r.get(4)?;
+        let (fields, shape) = match r.get_ref(12)? {
+            ValueRef::Integer(id) => (Map::new(), Some(self.shape(id)?)),
+            ValueRef::Text(json) => match serde_json::from_slice(json) {
+                Ok(Value::Object(m)) => (m, None),
+                _ => (Map::new(), None),
+            },
+            _ => (Map::new(), None),
+        };
+        let item = Item {
+            section: r.get(0)?,
+            is_raw: r.get(1)?,
+            key: r.get(2)?,
+            occurrence: r.get(3)?,
+            date_raw: date_raw.or_else(|| date_utc.and_then(plain_date)),
+            date_utc,
+            date_assumed: r.get(6)?,
+            link: link.or_else(|| video_id.as_deref().map(share_link)),
+            video_id,
+            username: r.get(9)?,
+            text: r.get(10)?,
+            sender: r.get(11)?,
+            fields,
+        };
+        Ok((item, shape))
+    }
+
+    /// Shape `id`, read once; an id with no shape has no fields.
+    fn shape(&mut self, id: i64) -> rusqlite::Result<Rc<Shape>> {
+        if let Some(shape) = self.shapes.get(&id) {
+            return Ok(shape.clone());
+        }
+        let keys: Option<String> = self
+            .conn
+            .prepare_cached("SELECT keys FROM export_shapes WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let shape = Rc::new(keys.as_deref().map(Shape::parse).unwrap_or_default());
+        if self.shapes.len() >= MAX_SHAPES {
+            self.shapes.clear();
+        }
+        self.shapes.insert(id, shape.clone());
+        Ok(shape)
+    }
 }
 
 /// The export version a snapshot shows: its own, else the newest of its account
@@ -230,8 +274,9 @@ pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>>
     Ok(conn
         .query_row(
             &format!(
-                "SELECT {VERSION_COLUMNS} FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
-                 ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1"
+                "SELECT {} FROM export_versions WHERE account = ?1 AND taken_ms <= ?2
+                 ORDER BY snapshot_id = ?3 DESC, taken_ms DESC, seq DESC LIMIT 1",
+                version_columns("export_versions")
             ),
             params![snap.account, snap.taken_ms, snap.id],
             version_from_row,
@@ -239,8 +284,13 @@ pub fn version_at(conn: &Connection, snap: &Snapshot) -> Result<Option<Version>>
         .optional()?)
 }
 
-pub(crate) const VERSION_COLUMNS: &str =
-    "snapshot_id, account, seq, taken_ms, layout, username, export_root";
+/// The columns [`version_from_row`] reads, qualified by table name or alias `t`.
+pub(crate) fn version_columns(t: &str) -> String {
+    format!(
+        "{t}.snapshot_id, {t}.account, {t}.seq, {t}.taken_ms, {t}.layout, {t}.username, \
+         {t}.export_root"
+    )
+}
 
 pub(crate) fn version_from_row(r: &Row) -> rusqlite::Result<Version> {
     Ok(Version {
@@ -285,10 +335,54 @@ pub(crate) fn each_item(
     section: &str,
     f: &mut dyn FnMut(Item) -> Result<()>,
 ) -> Result<()> {
+    each_part(conn, v, section, &mut |mut item, shape| {
+        if let Some(shape) = shape {
+            item.fields = shape.to_map(&item);
+        }
+        f(item)
+    })
+}
+
+/// As [`each_item`], a row that keeps no JSON of its own given with its shape and
+/// its `fields` left empty (see [`ItemReader::parts`]).
+pub(crate) fn each_part(
+    conn: &Connection,
+    v: &Version,
+    section: &str,
+    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+) -> Result<()> {
+    each_part_tied(conn, v, section, MAX_TIED, f)
+}
+
+/// The most rows of one instant [`each_part`] puts in order itself, and the most
+/// bytes of their text: the rows of an instant with more (only an odd or hostile
+/// export: a row can be megabytes) are sorted by SQLite, which holds none of them.
+const MAX_TIED: Tie = Tie {
+    rows: 4096,
+    bytes: 4 << 20,
+};
+
+#[derive(Clone, Copy)]
+struct Tie {
+    rows: usize,
+    bytes: usize,
+}
+
+/// The order of a section's rows: newest first; rows of one instant, those of the
+/// latest version first, then as the export listed them.
+const TIE_ORDER: &str = "first_seq DESC, position, id";
+
+fn each_part_tied(
+    conn: &Connection,
+    v: &Version,
+    section: &str,
+    max_tied: Tie,
+    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+) -> Result<()> {
     if section == "raw" {
         let sql = format!(
             "SELECT {} FROM export_items WHERE {AT_VERSION} AND is_raw = 1
-             ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id",
+             ORDER BY date_utc IS NULL, date_utc DESC, {TIE_ORDER}",
             item_columns("export_items")
         );
         return each_of(conn, &sql, params![v.account, v.seq], f);
@@ -296,31 +390,86 @@ pub(crate) fn each_item(
     // Dated rows newest first, then undated ones: two walks of the date index that
     // sort only rows of the same instant, rather than one sort of the whole section
     // (two million likes) before the first row comes out.
-    for (dated, order) in [
-        ("IS NOT NULL", "date_utc DESC, first_seq DESC, position, id"),
-        ("IS NULL", "first_seq DESC, position, id"),
-    ] {
-        let sql = format!(
-            "SELECT {} FROM export_items INDEXED BY export_items_by_date
-             WHERE {AT_VERSION} AND section = ?3 AND is_raw = 0 AND date_utc {dated}
-             ORDER BY {order}",
-            item_columns("export_items")
-        );
-        each_of(conn, &sql, params![v.account, v.seq, section], f)?;
+    each_dated(conn, v, section, max_tied, f)?;
+    let sql = section_walk(&format!("date_utc IS NULL ORDER BY {TIE_ORDER}"));
+    each_of(conn, &sql, params![v.account, v.seq, section], f)
+}
+
+/// A walk of section `?3`'s rows at version `?2` of account `?1` by the date index:
+/// the item columns, then the row's place (first_seq, position, id). `tail` ends the
+/// condition and orders the walk.
+fn section_walk(tail: &str) -> String {
+    format!(
+        "SELECT {}, first_seq, position, id FROM export_items INDEXED BY export_items_by_date
+         WHERE {AT_VERSION} AND section = ?3 AND is_raw = 0 AND {tail}",
+        item_columns("export_items")
+    )
+}
+
+/// One row of an instant, waiting for the others: its place by [`TIE_ORDER`].
+type Tied = ((std::cmp::Reverse<i64>, i64, i64), Item, Option<Rc<Shape>>);
+
+/// The dated rows of a section, newest first: the date index walked in its own
+/// order, the rows of each instant (nearly always one) put in [`TIE_ORDER`] here.
+/// SQLite's sorter, started and stopped for every instant, took 7 % of the
+/// profile of `show likes --json` by itself.
+fn each_dated(
+    conn: &Connection,
+    v: &Version,
+    section: &str,
+    max_tied: Tie,
+    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(&section_walk("date_utc IS NOT NULL ORDER BY date_utc DESC"))?;
+    let mut rows = stmt.query(params![v.account, v.seq, section])?;
+    let mut read = ItemReader::new(conn);
+    let mut tied: Vec<Tied> = Vec::new();
+    let mut held = 0;
+    // An instant with too many rows to hold, which SQLite sorted.
+    let mut sorted: Option<i64> = None;
+    let flush = |tied: &mut Vec<Tied>, f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>| {
+        tied.sort_unstable_by_key(|t| t.0);
+        tied.drain(..)
+            .try_for_each(|(_, item, shape)| f(item, shape.as_deref()))
+    };
+    while let Some(r) = rows.next()? {
+        let date: i64 = r.get(5)?;
+        if sorted == Some(date) {
+            continue;
+        }
+        if tied.first().is_some_and(|t| t.1.date_utc != Some(date)) {
+            flush(&mut tied, f)?;
+            held = 0;
+        }
+        let place = (std::cmp::Reverse(r.get(13)?), r.get(14)?, r.get(15)?);
+        let json = r.get_ref(12)?.as_bytes().map_or(0, <[u8]>::len);
+        let (item, shape) = read.parts(r)?;
+        held += json + item.text_bytes();
+        if tied.len() == max_tied.rows || held > max_tied.bytes {
+            tied.clear();
+            held = 0;
+            sorted = Some(date);
+            let sql = section_walk(&format!("date_utc = ?4 ORDER BY {TIE_ORDER}"));
+            each_of(conn, &sql, params![v.account, v.seq, section, date], f)?;
+            continue;
+        }
+        tied.push((place, item, shape));
     }
-    Ok(())
+    flush(&mut tied, f)
 }
 
 fn each_of(
     conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
-    f: &mut dyn FnMut(Item) -> Result<()>,
+    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(args)?;
+    let mut read = ItemReader::new(conn);
     while let Some(r) = rows.next()? {
-        f(item_from_row(r)?)?;
+        let (item, shape) = read.parts(r)?;
+        f(item, shape.as_deref())?;
     }
     Ok(())
 }
@@ -393,322 +542,6 @@ pub(crate) fn profile_fields(conn: &Connection, v: &Version) -> Result<Value> {
     Ok(profile_view(items(conn, v, "profile")?.first()))
 }
 
-fn utc_text(secs: Option<i64>) -> Value {
-    secs.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map(|d| Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-        .unwrap_or(Value::Null)
-}
-
-/// The first of `keys` (normalised) a row's original fields hold, as text.
-fn field_text(fields: &Map<String, Value>, keys: &[&str]) -> Value {
-    json!(fields
-        .iter()
-        .find(|(k, _)| keys.contains(&crate::tiktok::export::norm(k).as_str()))
-        .and_then(|(_, v)| crate::tiktok::export::present(v)))
-}
-
-/// The columns a section's rows take from their original fields whatever their
-/// spelling (a login's `IP`, `DeviceModel`, …; a device's `App Version`, …), as
-/// (column, normalised keys); placeholders are null.
-pub(crate) fn field_columns(section: &str) -> &'static [(&'static str, &'static [&'static str])] {
-    match section {
-        "logins" => &[
-            ("ip", &["ip", "ipaddress"]),
-            ("device", &["devicemodel", "device"]),
-            ("system", &["devicesystem", "system", "os"]),
-            ("network", &["networktype", "network"]),
-            ("carrier", &["carrier"]),
-        ],
-        "devices" => &[
-            ("resolution", &["resolution"]),
-            ("app_version", &["appversion", "version"]),
-            ("idfa", &["idfa"]),
-            ("gaid", &["gaid"]),
-            ("android_id", &["androidid"]),
-            ("idfv", &["idfv"]),
-            ("uid", &["uid"]),
-            ("did", &["did", "deviceid"]),
-            ("web_id", &["webid"]),
-        ],
-        "location" => &[
-            ("gps", &["gpsdata", "gps"]),
-            ("region", &["lastregion", "region"]),
-        ],
-        _ => &[],
-    }
-}
-
-/// A row's [`field_columns`], added to `o`.
-pub(crate) fn add_field_columns(
-    section: &str,
-    fields: &Map<String, Value>,
-    o: &mut Map<String, Value>,
-) {
-    for (column, keys) in field_columns(section) {
-        o.insert((*column).into(), field_text(fields, keys));
-    }
-}
-
-/// Keys a favourite row may name its collection under.
-const COLLECTION_KEYS: &[&str] = &[
-    "collection",
-    "collectionname",
-    "favoritecollection",
-    "collections",
-];
-
-/// The most favourites [`collection_members`] maps: a real account has tens of
-/// collections of a few hundred videos; a hostile export gets a bounded map.
-const MAX_MEMBERS: usize = 200_000;
-/// The most collections one favourite is shown in, and the most characters of a
-/// collection's name kept: each name is kept once, whatever lists it.
-const MAX_IN: usize = 8;
-const MAX_NAME_CHARS: usize = 200;
-/// The most collections mapped (a real account has tens).
-const MAX_COLLECTIONS: usize = 10_000;
-
-/// Which collection(s) each video is in, from collections whose rows list their
-/// videos (a list of links, or of rows with a link, under any key). TikTok's exports
-/// seen so far give only each collection's name and date, and then this is empty.
-#[derive(Default)]
-struct Members {
-    names: Vec<String>,
-    index: HashMap<String, usize>,
-    of: HashMap<String, Vec<usize>>,
-}
-
-impl Members {
-    /// The collections video `id` is in, joined.
-    fn get(&self, id: &str) -> Option<String> {
-        let of = self.of.get(id)?;
-        Some(
-            of.iter()
-                .map(|&n| self.names[n].as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    }
-}
-
-fn collection_members(conn: &Connection, v: &Version) -> Result<Members> {
-    let mut members = Members::default();
-    each_item(conn, v, "collections", &mut |c| {
-        let Some(name) = c.text else { return Ok(()) };
-        let name: String = name.chars().take(MAX_NAME_CHARS).collect();
-        let n = match members.index.get(&name) {
-            Some(&n) => n,
-            None if members.names.len() >= MAX_COLLECTIONS => return Ok(()),
-            None => {
-                members.index.insert(name.clone(), members.names.len());
-                members.names.push(name);
-                members.names.len() - 1
-            }
-        };
-        let links = c.fields.values().filter_map(Value::as_array).flatten();
-        for entry in links {
-            if members.of.len() >= MAX_MEMBERS {
-                break;
-            }
-            let link = match entry {
-                Value::Object(row) => field_text(row, &["link", "videolink", "url"]),
-                other => other.clone(),
-            };
-            let Some(id) = link
-                .as_str()
-                .and_then(crate::tiktok::links::parse)
-                .and_then(|l| l.id().map(str::to_string))
-            else {
-                continue;
-            };
-            let of = members.of.entry(id).or_default();
-            // A video in ever more collections (only a hostile export) stops growing.
-            if of.len() < MAX_IN && !of.contains(&n) {
-                of.push(n);
-            }
-        }
-        Ok(())
-    })?;
-    Ok(members)
-}
-
-/// The collection a favourite is in: named in its own row, else from the
-/// collections that list it.
-fn collection_of(item: &Item, members: &Members) -> Value {
-    let own = item.fields.iter().find_map(|(k, v)| {
-        if !COLLECTION_KEYS.contains(&crate::tiktok::export::norm(k).as_str()) {
-            return None;
-        }
-        match v {
-            Value::Array(names) => {
-                let names: Vec<String> = names
-                    .iter()
-                    .filter_map(crate::tiktok::export::present)
-                    .collect();
-                (!names.is_empty()).then(|| names.join(", "))
-            }
-            other => crate::tiktok::export::present(other),
-        }
-    });
-    json!(own.or_else(|| item.video_id.as_ref().and_then(|id| members.get(id))))
-}
-
-/// What a row's view needs beyond the row: the snapshot's failed downloads, the
-/// post ids with files in the vault, and which collection each favourite is in.
-struct Context {
-    failed: Vec<DownloadFailure>,
-    archived: HashSet<String>,
-    members: Members,
-}
-
-/// One row as shown.
-fn row_view(item: Item, cx: &Context) -> Value {
-    let (failed, archived) = (&cx.failed, &cx.archived);
-    if item.is_raw {
-        return json!({
-            "section": item.section,
-            "value": item.fields.get("value").cloned().unwrap_or(Value::Null),
-        });
-    }
-    let mut o = Map::new();
-    o.insert("date".into(), json!(item.date_raw));
-    let id_row = |o: &mut Map<String, Value>| {
-        o.insert("id".into(), json!(item.video_id));
-        o.insert("link".into(), json!(item.link));
-    };
-    match item.section.as_str() {
-        "posts" | "likes" | "favorites" | "reposts" => {
-            id_row(&mut o);
-            let is_archived = item
-                .video_id
-                .as_ref()
-                .is_some_and(|id| archived.contains(id));
-            o.insert("archived".into(), json!(is_archived));
-            if item.section == "favorites" {
-                o.insert("collection".into(), collection_of(&item, &cx.members));
-            }
-            if item.section == "posts" {
-                o.insert("caption".into(), json!(item.text));
-                // Export key names vary in case between years ("Likes", "likes").
-                let field = |name: &str| {
-                    item.fields
-                        .iter()
-                        .find(|(k, _)| crate::tiktok::export::norm(k) == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or(Value::Null)
-                };
-                o.insert("likes".into(), field("likes"));
-                o.insert("sound".into(), field("sound"));
-                let failure = item
-                    .video_id
-                    .as_ref()
-                    .and_then(|id| failed.iter().find(|f| f.id.as_ref() == Some(id)));
-                if let Some(f) = failure {
-                    o.insert("failed".into(), json!(f.reason_text));
-                    o.insert("failure".into(), f.to_json());
-                }
-            }
-        }
-        "history" => id_row(&mut o),
-        "comments" => {
-            o.insert("comment".into(), json!(item.text));
-        }
-        "following" | "followers" | "blocked" => {
-            o.insert("username".into(), json!(item.username));
-        }
-        "messages" => {
-            o.insert("chat".into(), json!(item.username));
-            o.insert("from".into(), json!(item.sender));
-            o.insert("content".into(), json!(item.text));
-            id_row(&mut o);
-        }
-        "searches" => {
-            o.insert("term".into(), json!(item.text));
-        }
-        "collections" => {
-            o.insert("name".into(), json!(item.text));
-        }
-        "off-tiktok" => {
-            o.insert("source".into(), json!(item.text));
-            o.insert("event".into(), json!(item.sender));
-        }
-        // One row per entry of the export's map: its name, and its value verbatim
-        // (a setting can be a map or a list itself).
-        "settings" | "activity-summary" => {
-            let value = item.text.as_ref().and_then(|name| item.fields.get(name));
-            o.insert("name".into(), json!(item.text));
-            o.insert("value".into(), value.cloned().unwrap_or(Value::Null));
-        }
-        "devices" | "location" => add_field_columns(&item.section, &item.fields, &mut o),
-        "profile-views" => {
-            o.insert("username".into(), json!(item.username));
-        }
-        section => {
-            add_field_columns(section, &item.fields, &mut o);
-            o.insert("text".into(), json!(item.text));
-            o.insert("link".into(), json!(item.link));
-        }
-    }
-    o.insert("date_utc".into(), utc_text(item.date_utc));
-    o.insert("date_utc_assumed".into(), json!(item.date_assumed));
-    o.insert("fields".into(), Value::Object(item.fields));
-    Value::Object(o)
-}
-
-/// The rows of a list section's view, one at a time, newest first.
-pub fn each_row(
-    conn: &Connection,
-    v: &Version,
-    snap: &Snapshot,
-    section: &str,
-    f: &mut dyn FnMut(Value) -> Result<()>,
-) -> Result<()> {
-    // One query for the archived ids, not one per row; only video lists show it.
-    let archived: HashSet<String> =
-        if matches!(section, "posts" | "likes" | "favorites" | "reposts") {
-            crate::store::snapshots::archived_items(conn)?
-        } else {
-            HashSet::new()
-        };
-    let members = if section == "favorites" {
-        collection_members(conn, v)?
-    } else {
-        Members::default()
-    };
-    let cx = Context {
-        failed: DownloadFailure::read_list(&snap.failed),
-        archived,
-        members,
-    };
-    each_item(conn, v, section, &mut |i| f(row_view(i, &cx)))
-}
-
-/// Writes a section's view as pretty JSON, row by row, so memory stays flat
-/// whatever the section's size.
-pub fn write_view(
-    conn: &Connection,
-    v: &Version,
-    snap: &Snapshot,
-    section: &str,
-    out: &mut dyn std::io::Write,
-) -> Result<()> {
-    if section == "profile" {
-        serde_json::to_writer_pretty(&mut *out, &profile(conn, v)?)
-            .map_err(std::io::Error::from)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    out.write_all(b"[")?;
-    let mut first = true;
-    each_row(conn, v, snap, section, &mut |row| {
-        out.write_all(if first { b"\n" } else { b",\n" })?;
-        first = false;
-        serde_json::to_writer_pretty(&mut *out, &row).map_err(std::io::Error::from)?;
-        Ok(())
-    })?;
-    out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
-    Ok(())
-}
-
 /// How much of the index the catalogue takes.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Size {
@@ -740,4 +573,123 @@ pub fn size(conn: &Connection) -> Result<Size> {
         versions: count("export_versions")?,
         items: count("export_items")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of one instant come out in the order one SQL sort of the whole
+    /// section gives, whether they are put in order here or (past the limits on
+    /// rows or bytes) by SQLite; and a shaped row's fields are its shape's keys with
+    /// its columns.
+    #[test]
+    fn rows_come_in_the_order_one_sort_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::index::open(&dir.path().join("v.db"), None).unwrap();
+        conn.execute(
+            "INSERT INTO export_shapes (id, keys) VALUES (7, '[[\"Date\",\"date\"],[\"Odd\",\"nope\"]]')",
+            [],
+        )
+        .unwrap();
+        // Dates with ties of up to five rows, from both versions, positions out of
+        // order; some undated; one row of another section, one raw.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..300u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let date = (x % 5 != 0).then_some((x % 60) as i64 * 1000);
+            let (section, raw) = match i {
+                17 => ("comments", 0),
+                18 => ("raw.path", 1),
+                _ => ("likes", 0),
+            };
+            let (shape, fields) = if i % 2 == 0 {
+                (Some(7), None)
+            } else {
+                (None, Some("{\"n\":1}"))
+            };
+            conn.execute(
+                "INSERT INTO export_items (account, section, is_raw, key, occurrence, first_seq,
+                  position, date_utc, shape, fields) VALUES ('a', ?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    section,
+                    raw,
+                    i.to_be_bytes().to_vec(),
+                    1 + (x >> 20) % 2,
+                    ((x >> 30) % 7) as i64,
+                    date,
+                    shape,
+                    fields
+                ],
+            )
+            .unwrap();
+        }
+        let v = Version {
+            snapshot_id: String::new(),
+            account: "a".into(),
+            seq: 2,
+            taken_ms: 0,
+            layout: String::new(),
+            username: None,
+            export_root: String::new(),
+        };
+        let want = |section: &str| -> Vec<Vec<u8>> {
+            conn.prepare(&format!(
+                "SELECT key FROM export_items WHERE {AT_VERSION} AND section = ?3
+                 ORDER BY date_utc IS NULL, date_utc DESC, first_seq DESC, position, id"
+            ))
+            .unwrap()
+            .query_map(params![v.account, v.seq, section], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let ties = [
+            (1, 1 << 20),
+            (2, 1 << 20),
+            (3, 1 << 20),
+            (4096, 40),
+            (4096, 1),
+        ];
+        for max_tied in ties
+            .map(|(rows, bytes)| Tie { rows, bytes })
+            .into_iter()
+            .chain([MAX_TIED])
+        {
+            let mut got = Vec::new();
+            each_part_tied(&conn, &v, "likes", max_tied, &mut |item, shape| {
+                let n = u32::from_be_bytes(item.key[..].try_into().unwrap());
+                let fields = match shape {
+                    Some(shape) => shape.to_map(&item),
+                    None => item.fields.clone(),
+                };
+                let expected = match n % 2 {
+                    0 => json!({"Date": item.date_raw, "Odd": null}),
+                    _ => json!({"n": 1}),
+                };
+                assert_eq!(Value::Object(fields), expected, "row {n}");
+                got.push(item.key);
+                Ok(())
+            })
+            .unwrap();
+            let (rows, bytes) = (max_tied.rows, max_tied.bytes);
+            assert_eq!(
+                got,
+                want("likes"),
+                "at most {rows} tied rows, {bytes} bytes"
+            );
+        }
+        assert_eq!(
+            items(&conn, &v, "likes").unwrap().len(),
+            want("likes").len()
+        );
+        let raw: Vec<Vec<u8>> = items(&conn, &v, "raw")
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(raw, want("raw.path"));
+    }
 }

@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use globset::{Glob, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::catalogue::query;
+use crate::catalogue::{query, view};
 use crate::store::lock::ReadLock;
 use crate::store::names;
 use crate::store::restorer::{self, RestoreFailure, RestoreOptions};
@@ -138,7 +138,7 @@ fn write_views(
                 .open(&tmp)
                 .map_err(|e| fail(&e))?;
             let mut out = std::io::BufWriter::new(file);
-            query::write_view(conn, &version, snap, section, &mut out)
+            view::write_view(conn, &version, snap, section, &mut out)
                 .map_err(|e| fail(&e))
                 .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| fail(&e)))?;
             drop(out);

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::catalogue::profile as catalogue_profile;
 use crate::catalogue::query::{self, Version};
+use crate::catalogue::view;
+pub use crate::catalogue::view::{Column, RowView};
 use crate::catalogue::SECTIONS;
 use crate::download::DownloadFailure;
 use crate::store::snapshots::Snapshot;
@@ -33,7 +35,7 @@ impl Showing {
             serde_json::to_writer_pretty(&mut *out, &self.profile()?).map_err(|e| io(e.into()))?;
             return writeln!(out).map_err(io);
         }
-        Ok(query::write_view(
+        Ok(view::write_view(
             &self.conn,
             self.version()?,
             &self.snap,
@@ -58,8 +60,8 @@ impl Showing {
     }
 
     /// Each row of a list section, newest first.
-    pub fn each_row(&self, f: &mut dyn FnMut(Value) -> std::io::Result<()>) -> Result<()> {
-        Ok(query::each_row(
+    pub fn each_row(&self, f: &mut dyn FnMut(&RowView) -> std::io::Result<()>) -> Result<()> {
+        Ok(view::each_row(
             &self.conn,
             self.version()?,
             &self.snap,

@@ -159,7 +159,7 @@ impl Output {
         } else {
             let mut table = show::Table::new(&shown.section);
             shown.each_row(&mut |row| table.push(row))?;
-            table.finish();
+            table.finish()?;
         }
         Ok(())
     }

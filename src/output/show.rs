@@ -1,6 +1,10 @@
 //! The human text of `show` and `diff`: an export section as a table or a list of
 //! fields, a diff as one line per change.
 
+use std::io::Write;
+
+use tt_vault::commands::show::{Column, RowView};
+
 /// Columns of the human `show` table per section: (heading, view key).
 fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
     match section {
@@ -70,9 +74,13 @@ fn show_columns(section: &str) -> &'static [(&'static str, &'static str)] {
 fn cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".to_string(),
-        serde_json::Value::String(s) => s.replace('\n', " "),
+        serde_json::Value::String(s) => one_line(s),
         other => other.to_string(),
     }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace('\n', " ")
 }
 
 /// Prints the profile view: each field with the source it came from, then the
@@ -131,6 +139,8 @@ pub struct Table {
     block: Vec<Vec<String>>,
     widths: Option<Vec<usize>>,
     rows: u64,
+    /// Buffered: stdout alone writes each line with its own system call.
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
 }
 
 const TABLE_BLOCK: usize = 1000;
@@ -142,20 +152,25 @@ impl Table {
             block: Vec::new(),
             widths: None,
             rows: 0,
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
         }
     }
 
-    pub fn push(&mut self, row: serde_json::Value) -> std::io::Result<()> {
+    pub fn push(&mut self, row: &RowView) -> std::io::Result<()> {
+        let text = |key: &str| match row.column(key) {
+            Column::Text(s) => one_line(s),
+            Column::Json(v) => cell(&v),
+        };
         self.block
-            .push(self.cols.iter().map(|(_, key)| cell(&row[*key])).collect());
+            .push(self.cols.iter().map(|(_, key)| text(key)).collect());
         self.rows += 1;
         if self.block.len() == TABLE_BLOCK {
-            self.flush();
+            self.flush()?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> std::io::Result<()> {
         let widths = self.widths.get_or_insert_with(|| {
             self.cols
                 .iter()
@@ -170,31 +185,36 @@ impl Table {
                 })
                 .collect()
         });
-        let line = |cells: &[String]| {
-            let parts: Vec<String> = cells
-                .iter()
-                .zip(widths.iter())
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            println!("{}", parts.join("  ").trim_end());
+        let mut text = String::new();
+        // Each cell padded with spaces to its column's width in characters (as
+        // `{:<w$}` pads), two spaces between, no trailing blanks.
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            text.clear();
+            for (n, (c, w)) in cells.zip(widths.iter()).enumerate() {
+                if n > 0 {
+                    text.push_str("  ");
+                }
+                text.push_str(c);
+                let pad = w.saturating_sub(c.chars().count());
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+            text.truncate(text.trim_end().len());
+            text.push('\n');
+            self.out.write_all(text.as_bytes())
         };
         if self.rows <= self.block.len() as u64 {
-            line(
-                &self
-                    .cols
-                    .iter()
-                    .map(|(h, _)| h.to_string())
-                    .collect::<Vec<_>>(),
-            );
+            line(&mut self.cols.iter().map(|(h, _)| *h))?;
         }
         for r in self.block.drain(..) {
-            line(&r);
+            line(&mut r.iter().map(String::as_str))?;
         }
+        Ok(())
     }
 
-    pub fn finish(mut self) {
-        self.flush();
-        println!("({} rows)", self.rows);
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush()?;
+        writeln!(self.out, "({} rows)", self.rows)?;
+        self.out.flush()
     }
 }
 
