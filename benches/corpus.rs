@@ -9,6 +9,8 @@
 //! re-snapshot, a snapshot after ~5 % new files, restore and `verify --read-data`,
 //! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH, unless
 //! TT_BENCH_BASELINES=0 — the baselines they set on the same corpus in the same run.
+//! TT_BENCH_COLD=1 (root) empties the page cache before the copy baseline and each
+//! first backup, for cold figures.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -44,6 +46,7 @@ fn main() {
     );
     let mut rows: Vec<(String, f64, u64)> = Vec::new();
     let baselines = std::env::var_os("TT_BENCH_BASELINES").is_none_or(|v| v != "0");
+    let cold = Cold(std::env::var_os("TT_BENCH_COLD").is_some_and(|v| v == "1"));
 
     if baselines && which("b3sum") {
         let files = list(&corpus);
@@ -54,6 +57,7 @@ fn main() {
                 .args(&files));
         });
         rows.push(("b3sum --num-threads 1".into(), t, bytes));
+        cold.drop_caches();
         let t = time(|| write_copy(&files, &work.join("copy.bin")));
         rows.push(("write the same bytes (+fsync)".into(), t, bytes));
         fs::remove_file(work.join("copy.bin")).unwrap();
@@ -81,6 +85,7 @@ fn main() {
         &["init"]
     });
     let src = corpus.to_str().unwrap();
+    cold.drop_caches();
     let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
     rows.push(("tt-vault first snapshot".into(), t, bytes));
     let t = time(|| tt(&["snapshot", "--media", src, "--account", "bench"]));
@@ -115,6 +120,7 @@ fn main() {
             run(&mut c);
         };
         restic(&["init"]);
+        cold.drop_caches();
         let t = time(|| restic(&["backup", src]));
         rows.push(("restic backup (defaults)".into(), t, bytes));
         let t = time(|| restic(&["restore", "latest", "--target", out.to_str().unwrap()]));
@@ -129,6 +135,23 @@ fn main() {
     }
     println!("peak RSS of tt-vault: {rss:.0} MB");
     let _ = fs::remove_dir_all(&work);
+}
+
+/// With TT_BENCH_COLD=1 (as root), the copy baseline and every first backup start
+/// with an empty page cache, as a first snapshot of a folder nobody read lately does.
+struct Cold(bool);
+
+impl Cold {
+    fn drop_caches(&self) {
+        if !self.0 {
+            return;
+        }
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+        if let Err(e) = fs::write("/proc/sys/vm/drop_caches", "3") {
+            panic!("TT_BENCH_COLD=1 needs root to drop the page cache: {e}");
+        }
+    }
 }
 
 fn time(f: impl FnOnce()) -> f64 {

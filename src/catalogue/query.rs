@@ -47,25 +47,6 @@ pub struct Item {
 }
 
 impl Item {
-    /// The bytes of its texts, its fields aside.
-    fn text_bytes(&self) -> usize {
-        let texts = [
-            &self.date_raw,
-            &self.video_id,
-            &self.link,
-            &self.username,
-            &self.text,
-            &self.sender,
-        ];
-        self.section.len()
-            + self.key.len()
-            + texts
-                .iter()
-                .flat_map(|t| t.as_deref())
-                .map(str::len)
-                .sum::<usize>()
-    }
-
     /// The row as the parser gave it (its date's zone flag as recorded).
     pub fn into_record(self, section: crate::tiktok::export::Section) -> Record {
         let date = self
@@ -442,9 +423,7 @@ fn each_dated(
             held = 0;
         }
         let place = (std::cmp::Reverse(r.get(13)?), r.get(14)?, r.get(15)?);
-        let json = r.get_ref(12)?.as_bytes().map_or(0, <[u8]>::len);
-        let (item, shape) = read.parts(r)?;
-        held += json + item.text_bytes();
+        held += held_bytes(r)?;
         if tied.len() == max_tied.rows || held > max_tied.bytes {
             tied.clear();
             held = 0;
@@ -453,9 +432,24 @@ fn each_dated(
             each_of(conn, &sql, params![v.account, v.seq, section, date], f)?;
             continue;
         }
+        let (item, shape) = read.parts(r)?;
         tied.push((place, item, shape));
     }
     flush(&mut tied, f)
+}
+
+/// What holding row `r` costs, counted from its cells before anything is parsed
+/// (a row past the bound is never parsed twice). A row's own JSON fields (rows
+/// without a shape) count [`JSON_GROWTH`] times their length: parsed, a byte of JSON
+/// such as `[0,0,0]` can take tens of bytes of `serde_json::Value`.
+fn held_bytes(r: &rusqlite::Row) -> Result<usize> {
+    const JSON_GROWTH: usize = 64;
+    let mut bytes = 0;
+    for column in [0, 2, 4, 7, 8, 9, 10, 11] {
+        bytes += r.get_ref(column)?.as_bytes().map_or(0, <[u8]>::len);
+    }
+    let json = r.get_ref(12)?.as_bytes().map_or(0, <[u8]>::len);
+    Ok(bytes + JSON_GROWTH * json)
 }
 
 fn each_of(

@@ -348,7 +348,8 @@ fn reads_fields(section: &str) -> bool {
 /// (then its `fields` are empty, unless the view reads them by name).
 fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -> RowView<'a> {
     let shape = match shape {
-        Some(shape) if reads_fields(&item.section) => {
+        // A raw row's view is its fields' value itself.
+        Some(shape) if item.is_raw || reads_fields(&item.section) => {
             item.fields = shape.to_map(item);
             None
         }

@@ -13,7 +13,7 @@ use crate::store::archiver::{AddError, SnapshotBuilder, SnapshotInfo};
 use crate::store::manifest::Source;
 use crate::store::names::{self, RawPaths};
 use crate::store::{workers, StoreError, Vault};
-use crate::tiktok::export::{Export, Finding, ParseReport};
+use crate::tiktok::export::{Export, Finding, ParseReport, Section};
 use crate::tiktok::fetch::profile::valid_username;
 use crate::tiktok::fetch::watch::profile_page as watch_profile_page;
 use crate::tiktok::fetch::{FetchConfig, Target};
@@ -384,9 +384,9 @@ fn plan_media(
     })
 }
 
-/// Opens and fully parses an export, discarding the records: the check that it can
-/// be catalogued, made before the vault is touched.
-/// The same pass collects the links of the lists to download.
+/// Opens and reads an export through (see [`Export::skim`]): the check that it can
+/// be catalogued, made before the vault is touched. The same pass collects the links
+/// of the lists to download.
 ///
 /// An export identical to the account's newest catalogued one (by its BLAKE3) is not
 /// parsed: its report and the links to download come from the catalogue.
@@ -422,12 +422,22 @@ fn check_export(
         ));
     }
     drop(conn);
-    let report = export
-        .parse(&mut |r| {
-            targets.extend(download::export_target(&r, lists));
-            Ok(())
-        })
+    // The catalogue parses the export in full inside the commit: this look builds only
+    // the rows of the lists to download, unless the export needs a full parse to say
+    // what is wrong with it.
+    let wanted = |s: &Section| lists.iter().any(|l| l.section() == *s);
+    let skimmed = export
+        .skim(&wanted, &mut collect(&mut targets, lists))
         .map_err(input)?;
+    let report = match skimmed {
+        Some(report) => report,
+        None => {
+            targets.clear();
+            export
+                .parse_placed(&mut collect(&mut targets, lists))
+                .map_err(input)?
+        }
+    };
     Ok((
         CheckedExport {
             export,
@@ -437,6 +447,17 @@ fn check_export(
         },
         targets,
     ))
+}
+
+/// A sink adding the download targets of `lists` among an export's records.
+fn collect<'t>(
+    targets: &'t mut Vec<Target>,
+    lists: &'t [ExportList],
+) -> impl FnMut(crate::tiktok::export::Record) -> std::result::Result<(), String> + 't {
+    move |r| {
+        targets.extend(download::export_target(&r, lists));
+        Ok(())
+    }
 }
 
 /// The username `--profile` names, without a leading `@`; anything but a username is
@@ -543,10 +564,17 @@ fn export_notes(report: &ParseReport) -> Vec<String> {
 /// Adds files on every core: each worker chunks and hashes its own file while the
 /// packing thread writes.
 fn add_files(builder: &SnapshotBuilder, planned: &[Planned]) -> Result<()> {
+    let order: Vec<usize> = (0..planned.len()).collect();
     workers::run(
-        planned,
+        &order,
         || Ok(()),
-        |_, p| {
+        |_, &i| {
+            // Workers take files in order: the next one's first bytes arrive from
+            // the disk while this one is hashed.
+            if let Some(next) = planned.get(i + 1) {
+                builder.prefetch_file(&next.path, &next.fs_path);
+            }
+            let p = &planned[i];
             builder
                 .add_file(&p.path, &p.fs_path, p.kind, p.item_id.clone())
                 .map(drop)

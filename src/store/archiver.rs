@@ -547,33 +547,46 @@ impl<'v> SnapshotBuilder<'v> {
             path: fs_path.display().to_string(),
             source,
         };
-        let mut file = File::open(fs_path).map_err(source)?;
+        let file = File::open(fs_path).map_err(source)?;
         let meta = file.metadata().map_err(source)?;
-        let mtime_ns = manifest::mtime_ns(meta.mtime(), meta.mtime_nsec());
-        if !self.rehash {
-            if let Some(p) = self.parent.get(path) {
-                if p.size == meta.len()
-                    && p.mtime_ns == Some(mtime_ns)
-                    && p.inode == Some(meta.ino())
-                {
-                    (self.on_bytes)(p.size);
-                    return Ok(self.push(Entry {
-                        kind: kind.to_string(),
-                        item_id,
-                        ..p.clone()
-                    }));
-                }
-            }
+        if let Some(p) = self.unchanged(path, &meta) {
+            (self.on_bytes)(p.size);
+            return Ok(self.push(Entry {
+                kind: kind.to_string(),
+                item_id,
+                ..p.clone()
+            }));
         }
-        page_cache::read_sequentially(&file);
+        let mtime_ns = manifest::mtime_ns(meta.mtime(), meta.mtime_nsec());
         self.stream(
             path,
-            &mut file,
+            &mut page_cache::ReadAhead::new(&file),
             kind,
             item_id,
             Some(mtime_ns),
             Some(meta.ino()),
         )
+    }
+
+    /// Starts fetching the file [`add_file`](Self::add_file) will read next into the
+    /// page cache, unless it is unchanged (then it will not be read at all).
+    pub fn prefetch_file(&self, path: &str, fs_path: &Path) {
+        match std::fs::metadata(fs_path) {
+            Ok(meta) if self.unchanged(path, &meta).is_none() => page_cache::prefetch(fs_path),
+            _ => {}
+        }
+    }
+
+    /// The parent snapshot's entry for `path` when the file on disk still has its size,
+    /// mtime and inode.
+    fn unchanged(&self, path: &str, meta: &std::fs::Metadata) -> Option<&Entry> {
+        if self.rehash {
+            return None;
+        }
+        let p = self.parent.get(path)?;
+        let mtime_ns = manifest::mtime_ns(meta.mtime(), meta.mtime_nsec());
+        (p.size == meta.len() && p.mtime_ns == Some(mtime_ns) && p.inode == Some(meta.ino()))
+            .then_some(p)
     }
 
     /// Adds a file from any stream (a download, an archive member).

@@ -27,6 +27,14 @@ impl VideoLink {
             VideoLink::Short { .. } => None,
         }
     }
+
+    /// The post id, when the link carries one, without a copy.
+    pub fn into_id(self) -> Option<String> {
+        match self {
+            VideoLink::Post { id, .. } => Some(id),
+            VideoLink::Short { .. } => None,
+        }
+    }
 }
 
 /// Hosts whose pages are TikTok's own (the downloader redirects exactly these to a
@@ -54,14 +62,25 @@ pub fn parse(link: &str) -> Option<VideoLink> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let host = host.to_ascii_lowercase();
-    // Query and fragment never carry the id in any known form.
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-
+    // Every row of an export passes here: no allocation for the usual lower-case host.
+    let host: std::borrow::Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    };
     if !is_tiktok_host(&host) {
         return None;
     }
+    // Query and fragment never carry the id in any known form. No form needs more
+    // than the first four segments.
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let mut segments = [""; 4];
+    let mut n = 0;
+    for s in path.split('/').filter(|s| !s.is_empty()).take(4) {
+        segments[n] = s;
+        n += 1;
+    }
+    let segments = &segments[..n];
 
     if host == "vm.tiktok.com" || host == "vt.tiktok.com" {
         return segments.first().map(|_| VideoLink::Short {
@@ -69,7 +88,7 @@ pub fn parse(link: &str) -> Option<VideoLink> {
         });
     }
 
-    match segments.as_slice() {
+    match segments {
         // tiktok.com/@user/video/ID, /@user/photo/ID, /@/video/ID
         [user, kind @ ("video" | "photo"), id, ..] if user.starts_with('@') => {
             let user = user.trim_start_matches('@');

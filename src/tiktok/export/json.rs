@@ -22,55 +22,57 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use super::bounded::{self, Budget};
+use super::bulk::Bulk;
 use super::layout::{self, Layout};
 use super::lenient::{self, Lenient, Pos};
 use super::record::{self, norm, Section, PATH_SEP};
 use super::{Emitter, ExportError, Finding};
 
-/// Parses one JSON export file from `reader`, emitting every record it can read.
-/// `file` names the file in messages. Damage past the first key is reported in the
-/// emitter's findings, not as an error: what came before it is kept.
+/// The blocks the fast reader works in.
+const BLOCK: usize = 1 << 16;
+
+/// Parses one JSON export file from `reader` the fast way (see `bulk.rs`), emitting
+/// every record it can read. `file` names the file in messages. Returns the layout,
+/// or None when something was found that needs its place in the file (damage, a
+/// repair, a capped value): the records are all emitted then, and [`parse`] over the
+/// same file gives the findings (and the error, when nothing in it is readable).
+pub(crate) fn parse_fast(
+    reader: &mut dyn Read,
+    file: &str,
+    em: &mut Emitter<'_>,
+) -> Result<Option<Layout>, ExportError> {
+    let unplaced = Cell::new(Pos::default());
+    let inner = BufReader::with_capacity(BLOCK, reader);
+    let mut bulk = Bulk::new(inner).map_err(io_error(file))?;
+    let capped = em.capped.len();
+    let mut cursor = Cursor::new(em, file, &unplaced);
+    // A std BufReader itself, not a reference to one: serde reads a byte at a time,
+    // and std serves that from the buffer only for the BufReader type.
+    let result = walk(BufReader::with_capacity(BLOCK, &mut bulk), &mut cursor);
+    match result {
+        Err(e) => stopped(&mut cursor, &e).map(|()| None),
+        Ok(()) if bulk.repaired() || cursor.em.capped.len() > capped => Ok(None),
+        Ok(()) => Ok(Some(layout::json_layout(&cursor.top))),
+    }
+}
+
+/// Parses one JSON export file from `reader` placing every byte (see `lenient.rs`),
+/// emitting every record it can read. `file` names the file in messages. Damage past
+/// the first key is reported in the emitter's findings, not as an error: what came
+/// before it is kept.
 pub(crate) fn parse(
     reader: &mut dyn Read,
     file: &str,
     em: &mut Emitter<'_>,
 ) -> Result<Layout, ExportError> {
     let last = Cell::new(Pos::default());
-    let io_error = |source| ExportError::Io {
-        path: file.to_string(),
-        source,
-    };
-    let mut input = Lenient::new(BufReader::new(reader), &last).map_err(io_error)?;
-    let mut cursor = Cursor {
-        em,
-        path: Vec::new(),
-        top: Vec::new(),
-        file,
-        last: &last,
-    };
-    let result = {
-        let mut de = serde_json::Deserializer::from_reader(&mut input);
-        Walk {
-            cur: &mut cursor,
-            place: Place::Root,
-        }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-    };
-    let Err(e) = result else {
+    let mut input = Lenient::new(BufReader::new(reader), &last).map_err(io_error(file))?;
+    let mut cursor = Cursor::new(em, file, &last);
+    let Err(e) = walk(&mut input, &mut cursor) else {
         note_repairs(&input, file, cursor.em, None);
         return Ok(layout::json_layout(&cursor.top));
     };
-    if let Some(message) = cursor.em.failed.take() {
-        return Err(ExportError::Sink {
-            file: file.to_string(),
-            key_path: cursor.key_path(),
-            message,
-        });
-    }
-    if e.is_io() {
-        return Err(io_error(io::Error::other(e.to_string())));
-    }
+    stopped(&mut cursor, &e)?;
     let at = if e.is_eof() {
         last.get()
     } else {
@@ -103,7 +105,10 @@ pub(crate) fn parse(
              it came. Download the export again to get the rest"
         )
     } else {
-        let rest = input.drain().map_err(io_error)?.saturating_sub(at.offset);
+        let rest = input
+            .drain()
+            .map_err(io_error(file))?
+            .saturating_sub(at.offset);
         format!(
             "malformed JSON {inside} ({detail}): the remaining {rest} bytes of the file, from \
              here, were not catalogued; the file is stored as it came. It was changed after \
@@ -112,6 +117,40 @@ pub(crate) fn parse(
     };
     cursor.em.damage.push(finding(file, at, what));
     Ok(layout::json_layout(&cursor.top))
+}
+
+fn io_error(file: &str) -> impl Fn(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: file.to_string(),
+        source,
+    }
+}
+
+/// Walks the whole export from `input`.
+fn walk<R: Read>(input: R, cursor: &mut Cursor<'_, '_>) -> serde_json::Result<()> {
+    let mut de = serde_json::Deserializer::from_reader(input);
+    Walk {
+        cur: cursor,
+        place: Place::Root,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+}
+
+/// The errors that end a parse wherever they happened: the sink's, and failing to
+/// read. Anything else is the export's damage, for the caller to place.
+fn stopped(cursor: &mut Cursor<'_, '_>, e: &serde_json::Error) -> Result<(), ExportError> {
+    if let Some(message) = cursor.em.failed.take() {
+        return Err(ExportError::Sink {
+            file: cursor.file.to_string(),
+            key_path: cursor.key_path(),
+            message,
+        });
+    }
+    if e.is_io() {
+        return Err(io_error(cursor.file)(io::Error::other(e.to_string())));
+    }
+    Ok(())
 }
 
 fn finding(file: &str, at: Pos, what: String) -> Finding {
@@ -166,7 +205,17 @@ struct Cursor<'c, 's> {
     last: &'c Cell<Pos>,
 }
 
-impl Cursor<'_, '_> {
+impl<'c, 's> Cursor<'c, 's> {
+    fn new(em: &'c mut Emitter<'s>, file: &'c str, last: &'c Cell<Pos>) -> Self {
+        Cursor {
+            em,
+            path: Vec::new(),
+            top: Vec::new(),
+            file,
+            last,
+        }
+    }
+
     fn key_path(&self) -> String {
         self.path.join(PATH_SEP)
     }
@@ -252,6 +301,24 @@ impl<'de> DeserializeSeed<'de> for Capped<'_, '_, '_> {
             self.0.note_cut(at);
         }
         Ok((value, budget.cut))
+    }
+}
+
+/// Reads one row no one asked for, checked as [`Capped`] reads it, keeping nothing;
+/// a row that may have been cut is noted so, which sends the caller to a full parse.
+struct Skimmed<'w, 'c, 's>(&'w mut Cursor<'c, 's>);
+
+impl<'de> DeserializeSeed<'de> for Skimmed<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let at = self.0.here();
+        let mut budget = Budget::new();
+        budget.skim().deserialize(d)?;
+        if budget.spent() {
+            self.0.note_cut(at);
+        }
+        Ok(())
     }
 }
 
@@ -384,6 +451,10 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
                 return cur.keep_raw(v, cut);
             }
         };
+        if !cur.em.builds(&section) {
+            while seq.next_element_seed(Skimmed(&mut *cur))?.is_some() {}
+            return Ok(());
+        }
         // One element at a time: this loop is what keeps memory flat.
         while let Some(value) = seq.next_element_seed(Capped(&mut *cur))? {
             cur.row(&section, value, partner.as_deref())?;

@@ -180,17 +180,8 @@ impl<'l, R: BufRead> Lenient<'l, R> {
         Some((b, at, repair))
     }
 
-    /// Follows escapes inside a string; true when `b` is the quote that ends it.
     fn ends_string(&mut self, b: u8) -> bool {
-        if self.escaped {
-            self.escaped = false;
-            false
-        } else if b == b'\\' {
-            self.escaped = true;
-            false
-        } else {
-            b == b'"'
-        }
+        ends_string(&mut self.escaped, b)
     }
 
     fn advance(&mut self, b: u8) -> Pos {
@@ -246,6 +237,20 @@ impl<'l, R: BufRead> Lenient<'l, R> {
                 None => {}
             }
         }
+    }
+}
+
+/// Follows escapes inside a string (`escaped`: the last byte was an escaping
+/// backslash); true when `b` is the quote that ends it.
+pub(crate) fn ends_string(escaped: &mut bool, b: u8) -> bool {
+    if *escaped {
+        *escaped = false;
+        false
+    } else if b == b'\\' {
+        *escaped = true;
+        false
+    } else {
+        b == b'"'
     }
 }
 

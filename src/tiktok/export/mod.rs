@@ -14,6 +14,7 @@
 //! - `open.rs`: sources, ZIP safety and decompression limits
 //! - `json.rs`: the streaming JSON walker
 //! - `lenient.rs`: the byte stream under it: positions, trailing commas, long strings
+//! - `bulk.rs`: the same byte stream, fast, without positions (read first)
 //! - `bounded.rs`: rows and verbatim sections within a byte budget
 //! - `txt.rs`: the TXT layout
 //! - `layout.rs`: where each section lives in each layout
@@ -21,6 +22,7 @@
 //! - `dates.rs`: export dates
 
 mod bounded;
+mod bulk;
 mod dates;
 mod json;
 mod layout;
@@ -267,25 +269,29 @@ impl Export {
         &self,
         sink: &mut dyn FnMut(Record) -> Result<(), String>,
     ) -> Result<ParseReport, ExportError> {
-        let mut em = Emitter {
-            sink,
-            records: 0,
-            understood: Vec::new(),
-            kept_raw: Vec::new(),
-            account: None,
-            failed: None,
-            damage: Vec::new(),
-            capped: Vec::new(),
-        };
+        self.parse_as(sink, true)
+    }
+
+    /// [`Export::parse`] reading a JSON file through the exact reader alone: for an
+    /// export known to have findings ([`Export::skim`] said None), which `parse`
+    /// would read fast first for nothing.
+    pub fn parse_placed(
+        &self,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<ParseReport, ExportError> {
+        self.parse_as(sink, false)
+    }
+
+    /// [`Export::parse`]; `fast` false reads a JSON file through the exact reader
+    /// alone.
+    fn parse_as(
+        &self,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+        fast: bool,
+    ) -> Result<ParseReport, ExportError> {
+        let mut em = Emitter::new(sink);
         let layout = match &self.kind {
-            Kind::Json(wanted) => {
-                let mut layout = Layout::Json2020;
-                self.source.each(&|n| n == wanted, &mut |name, reader| {
-                    layout = json::parse(reader, &self.source.display(name), &mut em)?;
-                    Ok(())
-                })?;
-                layout
-            }
+            Kind::Json(wanted) => self.parse_json(wanted, &mut em, fast)?,
             Kind::Txt => {
                 self.source.each(&is_txt, &mut |name, reader| {
                     txt::parse(name, reader, &self.source.display(name), &mut em)
@@ -293,15 +299,78 @@ impl Export {
                 Layout::Txt
             }
         };
-        Ok(ParseReport {
-            layout,
-            account: em.account,
-            records: em.records,
-            understood: em.understood,
-            kept_raw: em.kept_raw,
-            damage: em.damage,
-            capped: em.capped,
-        })
+        Ok(em.report(layout))
+    }
+}
+
+impl Export {
+    /// Reads the JSON file `wanted` fast (see `bulk.rs`), then again placing every
+    /// byte when the findings need places: the records come from the first read, the
+    /// findings from the second, which drops its records (they are the same).
+    fn parse_json(
+        &self,
+        wanted: &str,
+        em: &mut Emitter<'_>,
+        fast: bool,
+    ) -> Result<Layout, ExportError> {
+        let want = |n: &str| n == wanted;
+        let exact = |em: &mut Emitter<'_>| {
+            let mut layout = Layout::Json2020;
+            self.source.each(&want, &mut |name, reader| {
+                layout = json::parse(reader, &self.source.display(name), em)?;
+                Ok(())
+            })?;
+            Ok(layout)
+        };
+        if !fast {
+            return exact(em);
+        }
+        if let Some(layout) = self.read_fast(wanted, em)? {
+            return Ok(layout);
+        }
+        let mut drop = |_| Ok(());
+        let mut findings = Emitter::new(&mut drop);
+        let layout = exact(&mut findings)?;
+        em.damage = findings.damage;
+        em.capped = findings.capped;
+        Ok(layout)
+    }
+}
+
+impl Export {
+    /// Reads the JSON file `wanted` fast: its layout, or None when a finding needs a
+    /// place (the records are all emitted either way).
+    fn read_fast(&self, wanted: &str, em: &mut Emitter<'_>) -> Result<Option<Layout>, ExportError> {
+        let mut layout = None;
+        let mut placed = true;
+        self.source.each(&|n| n == wanted, &mut |name, reader| {
+            layout = json::parse_fast(reader, &self.source.display(name), em)?;
+            placed &= layout.is_some();
+            Ok(())
+        })?;
+        Ok(placed.then_some(layout.unwrap_or(Layout::Json2020)))
+    }
+
+    /// A cheaper [`Export::parse`] for a look before cataloguing: only the records of
+    /// the sections `wanted` keeps (and the profile's) are built and streamed to
+    /// `sink`; the other rows are read and checked as `parse` checks them, but not
+    /// built. The report is what `parse` gives but for `records` (those streamed).
+    /// None when the export is not as TikTok makes it (damage, repairs, values past
+    /// the catalogue's caps: their findings need a full parse), or is not JSON: call
+    /// [`Export::parse_placed`] then, after dropping what the sink was given.
+    pub fn skim(
+        &self,
+        wanted: &dyn Fn(&Section) -> bool,
+        sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<Option<ParseReport>, ExportError> {
+        let Kind::Json(name) = &self.kind else {
+            return Ok(None);
+        };
+        let mut em = Emitter::new(sink);
+        em.wanted = Some(wanted);
+        Ok(self
+            .read_fast(name, &mut em)?
+            .map(|layout| em.report(layout)))
     }
 }
 
@@ -316,13 +385,50 @@ pub(crate) struct Emitter<'s> {
     failed: Option<String>,
     damage: Vec<Finding>,
     capped: Vec<Finding>,
+    /// The sections whose rows are built and streamed; None: all of them.
+    wanted: Option<&'s dyn Fn(&Section) -> bool>,
 }
 
-impl Emitter<'_> {
+impl<'s> Emitter<'s> {
+    fn new(sink: &'s mut dyn FnMut(Record) -> Result<(), String>) -> Self {
+        Emitter {
+            sink,
+            records: 0,
+            understood: Vec::new(),
+            kept_raw: Vec::new(),
+            account: None,
+            failed: None,
+            damage: Vec::new(),
+            capped: Vec::new(),
+            wanted: None,
+        }
+    }
+
+    fn report(self, layout: Layout) -> ParseReport {
+        ParseReport {
+            layout,
+            account: self.account,
+            records: self.records,
+            understood: self.understood,
+            kept_raw: self.kept_raw,
+            damage: self.damage,
+            capped: self.capped,
+        }
+    }
+
+    /// True when the rows of `section` are built and streamed (the profile always is:
+    /// it names the account).
+    fn builds(&self, section: &Section) -> bool {
+        *section == Section::Profile || self.wanted.is_none_or(|w| w(section))
+    }
+
     fn emit(&mut self, rec: Record) -> Result<(), String> {
         // The account is the export's own profile username, the first one seen.
         if rec.section == Section::Profile && self.account.is_none() {
             self.account = rec.username.clone();
+        }
+        if !self.builds(&rec.section) {
+            return Ok(());
         }
         match (self.sink)(rec) {
             Ok(()) => {

@@ -117,6 +117,13 @@ pub const PATH_SEP: &str = " › ";
 /// vary between years and between the JSON and TXT layouts (`SearchTerm`,
 /// `Search Term:`, `HashTag Link::`).
 pub fn norm(key: &str) -> String {
+    // Keys are ASCII but for the rare user-named one; the catalogue norms every row's.
+    if key.is_ascii() {
+        let mut out = String::with_capacity(key.len());
+        let kept = key.bytes().filter(u8::is_ascii_alphanumeric);
+        out.extend(kept.map(|b| char::from(b.to_ascii_lowercase())));
+        return out;
+    }
     key.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
@@ -154,12 +161,31 @@ pub fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// The first wanted key (normalised) that holds a value; `keys` are the row's keys
-/// normalised once, beside their values.
-fn first(keys: &[(String, &Value)], wanted: &[&str]) -> Option<String> {
+/// True when `key` normalises to `wanted` (see [`norm`]), without building the
+/// normalised key: every row of a watch history passes here.
+fn norm_is(key: &str, wanted: &str) -> bool {
+    if key.is_ascii() {
+        let mut left = wanted.bytes();
+        return key
+            .bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .all(|b| left.next() == Some(b.to_ascii_lowercase()))
+            && left.next().is_none();
+    }
+    let mut left = wanted.chars();
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .all(|c| left.next() == Some(c))
+        && left.next().is_none()
+}
+
+/// The first wanted key (normalised) that holds a value.
+fn first(fields: &Map<String, Value>, wanted: &[&str]) -> Option<String> {
     wanted.iter().find_map(|w| {
-        keys.iter()
-            .find(|(k, _)| k == w)
+        fields
+            .iter()
+            .find(|(k, _)| norm_is(k, w))
             .and_then(|(_, v)| present(v))
     })
 }
@@ -195,17 +221,15 @@ fn text_keys(section: &Section) -> &'static [&'static str] {
 
 /// Builds a record from a row's original keys and values.
 pub fn build(section: Section, fields: Map<String, Value>) -> Record {
-    // Every row of a watch history passes here: normalise its keys once.
-    let keys: Vec<(String, &Value)> = fields.iter().map(|(k, v)| (norm(k), v)).collect();
-    let date = first(&keys, DATE_KEYS).and_then(|d| dates::parse(&d));
-    let mut link = first(&keys, LINK_KEYS);
-    let username = first(&keys, USER_KEYS);
-    let text = first(&keys, text_keys(&section));
+    let keys = &fields;
+    let date = first(keys, DATE_KEYS).and_then(dates::parse_owned);
+    let mut link = first(keys, LINK_KEYS);
+    let username = first(keys, USER_KEYS);
+    let text = first(keys, text_keys(&section));
     let from = match section {
-        Section::OffTikTok => first(&keys, &["event", "eventname", "action"]),
-        _ => first(&keys, &["from", "sender"]),
+        Section::OffTikTok => first(keys, &["event", "eventname", "action"]),
+        _ => first(keys, &["from", "sender"]),
     };
-    drop(keys);
     let mut parsed = link.as_deref().and_then(links::parse);
     // A shared video in a direct message is a bare link as the content.
     if link.is_none() && section == Section::Messages {
@@ -214,7 +238,7 @@ pub fn build(section: Section, fields: Map<String, Value>) -> Record {
             link = parsed.is_some().then(|| t.to_string());
         }
     }
-    let video_id = parsed.and_then(|l| l.id().map(str::to_string));
+    let video_id = parsed.and_then(links::VideoLink::into_id);
     Record {
         section,
         date,
@@ -253,12 +277,14 @@ pub fn entries(section: Section, mut fields: Map<String, Value>) -> impl Iterato
 
 /// The records one row of `section` makes: itself, or in a keyed section (settings)
 /// one per entry.
-pub fn records(section: &Section, fields: Map<String, Value>) -> Vec<Record> {
-    if section.is_keyed() {
-        entries(section.clone(), fields).collect()
+pub fn records(section: &Section, fields: Map<String, Value>) -> impl Iterator<Item = Record> {
+    // Without a list per row: nearly every row makes one record.
+    let (one, keyed) = if section.is_keyed() {
+        (None, Some(entries(section.clone(), fields)))
     } else {
-        vec![build(section.clone(), fields)]
-    }
+        (Some(build(section.clone(), fields)), None)
+    };
+    one.into_iter().chain(keyed.into_iter().flatten())
 }
 
 /// The partner's name from a chat's heading, the same rule for both layouts: JSON's
@@ -303,12 +329,13 @@ mod tests {
     #[test]
     fn a_cut_keyed_map_marks_its_entries_and_adds_no_row() {
         let fields = obj(json!({"Private Account": "On", "Allow DMs": "Friends", CUT_NOTE: "cut"}));
-        let recs = records(&Section::Settings, fields);
+        let recs: Vec<_> = records(&Section::Settings, fields).collect();
         let names: Vec<_> = recs.iter().map(|r| r.text.clone().unwrap()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(!names.iter().any(|n| n == CUT_NOTE), "{names:?}");
         assert!(recs.iter().all(|r| r.fields.contains_key(CUT_NOTE)));
-        let plain = records(&Section::Settings, obj(json!({"Private Account": "On"})));
+        let plain: Vec<_> =
+            records(&Section::Settings, obj(json!({"Private Account": "On"}))).collect();
         assert!(!plain[0].fields.contains_key(CUT_NOTE));
     }
 
@@ -332,6 +359,22 @@ mod tests {
         assert_eq!(norm("Search Term:"), "searchterm");
         assert_eq!(norm("HashTag Link::"), "hashtaglink");
         assert_eq!(norm(" UserName "), "username");
+        for key in [
+            "Search Term:",
+            "HashTag Link::",
+            " UserName ",
+            "Dátum",
+            "DATE",
+            "",
+            "a_b",
+        ] {
+            assert!(norm_is(key, &norm(key)), "{key}");
+            assert!(!norm_is(key, &format!("{}x", norm(key))), "{key}");
+            assert!(
+                norm(key).is_empty() || !norm_is(key, &norm(key)[1..]),
+                "{key}"
+            );
+        }
     }
 
     #[test]

@@ -15,17 +15,70 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Parses `path` as [`Export::parse`] does, after checking that reading it through
+/// the exact reader alone gives the same records and findings.
 fn parse_all(path: &Path) -> (ParseReport, Vec<Record>) {
-    let export = Export::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut records = Vec::new();
-    let report = export
-        .parse(&mut |r| {
-            records.push(r);
-            Ok(())
-        })
+    let (report, records) = both_ways(path);
+    let (report, records) = report
+        .map(|r| (r, records))
         .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
     assert_eq!(report.records, records.len() as u64);
     (report, records)
+}
+
+/// The parse of `path`, fast (and exact where a finding needs it) and exact alone,
+/// checked to agree: records, report, or error message.
+fn both_ways(path: &Path) -> (Result<ParseReport, String>, Vec<Record>) {
+    let export = Export::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let runs = [true, false].map(|fast| {
+        let mut records = Vec::new();
+        let mut sink = |r| {
+            records.push(r);
+            Ok(())
+        };
+        let report = if fast {
+            export.parse(&mut sink)
+        } else {
+            export.parse_placed(&mut sink)
+        };
+        (report.map_err(|e| e.to_string()), records)
+    });
+    assert!(
+        runs[0].1 == runs[1].1,
+        "{}: fast and exact records differ",
+        path.display()
+    );
+    assert_eq!(runs[0].0, runs[1].0, "{}: fast and exact", path.display());
+    let [fast, _] = runs;
+    check_skim(&export, &fast);
+    fast
+}
+
+/// [`Export::skim`] agrees with the full parse `full`: when it answers, the same
+/// report (but the count) and the same records of the sections asked for; and it
+/// answers for no export with findings.
+fn check_skim(export: &Export, full: &(Result<ParseReport, String>, Vec<Record>)) {
+    let wanted = |s: &Section| matches!(s, Section::Posts | Section::Favorites);
+    let mut records = Vec::new();
+    let skimmed = export.skim(&wanted, &mut |r| {
+        records.push(r);
+        Ok(())
+    });
+    let Some(mut report) = skimmed.unwrap() else {
+        return;
+    };
+    let want: Vec<&Record> = (full.1.iter())
+        .filter(|r| r.section == Section::Profile || wanted(&r.section))
+        .collect();
+    assert_eq!(records.iter().collect::<Vec<_>>(), want);
+    assert_eq!(report.records, want.len() as u64);
+    let full = full
+        .0
+        .as_ref()
+        .expect("a skim answers only for a readable export");
+    assert!(full.damage.is_empty() && full.capped.is_empty(), "{full:?}");
+    report.records = full.records;
+    assert_eq!(&report, full);
 }
 
 fn of<'a>(records: &'a [Record], section: &Section) -> Vec<&'a Record> {
@@ -581,6 +634,7 @@ fn a_file_with_nothing_readable_is_an_error() {
             .unwrap_err();
         assert!(matches!(err, ExportError::Json { .. }), "{text:?}: {err}");
         assert!(err.to_string().contains("user_data.json"), "{err}");
+        assert_eq!(both_ways(&path).0, Err(err.to_string()));
     }
 }
 
@@ -744,6 +798,76 @@ fn a_folder_without_an_export_is_refused() {
         Export::open(tmp.path()),
         Err(ExportError::NotAnExport { .. })
     ));
+}
+
+// ---- the fast reader against the exact one ----
+
+/// Damaged versions of `good`: cut at many places, a trailing comma before closing
+/// brackets, a stray byte, a byte order mark, a string past the cap, an escape cut.
+fn damaged_variants(good: &[u8]) -> Vec<Vec<u8>> {
+    let with = |at: usize, extra: &[u8]| [&good[..at], extra, &good[at..]].concat();
+    let mut out = vec![good.to_vec(), with(0, b"\xEF\xBB\xBF")];
+    for k in 1..40 {
+        out.push(good[..good.len() * k / 40].to_vec());
+    }
+    let closing = good
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b']' | b'}'));
+    for (at, _) in closing.step_by(5) {
+        out.push(with(at, b","));
+        out.push(with(at, b",\n  "));
+    }
+    for k in [0, 1, 7, 20, 33, 39] {
+        out.push(with(good.len() * k / 40, b"#"));
+        out.push(with(good.len() * k / 40, b",,"));
+    }
+    let long = "\u{e9}".repeat(lenient::STRING_CAP as usize / 2 + 7);
+    let quotes: Vec<usize> = (0..good.len()).filter(|&i| good[i] == b'"').collect();
+    for k in [0, 3, quotes.len() / 2, quotes.len() - 1] {
+        out.push(with(quotes[k] + 1, long.as_bytes()));
+    }
+    if let Some(at) = good.windows(2).position(|w| w == b"\\/") {
+        out.push(good[..at + 1].to_vec());
+    }
+    out
+}
+
+#[test]
+fn fast_and_exact_reads_agree_on_every_json_fixture_and_its_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let mut kinds = BTreeSet::new();
+    for rel in [
+        "json2020/user_data.json",
+        "json2024/user_data_tiktok.json",
+        "json2026/user_data_tiktok.json",
+        "pair/a/user_data_tiktok.json",
+        "pair/b/user_data_tiktok.json",
+    ] {
+        let good = std::fs::read(fixture(rel)).unwrap();
+        let skim = Export::open(&fixture(rel))
+            .unwrap()
+            .skim(&|_| false, &mut |_| Ok(()));
+        assert!(
+            skim.unwrap().is_some(),
+            "{rel}: an export as made is skimmed"
+        );
+        for bytes in damaged_variants(&good) {
+            std::fs::write(&path, &bytes).unwrap();
+            // both_ways fails the test on any difference.
+            let (report, _) = both_ways(&path);
+            kinds.insert(match report {
+                Err(_) => "unreadable",
+                Ok(r) if !r.capped.is_empty() => "capped",
+                Ok(r) if r.damage.iter().any(|d| d.what.contains("comma")) => "comma",
+                Ok(r) if !r.damage.is_empty() => "damaged",
+                Ok(_) => "clean",
+            });
+        }
+    }
+    let all = ["capped", "clean", "comma", "damaged", "unreadable"];
+    assert_eq!(kinds, all.into_iter().collect(), "every kind of input met");
 }
 
 // ---- streaming ----
