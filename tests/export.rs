@@ -1150,6 +1150,7 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let before = views(&env);
     let db = env.vault().join("vault.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(SCHEMA_7_SEARCH_TRIGGER).unwrap();
     conn.execute_batch(
         "DROP INDEX export_items_by_date;
          UPDATE export_items SET key = unhex(hex(key) || hex(randomblob(8)));
@@ -1166,7 +1167,7 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
     let key_index = number("SELECT count(*) FROM sqlite_master WHERE name = 'export_items_by_key'");
     let long_keys = number("SELECT count(*) FROM export_items WHERE length(key) != 8");
     drop(conn);
-    assert_eq!((version, key_index, long_keys), (7, 0, 0));
+    assert_eq!((version, key_index, long_keys), (8, 0, 0));
     assert_eq!(views(&env), before);
     check_pair_diff(&before[4]);
 
@@ -1189,4 +1190,115 @@ fn a_catalogue_at_schema_6_upgrades_and_reads_the_same() {
         before[2],
         "the likes are A's again"
     );
+}
+
+/// A vault at schema 7 (the search index fed by a trigger at every item insert)
+/// upgrades to 8 (ingest feeds it once a version): the trigger is gone, and search
+/// finds the rows catalogued before the upgrade and after, the index holding exactly
+/// what the trigger would have put in it.
+#[test]
+fn a_catalogue_at_schema_7_upgrades_and_searches_old_and_new_rows() {
+    let env = Env::new();
+    let dl = env.path("downloads/user_data_tiktok.json");
+    let a_bytes = fs::read(fixture("pair/a/user_data_tiktok.json")).unwrap();
+    write(&dl, &a_bytes);
+    snapshot_at(&env, &dl, "2026-06-01T10:00:00Z");
+    let db = env.vault().join("vault.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // Schema 7: its trigger, and every row written again through it.
+    conn.execute_batch(SCHEMA_7_SEARCH_TRIGGER).unwrap();
+    conn.execute_batch(
+        "CREATE TEMP TABLE old_items AS SELECT * FROM export_items;
+         DELETE FROM export_items;
+         INSERT INTO export_items SELECT * FROM old_items;
+         DROP TABLE old_items;
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    env.ok(&["stats"]);
+    let number = |sql: &str| -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(number("PRAGMA user_version"), 8);
+    assert_eq!(
+        number("SELECT count(*) FROM sqlite_master WHERE name = 'export_search_insert'"),
+        0
+    );
+    write(
+        &dl,
+        &fs::read(fixture("pair/b/user_data_tiktok.json")).unwrap(),
+    );
+    snapshot_at(&env, &dl, "2026-11-01T10:00:00Z");
+    let found = |word: &str| -> Vec<String> {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT i.text FROM export_search JOIN export_items i ON i.id = export_search.rowid
+                 WHERE export_search MATCH ?1 ORDER BY i.id",
+            )
+            .unwrap();
+        stmt.query_map([word], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    // Old: A's caption and comments, catalogued before the upgrade; new: B's
+    // message, after.
+    let spelt = [
+        "that spelt loaf 😍",
+        "Spelt & honey #sourdough",
+        "spelt loaf",
+    ];
+    assert_eq!(found("spelt"), spelt);
+    assert_eq!(found("flour"), ["what flour do you use?"]);
+    assert_search_index_exact(&db);
+    // Back to A: what B removed comes back as new items, indexed once each.
+    write(&dl, &a_bytes);
+    snapshot_at(&env, &dl, "2026-12-01T10:00:00Z");
+    // The bio B replaced, and its return as a new row.
+    let bio = "Sourdough every Sunday 🍞 | Lisbon";
+    assert_eq!(found("sunday"), [bio, bio]);
+    assert_eq!(
+        found("spelt"),
+        spelt,
+        "rows still open are not indexed twice"
+    );
+    assert_search_index_exact(&db);
+}
+
+/// What schemas 4 to 7 fed the search index with (dropped by 008).
+const SCHEMA_7_SEARCH_TRIGGER: &str = "
+    CREATE TRIGGER export_search_insert AFTER INSERT ON export_items
+    WHEN new.text IS NOT NULL AND new.is_raw = 0
+    BEGIN
+        INSERT INTO export_search(rowid, text) VALUES (new.id, new.text);
+    END;";
+
+/// The search index holds every word of every item with text that is not raw, once:
+/// term by term, what a fresh index of those rows holds.
+fn assert_search_index_exact(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE temp.fresh USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+         INSERT INTO fresh (rowid, text)
+             SELECT id, text FROM export_items WHERE text IS NOT NULL AND is_raw = 0;
+         CREATE VIRTUAL TABLE temp.kept USING fts5vocab(main, export_search, 'instance');
+         CREATE VIRTUAL TABLE temp.want USING fts5vocab(temp, fresh, 'instance');",
+    )
+    .unwrap();
+    let words = |table: &str| -> Vec<(String, i64, i64)> {
+        conn.prepare(&format!(
+            "SELECT term, doc, offset FROM {table} ORDER BY doc, offset, term"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    };
+    let (kept, want) = (words("kept"), words("want"));
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(kept, want);
 }

@@ -8,11 +8,13 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 use serde_json::{Map, Value};
 
 use crate::tiktok::export::{norm, Export, ParseReport, Record, Section};
 
+use super::date_text::DateText;
+use super::feed;
 use super::query::{self, Version, SHAPE_COLUMNS};
 use super::seen::Seen;
 use super::{layout_from_name, layout_name, Result};
@@ -60,21 +62,17 @@ pub fn ingest_in(
     // A heavy export inserts millions of rows in this one transaction: with SQLite's
     // default 2 MB cache, dirty pages spill to the log over and over.
     tx.execute_batch("PRAGMA cache_size = -32768")?;
-    let mut pass = Pass {
-        tx,
-        account: v.account,
-        seq,
-        position: 0,
-        shapes: Shapes::default(),
-        seen: Seen::default(),
-        claimed: Claimed::default(),
-    };
-    let report = export.parse(&mut |rec| {
-        pass.add(&rec).map_err(|e| e.to_string())?;
-        pass.position += 1;
+    let mut pass = Pass::new(tx, v.account, seq)?;
+    let report = feed::parse_beside(export, Derived::of, &mut |batch| {
+        pass.seen.warm(batch.iter().map(|d| &d.key));
+        for d in batch {
+            pass.add(d)?;
+            pass.position += 1;
+        }
         Ok(())
     })?;
     pass.close_gone()?;
+    pass.index_for_search()?;
     add_version(tx, v, seq, &report)?;
     Ok(report)
 }
@@ -184,7 +182,12 @@ const MAX_SHAPES: usize = 1024;
 
 /// The row shapes met in one ingest, by their keys' JSON (see `export_shapes`).
 #[derive(Default)]
-struct Shapes(HashMap<String, i64>);
+struct Shapes {
+    ids: HashMap<String, i64>,
+    /// The shape met last, as (original key, column index) pairs: a section's rows
+    /// nearly all share one, and comparing with it allocates nothing.
+    last: Option<(Vec<(String, usize)>, i64)>,
+}
 
 impl Shapes {
     /// The shape of `rec`: when every original field is a string that is exactly one
@@ -197,31 +200,83 @@ impl Shapes {
             rec.text.as_deref(),
             rec.from.as_deref(),
         ];
+        let column = |v: &Value| match v {
+            Value::String(s) => columns.iter().position(|c| *c == Some(s.as_str())),
+            _ => None,
+        };
+        if let Some((keys, id)) = &self.last {
+            let same = keys.len() == rec.fields.len()
+                && (rec.fields.iter().zip(keys))
+                    .all(|((k, v), (key, c))| k == key && column(v) == Some(*c));
+            if same {
+                return Ok(Some(*id));
+            }
+        }
         let mut keys = Vec::with_capacity(rec.fields.len());
         for (k, v) in &rec.fields {
-            let Value::String(s) = v else { return Ok(None) };
-            let Some(i) = columns.iter().position(|c| *c == Some(s.as_str())) else {
-                return Ok(None);
-            };
-            keys.push((k.as_str(), SHAPE_COLUMNS[i]));
+            let Some(c) = column(v) else { return Ok(None) };
+            keys.push((k.as_str(), c));
         }
-        let text = serde_json::to_string(&keys).expect("strings serialise");
-        if let Some(id) = self.0.get(&text) {
-            return Ok(Some(*id));
-        }
-        // Real exports have a handful of shapes; rows whose keys keep changing (a
-        // hostile or broken export) keep their JSON instead of growing this without end.
-        if self.0.len() >= MAX_SHAPES {
-            return Ok(None);
-        }
-        let id = tx
-            .prepare_cached(
-                "INSERT INTO export_shapes (keys) VALUES (?1)
-                 ON CONFLICT (keys) DO UPDATE SET keys = keys RETURNING id",
-            )?
-            .query_row([&text], |r| r.get(0))?;
-        self.0.insert(text, id);
+        let named: Vec<(&str, &str)> = keys.iter().map(|&(k, c)| (k, SHAPE_COLUMNS[c])).collect();
+        let text = serde_json::to_string(&named).expect("strings serialise");
+        let id = match self.ids.get(&text) {
+            Some(id) => *id,
+            // Real exports have a handful of shapes; rows whose keys keep changing (a
+            // hostile or broken export) keep their JSON instead of growing this without end.
+            None if self.ids.len() >= MAX_SHAPES => return Ok(None),
+            None => {
+                let id = tx
+                    .prepare_cached(
+                        "INSERT INTO export_shapes (keys) VALUES (?1)
+                         ON CONFLICT (keys) DO UPDATE SET keys = keys RETURNING id",
+                    )?
+                    .query_row([&text], |r| r.get(0))?;
+                self.ids.insert(text, id);
+                id
+            }
+        };
+        let keys = keys.into_iter().map(|(k, c)| (k.to_string(), c)).collect();
+        self.last = Some((keys, id));
         Ok(Some(id))
+    }
+}
+
+/// A record with what ingest works out from it alone, on the parser's thread.
+struct Derived {
+    rec: Record,
+    /// Its [`item_key`].
+    key: [u8; 8],
+    /// Its columns where they differ from what the others give back (see
+    /// schema/006_catalogue_compact.sql): the date's text unless the instant
+    /// written plainly, the link unless the video's share link.
+    date_raw: bool,
+    link: bool,
+    video_id: Sql,
+}
+
+impl Derived {
+    fn of(rec: Record) -> Derived {
+        let key = item_key(&rec);
+        let date_raw = rec
+            .date
+            .as_ref()
+            .is_some_and(|d| DateText::plain(d.utc).is_none_or(|t| t.as_str() != d.raw));
+        let link = rec.link.as_deref().is_some_and(|l| {
+            rec.video_id
+                .as_deref()
+                .is_none_or(|id| !query::is_share_link(l, id))
+        });
+        let video_id = rec
+            .video_id
+            .as_deref()
+            .map_or(Sql::Null, query::video_id_value);
+        Derived {
+            rec,
+            key,
+            date_raw,
+            link,
+            video_id,
+        }
     }
 }
 
@@ -235,6 +290,13 @@ struct Pass<'t> {
     seen: Seen,
     /// The open rows of earlier versions this export still holds (by id).
     claimed: Claimed,
+    /// The lowest and highest id of the rows added with text to search.
+    searchable: Option<(i64, i64)>,
+    /// Prepared once for the pass: finding them in the statement cache a row at a
+    /// time showed in the profile.
+    open: Statement<'t>,
+    earlier: Statement<'t>,
+    insert: Statement<'t>,
 }
 
 /// Finds an item by the date index (see schema/007_catalogue_ingest.sql): `?1`
@@ -245,9 +307,37 @@ struct Pass<'t> {
 const ITEM: &str = "export_items INDEXED BY export_items_by_date
      WHERE account = ?1 AND section = ?2 AND date_utc IS ?3 AND key = ?4";
 
-impl Pass<'_> {
-    fn add(&mut self, rec: &Record) -> Result<()> {
-        let key = item_key(rec);
+/// Open rows closed by one statement (their ids as a JSON array).
+const CLOSE_BATCH: usize = 4096;
+
+impl<'t> Pass<'t> {
+    fn new(tx: &'t Transaction<'t>, account: &'t str, seq: i64) -> Result<Pass<'t>> {
+        Ok(Pass {
+            tx,
+            account,
+            seq,
+            position: 0,
+            shapes: Shapes::default(),
+            seen: Seen::default(),
+            claimed: Claimed::default(),
+            searchable: None,
+            open: tx.prepare(&format!(
+                "SELECT id FROM {ITEM} AND occurrence = ?5 AND last_seq IS NULL AND first_seq < ?6"
+            ))?,
+            earlier: tx.prepare(&format!(
+                "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
+            ))?,
+            insert: tx.prepare(
+                "INSERT INTO export_items
+                 (account, section, is_raw, key, occurrence, first_seq, last_seq, position,
+                  date_raw, date_utc, date_assumed, video_id, link, username, text, sender, shape, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?,
+        })
+    }
+
+    fn add(&mut self, d: &Derived) -> Result<()> {
+        let (rec, key) = (&d.rec, d.key);
         let section = rec.section.name();
         let date = rec.date.as_ref();
         let utc = date.map(|d| d.utc);
@@ -261,11 +351,7 @@ impl Pass<'_> {
         // A first version has no open rows to find.
         if self.seq > 1 {
             let open: Option<i64> = self
-                .tx
-                .prepare_cached(&format!(
-                    "SELECT id FROM {ITEM} AND occurrence = ?5
-                     AND last_seq IS NULL AND first_seq < ?6"
-                ))?
+                .open
                 .query_row(
                     params![self.account, section, utc, &key[..], occurrence, self.seq],
                     |r| r.get(0),
@@ -276,58 +362,64 @@ impl Pass<'_> {
                 return Ok(());
             }
         }
-        // What the columns can give back exactly is not stored twice (see
-        // schema/006_catalogue_compact.sql).
-        let date_raw = date
-            .filter(|d| query::plain_date(d.utc).as_deref() != Some(d.raw.as_str()))
-            .map(|d| &d.raw);
-        let video_id = rec.video_id.as_deref().map(query::video_id_value);
-        let link = rec.link.as_deref().filter(|l| {
-            rec.video_id
-                .as_deref()
-                .is_none_or(|id| *l != query::share_link(id))
-        });
+        let date_raw = date.filter(|_| d.date_raw).map(|d| &d.raw);
+        let link = rec.link.as_deref().filter(|_| d.link);
         let shape = self.shapes.of(self.tx, rec)?;
         let fields = match shape {
             Some(_) => None,
             None => Some(serde_json::to_string(&rec.fields).expect("JSON maps serialise")),
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO export_items
-                 (account, section, is_raw, key, occurrence, first_seq, last_seq, position,
-                  date_raw, date_utc, date_assumed, video_id, link, username, text, sender, shape, fields)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?
-            .execute(params![
-                self.account,
-                section,
-                matches!(rec.section, Section::Raw(_)),
-                &key[..],
-                occurrence,
-                self.seq,
-                self.position,
-                date_raw,
-                utc,
-                date.map(|d| d.assumed_utc),
-                video_id.unwrap_or(Sql::Null),
-                link,
-                rec.username,
-                rec.text,
-                rec.from,
-                shape,
-                fields,
-            ])?;
+        self.insert.execute(params![
+            self.account,
+            section,
+            matches!(rec.section, Section::Raw(_)),
+            &key[..],
+            occurrence,
+            self.seq,
+            self.position,
+            date_raw,
+            utc,
+            date.map(|d| d.assumed_utc),
+            d.video_id,
+            link,
+            rec.username,
+            rec.text,
+            rec.from,
+            shape,
+            fields,
+        ])?;
+        if rec.text.is_some() && !matches!(rec.section, Section::Raw(_)) {
+            let id = self.tx.last_insert_rowid();
+            let (low, high) = self.searchable.get_or_insert((id, id));
+            (*low, *high) = ((*low).min(id), (*high).max(id));
+        }
+        Ok(())
+    }
+
+    /// Adds the text of the rows this pass added to the search index, in one
+    /// statement: a trigger doing it row by row made every insert a nested statement
+    /// with its own journal (see schema/008_catalogue_search.sql). Same rule as the
+    /// trigger: rows with text, not raw.
+    fn index_for_search(&self) -> Result<()> {
+        let Some((low, high)) = self.searchable else {
+            return Ok(());
+        };
+        self.tx.execute(
+            "INSERT INTO export_search (rowid, text)
+             SELECT id, text FROM export_items
+             WHERE id BETWEEN ?1 AND ?2 AND account = ?3 AND first_seq = ?4
+               AND text IS NOT NULL AND is_raw = 0",
+            params![low, high, self.account, self.seq],
+        )?;
         Ok(())
     }
 
     /// How many rows with this key the export has shown before: the ones this
     /// version added, and the open ones of earlier versions it claimed.
-    fn earlier(&self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT id, first_seq FROM {ITEM} AND last_seq IS NULL"
-        ))?;
-        let mut rows = stmt.query(params![self.account, section, utc, &key[..]])?;
+    fn earlier(&mut self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
+        let mut rows = self
+            .earlier
+            .query(params![self.account, section, utc, &key[..]])?;
         let mut n = 0;
         while let Some(r) = rows.next()? {
             let (id, first): (i64, i64) = (r.get(0)?, r.get(1)?);
@@ -352,11 +444,12 @@ impl Pass<'_> {
             .query_map(params![self.account, self.seq], |r| r.get(0))?
             .filter(|id| id.as_ref().map_or(true, |id| !self.claimed.contains(*id)))
             .collect::<rusqlite::Result<_>>()?;
-        let mut close = self
-            .tx
-            .prepare_cached("UPDATE export_items SET last_seq = ?2 WHERE id = ?1")?;
-        for id in gone {
-            close.execute(params![id, self.seq - 1])?;
+        // Thousands at a time: a statement a row cost more than the rows' writes.
+        let mut close = self.tx.prepare(
+            "UPDATE export_items SET last_seq = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+        )?;
+        for ids in gone.chunks(CLOSE_BATCH) {
+            close.execute(params![self.seq - 1, json(&ids)])?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 pub mod browse;
 mod date_text;
 pub mod diff;
+mod feed;
 pub mod forget;
 pub mod ingest;
 pub mod profile;

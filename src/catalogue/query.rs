@@ -88,12 +88,20 @@ pub(crate) fn item_columns(t: &str) -> String {
 /// The share link TikTok's exports give most rows; a row whose link is this one for
 /// its id stores no link.
 pub(crate) fn share_link(video_id: &str) -> String {
-    const HEAD: &str = "https://www.tiktokv.com/share/video/";
-    let mut link = String::with_capacity(HEAD.len() + video_id.len() + 1);
-    link.push_str(HEAD);
+    let mut link = String::with_capacity(SHARE_LINK.len() + video_id.len() + 1);
+    link.push_str(SHARE_LINK);
     link.push_str(video_id);
     link.push('/');
     link
+}
+
+const SHARE_LINK: &str = "https://www.tiktokv.com/share/video/";
+
+/// Whether `link` is [`share_link`] of `video_id` (without writing that out).
+pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
+    link.strip_prefix(SHARE_LINK)
+        .and_then(|l| l.strip_suffix('/'))
+        == Some(video_id)
 }
 
 /// A video id as stored: an integer when it is one, else its text (the column has

@@ -46,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "007_catalogue_ingest.sql",
         include_str!("../../../schema/007_catalogue_ingest.sql"),
     ),
+    (
+        "008_catalogue_search.sql",
+        include_str!("../../../schema/008_catalogue_search.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never
@@ -404,12 +408,13 @@ mod tests {
         let db = dir.path().join("vault.db");
         let keys = Keys::generate();
         let conn = open(&db, Some(&keys)).unwrap();
-        conn.execute(
+        // As ingest does: the row, then its text into the search index.
+        conn.execute_batch(
             "INSERT INTO export_items (account, section, is_raw, key, occurrence, first_seq,
              position, username, text, fields)
              VALUES ('acct', 'messages', 0, x'00', 0, 1, 0, 'bruno_secret_user',
-                     'a private loaf of rye', '{}')",
-            [],
+                     'a private loaf of rye', '{}');
+             INSERT INTO export_search (rowid, text) SELECT id, text FROM export_items;",
         )
         .unwrap();
         let found: i64 = conn
