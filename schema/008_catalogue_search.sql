@@ -8,7 +8,8 @@
 -- version added in a single statement after them (`catalogue::ingest`), with the same
 -- rule: rows with text that are not raw. The index holds exactly what it held.
 --
--- Deletes and text updates still go through their triggers (forget removes a few
--- rows at a time, and nothing rewrites a row's text).
+-- Deletes and text updates still go through their triggers: nothing rewrites a
+-- row's text, and deletes come only from `forget`, which is rare (forgetting an
+-- account's last snapshot removes all its rows, each through the trigger).
 
 DROP TRIGGER IF EXISTS export_search_insert;

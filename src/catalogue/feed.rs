@@ -11,28 +11,40 @@ use super::Result;
 
 /// Records a batch: enough that the channel's cost per record is small.
 const BATCH: usize = 256;
-/// Batches waiting for the caller at most, beyond the one each side holds.
+/// A batch goes as soon as its records weigh this much: a row may hold megabytes
+/// (up to the parser's cap), and a count alone would let a few batches of such rows
+/// hold gigabytes.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches waiting for the caller at most, beyond the one each side holds. At most
+/// `IN_FLIGHT + 3` batches exist (a spent one waits, records and all, for the
+/// parser's next send to free it), each within [`BATCH_BYTES`] or a single record.
 const IN_FLIGHT: usize = 4;
+/// The parse recurses once per level of a row's nesting (serde and the row's
+/// canonical form): the main thread's stack, not a spawned thread's 2 MiB default.
+const PARSER_STACK: usize = 8 << 20;
 
 /// Parses `export` on another thread, turning each record into a `T` there with
-/// `prepare` (work that needs no database), and hands them in export order to `sink`
-/// on this one, a batch at a time. The first error of `sink` stops the parse and is returned; otherwise
-/// the parse's own error, as `Export::parse` gives it. A panic on either thread
-/// unwinds through this call.
+/// `prepare` (work that needs no database) and `weigh`ing it (its bytes, about), and
+/// hands them in export order to `sink` on this one, a batch at a time. The first
+/// error of `sink` stops the parse at its next batch and is returned; otherwise the
+/// parse's own error, as `Export::parse` gives it, after the records before it. A
+/// panic on either thread unwinds through this call.
 ///
 /// The `T`s go back to the parser's thread to be dropped: freed on this one, the
 /// parser's allocations made the two threads queue on the allocator's lock.
 pub(super) fn parse_beside<T: Send>(
     export: &Export,
     prepare: impl Fn(Record) -> T + Sync,
+    weigh: impl Fn(&T) -> usize + Sync,
     sink: &mut dyn FnMut(&[T]) -> Result<()>,
 ) -> Result<ParseReport> {
     std::thread::scope(|scope| {
         let (batches, received) = crossbeam_channel::bounded::<Vec<T>>(IN_FLIGHT);
         let (give_back, spent) = crossbeam_channel::unbounded::<Vec<T>>();
-        let prepare = &prepare;
-        let parser = scope.spawn(move || {
+        let (prepare, weigh) = (&prepare, &weigh);
+        let parse = move || {
             let mut batch = Vec::with_capacity(BATCH);
+            let mut bytes = 0;
             let send = |batch: &mut Vec<T>| {
                 let mut next = None;
                 for mut old in spent.try_iter() {
@@ -46,19 +58,29 @@ pub(super) fn parse_beside<T: Send>(
                     .send(std::mem::replace(batch, next))
                     .map_err(|_| "the catalogue stopped".to_string())
             };
-            let report = export.parse(&mut |rec| {
-                batch.push(prepare(rec));
-                if batch.len() == BATCH {
+            let parsed = export.parse(&mut |rec| {
+                let t = prepare(rec);
+                bytes += weigh(&t);
+                batch.push(t);
+                if batch.len() == BATCH || bytes >= BATCH_BYTES {
                     send(&mut batch)?;
+                    bytes = 0;
                 }
                 Ok(())
-            })?;
+            });
             if !batch.is_empty() {
                 // Unsent only when the caller failed, and then its error is the one.
                 let _ = send(&mut batch);
             }
-            Ok::<_, crate::tiktok::export::ExportError>(report)
-        });
+            parsed
+        };
+        let parser = std::thread::Builder::new()
+            .name("export-parse".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, parse)
+            // As `Scope::spawn` does: a process that cannot start a thread is out of
+            // memory or threads, with nothing of this export written yet.
+            .expect("start the export's parse thread");
         let mut failed = None;
         for batch in &received {
             if let Err(e) = sink(&batch) {
@@ -115,15 +137,16 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let parser = std::thread::current().id();
+        let caller = std::thread::current().id();
         let mut got = Vec::new();
         let report = parse_beside(
             &export,
             |rec| (rec.link, std::thread::current().id()),
+            |_| 1,
             &mut |batch: &[(Option<String>, std::thread::ThreadId)]| {
                 assert!(batch.len() <= BATCH);
                 for (link, thread) in batch {
-                    assert_ne!(*thread, parser, "prepared on the parser's thread");
+                    assert_ne!(*thread, caller, "prepared on the parser's thread");
                     got.push(link.clone());
                 }
                 Ok(())
@@ -147,6 +170,7 @@ mod tests {
             |_| {
                 prepared.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             },
+            |_| 1,
             &mut |batch| {
                 n += batch.len();
                 if n > BATCH * 2 {
@@ -168,13 +192,74 @@ mod tests {
         );
     }
 
+    /// Rows of 300 KiB each go a few to a batch, not 256: what waits between the
+    /// threads is bounded in bytes, not only in batches.
     #[test]
-    fn a_parse_error_is_returned_after_the_records_before_it() {
+    fn heavy_rows_go_a_few_to_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "x".repeat(300 << 10);
+        let rows: Vec<serde_json::Value> = (0..40)
+            .map(|i| serde_json::json!({"date": format!("2024-01-01 00:00:{i:02}"), "comment": text}))
+            .collect();
+        let export = serde_json::json!({"Comment": {"Comments": {"CommentsList": rows}}});
+        let path = dir.path().join("user_data_tiktok.json");
+        std::fs::write(&path, export.to_string()).unwrap();
+        let export = Export::open(&path).unwrap();
+        let (mut batches, mut rows) = (0, 0);
+        parse_beside(
+            &export,
+            |rec| rec.text.map_or(0, |t| t.len()),
+            |len| *len,
+            &mut |batch: &[usize]| {
+                let bytes: usize = batch.iter().sum();
+                let last = batch.last().copied().unwrap_or(0);
+                assert!(
+                    bytes - last < BATCH_BYTES,
+                    "a batch of {} rows, {bytes} bytes, went on past {BATCH_BYTES}",
+                    batch.len()
+                );
+                batches += 1;
+                rows += batch.len();
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(rows, 40);
+        assert!(batches >= 10, "40 rows of 300 KiB in {batches} batches");
+    }
+
+    /// A row nested as deep as serde reads (128 levels) is keyed on the parser's
+    /// thread, whose stack is the main thread's size, in a debug build too.
+    #[test]
+    fn a_deeply_nested_row_is_read_on_the_parser_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let row = format!(r#"{{"date": "2024-01-01 00:00:00", "deep": {deep}}}"#);
+        let text = format!(r#"{{"Comment": {{"Comments": {{"CommentsList": [{row}]}}}}}}"#);
+        let path = dir.path().join("user_data_tiktok.json");
+        std::fs::write(&path, text).unwrap();
+        let export = Export::open(&path).unwrap();
+        let mut keys = Vec::new();
+        parse_beside(
+            &export,
+            |rec| super::super::ingest::item_key(&rec).0,
+            |_| 8,
+            &mut |batch: &[[u8; 8]]| {
+                keys.extend_from_slice(batch);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 1);
+    }
+
+    #[test]
+    fn a_parse_error_is_returned() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("user_data_tiktok.json");
         std::fs::write(&path, "not json at all").unwrap();
         let export = Export::open(&path).unwrap();
-        let err = parse_beside(&export, |_| (), &mut |_| Ok(())).unwrap_err();
+        let err = parse_beside(&export, |_| (), |_| 0, &mut |_| Ok(())).unwrap_err();
         assert!(
             matches!(err, CatalogueError::Export(ExportError::Json { .. })),
             "{err}"
@@ -186,6 +271,11 @@ mod tests {
     fn a_panic_on_the_parser_thread_reaches_the_caller() {
         let dir = tempfile::tempdir().unwrap();
         let export = likes(dir.path(), 10);
-        let _ = parse_beside(&export, |_| panic!("parser bug"), &mut |_: &[()]| Ok(()));
+        let _ = parse_beside(
+            &export,
+            |_| panic!("parser bug"),
+            |_| 0,
+            &mut |_: &[()]| Ok(()),
+        );
     }
 }

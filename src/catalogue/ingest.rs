@@ -63,7 +63,7 @@ pub fn ingest_in(
     // default 2 MB cache, dirty pages spill to the log over and over.
     tx.execute_batch("PRAGMA cache_size = -32768")?;
     let mut pass = Pass::new(tx, v.account, seq)?;
-    let report = feed::parse_beside(export, Derived::of, &mut |batch| {
+    let report = feed::parse_beside(export, Derived::of, |d| d.bytes, &mut |batch| {
         pass.seen.warm(batch.iter().map(|d| &d.key));
         for d in batch {
             pass.add(d)?;
@@ -246,22 +246,24 @@ struct Derived {
     rec: Record,
     /// Its [`item_key`].
     key: [u8; 8],
-    /// Its columns where they differ from what the others give back (see
-    /// schema/006_catalogue_compact.sql): the date's text unless the instant
-    /// written plainly, the link unless the video's share link.
-    date_raw: bool,
-    link: bool,
+    /// What the record weighs, about: its canonical form's length and its texts.
+    bytes: usize,
+    /// Whether its columns must be kept because they differ from what the others give
+    /// back (see schema/006_catalogue_compact.sql): the date's text unless it is the
+    /// instant written plainly, the link unless it is the video's share link.
+    keep_date_text: bool,
+    keep_link: bool,
     video_id: Sql,
 }
 
 impl Derived {
     fn of(rec: Record) -> Derived {
-        let key = item_key(&rec);
-        let date_raw = rec
+        let (key, canonical) = item_key(&rec);
+        let keep_date_text = rec
             .date
             .as_ref()
             .is_some_and(|d| DateText::plain(d.utc).is_none_or(|t| t.as_str() != d.raw));
-        let link = rec.link.as_deref().is_some_and(|l| {
+        let keep_link = rec.link.as_deref().is_some_and(|l| {
             rec.video_id
                 .as_deref()
                 .is_none_or(|id| !query::is_share_link(l, id))
@@ -270,11 +272,14 @@ impl Derived {
             .video_id
             .as_deref()
             .map_or(Sql::Null, query::video_id_value);
+        let texts = [&rec.text, &rec.link, &rec.username, &rec.from];
+        let bytes = canonical + texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>();
         Derived {
             rec,
             key,
-            date_raw,
-            link,
+            bytes,
+            keep_date_text,
+            keep_link,
             video_id,
         }
     }
@@ -290,6 +295,9 @@ struct Pass<'t> {
     seen: Seen,
     /// The open rows of earlier versions this export still holds (by id).
     claimed: Claimed,
+    /// How often the export has shown each key (with its instant) that the seen-filter
+    /// flagged: only repeats and the filter's rare false alarms.
+    repeats: HashMap<([u8; 8], Option<i64>), i64>,
     /// The lowest and highest id of the rows added with text to search.
     searchable: Option<(i64, i64)>,
     /// Prepared once for the pass: finding them in the statement cache a row at a
@@ -307,6 +315,15 @@ struct Pass<'t> {
 const ITEM: &str = "export_items INDEXED BY export_items_by_date
      WHERE account = ?1 AND section = ?2 AND date_utc IS ?3 AND key = ?4";
 
+/// The rows one pass added with text to search (`?1`..`?2` its lowest and highest
+/// id, `?3` account, `?4` version). Read by id range, named: left to choose, SQLite
+/// walked the date index over every row of the account (80× slower on a vault of
+/// a million rows), which grows with the vault, not with the change.
+const SEARCHABLE: &str = "INSERT INTO export_search (rowid, text)
+     SELECT id, text FROM export_items NOT INDEXED
+     WHERE id BETWEEN ?1 AND ?2 AND account = ?3 AND first_seq = ?4
+       AND text IS NOT NULL AND is_raw = 0";
+
 /// Open rows closed by one statement (their ids as a JSON array).
 const CLOSE_BATCH: usize = 4096;
 
@@ -320,6 +337,7 @@ impl<'t> Pass<'t> {
             shapes: Shapes::default(),
             seen: Seen::default(),
             claimed: Claimed::default(),
+            repeats: HashMap::new(),
             searchable: None,
             open: tx.prepare(&format!(
                 "SELECT id FROM {ITEM} AND occurrence = ?5 AND last_seq IS NULL AND first_seq < ?6"
@@ -346,7 +364,7 @@ impl<'t> Pass<'t> {
         let occurrence = if self.seen.first_time(&key) {
             0
         } else {
-            self.earlier(section, utc, &key)?
+            self.occurrence(section, utc, &key)?
         };
         // A first version has no open rows to find.
         if self.seq > 1 {
@@ -362,8 +380,8 @@ impl<'t> Pass<'t> {
                 return Ok(());
             }
         }
-        let date_raw = date.filter(|_| d.date_raw).map(|d| &d.raw);
-        let link = rec.link.as_deref().filter(|_| d.link);
+        let date_raw = date.filter(|_| d.keep_date_text).map(|date| &date.raw);
+        let link = rec.link.as_deref().filter(|_| d.keep_link);
         let shape = self.shapes.of(self.tx, rec)?;
         let fields = match shape {
             Some(_) => None,
@@ -404,14 +422,21 @@ impl<'t> Pass<'t> {
         let Some((low, high)) = self.searchable else {
             return Ok(());
         };
-        self.tx.execute(
-            "INSERT INTO export_search (rowid, text)
-             SELECT id, text FROM export_items
-             WHERE id BETWEEN ?1 AND ?2 AND account = ?3 AND first_seq = ?4
-               AND text IS NOT NULL AND is_raw = 0",
-            params![low, high, self.account, self.seq],
-        )?;
+        self.tx.execute(SEARCHABLE, params![low, high, self.account, self.seq])?;
         Ok(())
+    }
+
+    /// How many rows with this key the export has shown before. The first time the
+    /// filter flags a key, SQL counts them ([`Pass::earlier`]); from then on a count
+    /// in memory does: a row repeated n times costs n lookups, not n².
+    fn occurrence(&mut self, section: &str, utc: Option<i64>, key: &[u8; 8]) -> Result<i64> {
+        let n = match self.repeats.get(&(*key, utc)) {
+            Some(&n) => n,
+            None => self.earlier(section, utc, key)?,
+        };
+        // Each meeting claims an open row or adds one: the next meets one more.
+        self.repeats.insert((*key, utc), n + 1);
+        Ok(n)
     }
 
     /// How many rows with this key the export has shown before: the ones this
@@ -495,8 +520,8 @@ impl Claimed {
 /// which comes from the chat's key, not from the row. The first 8 bytes are kept:
 /// an item is only ever looked up by its account, section and date with its key
 /// (schema/007_catalogue_ingest.sql), so two rows would have to share all of them and
-/// 64 bits of hash to be confused.
-pub fn item_key(rec: &Record) -> [u8; 8] {
+/// 64 bits of hash to be confused. Also gives the canonical form's length.
+pub fn item_key(rec: &Record) -> ([u8; 8], usize) {
     let mut h = blake3::Hasher::new();
     h.update(rec.section.name().as_bytes());
     h.update(&[0]);
@@ -504,44 +529,51 @@ pub fn item_key(rec: &Record) -> [u8; 8] {
         h.update(rec.username.as_deref().unwrap_or("").as_bytes());
         h.update(&[0]);
     }
-    let mut canonical = String::new();
+    let mut canonical = Vec::with_capacity(256);
     write_canonical_map(&rec.fields, &mut canonical);
-    h.update(canonical.as_bytes());
+    h.update(&canonical);
     let mut key = [0; 8];
     key.copy_from_slice(&h.finalize().as_bytes()[..8]);
-    key
+    (key, canonical.len())
 }
 
-fn write_canonical_map(map: &Map<String, Value>, out: &mut String) {
+/// The canonical form: compact JSON, keys normalised and sorted. Stored keys were
+/// made from these exact bytes, so they must never change.
+fn write_canonical_map(map: &Map<String, Value>, out: &mut Vec<u8>) {
     let mut keys: Vec<(String, &String)> = map.keys().map(|k| (norm(k), k)).collect();
     keys.sort();
-    out.push('{');
+    out.push(b'{');
     for (i, (n, k)) in keys.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&Value::String(n.clone()).to_string());
-        out.push(':');
+        compact(n, out);
+        out.push(b':');
         write_canonical(&map[*k], out);
     }
-    out.push('}');
+    out.push(b'}');
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(m) => write_canonical_map(m, out),
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => compact(scalar, out),
     }
+}
+
+/// serde_json's compact form, written in place (as `Value::to_string` gives it).
+fn compact<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("JSON text and scalars write to memory");
 }
 
 #[cfg(test)]
@@ -584,9 +616,9 @@ mod tests {
             json!({"link": "x", "date": "2024-01-01 00:00:00"}),
             None,
         );
-        assert_eq!(item_key(&a), item_key(&b));
-        assert_ne!(item_key(&a), item_key(&c));
-        assert_ne!(item_key(&a), item_key(&d));
+        assert_eq!(item_key(&a).0, item_key(&b).0);
+        assert_ne!(item_key(&a).0, item_key(&c).0);
+        assert_ne!(item_key(&a).0, item_key(&d).0);
     }
 
     #[test]
@@ -594,7 +626,7 @@ mod tests {
         let m = json!({"Date": "2024-01-01 00:00:00", "From": "me", "Content": "hi"});
         let a = record(Section::Messages, m.clone(), Some("ann"));
         let b = record(Section::Messages, m, Some("bob"));
-        assert_ne!(item_key(&a), item_key(&b));
+        assert_ne!(item_key(&a).0, item_key(&b).0);
     }
 
     /// Exact duplicate rows (TikTok repeats a watch-history row when a video is
@@ -643,5 +675,63 @@ mod tests {
             )
             .unwrap();
         assert_eq!(total, 4, "an unchanged export adds no rows");
+    }
+
+    /// The search index is filled from the rows a pass added, found by their ids,
+    /// not by walking every row of the account through an index.
+    #[test]
+    fn the_search_index_reads_only_the_rows_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = crate::store::Vault::init(&dir.path().join("v")).unwrap();
+        let conn = vault.connect().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SEARCHABLE}"))
+            .unwrap()
+            .query_map(params![1, 2, "acc", 1], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH export_items USING INTEGER PRIMARY KEY"),
+            "{plan}"
+        );
+    }
+
+    /// Stored keys were made from the canonical form as `Value::to_string` wrote
+    /// each key and scalar: the form written in place must be the same bytes, or every
+    /// catalogued row would look new (and its old self gone) at the next snapshot.
+    #[test]
+    fn the_canonical_form_is_the_bytes_keys_were_made_from() {
+        fn reference(value: &Value) -> String {
+            match value {
+                Value::Object(m) => {
+                    let mut keys: Vec<(String, &String)> = m.keys().map(|k| (norm(k), k)).collect();
+                    keys.sort();
+                    let parts: Vec<String> = keys
+                        .iter()
+                        .map(|(n, k)| format!("{}:{}", Value::String(n.clone()), reference(&m[*k])))
+                        .collect();
+                    format!("{{{}}}", parts.join(","))
+                }
+                Value::Array(a) => {
+                    let parts: Vec<String> = a.iter().map(reference).collect();
+                    format!("[{}]", parts.join(","))
+                }
+                scalar => scalar.to_string(),
+            }
+        }
+        let row = json!({
+            "Date": "2024-01-01 00:00:00",
+            "Quote \"and\" slash \\ and \u{1} and é 😀": "tab\tnewline\n\u{7f}",
+            "Numbers": [0, -1, 1.5, 1e300, 18446744073709551615u64, -9223372036854775808i64],
+            "Nested": {"b": null, "A": true, "c": [false, {"Z": "</script>"}]},
+            "Empty": {},
+            "Nothing": []
+        });
+        let Value::Object(map) = &row else { unreachable!() };
+        let mut out = Vec::new();
+        write_canonical_map(map, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), reference(&row));
     }
 }
