@@ -85,6 +85,7 @@ use rand::RngCore;
 use super::chunker::Hash;
 use super::codec::Codec;
 use super::crypto::{self, seal, Keys};
+use super::page_cache::WriteBehind;
 
 pub const PACK_MAGIC: &[u8; 8] = b"TTVPACK1";
 const BLOB_MAGIC: &[u8; 4] = b"TTB1";
@@ -350,7 +351,7 @@ pub struct PackWriter {
     packs_dir: PathBuf,
     id: String,
     tmp_path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<WriteBehind>,
     len: u64,
     entries: Vec<BlobEntry>,
     /// Set in an encrypted vault: the pack is written sealed (version 2).
@@ -378,7 +379,7 @@ impl PackWriter {
             .mode(0o600)
             .open(&tmp_path)
             .map_err(io_err(&tmp_path))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = BufWriter::with_capacity(1 << 20, WriteBehind::new(file));
         let magic = if keys.is_some() {
             SEALED_PACK_MAGIC
         } else {
@@ -496,7 +497,8 @@ impl PackWriter {
         let file = self
             .out
             .into_inner()
-            .map_err(|e| io_err(&tmp)(e.into_error()))?;
+            .map_err(|e| io_err(&tmp)(e.into_error()))?
+            .into_inner();
         file.sync_all().map_err(io_err(&tmp))?;
         drop(file);
         let size = self.len + (trailer.len() + FOOTER_LEN) as u64;

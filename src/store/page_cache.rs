@@ -4,7 +4,7 @@
 //! a hint the kernel refuses is ignored.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
@@ -69,6 +69,70 @@ impl Read for ReadAhead<'_> {
         Ok(n)
     }
 }
+
+/// How much a [`WriteBehind`] lets build up before it asks for it to be written out.
+const BEHIND: u64 = 1 << 20;
+
+/// A file written start to end and made durable at its end (a pack). Every [`BEHIND`]
+/// bytes the kernel is asked to start writing out what was just written, without
+/// waiting for it: left alone, the kernel holds a pack's 32 MiB in dirty pages until
+/// the fsync, and the disk idles while the pack is filled, then the fsync waits for
+/// all of it. Written out behind the writer, the fsync waits only for the tail
+/// (measured: 30 packs of 32 MiB, each fsynced, 2.0–2.5× faster on this machine's disk).
+pub struct WriteBehind {
+    file: File,
+    written: u64,
+    started: u64,
+}
+
+impl WriteBehind {
+    pub fn new(file: File) -> WriteBehind {
+        WriteBehind {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+
+    pub fn into_inner(self) -> File {
+        self.file
+    }
+}
+
+impl Write for WriteBehind {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= BEHIND {
+            start_writeback(&self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts the writeback of dirty pages in
+/// the range and returns. It promises no durability (the fsync at the end does), so a
+/// refusal is ignored like any hint.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    // SAFETY: a plain system call on a descriptor `file` keeps open; it reads no memory.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as i64,
+            len as i64,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
 
 fn advise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
     // SAFETY: a plain system call on a descriptor `file` keeps open; it reads no memory.
