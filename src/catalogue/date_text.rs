@@ -133,12 +133,6 @@ impl std::fmt::Write for DateText {
     }
 }
 
-/// [`DateText::plain`] as a `String`: how exports that give no zone write a date;
-/// a row whose date is its instant written so stores no date text.
-pub(crate) fn plain_date(utc: i64) -> Option<String> {
-    DateText::plain(utc).map(|t| t.as_str().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use crate::store::snapshots::Snapshot;
@@ -14,7 +15,7 @@ use crate::tiktok::export::{Record, Timestamp};
 
 use super::{CatalogueError, Result};
 
-pub(crate) use super::date_text::plain_date;
+use super::date_text::DateText;
 
 /// One export version of an account.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,7 +30,7 @@ pub struct Version {
 }
 
 /// One catalogue row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Item {
     pub section: String,
     pub is_raw: bool,
@@ -85,19 +86,11 @@ pub(crate) fn item_columns(t: &str) -> String {
     )
 }
 
-/// The share link TikTok's exports give most rows; a row whose link is this one for
-/// its id stores no link.
-pub(crate) fn share_link(video_id: &str) -> String {
-    let mut link = String::with_capacity(SHARE_LINK.len() + video_id.len() + 1);
-    link.push_str(SHARE_LINK);
-    link.push_str(video_id);
-    link.push('/');
-    link
-}
-
+/// The share link TikTok's exports give most rows (this, the video id, `/`); a row
+/// whose link is this one for its id stores no link.
 const SHARE_LINK: &str = "https://www.tiktokv.com/share/video/";
 
-/// Whether `link` is [`share_link`] of `video_id` (without writing that out).
+/// Whether `link` is the share link of `video_id` (without writing that out).
 pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
     link.strip_prefix(SHARE_LINK)
         .and_then(|l| l.strip_suffix('/'))
@@ -110,15 +103,6 @@ pub(crate) fn video_id_value(id: &str) -> rusqlite::types::Value {
     match id.parse::<i64>() {
         Ok(n) if n.to_string() == id => rusqlite::types::Value::Integer(n),
         _ => rusqlite::types::Value::Text(id.to_string()),
-    }
-}
-
-fn video_id_text(value: rusqlite::types::Value) -> Option<String> {
-    use rusqlite::types::Value as Sql;
-    match value {
-        Sql::Integer(n) => Some(n.to_string()),
-        Sql::Text(t) => Some(t),
-        _ => None,
     }
 }
 
@@ -173,6 +157,46 @@ impl Shape {
 /// The most shapes an [`ItemReader`] keeps parsed: a real export has a handful.
 const MAX_SHAPES: usize = 1024;
 
+/// How many columns [`item_columns`] names.
+const ITEM_COLUMNS: usize = 13;
+
+/// The [`item_columns`] of one row, each read from SQLite once: every read of a
+/// column asks SQLite its type again, and reading a row twice (its size, then its
+/// item) showed in the profile of `show likes --json`.
+pub(crate) struct Cells<'r>([ValueRef<'r>; ITEM_COLUMNS]);
+
+impl<'r> Cells<'r> {
+    pub(crate) fn of(r: &'r Row) -> rusqlite::Result<Cells<'r>> {
+        let mut cells = [ValueRef::Null; ITEM_COLUMNS];
+        for (n, cell) in cells.iter_mut().enumerate() {
+            *cell = r.get_ref(n)?;
+        }
+        Ok(Cells(cells))
+    }
+
+    /// Column `n` as `T`, with the error `Row::get` gives for a cell of another type.
+    fn get<T: rusqlite::types::FromSql>(&self, n: usize) -> rusqlite::Result<T> {
+        T::column_result(self.0[n]).map_err(|e| self.error(n, e))
+    }
+
+    /// Text column `n` (None for null).
+    fn text(&self, n: usize) -> rusqlite::Result<Option<&'r str>> {
+        self.0[n].as_str_or_null().map_err(|e| self.error(n, e))
+    }
+
+    fn error(&self, n: usize, e: rusqlite::types::FromSqlError) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(n, self.0[n].data_type(), Box::new(e))
+    }
+}
+
+/// `slot` set to `parts` joined, the String it holds reused: a walk fills one
+/// [`Item`] per row, and a few allocations per row were a tenth of `show`'s time.
+fn put(slot: &mut Option<String>, parts: &[&str]) {
+    let text = slot.get_or_insert_with(String::new);
+    text.clear();
+    parts.iter().for_each(|p| text.push_str(p));
+}
+
 /// Reads [`Item`]s from rows of [`item_columns`], each shape read and parsed once
 /// per reader rather than once per row.
 pub(crate) struct ItemReader<'c> {
@@ -190,44 +214,66 @@ impl<'c> ItemReader<'c> {
 
     /// A row's item, its original fields filled in whichever way they are kept.
     pub(crate) fn item(&mut self, r: &Row) -> rusqlite::Result<Item> {
-        let (mut item, shape) = self.parts(r)?;
-        if let Some(shape) = shape {
+        let mut item = Item::default();
+        if let Some(shape) = self.fill(&mut item, &Cells::of(r)?)? {
             item.fields = shape.to_map(&item);
         }
         Ok(item)
     }
 
-    /// A row's item and, when it keeps no JSON of its own, its shape, with
-    /// `fields` left empty: a view writes the fields straight from the shape.
-    pub(crate) fn parts(&mut self, r: &Row) -> rusqlite::Result<(Item, Option<Rc<Shape>>)> {
-        let video_id = video_id_text(r.get(7)?);
-        let date_utc: Option<i64> = r.get(5)?;
-        let link: Option<String> = r.get(8)?;
-        let date_raw: Option<String> = r.get(4)?;
-        let (fields, shape) = match r.get_ref(12)? {
-            ValueRef::Integer(id) => (Map::new(), Some(self.shape(id)?)),
+    /// Fills `item` with a row's columns, reusing the buffers it holds, and gives
+    /// the row's shape when it keeps no JSON of its own; `fields` is then left
+    /// empty: a view writes the fields straight from the shape.
+    pub(crate) fn fill(
+        &mut self,
+        item: &mut Item,
+        cells: &Cells,
+    ) -> rusqlite::Result<Option<Rc<Shape>>> {
+        let section = cells.text(0)?.unwrap_or_default();
+        item.section.clear();
+        item.section.push_str(section);
+        item.is_raw = cells.get(1)?;
+        let key = cells.0[2].as_blob().map_err(|e| cells.error(2, e))?;
+        item.key.clear();
+        item.key.extend_from_slice(key);
+        item.occurrence = cells.get(3)?;
+        item.date_utc = cells.get(5)?;
+        item.date_assumed = cells.get(6)?;
+        match cells.0[7] {
+            ValueRef::Integer(n) => {
+                let id = item.video_id.get_or_insert_with(String::new);
+                id.clear();
+                // Writing to a String does not fail.
+                let _ = write!(id, "{n}");
+            }
+            ValueRef::Text(_) => put(&mut item.video_id, &[cells.text(7)?.unwrap_or_default()]),
+            _ => item.video_id = None,
+        }
+        match (cells.text(4)?, item.date_utc.and_then(DateText::plain)) {
+            (Some(raw), _) => put(&mut item.date_raw, &[raw]),
+            (None, Some(plain)) => put(&mut item.date_raw, &[plain.as_str()]),
+            (None, None) => item.date_raw = None,
+        }
+        match (cells.text(8)?, &item.video_id) {
+            (Some(link), _) => put(&mut item.link, &[link]),
+            (None, Some(id)) => put(&mut item.link, &[SHARE_LINK, id, "/"]),
+            (None, None) => item.link = None,
+        }
+        item.username = cells.get(9)?;
+        item.text = cells.get(10)?;
+        item.sender = cells.get(11)?;
+        let shape = match cells.0[12] {
+            ValueRef::Integer(id) => Some(self.shape(id)?),
+            _ => None,
+        };
+        item.fields = match cells.0[12] {
             ValueRef::Text(json) => match serde_json::from_slice(json) {
-                Ok(Value::Object(m)) => (m, None),
-                _ => (Map::new(), None),
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
             },
-            _ => (Map::new(), None),
+            _ => Map::new(),
         };
-        let item = Item {
-            section: r.get(0)?,
-            is_raw: r.get(1)?,
-            key: r.get(2)?,
-            occurrence: r.get(3)?,
-            date_raw: date_raw.or_else(|| date_utc.and_then(plain_date)),
-            date_utc,
-            date_assumed: r.get(6)?,
-            link: link.or_else(|| video_id.as_deref().map(share_link)),
-            video_id,
-            username: r.get(9)?,
-            text: r.get(10)?,
-            sender: r.get(11)?,
-            fields,
-        };
-        Ok((item, shape))
+        Ok(shape)
     }
 
     /// Shape `id`, read once; an id with no shape has no fields.
@@ -316,7 +362,8 @@ pub(crate) fn each_item(
     section: &str,
     f: &mut dyn FnMut(Item) -> Result<()>,
 ) -> Result<()> {
-    each_part(conn, v, section, &mut |mut item, shape| {
+    each_part(conn, v, section, &mut |item, shape| {
+        let mut item = std::mem::take(item);
         if let Some(shape) = shape {
             item.fields = shape.to_map(&item);
         }
@@ -324,13 +371,17 @@ pub(crate) fn each_item(
     })
 }
 
-/// As [`each_item`], a row that keeps no JSON of its own given with its shape and
-/// its `fields` left empty (see [`ItemReader::parts`]).
+/// Each row's item lent to `f` (its buffers are reused for a later row), a row that
+/// keeps no JSON of its own given with its shape and its `fields` left empty (see
+/// [`ItemReader::fill`]).
+type PartFn<'f> = dyn FnMut(&mut Item, Option<&Shape>) -> Result<()> + 'f;
+
+/// As [`each_item`], each row lent as [`PartFn`] says.
 pub(crate) fn each_part(
     conn: &Connection,
     v: &Version,
     section: &str,
-    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+    f: &mut PartFn,
 ) -> Result<()> {
     each_part_tied(conn, v, section, MAX_TIED, f)
 }
@@ -358,7 +409,7 @@ fn each_part_tied(
     v: &Version,
     section: &str,
     max_tied: Tie,
-    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+    f: &mut PartFn,
 ) -> Result<()> {
     if section == "raw" {
         let sql = format!(
@@ -399,71 +450,76 @@ fn each_dated(
     v: &Version,
     section: &str,
     max_tied: Tie,
-    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+    f: &mut PartFn,
 ) -> Result<()> {
     let mut stmt = conn.prepare(&section_walk("date_utc IS NOT NULL ORDER BY date_utc DESC"))?;
     let mut rows = stmt.query(params![v.account, v.seq, section])?;
     let mut read = ItemReader::new(conn);
     let mut tied: Vec<Tied> = Vec::new();
+    // Items given out, kept to be filled again (at most `max_tied.rows`).
+    let mut spare: Vec<Item> = Vec::new();
     let mut held = 0;
     // An instant with too many rows to hold, which SQLite sorted.
     let mut sorted: Option<i64> = None;
-    let flush = |tied: &mut Vec<Tied>, f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>| {
+    let flush = |tied: &mut Vec<Tied>, spare: &mut Vec<Item>, f: &mut PartFn| {
         tied.sort_unstable_by_key(|t| t.0);
-        tied.drain(..)
-            .try_for_each(|(_, item, shape)| f(item, shape.as_deref()))
+        tied.drain(..).try_for_each(|(_, mut item, shape)| {
+            f(&mut item, shape.as_deref())?;
+            spare.push(item);
+            Ok(())
+        })
     };
     while let Some(r) = rows.next()? {
-        let date: i64 = r.get(5)?;
+        let cells = Cells::of(r)?;
+        let date: i64 = cells.get(5)?;
         if sorted == Some(date) {
             continue;
         }
         if tied.first().is_some_and(|t| t.1.date_utc != Some(date)) {
-            flush(&mut tied, f)?;
+            flush(&mut tied, &mut spare, f)?;
             held = 0;
         }
         let place = (std::cmp::Reverse(r.get(13)?), r.get(14)?, r.get(15)?);
-        held += held_bytes(r)?;
+        held += held_bytes(&cells);
         if tied.len() == max_tied.rows || held > max_tied.bytes {
-            tied.clear();
+            spare.extend(tied.drain(..).map(|t| t.1));
             held = 0;
             sorted = Some(date);
             let sql = section_walk(&format!("date_utc = ?4 ORDER BY {TIE_ORDER}"));
             each_of(conn, &sql, params![v.account, v.seq, section, date], f)?;
             continue;
         }
-        let (item, shape) = read.parts(r)?;
+        let mut item = spare.pop().unwrap_or_default();
+        let shape = read.fill(&mut item, &cells)?;
         tied.push((place, item, shape));
     }
-    flush(&mut tied, f)
+    flush(&mut tied, &mut spare, f)
 }
 
-/// What holding row `r` costs, counted from its cells before anything is parsed
+/// What holding a row costs, counted from its cells before anything is parsed
 /// (a row past the bound is never parsed twice). A row's own JSON fields (rows
 /// without a shape) count [`JSON_GROWTH`] times their length: parsed, a byte of JSON
 /// such as `[0,0,0]` can take tens of bytes of `serde_json::Value`.
-fn held_bytes(r: &rusqlite::Row) -> Result<usize> {
+fn held_bytes(cells: &Cells) -> usize {
     const JSON_GROWTH: usize = 64;
-    let mut bytes = 0;
-    for column in [0, 2, 4, 7, 8, 9, 10, 11] {
-        bytes += r.get_ref(column)?.as_bytes().map_or(0, <[u8]>::len);
-    }
-    let json = r.get_ref(12)?.as_bytes().map_or(0, <[u8]>::len);
-    Ok(bytes + JSON_GROWTH * json)
+    let bytes = |column: usize| cells.0[column].as_bytes().map_or(0, <[u8]>::len);
+    let text: usize = [0, 2, 4, 7, 8, 9, 10, 11].into_iter().map(bytes).sum();
+    text + JSON_GROWTH * bytes(12)
 }
 
 fn each_of(
     conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
-    f: &mut dyn FnMut(Item, Option<&Shape>) -> Result<()>,
+    f: &mut PartFn,
 ) -> Result<()> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query(args)?;
     let mut read = ItemReader::new(conn);
+    let mut item = Item::default();
     while let Some(r) = rows.next()? {
-        let (item, shape) = read.parts(r)?;
-        f(item, shape.as_deref())?;
+        let shape = read.fill(&mut item, &Cells::of(r)?)?;
+        f(&mut item, shape.as_deref())?;
     }
     Ok(())
 }
@@ -656,7 +712,7 @@ mod tests {
             each_part_tied(&conn, &v, "likes", max_tied, &mut |item, shape| {
                 let n = u32::from_be_bytes(item.key[..].try_into().unwrap());
                 let fields = match shape {
-                    Some(shape) => shape.to_map(&item),
+                    Some(shape) => shape.to_map(item),
                     None => item.fields.clone(),
                 };
                 let expected = match n % 2 {
@@ -664,7 +720,7 @@ mod tests {
                     _ => json!({"n": 1}),
                 };
                 assert_eq!(Value::Object(fields), expected, "row {n}");
-                got.push(item.key);
+                got.push(item.key.clone());
                 Ok(())
             })
             .unwrap();

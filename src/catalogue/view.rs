@@ -478,8 +478,8 @@ pub fn each_row(
         archived,
         members,
     };
-    query::each_part(conn, v, section, &mut |mut item, shape| {
-        f(&row_view(&mut item, shape, &cx))
+    query::each_part(conn, v, section, &mut |item, shape| {
+        f(&row_view(item, shape, &cx))
     })
 }
 
