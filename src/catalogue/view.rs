@@ -325,9 +325,42 @@ impl Cell<'_> {
     }
 }
 
+/// The most cells a row's view has (a device's has 13).
+const MAX_CELLS: usize = 16;
+
+/// A row's view's keys in order, each with its value, kept on the stack: a list
+/// allocated for each row showed in the profile of `show likes --json`.
+struct Cells<'a> {
+    cells: [(&'static str, Cell<'a>); MAX_CELLS],
+    len: usize,
+}
+
+impl<'a> Cells<'a> {
+    fn new() -> Cells<'a> {
+        Cells {
+            cells: std::array::from_fn(|_| ("", Cell::Text(None))),
+            len: 0,
+        }
+    }
+
+    /// Adds a cell; a view has at most [`MAX_CELLS`], whatever its row holds.
+    fn push(&mut self, cell: (&'static str, Cell<'a>)) {
+        self.cells[self.len] = cell;
+        self.len += 1;
+    }
+}
+
+impl<'a> std::ops::Deref for Cells<'a> {
+    type Target = [(&'static str, Cell<'a>)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.cells[..self.len]
+    }
+}
+
 /// One row as shown: its view's keys in order, each with its value.
 pub struct RowView<'a> {
-    cells: Vec<(&'static str, Cell<'a>)>,
+    cells: Cells<'a>,
 }
 
 impl RowView<'_> {
@@ -376,17 +409,15 @@ fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -
     };
     let item: &'a Item = item;
     if item.is_raw {
-        return RowView {
-            cells: vec![
-                ("section", Cell::Text(Some(&item.section))),
-                ("value", Cell::Json(item.fields.get("value"))),
-            ],
-        };
+        let mut cells = Cells::new();
+        cells.push(("section", Cell::Text(Some(&item.section))));
+        cells.push(("value", Cell::Json(item.fields.get("value"))));
+        return RowView { cells };
     }
-    let mut o: Vec<(&'static str, Cell<'a>)> = Vec::with_capacity(12);
+    let mut o = Cells::new();
     let text = |t: &'a Option<String>| Cell::Text(t.as_deref());
     o.push(("date", text(&item.date_raw)));
-    let id_row = |o: &mut Vec<(&'static str, Cell<'a>)>| {
+    let id_row = |o: &mut Cells<'a>| {
         o.push(("id", text(&item.video_id)));
         o.push(("link", text(&item.link)));
     };
@@ -465,7 +496,7 @@ fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -
 fn field_cells<'a>(
     section: &str,
     fields: &Map<String, Value>,
-    o: &mut Vec<(&'static str, Cell<'a>)>,
+    o: &mut Cells<'a>,
 ) {
     for (column, keys) in field_columns(section) {
         o.push((column, Cell::Owned(field_text(fields, keys))));
