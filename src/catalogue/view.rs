@@ -205,7 +205,9 @@ enum Cell<'a> {
     Text(Option<&'a str>),
     Flag(Option<bool>),
     Json(Option<&'a Value>),
-    Owned(Value),
+    /// Boxed: a cell is moved and dropped with every row, and a `Value` would make
+    /// each of them (and each row's [`Cells`]) several times larger for a rare cell.
+    Owned(Box<Value>),
     /// An instant, written as RFC 3339.
     Utc(Option<i64>),
     /// The row's original fields, from its own JSON or its shape.
@@ -220,7 +222,7 @@ impl Cell<'_> {
             Cell::Text(Some(t)) => json_str(buf, t),
             Cell::Flag(Some(b)) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
             Cell::Json(Some(v)) => nested(buf, *v)?,
-            Cell::Owned(v) => nested(buf, v)?,
+            Cell::Owned(v) => nested(buf, &**v)?,
             Cell::Utc(Some(t)) => match DateText::rfc3339(*t) {
                 Some(t) => json_str(buf, t.as_str()),
                 None => buf.extend_from_slice(b"null"),
@@ -430,7 +432,10 @@ fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -
                 .is_some_and(|id| cx.archived.contains(id));
             o.push(("archived", Cell::Flag(Some(is_archived))));
             if item.section == "favorites" {
-                o.push(("collection", Cell::Owned(collection_of(item, &cx.members))));
+                o.push((
+                    "collection",
+                    Cell::Owned(collection_of(item, &cx.members).into()),
+                ));
             }
             if item.section == "posts" {
                 o.push(("caption", text(&item.text)));
@@ -451,7 +456,7 @@ fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -
                     .and_then(|id| cx.failed.iter().find(|f| f.id.as_ref() == Some(id)));
                 if let Some(f) = failure {
                     o.push(("failed", Cell::Text(Some(&f.reason_text))));
-                    o.push(("failure", Cell::Owned(f.to_json())));
+                    o.push(("failure", Cell::Owned(f.to_json().into())));
                 }
             }
         }
@@ -493,13 +498,9 @@ fn row_view<'a>(item: &'a mut Item, shape: Option<&'a Shape>, cx: &'a Context) -
 }
 
 /// A row's [`field_columns`], as cells of its view.
-fn field_cells<'a>(
-    section: &str,
-    fields: &Map<String, Value>,
-    o: &mut Cells<'a>,
-) {
+fn field_cells<'a>(section: &str, fields: &Map<String, Value>, o: &mut Cells<'a>) {
     for (column, keys) in field_columns(section) {
-        o.push((column, Cell::Owned(field_text(fields, keys))));
+        o.push((column, Cell::Owned(field_text(fields, keys).into())));
     }
 }
 
