@@ -273,11 +273,7 @@ impl Derived {
             .as_deref()
             .map_or(Sql::Null, query::video_id_value);
         let texts = [&rec.text, &rec.link, &rec.username, &rec.from];
-        let bytes = canonical
-            + texts
-                .iter()
-                .map(|t| t.as_ref().map_or(0, String::len))
-                .sum::<usize>();
+        let bytes = canonical + texts.iter().map(|t| t.as_ref().map_or(0, String::len)).sum::<usize>();
         Derived {
             rec,
             key,
@@ -426,8 +422,7 @@ impl<'t> Pass<'t> {
         let Some((low, high)) = self.searchable else {
             return Ok(());
         };
-        self.tx
-            .execute(SEARCHABLE, params![low, high, self.account, self.seq])?;
+        self.tx.execute(SEARCHABLE, params![low, high, self.account, self.seq])?;
         Ok(())
     }
 
@@ -734,9 +729,7 @@ mod tests {
             "Empty": {},
             "Nothing": []
         });
-        let Value::Object(map) = &row else {
-            unreachable!()
-        };
+        let Value::Object(map) = &row else { unreachable!() };
         let mut out = Vec::new();
         write_canonical_map(map, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), reference(&row));
