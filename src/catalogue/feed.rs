@@ -271,11 +271,9 @@ mod tests {
     fn a_panic_on_the_parser_thread_reaches_the_caller() {
         let dir = tempfile::tempdir().unwrap();
         let export = likes(dir.path(), 10);
-        let _ = parse_beside(
-            &export,
-            |_| panic!("parser bug"),
-            |_| 0,
-            &mut |_: &[()]| Ok(()),
-        );
+        let _ = parse_beside(&export, |_| panic!("parser bug"), |_| 0, &mut |_: &[(
+        )]| {
+            Ok(())
+        });
     }
 }

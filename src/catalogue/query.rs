@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use crate::store::snapshots::Snapshot;
 use crate::tiktok::export::{Record, Timestamp};
+use crate::tiktok::links::SHARE_LINK;
 
 use super::{CatalogueError, Result};
 
@@ -86,11 +87,8 @@ pub(crate) fn item_columns(t: &str) -> String {
     )
 }
 
-/// The share link TikTok's exports give most rows (this, the video id, `/`); a row
-/// whose link is this one for its id stores no link.
-const SHARE_LINK: &str = "https://www.tiktokv.com/share/video/";
-
-/// Whether `link` is the share link of `video_id` (without writing that out).
+/// Whether `link` is the share link of `video_id` ([`SHARE_LINK`], the id, `/`),
+/// without writing that out: a row whose link is this one for its id stores no link.
 pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
     link.strip_prefix(SHARE_LINK)
         .and_then(|l| l.strip_suffix('/'))
@@ -98,10 +96,16 @@ pub(crate) fn is_share_link(link: &str, video_id: &str) -> bool {
 }
 
 /// A video id as stored: an integer when it is one, else its text (the column has
-/// no type, so a bound value is compared as given).
+/// no type, so a bound value is compared as given). An integer only when it reads
+/// back as the same text: no sign but a minus, no leading zero.
 pub(crate) fn video_id_value(id: &str) -> rusqlite::types::Value {
+    let written_as_read = match id.as_bytes() {
+        [b'0'] => true,
+        [b'-', first, ..] | [first, ..] => (b'1'..=b'9').contains(first),
+        [] => false,
+    };
     match id.parse::<i64>() {
-        Ok(n) if n.to_string() == id => rusqlite::types::Value::Integer(n),
+        Ok(n) if written_as_read => rusqlite::types::Value::Integer(n),
         _ => rusqlite::types::Value::Text(id.to_string()),
     }
 }
@@ -628,6 +632,36 @@ pub fn size(conn: &Connection) -> Result<Size> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An id is stored as an integer exactly when it reads back as the same text.
+    #[test]
+    fn a_video_id_is_an_integer_only_when_it_reads_back_the_same() {
+        for id in [
+            "0",
+            "00",
+            "7",
+            "07",
+            "-7",
+            "-0",
+            "-07",
+            "+7",
+            "-",
+            "",
+            "7a",
+            " 7",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "7400000000002020000",
+        ] {
+            let as_read = id.parse::<i64>().ok().filter(|n| n.to_string() == id);
+            let want = match as_read {
+                Some(n) => rusqlite::types::Value::Integer(n),
+                None => rusqlite::types::Value::Text(id.to_string()),
+            };
+            assert_eq!(video_id_value(id), want, "{id:?}");
+        }
+    }
 
     /// The rows of one instant come out in the order one SQL sort of the whole
     /// section gives, whether they are put in order here or (past the limits on
