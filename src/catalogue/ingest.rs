@@ -18,6 +18,7 @@ use super::date_text::DateText;
 use super::feed;
 use super::query::{self, Version, SHAPE_COLUMNS};
 use super::seen::Seen;
+use super::view::json_str;
 use super::{layout_from_name, layout_name, Result};
 
 /// The snapshot an export version belongs to.
@@ -623,18 +624,6 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 /// serde_json's compact form, written in place (as `Value::to_string` gives it).
 fn compact<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("JSON text and scalars write to memory");
-}
-
-/// A JSON string as serde_json writes it: one that needs no escape (nearly every
-/// one) copied whole.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        compact(s, out);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
 }
 
 #[cfg(test)]

@@ -253,7 +253,7 @@ impl Cell<'_> {
 
 /// A JSON string as serde_json writes it: a text with nothing to escape (nearly
 /// every one) is copied whole, after [`needs_escape`].
-fn json_str(buf: &mut Vec<u8>, s: &str) {
+pub(super) fn json_str(buf: &mut Vec<u8>, s: &str) {
     if needs_escape(s.as_bytes()) {
         // Writing to memory does not fail.
         let _ = serde_json::to_writer(&mut *buf, s);
