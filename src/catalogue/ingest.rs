@@ -580,7 +580,10 @@ impl Canonical {
             }
             json_str(&mut self.out, name);
             self.out.push(b':');
-            write_canonical(&map[&self.keys[*i]], &mut self.out);
+            // The map's keys are `keys`, in order: its values are found by place, not
+            // by hashing each key again.
+            let value = map.values().nth(*i).expect("a place among the row's keys");
+            write_canonical(value, &mut self.out);
         }
         self.out.push(b'}');
     }
