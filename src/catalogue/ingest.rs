@@ -567,8 +567,7 @@ struct Canonical {
 
 impl Canonical {
     fn write(&mut self, map: &Map<String, Value>) {
-        let same = map.len() == self.keys.len() && map.keys().zip(&self.keys).all(|(a, b)| a == b);
-        if !same {
+        if !map.keys().eq(&self.keys) {
             self.keys = map.keys().cloned().collect();
             self.order = self.keys.iter().map(|k| norm(k)).zip(0..).collect();
             let keys = &self.keys;

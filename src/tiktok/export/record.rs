@@ -238,10 +238,7 @@ struct Roles {
 
 impl Roles {
     fn fit(&mut self, section: &Section, fields: &Map<String, Value>) {
-        let same = self.section.as_ref() == Some(section)
-            && fields.len() == self.keys.len()
-            && fields.keys().zip(&self.keys).all(|(a, b)| a == b);
-        if same {
+        if self.section.as_ref() == Some(section) && fields.keys().eq(&self.keys) {
             return;
         }
         self.keys = fields.keys().cloned().collect();
