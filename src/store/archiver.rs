@@ -523,7 +523,7 @@ impl<'v> SnapshotBuilder<'v> {
             parent,
             entries: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
-            journal: Mutex::new(vault.connect()?),
+            journal: Mutex::new(journal::writer(vault.connect()?)?),
             last_checkpoint: Mutex::new(std::time::Instant::now()),
             rehash,
         })

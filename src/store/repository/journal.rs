@@ -8,6 +8,17 @@ use super::{get_hash, get_hashes, get_opt_hash};
 use crate::store::manifest::Entry;
 use crate::store::Result;
 
+/// Makes `conn` the connection a run records its journal on: its commits reach the
+/// WAL without an fsync each (`synchronous = NORMAL`). A row lost to a power cut
+/// costs only the work of storing that item again (a row counts only once its blobs
+/// are in committed packs, and those commits stay `FULL` on their own connections,
+/// which also make the journal's earlier WAL frames durable). Measured on a cold
+/// 1.5 GB first snapshot: one fsync per stored video held each worker 0.5 s.
+pub fn writer(conn: Connection) -> Result<Connection> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 pub fn record(conn: &Connection, entry: &Entry, file: &FileRow) -> Result<()> {
     let Some(item) = &entry.item_id else {
         return Ok(());
@@ -72,6 +83,29 @@ mod tests {
             chunks: chunks.to_vec(),
             map: None,
         }
+    }
+
+    #[test]
+    fn the_journal_writer_commits_without_an_fsync_and_leaves_other_connections_full() {
+        let t = vault();
+        let c = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T10:00:00Z",
+            &[("x", b"kept", None)],
+        );
+        let w = writer(t.vault.connect().unwrap()).unwrap();
+        let sync = |c: &Connection| -> i64 {
+            c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(sync(&w), 1, "NORMAL on the journal's connection");
+        let other = t.vault.connect().unwrap();
+        assert_eq!(sync(&other), 2, "FULL everywhere else: packs and snapshots");
+        // Committed, not held in a transaction: another connection sees the row.
+        let f = row(3, &[c.manifest.entries[0].hash]);
+        let e = Entry::of_file("v/3.mp4".into(), "video".into(), &f, Some("3".into()));
+        record(&w, &e, &f).unwrap();
+        assert_eq!(committed_files(&other, "3").unwrap(), vec![(e, f)]);
     }
 
     #[test]
