@@ -106,7 +106,7 @@ impl Archiver {
         let pending = Arc::new(Mutex::new(HashSet::new()));
         let packer_error = Arc::new(Mutex::new(None));
         let stored_bytes = Arc::new(AtomicU64::new(0));
-        let mut conn = vault.connect()?;
+        let mut conn = index::without_fsync(vault.connect()?)?;
         let packs_vault = vault.clone();
         let keys = vault.shared_keys();
         let (p, e, s) = (pending.clone(), packer_error.clone(), stored_bytes.clone());
@@ -523,7 +523,7 @@ impl<'v> SnapshotBuilder<'v> {
             parent,
             entries: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
-            journal: Mutex::new(journal::writer(vault.connect()?)?),
+            journal: Mutex::new(index::without_fsync(vault.connect()?)?),
             last_checkpoint: Mutex::new(std::time::Instant::now()),
             rehash,
         })

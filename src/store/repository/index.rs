@@ -104,6 +104,19 @@ pub fn apply_key(conn: &Connection, keys: Option<&Keys>) -> Result<()> {
     }
 }
 
+/// `conn` with commits that reach the WAL without an fsync each (`synchronous =
+/// NORMAL`; every connection [`open`] makes is `FULL`), for rows a power cut may lose
+/// because the next run redoes them: the resume journal (a lost row costs storing that
+/// item again) and a snapshot's pack commits (a pack renamed into place but not in the
+/// index is adopted by recovery.rs). The pack itself is durable before its row is
+/// written, and the snapshot's own commit stays `FULL` on a connection of its own; its
+/// fsync makes every earlier frame of the WAL durable too. Measured on a cold 1.5 GB
+/// first snapshot: one fsync per stored video held each worker 0.5 s.
+pub fn without_fsync(conn: Connection) -> Result<Connection> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 /// Opens (creating if asked) the database and brings its schema up to date. A new
 /// file is created 0600 first: SQLite would create it 0644 less the umask, and gives
 /// its `-wal` and `-shm` the database file's mode.

@@ -8,17 +8,6 @@ use super::{get_hash, get_hashes, get_opt_hash};
 use crate::store::manifest::Entry;
 use crate::store::Result;
 
-/// Makes `conn` the connection a run records its journal on: its commits reach the
-/// WAL without an fsync each (`synchronous = NORMAL`). A row lost to a power cut
-/// costs only the work of storing that item again (a row counts only once its blobs
-/// are in committed packs, and those commits stay `FULL` on their own connections,
-/// which also make the journal's earlier WAL frames durable). Measured on a cold
-/// 1.5 GB first snapshot: one fsync per stored video held each worker 0.5 s.
-pub fn writer(conn: Connection) -> Result<Connection> {
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
-}
-
 pub fn record(conn: &Connection, entry: &Entry, file: &FileRow) -> Result<()> {
     let Some(item) = &entry.item_id else {
         return Ok(());
@@ -86,7 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn the_journal_writer_commits_without_an_fsync_and_leaves_other_connections_full() {
+    fn journal_rows_commit_without_an_fsync_and_other_connections_stay_full() {
         let t = vault();
         let c = snapshot(
             &t.vault,
@@ -94,7 +83,7 @@ mod tests {
             "2026-01-01T10:00:00Z",
             &[("x", b"kept", None)],
         );
-        let w = writer(t.vault.connect().unwrap()).unwrap();
+        let w = index::without_fsync(t.vault.connect().unwrap()).unwrap();
         let sync = |c: &Connection| -> i64 {
             c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
         };
