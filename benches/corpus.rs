@@ -7,7 +7,7 @@
 //! which leaves the fixed cost out and times the data path alone; the cost of opening
 //! the vault is then a row of its own). Prints MB/s for the first snapshot, a no-change
 //! re-snapshot, a snapshot after ~5 % new files, restore and `verify --read-data`,
-//! the peak RSS of tt-vault, and — when `b3sum` and `restic` are on PATH, unless
+//! the peak RSS of tt-vault, and — when `b3sum`, `restic` and `borg` are on PATH, unless
 //! TT_BENCH_BASELINES=0 — the baselines they set on the same corpus in the same run.
 //! TT_BENCH_COLD=1 (root) empties the page cache before each copy baseline and each
 //! first backup, for cold figures; the copy baselines and tt-vault's first snapshot then
@@ -165,6 +165,31 @@ fn main() {
         rows.push(("restic restore".into(), t, bytes));
         let t = time(|| restic(&["check", "--read-data"]));
         rows.push(("restic check --read-data".into(), t, bytes));
+        fs::remove_dir_all(&out).unwrap();
+    }
+
+    if baselines && which("borg") {
+        let repo = work.join("borg");
+        let borg = |args: &[&str], dir: &Path| {
+            let mut c = Command::new("borg");
+            c.current_dir(dir)
+                .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+                .args(args);
+            run(&mut c);
+        };
+        let archive = format!("{}::first", repo.display());
+        borg(
+            &["init", "--encryption=none", repo.to_str().unwrap()],
+            &work,
+        );
+        cold.drop_caches();
+        let t = time(|| borg(&["create", &archive, src], &work));
+        rows.push(("borg create (defaults, no encryption)".into(), t, bytes));
+        fs::create_dir_all(&out).unwrap();
+        let t = time(|| borg(&["extract", &archive], &out));
+        rows.push(("borg extract".into(), t, bytes));
+        let t = time(|| borg(&["check", "--verify-data", repo.to_str().unwrap()], &work));
+        rows.push(("borg check --verify-data".into(), t, bytes));
     }
 
     println!("{:<40} {:>9} {:>10}", "step", "seconds", "MB/s");
