@@ -791,6 +791,42 @@ fn a_sink_error_aborts_the_parse() {
 }
 
 #[test]
+fn a_file_replaced_between_the_two_reads_is_refused_as_changed() {
+    // A damaged file is read twice (records fast, then findings with their places):
+    // if it is replaced in between, the findings would belong to other bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("user_data_tiktok.json");
+    let full = std::fs::read(fixture("json2024/user_data_tiktok.json")).unwrap();
+    std::fs::write(&path, &full[..full.len() * 2 / 3]).unwrap();
+    let export = Export::open(tmp.path()).unwrap();
+    let mut replaced = false;
+    let err = export
+        .parse(&mut |_| {
+            if !replaced {
+                // The first read holds the old file open; the second opens this one.
+                let next = tmp.path().join("next.json");
+                std::fs::write(&next, &full).unwrap();
+                std::fs::rename(&next, &path).unwrap();
+                replaced = true;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    match &err {
+        ExportError::Changed {
+            file,
+            first,
+            second,
+        } => {
+            assert!(file.contains("user_data_tiktok.json"), "{err}");
+            assert!(second > first, "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("leave the export alone"), "{err}");
+}
+
+#[test]
 fn a_folder_without_an_export_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("notes.md"), "hello").unwrap();
