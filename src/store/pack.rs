@@ -22,9 +22,10 @@
 //! offset in a pack of tens of MiB spells "TTB1".) Together they let
 //! `rebuild-index` recover the whole index from packs alone.
 //!
-//! A pack is written under a temporary name, fsynced, renamed to
-//! `packs/<first two hex digits>/<id>.pack` and both directories fsynced (the one it
-//! left and the one it entered); only then is it committed to the index. The id is
+//! A pack is written as `packs/<first two hex digits>/<id>.pack.tmp`, fsynced, renamed
+//! to `<id>.pack` in that folder and the folder fsynced (one folder holds both names,
+//! and a folder is made durable in `packs/` when it is created; a new vault has all
+//! 256 from `init`); only then is it committed to the index. The id is
 //! 16 random bytes in lower-case hex (32 digits): packs are never rewritten, so the
 //! name need not be derived from the content. A file under `packs/` with any other
 //! name, or in the wrong folder, is not a pack ([`is_pack_id`]).
@@ -279,7 +280,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
 /// outside the vault is ever touched.
 pub fn pack_path(packs_dir: &Path, id: &str) -> PathBuf {
     if is_pack_id(id) {
-        packs_dir.join(&id[..2]).join(format!("{id}.pack"))
+        pack_dir(packs_dir, id).join(format!("{id}.pack"))
     } else {
         packs_dir
             .join("invalid-pack-id")
@@ -372,7 +373,11 @@ impl PackWriter {
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let id = hex::encode(raw);
-        let tmp_path = packs_dir.join(format!("{id}{TMP_SUFFIX}"));
+        // Written beside its final name, so that the rename touches one folder and
+        // one fsync of it makes the pack's name durable (see `finish`).
+        let dir = pack_dir(packs_dir, &id);
+        create_dir(packs_dir, &dir)?;
+        let tmp_path = dir.join(format!("{id}{TMP_SUFFIX}"));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -503,19 +508,10 @@ impl PackWriter {
         drop(file);
         let size = self.len + (trailer.len() + FOOTER_LEN) as u64;
         let final_path = pack_path(&self.packs_dir, &self.id);
-        let dir = final_path.parent().expect("pack path has a parent");
-        if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io_err(dir))?;
-            sync_dir(&self.packs_dir)?;
-        }
         fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-        for d in renamed_dirs(&self.packs_dir, dir) {
-            sync_dir(d)?;
-        }
+        // The old name and the new are in this one folder (see `create`), which was
+        // itself made durable in its parent when it was created.
+        sync_dir(&pack_dir(&self.packs_dir, &self.id))?;
         Ok(FinishedPack {
             id: self.id,
             size,
@@ -537,15 +533,41 @@ pub fn sync_dir(dir: &Path) -> Result<(), PackError> {
         .map_err(io_err(dir))
 }
 
-/// The directories to fsync after a rename from `from` into `to`: both, since the
-/// new name and the removal of the old one are each durable only once their
-/// directory is.
-fn renamed_dirs<'p>(from: &'p Path, to: &'p Path) -> Vec<&'p Path> {
-    if from == to {
-        vec![to]
-    } else {
-        vec![to, from]
+/// The folder of pack `id` (a well-formed id): `packs/<first two hex digits>`.
+fn pack_dir(packs_dir: &Path, id: &str) -> PathBuf {
+    packs_dir.join(&id[..2])
+}
+
+/// Creates pack folder `dir` (0700) and makes its name durable in `packs_dir` at
+/// once: a pack renamed into it is committed after an fsync of `dir` alone, and that
+/// must not depend on which writer created the folder or when.
+fn create_dir(packs_dir: &Path, dir: &Path) -> Result<(), PackError> {
+    if make_dir(dir)? {
+        sync_dir(packs_dir)?;
     }
+    Ok(())
+}
+
+/// Creates the 256 pack folders a new vault will use, with one fsync of `packs_dir`,
+/// so that a first snapshot's packs never wait for a folder of their own.
+pub fn create_pack_dirs(packs_dir: &Path) -> Result<(), PackError> {
+    for prefix in 0..=255u8 {
+        make_dir(&packs_dir.join(hex::encode([prefix])))?;
+    }
+    sync_dir(packs_dir)
+}
+
+/// Creates `dir` (and missing parents) 0700; true when it did not exist.
+fn make_dir(dir: &Path) -> Result<bool, PackError> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    Ok(true)
 }
 
 /// Reads a pack's table of contents from its trailer. Every entry is checked: its
@@ -906,6 +928,7 @@ pub fn read_blob(
 mod tests {
     use super::*;
     use crate::store::chunker::hash;
+    use std::os::unix::fs::PermissionsExt;
 
     fn write_pack(dir: &Path, blobs: &[&[u8]]) -> FinishedPack {
         let mut w = PackWriter::create(dir, None).unwrap();
@@ -931,12 +954,35 @@ mod tests {
             assert_eq!(read_stored(&f, &path, e, None).unwrap(), b);
             assert_eq!(e.header.hash, hash(b));
         }
-        // No temporary file is left behind.
-        assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
+        // The pack's folder holds the pack alone: no temporary file is left behind.
+        let folder: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()
-            .path()
-            .to_string_lossy()
-            .ends_with(TMP_SUFFIX)));
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(folder, vec![path.clone()]);
+    }
+
+    /// A pack is written under a temporary name in its own folder (one folder to
+    /// fsync after the rename); a new vault has all 256 folders from the start.
+    #[test]
+    fn a_pack_is_written_beside_its_final_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::create(dir.path(), None).unwrap();
+        let folder = dir.path().join(&w.id[..2]);
+        assert_eq!(w.tmp_path.parent(), Some(folder.as_path()));
+        assert!(w.tmp_path.is_file());
+        w.append(BlobKind::Data, Codec::Raw, hash(b"x"), 1, b"x")
+            .unwrap();
+        let p = w.finish().unwrap();
+        assert!(pack_path(dir.path(), &p.id).is_file());
+
+        create_pack_dirs(dir.path()).unwrap();
+        let folders = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(folders, 256);
+        for d in fs::read_dir(dir.path()).unwrap() {
+            let mode = d.unwrap().metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
     }
 
     #[test]
@@ -1021,14 +1067,6 @@ mod tests {
             blob.pack_len(),
             (HEADER_LEN as u32 + max + SEALED_OVERHEAD) as u64
         );
-    }
-
-    #[test]
-    fn a_rename_into_a_pack_folder_syncs_both_folders() {
-        let packs = Path::new("/v/packs");
-        let sub = packs.join("ab");
-        assert_eq!(renamed_dirs(packs, &sub), vec![sub.as_path(), packs]);
-        assert_eq!(renamed_dirs(packs, packs), vec![packs]);
     }
 
     /// Finding 5 of issue 9: a trailer entry whose offset lies far past the end.

@@ -85,6 +85,7 @@ impl Vault {
         }
         create_private_dir(root)?;
         create_private_dir(&vault.packs_dir())?;
+        pack::create_pack_dirs(&vault.packs_dir())?;
         let mut marker_text = MARKER_TEXT;
         if let Some((keys, first)) = encrypted {
             vault.key_id = Some(KeyDir::new(root).add(first)?);
