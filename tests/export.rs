@@ -1221,7 +1221,10 @@ fn a_catalogue_at_schema_7_upgrades_and_searches_old_and_new_rows() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     };
-    assert_eq!(number("PRAGMA user_version"), 8);
+    assert_eq!(
+        number("PRAGMA user_version"),
+        tt_vault::store::index::SCHEMA_VERSION as i64
+    );
     assert_eq!(
         number("SELECT count(*) FROM sqlite_master WHERE name = 'export_search_insert'"),
         0

@@ -458,6 +458,14 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
         human_bytes(r.bytes_after),
         r.packs_after
     );
+    if r.unfinished_snapshots > 0 {
+        text.push_str(&format!(
+            "\n  {} snapshot(s) whose commit never finished (killed, or failed: nothing was \
+             committed) {} from the packs",
+            r.unfinished_snapshots,
+            if r.dry_run { "to remove" } else { "removed" }
+        ));
+    }
     if r.unused_bytes_left > 0 {
         text.push_str(&format!(
             "\n  {} unused left in partly used packs (--max-unused / --max-repack)",

@@ -26,6 +26,19 @@
 //! snapshots held is freed, up to the trailer and footer of the new packs; with the
 //! defaults up to `max_unused` percent of the vault may stay in partly used packs.
 //!
+//! # Commits that never finished
+//!
+//! A snapshot's manifest reaches a committed pack before the transaction that inserts
+//! its row (see `SnapshotBuilder::commit_with`). A commit killed in between, or whose
+//! last step failed, leaves a manifest the index does not know: prune refuses to run
+//! on such an index, since the snapshot may be live and only the index out of date —
+//! unless the index records the commit as unfinished (`unfinished_snapshots`, written
+//! before the manifest was sent). Such a manifest is dead: every pack holding it is
+//! deleted or repacked without it, whatever the repack limits, and the record goes in
+//! prune's commit once no pack left holds the manifest. Prune holds the writer lock,
+//! as every snapshot does until its commit ends, so no record is of a commit still
+//! running.
+//!
 //! # The index forgets too
 //!
 //! The layers above keep rows of their own about snapshots (the export catalogue);
@@ -120,6 +133,9 @@ pub struct PruneReport {
     /// Waste left in partly used packs that were not worth repacking.
     pub unused_bytes_left: u64,
     pub tombstones_dropped: u64,
+    /// Manifests of snapshot commits that never finished (killed, or failed), removed
+    /// from the packs (in a dry run: to remove).
+    pub unfinished_snapshots: u64,
     /// vault.db compacted after the commit (not in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<Compaction>,
@@ -194,18 +210,60 @@ pub fn dry_run(vault: &Vault, repo: Repository, opts: &PruneOptions) -> Result<P
     run(vault, repo, &opts, &|_| (), &mut |_| Ok(()))
 }
 
+/// The manifests of snapshot commits that never finished (see the module docs).
+#[derive(Debug, Default)]
+struct Unfinished {
+    /// The packs holding each manifest the index knows only as unfinished: all dead.
+    dead: Vec<(Hash, Vec<String>)>,
+    /// Each unfinished record with the packs holding its manifest (none for a record
+    /// whose manifest never reached a pack, or whose snapshot row was committed after
+    /// all); the record goes once none of them is left.
+    records: Vec<(Hash, Vec<String>)>,
+}
+
+impl Unfinished {
+    /// Every pack holding a dead manifest.
+    fn packs(&self) -> HashSet<&str> {
+        self.dead
+            .iter()
+            .flat_map(|(_, packs)| packs.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The records whose manifests no pack holds once `removed` are gone.
+    fn done(&self, removed: &HashSet<&str>) -> Vec<Hash> {
+        self.records
+            .iter()
+            .filter(|(_, packs)| packs.iter().all(|p| removed.contains(p.as_str())))
+            .map(|(h, _)| *h)
+            .collect()
+    }
+}
+
 /// Refuses to go on when the packs hold a live snapshot the index does not know (see
-/// census.rs): a wrong index must never make prune delete a live snapshot.
-fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<()> {
+/// census.rs): a wrong index must never make prune delete a live snapshot. A manifest
+/// the index records as an unfinished commit is not live: those are returned.
+fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<Unfinished> {
     let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
     let census = Census::take(vault, &given_up)?;
     let known: HashSet<Hash> = snapshots::list(repo.conn(), None)?
         .iter()
         .filter_map(|s| snapshot_hash(&s.id).ok())
         .collect();
-    let unknown = census.unknown(&known);
+    let recorded = snapshots::unfinished(repo.conn())?;
+    let (dead, unknown): (Vec<_>, Vec<_>) = census
+        .unknown(&known)
+        .into_iter()
+        .partition(|(h, _)| recorded.contains(h));
     let Some((first, pack)) = unknown.first() else {
-        return Ok(());
+        let holders = |h: &Hash| census.holders(h).to_vec();
+        return Ok(Unfinished {
+            dead: dead.iter().map(|(h, _)| (*h, holders(h))).collect(),
+            records: recorded
+                .iter()
+                .map(|h| (*h, if known.contains(h) { Vec::new() } else { holders(h) }))
+                .collect(),
+        });
     };
     Err(StoreError::Vault(format!(
         "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
@@ -223,7 +281,7 @@ fn run(
     progress: &dyn Fn(u64),
     also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
 ) -> Result<PruneReport> {
-    check_index_knows_every_snapshot(vault, &repo)?;
+    let unfinished = check_index_knows_every_snapshot(vault, &repo)?;
     let tombs = tombstone::indexed(vault, &repo)?;
     let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
@@ -250,7 +308,16 @@ fn run(
         .iter()
         .filter(|p| p.live.is_empty() || p.unused() > 0)
         .partition(|p| p.live.is_empty());
-    let to_repack = choose_repacks(&packs, &partly, opts);
+    let mut to_repack = choose_repacks(&packs, &partly, opts);
+    // Whatever the limits: a manifest left behind without its record would stop the
+    // next prune.
+    let unfinished_packs = unfinished.packs();
+    for p in &partly {
+        if unfinished_packs.contains(p.name.as_str()) && !to_repack.iter().any(|c| c.id == p.id) {
+            to_repack.push(p);
+        }
+    }
+    report.unfinished_snapshots = unfinished.dead.len() as u64;
     let to_repack_ids: HashSet<i64> = to_repack.iter().map(|p| p.id).collect();
     report.packs_deleted = dead.len() as u64;
     report.packs_repacked = to_repack.len() as u64;
@@ -285,7 +352,9 @@ fn run(
         .flat_map(|p| p.dead.iter().map(move |h| (p.id, *h)))
         .collect();
     let removed_packs: Vec<(i64, &str)> = removed.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, also);
+    let gone: HashSet<&str> = removed_packs.iter().map(|(_, name)| *name).collect();
+    let finished = unfinished.done(&gone);
+    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, &finished, also);
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
@@ -297,7 +366,7 @@ fn run(
     failpoint("prune-after-commit");
     finish_pending_deletes(vault, &repo)?;
     // Rewritten whenever rows went, so no stale fragment of them is left behind.
-    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty();
+    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty() || !finished.is_empty();
     report.index = Some(repo.compact(changed)?);
 
     report.packs_written = written.len() as u64;

@@ -5,6 +5,13 @@
 //! their entries, except those a tombstone names (forgotten snapshots whose manifests
 //! prune has not yet removed; see tombstone.rs). The new index is built beside the old one and swapped in only
 //! when complete; the old one is kept as `vault.db.before-rebuild`.
+//!
+//! A snapshot whose commit never finished (killed, or its catalogue ingest failed;
+//! see `schema/009_unfinished_snapshots.sql`) left a whole manifest whose blobs are all
+//! in committed packs: the rebuild, which trusts the packs alone, brings it back as
+//! a snapshot (without the export catalogue's rows, which were never committed) and
+//! carries no `unfinished_snapshots` record over. Nothing is lost that way; the user
+//! who does not want it forgets it. A prune before the rebuild removes it instead.
 
 use std::collections::HashSet;
 use std::fs;
