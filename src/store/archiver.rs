@@ -790,6 +790,8 @@ mod tests {
         let committed = b.commit(info("a", chrono::Utc::now())).unwrap();
         assert_eq!(snapshots::list(&conn, None).unwrap()[0].id, committed.id);
         assert!(journal::committed_files(&conn, "1").unwrap().is_empty());
+        // The commit's record of having started goes with it (see pruner.rs).
+        assert!(snapshots::unfinished(&conn).unwrap().is_empty());
     }
 
     #[test]

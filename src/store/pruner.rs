@@ -692,3 +692,150 @@ mod tests {
         assert_eq!(purged, vec![1, 2]);
     }
 }
+
+/// Prune on real vaults: a snapshot commit that never finished.
+#[cfg(test)]
+mod unfinished_tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::store::archiver::SnapshotBuilder;
+    use crate::store::names::RawPaths;
+    use crate::store::journal;
+    use crate::store::restorer::{self, RestoreOptions};
+    use crate::store::testing::{info, noise, snapshot, vault, TestVault};
+
+    /// A vault with one snapshot of `kept`, then a second commit (of `kept` and a new
+    /// file) whose last step failed as an export's catalogue ingest can: its manifest
+    /// is in a committed pack, beside the new file's blob, and no snapshot row names
+    /// it. Returns the vault, the first snapshot and the orphan manifest.
+    fn failed_commit(kept: &[u8]) -> (TestVault, crate::store::archiver::Committed, Hash) {
+        let t = vault();
+        let c1 = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("kept", kept, None)]);
+        let lock = t.vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&t.vault, &lock, "a", true, &quiet).unwrap();
+        // "new" is an item the resume journal keeps (and prune with it) for the next run.
+        for (path, bytes, item) in [
+            ("kept", kept.to_vec(), None),
+            ("new", noise(50_000, 42), Some("9".to_string())),
+        ] {
+            b.add_reader(path, &mut Cursor::new(bytes), "media", item, None)
+                .unwrap();
+        }
+        let err = b
+            .commit_with(info("a", chrono::Utc::now()), |_, _| {
+                Err("cataloguing the export failed: test; nothing was committed".into())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was committed"), "{err}");
+        drop(lock);
+        let conn = t.vault.connect().unwrap();
+        assert_eq!(snapshots::list(&conn, None).unwrap().len(), 1);
+        let recorded: Vec<Hash> = snapshots::unfinished(&conn).unwrap().into_iter().collect();
+        assert_eq!(recorded.len(), 1, "the failed commit left its record");
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(census.manifests.contains_key(&recorded[0]));
+        (t, c1, recorded[0])
+    }
+
+    fn prune_with(v: &Vault, opts: &PruneOptions) -> Result<PruneReport> {
+        let lock = v.lock_for_writing(false).unwrap();
+        prune(v, &lock, opts, &|_| (), &mut |_| Ok(()))
+    }
+
+    #[test]
+    fn a_commit_that_never_finished_is_pruned_away_with_its_record() {
+        let kept = noise(300_000, 41);
+        let (t, c1, orphan) = failed_commit(&kept);
+        let packs = || {
+            let mut names = t.vault.every_pack().unwrap();
+            names.sort();
+            names
+        };
+
+        // A dry run says so and changes nothing.
+        let before = packs();
+        let repo = Repository::open_read_only(&t.vault).unwrap();
+        let r = dry_run(&t.vault, repo, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        assert_eq!(packs(), before);
+        let conn = t.vault.connect().unwrap();
+        assert_eq!(snapshots::unfinished(&conn).unwrap().len(), 1);
+
+        // Default limits: the manifest's few bytes alone would not be worth a repack.
+        let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        assert_eq!((r.packs_deleted, r.packs_repacked), (0, 1), "{r:?}");
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(
+            !census.manifests.contains_key(&orphan),
+            "the orphan manifest is still in a pack"
+        );
+        assert_eq!(
+            census.manifests.keys().copied().collect::<Vec<_>>(),
+            vec![snapshot_hash(&c1.id).unwrap()]
+        );
+        assert!(snapshots::unfinished(&conn).unwrap().is_empty());
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(!repo.has_blob(&orphan).unwrap());
+        let journaled = journal::committed_files(repo.conn(), "9").unwrap();
+        assert_eq!(journaled.len(), 1, "the killed run's stored work stays");
+        assert!(repo.has_blob(&journaled[0].1.chunks[0]).unwrap());
+
+        // The earlier snapshot restores byte for byte; the next prune runs too.
+        let out = tempfile::tempdir().unwrap();
+        let opts = RestoreOptions {
+            target: out.path().to_path_buf(),
+            force: false,
+            verify: true,
+            raw_paths: RawPaths::new(),
+        };
+        let rr = restorer::restore(&t.vault, &c1.manifest.entries, &opts, &|_| ()).unwrap();
+        assert!(rr.failed.is_empty(), "{:?}", rr.failed);
+        assert_eq!(fs::read(out.path().join("kept")).unwrap(), kept);
+        let again = prune_with(&t.vault, &PruneOptions::default()).unwrap();
+        assert_eq!(again.unfinished_snapshots, 0);
+    }
+
+    #[test]
+    fn a_manifest_neither_a_snapshot_nor_unfinished_still_stops_prune() {
+        let (t, _, orphan) = failed_commit(&noise(10_000, 43));
+        Repository::open(&t.vault)
+            .unwrap()
+            .conn()
+            .execute("DELETE FROM unfinished_snapshots", [])
+            .unwrap();
+        let mut before = t.vault.every_pack().unwrap();
+        before.sort();
+        let err = prune_with(&t.vault, &PruneOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1 snapshot(s) the index does not know")
+                && err.contains(&index::short_hash(&orphan))
+                && err.contains("rebuild-index"),
+            "{err}"
+        );
+        let mut after = t.vault.every_pack().unwrap();
+        after.sort();
+        assert_eq!(after, before, "prune changed the packs");
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(census.manifests.contains_key(&orphan));
+    }
+
+    /// A record whose snapshot row was committed after all (the same manifest stored
+    /// again) keeps nothing alive and nothing dead: the snapshot stays, the record goes.
+    #[test]
+    fn a_record_of_a_known_snapshot_is_dropped_and_the_snapshot_kept() {
+        let t = vault();
+        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"x", None)]);
+        let h = snapshot_hash(&c.id).unwrap();
+        snapshots::begin_commit(&t.vault.connect().unwrap(), &h).unwrap();
+        let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 0);
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(repo.snapshot_exists(&c.id).unwrap() && repo.has_blob(&h).unwrap());
+        assert!(snapshots::unfinished(repo.conn()).unwrap().is_empty());
+    }
+}
