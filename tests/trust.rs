@@ -131,6 +131,77 @@ fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
     env.ok(&["verify", "--read-data"]);
 }
 
+/// A snapshot commit that never finished (its export's cataloguing failed, or it was
+/// killed there: the manifest was already in a committed pack) leaves a manifest the
+/// index knows only as unfinished. Prune removes it instead of refusing as above;
+/// verify passes before and after, and the manifest is gone from the packs (a rebuild
+/// finds only the two real snapshots).
+#[test]
+fn prune_removes_a_snapshot_whose_commit_never_finished() {
+    use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
+    let (env, ids) = two_snapshots();
+    let account = env.json(&["snapshots"])[0]["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vault = tt_vault::store::Vault::open(&env.vault()).unwrap();
+    {
+        let lock = vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
+        let late = random_bytes(200_000, 7);
+        b.add_reader(
+            "media/late.mp4",
+            &mut std::io::Cursor::new(late),
+            "media",
+            None,
+            None,
+        )
+        .unwrap();
+        let info = SnapshotInfo {
+            account: account.clone(),
+            taken_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+            sources: Vec::new(),
+            failed: Vec::new(),
+            meta: serde_json::json!({}),
+        };
+        let err = b
+            .commit_with(info, |_, _| {
+                Err("cataloguing the export failed: test; nothing was committed".into())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was committed"), "{err}");
+    }
+    let listed = |env: &Env| -> Vec<String> {
+        env.json(&["snapshots"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed(&env), ids);
+    env.ok(&["verify"]);
+    let (out, err) = env.expect(&["prune", "--dry-run"], 0);
+    assert!(
+        out.contains("1 snapshot(s) whose commit never finished") && out.contains("to remove"),
+        "{out}{err}"
+    );
+    let (out, err) = env.expect(&["prune"], 0);
+    assert!(
+        out.contains("1 snapshot(s) whose commit never finished")
+            && out.contains("removed from the packs"),
+        "{out}{err}"
+    );
+    let (out, _) = env.expect(&["prune"], 0);
+    assert!(!out.contains("never finished"), "{out}");
+    env.ok(&["verify", "--read-data"]);
+    assert_eq!(listed(&env), ids);
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 2, "{r}");
+    env.ok(&["verify", "--read-data"]);
+}
+
 #[test]
 fn rebuild_index_works_from_any_state_of_vault_db() {
     let (env, ids) = two_snapshots();

@@ -261,7 +261,16 @@ fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<
             dead: dead.iter().map(|(h, _)| (*h, holders(h))).collect(),
             records: recorded
                 .iter()
-                .map(|h| (*h, if known.contains(h) { Vec::new() } else { holders(h) }))
+                .map(|h| {
+                    (
+                        *h,
+                        if known.contains(h) {
+                            Vec::new()
+                        } else {
+                            holders(h)
+                        },
+                    )
+                })
                 .collect(),
         });
     };
@@ -700,8 +709,8 @@ mod unfinished_tests {
 
     use super::*;
     use crate::store::archiver::SnapshotBuilder;
-    use crate::store::names::RawPaths;
     use crate::store::journal;
+    use crate::store::names::RawPaths;
     use crate::store::restorer::{self, RestoreOptions};
     use crate::store::testing::{info, noise, snapshot, vault, TestVault};
 
@@ -711,7 +720,12 @@ mod unfinished_tests {
     /// it. Returns the vault, the first snapshot and the orphan manifest.
     fn failed_commit(kept: &[u8]) -> (TestVault, crate::store::archiver::Committed, Hash) {
         let t = vault();
-        let c1 = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("kept", kept, None)]);
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("kept", kept, None)],
+        );
         let lock = t.vault.lock_for_writing(false).unwrap();
         let quiet = |_| {};
         let b = SnapshotBuilder::new(&t.vault, &lock, "a", true, &quiet).unwrap();
