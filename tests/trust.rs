@@ -172,15 +172,7 @@ fn prune_removes_a_snapshot_whose_commit_never_finished() {
             .unwrap_err();
         assert!(err.to_string().contains("nothing was committed"), "{err}");
     }
-    let listed = |env: &Env| -> Vec<String> {
-        env.json(&["snapshots"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(listed(&env), ids);
+    assert_eq!(env.snapshot_ids(), ids);
     env.ok(&["verify"]);
     let (out, err) = env.expect(&["prune", "--dry-run"], 0);
     assert!(
@@ -196,7 +188,7 @@ fn prune_removes_a_snapshot_whose_commit_never_finished() {
     let (out, _) = env.expect(&["prune"], 0);
     assert!(!out.contains("never finished"), "{out}");
     env.ok(&["verify", "--read-data"]);
-    assert_eq!(listed(&env), ids);
+    assert_eq!(env.snapshot_ids(), ids);
     let r = env.json(&["rebuild-index"]);
     assert_eq!(r["snapshots"], 2, "{r}");
     env.ok(&["verify", "--read-data"]);
