@@ -460,10 +460,11 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
     );
     if r.unfinished_snapshots > 0 {
         text.push_str(&format!(
-            "\n  {} snapshot(s) whose commit never finished (killed, or failed: nothing was \
-             committed) {} from the packs",
+            "\n  {} snapshot(s) whose commit never finished (killed, or failed) kept in the \
+             packs, with {} no snapshot uses: run the same snapshot again to re-use them, or \
+             `tt-vault rebuild-index` to list them as snapshots (then `forget` drops them)",
             r.unfinished_snapshots,
-            if r.dry_run { "to remove" } else { "removed" }
+            human_bytes(r.unfinished_bytes)
         ));
     }
     if r.unused_bytes_left > 0 {

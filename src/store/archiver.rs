@@ -676,8 +676,9 @@ impl<'v> SnapshotBuilder<'v> {
     /// kill in between, or an `extra` that fails, leaves it in the packs with no
     /// snapshot row. Its hash is recorded as unfinished first, in a committed (and
     /// fsynced) transaction of its own, and the snapshot's transaction removes the
-    /// record: a record left behind lets prune delete the manifest instead of refusing
-    /// to run on an index that looks out of date (see pruner.rs).
+    /// record: a record left behind lets prune go on, keeping that manifest and what it
+    /// references, instead of refusing to run on an index that looks out of date (see
+    /// pruner.rs).
     pub fn commit_with(
         self,
         info: SnapshotInfo,

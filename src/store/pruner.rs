@@ -3,7 +3,8 @@
 //! # What is live
 //!
 //! The manifests of the remaining snapshots, the file maps and chunks of every file a
-//! remaining entry references, the blobs of files in the resume journal (a killed
+//! remaining entry references, the same for a manifest of a commit that never
+//! finished (see below), the blobs of files in the resume journal (a killed
 //! run's work, see `journal.rs`), and the tombstones that still name a manifest
 //! present in some pack (see `tombstone.rs`). Everything else is dead.
 //!
@@ -33,11 +34,16 @@
 //! last step failed, leaves a manifest the index does not know: prune refuses to run
 //! on such an index, since the snapshot may be live and only the index out of date —
 //! unless the index records the commit as unfinished (`unfinished_snapshots`, written
-//! before the manifest was sent). Such a manifest is dead: every pack holding it is
-//! deleted or repacked without it, whatever the repack limits, and the record goes in
-//! prune's commit once no pack left holds the manifest. Prune holds the writer lock,
-//! as every snapshot does until its commit ends, so no record is of a commit still
-//! running.
+//! before the manifest was sent). The record lets prune go on, and nothing more: it
+//! is not proof that the commit died (a copy of vault.db taken during a commit's last
+//! seconds has the record and not the row, though the commit may have finished), so
+//! such a manifest is live like a snapshot's — itself, its files' maps and chunks,
+//! read from the packs as `rebuild-index` reads them; one that does not read stops
+//! prune. `rebuild-index` lists it as a snapshot (then `forget` can drop it), and a
+//! new snapshot of the same files re-uses its blobs. A record goes in prune's commit
+//! once no pack holds its manifest or its snapshot row exists. Prune holds the writer
+//! lock, as every snapshot does until its commit ends, so no record is of a commit
+//! still running.
 //!
 //! # The index forgets too
 //!
@@ -77,6 +83,7 @@ use super::lock::{DeleteLock, WriteLock};
 use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
 use super::reader::PackFiles;
+use super::rebuild::{self, Meta};
 use super::repository::{snapshot_hash, BlobLocation, Journal, Repository};
 use super::{failpoint, io_at, snapshots, tombstone, Result, StoreError, Vault};
 
@@ -133,9 +140,11 @@ pub struct PruneReport {
     /// Waste left in partly used packs that were not worth repacking.
     pub unused_bytes_left: u64,
     pub tombstones_dropped: u64,
-    /// Manifests of snapshot commits that never finished (killed, or failed), removed
-    /// from the packs (in a dry run: to remove).
+    /// Manifests of snapshot commits that never finished (killed, or failed) still in
+    /// the packs: kept, with everything they reference (see the module docs).
     pub unfinished_snapshots: u64,
+    /// Stored bytes of the blobs only those manifests reference, kept for them.
+    pub unfinished_bytes: u64,
     /// vault.db compacted after the commit (not in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<Compaction>,
@@ -210,39 +219,22 @@ pub fn dry_run(vault: &Vault, repo: Repository, opts: &PruneOptions) -> Result<P
     run(vault, repo, &opts, &|_| (), &mut |_| Ok(()))
 }
 
-/// The manifests of snapshot commits that never finished (see the module docs).
+/// The snapshot commits the index records as never finished (see the module docs).
 #[derive(Debug, Default)]
 struct Unfinished {
-    /// The packs holding each manifest the index knows only as unfinished: all dead.
-    dead: Vec<(Hash, Vec<String>)>,
-    /// Each unfinished record with the packs holding its manifest (none for a record
-    /// whose manifest never reached a pack, or whose snapshot row was committed after
-    /// all); the record goes once none of them is left.
-    records: Vec<(Hash, Vec<String>)>,
-}
-
-impl Unfinished {
-    /// Every pack holding a dead manifest.
-    fn packs(&self) -> HashSet<&str> {
-        self.dead
-            .iter()
-            .flat_map(|(_, packs)| packs.iter().map(String::as_str))
-            .collect()
-    }
-
-    /// The records whose manifests no pack holds once `removed` are gone.
-    fn done(&self, removed: &HashSet<&str>) -> Vec<Hash> {
-        self.records
-            .iter()
-            .filter(|(_, packs)| packs.iter().all(|p| removed.contains(p.as_str())))
-            .map(|(h, _)| *h)
-            .collect()
-    }
+    /// Each manifest the packs hold that the index knows only as unfinished, with
+    /// every blob it references (itself, its files' maps and chunks): all kept live.
+    kept: Vec<(Hash, HashSet<Hash>)>,
+    /// The records with nothing left to keep: no pack holds their manifest any more,
+    /// or its snapshot row was committed after all. Dropped in prune's commit.
+    stale: Vec<Hash>,
 }
 
 /// Refuses to go on when the packs hold a live snapshot the index does not know (see
 /// census.rs): a wrong index must never make prune delete a live snapshot. A manifest
-/// the index records as an unfinished commit is not live: those are returned.
+/// the index records as an unfinished commit does not stop prune, but it is not
+/// proof that the commit died (an older copy of vault.db has the record too), so
+/// what it references is returned to be kept.
 fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<Unfinished> {
     let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
     let census = Census::take(vault, &given_up)?;
@@ -251,36 +243,84 @@ fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<
         .filter_map(|s| snapshot_hash(&s.id).ok())
         .collect();
     let recorded = snapshots::unfinished(repo.conn())?;
-    let (dead, unknown): (Vec<_>, Vec<_>) = census
+    let (kept, unknown): (Vec<_>, Vec<_>) = census
         .unknown(&known)
         .into_iter()
         .partition(|(h, _)| recorded.contains(h));
-    let Some((first, pack)) = unknown.first() else {
-        let holders = |h: &Hash| census.holders(h).to_vec();
-        return Ok(Unfinished {
-            dead: dead.iter().map(|(h, _)| (*h, holders(h))).collect(),
-            records: recorded
-                .iter()
-                .map(|h| {
-                    (
-                        *h,
-                        if known.contains(h) {
-                            Vec::new()
-                        } else {
-                            holders(h)
-                        },
-                    )
-                })
-                .collect(),
-        });
+    if let Some((first, pack)) = unknown.first() {
+        return Err(StoreError::Vault(format!(
+            "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
+             among others): the index is out of date, and pruning now would delete \
+             them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
+            unknown.len(),
+            index::short_hash(first)
+        )));
+    }
+    let mut reader = PackFiles::new(vault);
+    let mut out = Unfinished::default();
+    for (manifest, pack) in kept {
+        let blobs = unfinished_blobs(repo, &mut reader, &manifest, pack)?;
+        out.kept.push((manifest, blobs));
+    }
+    out.stale = recorded
+        .into_iter()
+        .filter(|h| known.contains(h) || census.holders(h).is_empty())
+        .collect();
+    Ok(out)
+}
+
+/// Every blob unfinished manifest `manifest` (found in pack `pack`) references:
+/// itself, and each file's map and chunks, read from the packs as the rebuild reads
+/// them. Anything unreadable stops prune: what such a manifest needs cannot be told,
+/// and guessing could delete it.
+fn unfinished_blobs(
+    repo: &Repository,
+    reader: &mut PackFiles,
+    manifest: &Hash,
+    pack: &str,
+) -> Result<HashSet<Hash>> {
+    let refuse = |why: String| {
+        StoreError::Vault(format!(
+            "snapshot {} in pack {pack}, whose commit never finished, cannot be read: {why}. \
+             Prune keeps what it references and cannot tell what that is, so nothing was \
+             deleted; run `tt-vault verify`",
+            index::short_hash(manifest)
+        ))
     };
-    Err(StoreError::Vault(format!(
-        "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
-         first): the index (vault.db) is out of date or damaged, and pruning by it would delete \
-         them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
-        unknown.len(),
-        index::short_hash(first)
-    )))
+    let mut read = |hash: &Hash, what: &str| {
+        let loc = repo.blob(hash)?.ok_or_else(|| {
+            refuse(format!(
+                "{what} {} is not in the index",
+                index::short_hash(hash)
+            ))
+        })?;
+        rebuild::read_meta(reader, &loc.pack, &loc.entry).map_err(refuse)
+    };
+    let Meta::Manifest(m) = read(manifest, "its manifest")? else {
+        return Err(refuse("its blob is not a manifest".into()));
+    };
+    let mut blobs = HashSet::from([*manifest]);
+    for e in &m.entries {
+        let Some(map) = e.map else {
+            blobs.extend(e.implied_file().into_iter().flat_map(|f| f.chunks));
+            continue;
+        };
+        if blobs.contains(&map) {
+            continue;
+        }
+        match read(&map, "file map")? {
+            Meta::FileMap(f) if f.hash == e.hash => blobs.extend(f.chunks),
+            _ => {
+                return Err(refuse(format!(
+                    "file map {} is not the map of {}",
+                    index::short_hash(&map),
+                    e.path
+                )))
+            }
+        }
+        blobs.insert(map);
+    }
+    Ok(blobs)
 }
 
 fn run(
@@ -308,7 +348,24 @@ fn run(
         }
     }
 
+    // What only unfinished commits reference: kept, and counted as theirs.
+    let only_unfinished: HashSet<Hash> = unfinished
+        .kept
+        .iter()
+        .flat_map(|(_, blobs)| blobs)
+        .filter(|h| !live.contains(*h))
+        .copied()
+        .collect();
+    live.extend(&only_unfinished);
+
     let packs = pack_use(&repo, &live)?;
+    report.unfinished_snapshots = unfinished.kept.len() as u64;
+    report.unfinished_bytes = packs
+        .iter()
+        .flat_map(|p| &p.live)
+        .filter(|b| only_unfinished.contains(&b.hash()))
+        .map(blob_bytes)
+        .sum();
     report.packs_before = packs.len() as u64;
     report.bytes_before = packs.iter().map(|p| p.size).sum();
     report.blobs_removed = packs.iter().map(|p| p.dead.len() as u64).sum();
@@ -317,16 +374,7 @@ fn run(
         .iter()
         .filter(|p| p.live.is_empty() || p.unused() > 0)
         .partition(|p| p.live.is_empty());
-    let mut to_repack = choose_repacks(&packs, &partly, opts);
-    // Whatever the limits: a manifest left behind without its record would stop the
-    // next prune.
-    let unfinished_packs = unfinished.packs();
-    for p in &partly {
-        if unfinished_packs.contains(p.name.as_str()) && !to_repack.iter().any(|c| c.id == p.id) {
-            to_repack.push(p);
-        }
-    }
-    report.unfinished_snapshots = unfinished.dead.len() as u64;
+    let to_repack = choose_repacks(&packs, &partly, opts);
     let to_repack_ids: HashSet<i64> = to_repack.iter().map(|p| p.id).collect();
     report.packs_deleted = dead.len() as u64;
     report.packs_repacked = to_repack.len() as u64;
@@ -361,9 +409,8 @@ fn run(
         .flat_map(|p| p.dead.iter().map(move |h| (p.id, *h)))
         .collect();
     let removed_packs: Vec<(i64, &str)> = removed.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let gone: HashSet<&str> = removed_packs.iter().map(|(_, name)| *name).collect();
-    let finished = unfinished.done(&gone);
-    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, &finished, also);
+    let stale = &unfinished.stale;
+    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, stale, also);
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
@@ -375,7 +422,7 @@ fn run(
     failpoint("prune-after-commit");
     finish_pending_deletes(vault, &repo)?;
     // Rewritten whenever rows went, so no stale fragment of them is left behind.
-    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty() || !finished.is_empty();
+    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty() || !stale.is_empty();
     report.index = Some(repo.compact(changed)?);
 
     report.packs_written = written.len() as u64;
@@ -709,10 +756,11 @@ mod unfinished_tests {
 
     use super::*;
     use crate::store::archiver::SnapshotBuilder;
-    use crate::store::journal;
+    use crate::store::manifest::{decode_file_map, Manifest};
     use crate::store::names::RawPaths;
+    use crate::store::reader::BlobReader;
     use crate::store::restorer::{self, RestoreOptions};
-    use crate::store::testing::{info, noise, snapshot, vault, TestVault};
+    use crate::store::testing::{flip_byte, info, noise, snapshot, vault, TestVault};
 
     /// A vault with one snapshot of `kept`, then a second commit (of `kept` and a new
     /// file) whose last step failed as an export's catalogue ingest can: its manifest
@@ -758,46 +806,29 @@ mod unfinished_tests {
         prune(v, &lock, opts, &|_| (), &mut |_| Ok(()))
     }
 
-    #[test]
-    fn a_commit_that_never_finished_is_pruned_away_with_its_record() {
-        let kept = noise(300_000, 41);
-        let (t, c1, orphan) = failed_commit(&kept);
-        let packs = || {
-            let mut names = t.vault.every_pack().unwrap();
-            names.sort();
-            names
-        };
+    /// Every blob `manifest` references (itself, its files' maps and chunks), read
+    /// back from the packs through the index; the file maps are checked to be there.
+    fn blobs_of(v: &Vault, manifest: &Hash) -> Vec<Hash> {
+        let mut reader = BlobReader::new(v).unwrap();
+        let m = Manifest::decode(&reader.read(manifest).unwrap()).unwrap();
+        let mut blobs = vec![*manifest];
+        for e in &m.entries {
+            match e.map {
+                Some(map) => {
+                    let f = decode_file_map(&reader.read(&map).unwrap(), map).unwrap();
+                    blobs.push(map);
+                    blobs.extend(f.chunks);
+                }
+                None => blobs.extend(e.implied_file().unwrap().chunks),
+            }
+        }
+        for h in &blobs {
+            reader.read(h).unwrap();
+        }
+        blobs
+    }
 
-        // A dry run says so and changes nothing.
-        let before = packs();
-        let repo = Repository::open_read_only(&t.vault).unwrap();
-        let r = dry_run(&t.vault, repo, &PruneOptions::default()).unwrap();
-        assert_eq!(r.unfinished_snapshots, 1);
-        assert_eq!(packs(), before);
-        let conn = t.vault.connect().unwrap();
-        assert_eq!(snapshots::unfinished(&conn).unwrap().len(), 1);
-
-        // Default limits: the manifest's few bytes alone would not be worth a repack.
-        let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
-        assert_eq!(r.unfinished_snapshots, 1);
-        assert_eq!((r.packs_deleted, r.packs_repacked), (0, 1), "{r:?}");
-        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
-        assert!(
-            !census.manifests.contains_key(&orphan),
-            "the orphan manifest is still in a pack"
-        );
-        assert_eq!(
-            census.manifests.keys().copied().collect::<Vec<_>>(),
-            vec![snapshot_hash(&c1.id).unwrap()]
-        );
-        assert!(snapshots::unfinished(&conn).unwrap().is_empty());
-        let repo = Repository::open(&t.vault).unwrap();
-        assert!(!repo.has_blob(&orphan).unwrap());
-        let journaled = journal::committed_files(repo.conn(), "9").unwrap();
-        assert_eq!(journaled.len(), 1, "the killed run's stored work stays");
-        assert!(repo.has_blob(&journaled[0].1.chunks[0]).unwrap());
-
-        // The earlier snapshot restores byte for byte; the next prune runs too.
+    fn restores(v: &Vault, c: &crate::store::archiver::Committed, path: &str, bytes: &[u8]) {
         let out = tempfile::tempdir().unwrap();
         let opts = RestoreOptions {
             target: out.path().to_path_buf(),
@@ -805,11 +836,132 @@ mod unfinished_tests {
             verify: true,
             raw_paths: RawPaths::new(),
         };
-        let rr = restorer::restore(&t.vault, &c1.manifest.entries, &opts, &|_| ()).unwrap();
+        let rr = restorer::restore(v, &c.manifest.entries, &opts, &|_| ()).unwrap();
         assert!(rr.failed.is_empty(), "{:?}", rr.failed);
-        assert_eq!(fs::read(out.path().join("kept")).unwrap(), kept);
-        let again = prune_with(&t.vault, &PruneOptions::default()).unwrap();
-        assert_eq!(again.unfinished_snapshots, 0);
+        assert_eq!(fs::read(out.path().join(path)).unwrap(), bytes);
+    }
+
+    /// The record lets prune go on, and keeps the manifest with all it references:
+    /// the commit may have finished in an index this one is an older copy of.
+    #[test]
+    fn a_commit_that_never_finished_is_kept_whole_and_prune_goes_on() {
+        // Big enough for a file map: the maps are read from the packs too.
+        let kept = noise(9 << 20, 41);
+        let (t, c1, orphan) = failed_commit(&kept);
+        let blobs = blobs_of(&t.vault, &orphan);
+        assert!(
+            blobs.len() > 4,
+            "the manifest, a map, several chunks: {blobs:?}"
+        );
+
+        let repo = Repository::open_read_only(&t.vault).unwrap();
+        let r = dry_run(&t.vault, repo, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        for opts in [
+            PruneOptions::default(),
+            PruneOptions {
+                purge: true,
+                ..PruneOptions::default()
+            },
+        ] {
+            let r = prune_with(&t.vault, &opts).unwrap();
+            assert_eq!(r.unfinished_snapshots, 1, "{r:?}");
+            assert_eq!(r.blobs_removed, 0, "{r:?}");
+            let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+            assert!(census.manifests.contains_key(&orphan));
+            assert_eq!(blobs_of(&t.vault, &orphan), blobs);
+            let conn = t.vault.connect().unwrap();
+            assert_eq!(
+                snapshots::unfinished(&conn).unwrap(),
+                HashSet::from([orphan])
+            );
+            restores(&t.vault, &c1, "kept", &kept);
+        }
+    }
+
+    /// What only the unfinished manifest references outlives the snapshot that shared
+    /// it: forgotten, its pack would otherwise go.
+    #[test]
+    fn a_blob_only_an_unfinished_commit_references_is_kept() {
+        let kept = noise(9 << 20, 44);
+        let (t, c1, orphan) = failed_commit(&kept);
+        let blobs = blobs_of(&t.vault, &orphan);
+        assert!(c1.manifest.entries[0].map.is_some(), "a file map to keep");
+        let only_c1 = snapshot_hash(&c1.id).unwrap();
+        {
+            let lock = t.vault.lock_for_writing(false).unwrap();
+            tombstone::forget(&t.vault, &lock, std::slice::from_ref(&c1.id)).unwrap();
+        }
+        let r = prune_with(
+            &t.vault,
+            &PruneOptions {
+                purge: true,
+                ..PruneOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        assert!(r.unfinished_bytes > kept.len() as u64 / 2, "{r:?}");
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(
+            !repo.has_blob(&only_c1).unwrap(),
+            "the forgotten manifest went"
+        );
+        assert_eq!(blobs_of(&t.vault, &orphan), blobs);
+        // Listed as a snapshot again, it restores.
+        drop(repo);
+        {
+            let lock = t.vault.lock_for_rebuild(false).unwrap();
+            let rr = rebuild::rebuild_index(&t.vault, &lock).unwrap();
+            assert_eq!(rr.snapshots, 1, "{rr:?}");
+        }
+        let conn = t.vault.connect().unwrap();
+        let listed = snapshots::list(&conn, None).unwrap();
+        assert_eq!(listed[0].id, hex::encode(orphan));
+        let m =
+            Manifest::decode(&BlobReader::new(&t.vault).unwrap().read(&orphan).unwrap()).unwrap();
+        let again = crate::store::archiver::Committed {
+            id: listed[0].id.clone(),
+            manifest: m,
+        };
+        restores(&t.vault, &again, "kept", &kept);
+        prune_with(&t.vault, &PruneOptions::default()).unwrap();
+    }
+
+    /// A manifest prune must keep and cannot read stops it, naming snapshot and pack.
+    #[test]
+    fn an_unreadable_unfinished_manifest_or_file_map_stops_prune() {
+        for damaged in ["manifest", "map"] {
+            let (t, _, orphan) = failed_commit(&noise(9 << 20, 45));
+            let m = Manifest::decode(&BlobReader::new(&t.vault).unwrap().read(&orphan).unwrap())
+                .unwrap();
+            let target = match damaged {
+                "manifest" => orphan,
+                _ => m.entries.iter().find_map(|e| e.map).unwrap(),
+            };
+            flip_byte(&t.vault, &target);
+            let pack = Repository::open(&t.vault)
+                .unwrap()
+                .blob(&orphan)
+                .unwrap()
+                .unwrap()
+                .pack;
+            let mut before = t.vault.every_pack().unwrap();
+            before.sort();
+            let err = prune_with(&t.vault, &PruneOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&index::short_hash(&orphan))
+                    && err.contains(&pack)
+                    && err.contains("never finished")
+                    && err.contains("nothing was deleted"),
+                "{damaged}: {err}"
+            );
+            let mut after = t.vault.every_pack().unwrap();
+            after.sort();
+            assert_eq!(after, before, "{damaged}: prune changed the packs");
+        }
     }
 
     #[test]
@@ -839,13 +991,17 @@ mod unfinished_tests {
     }
 
     /// A record whose snapshot row was committed after all (the same manifest stored
-    /// again) keeps nothing alive and nothing dead: the snapshot stays, the record goes.
+    /// again), or whose manifest no pack holds (killed before it was sent), keeps
+    /// nothing alive and nothing dead: the snapshot stays, the records go.
     #[test]
-    fn a_record_of_a_known_snapshot_is_dropped_and_the_snapshot_kept() {
+    fn a_record_of_a_known_snapshot_or_of_no_manifest_is_dropped() {
         let t = vault();
         let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"x", None)]);
         let h = snapshot_hash(&c.id).unwrap();
-        snapshots::begin_commit(&t.vault.connect().unwrap(), &h).unwrap();
+        let conn = t.vault.connect().unwrap();
+        snapshots::begin_commit(&conn, &h).unwrap();
+        snapshots::begin_commit(&conn, &[7; 32]).unwrap();
+        assert_eq!(snapshots::unfinished(&conn).unwrap().len(), 2);
         let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
         assert_eq!(r.unfinished_snapshots, 0);
         let repo = Repository::open(&t.vault).unwrap();

@@ -232,8 +232,9 @@ impl Repository {
 
     /// Prune's one transaction: drops the rows of `dead` blobs, moves the blobs of the
     /// `removed` packs to the `written` ones, records the removed packs' files for
-    /// deletion, drops the files no entry references and the `unfinished` snapshot
-    /// commits whose manifests leave the packs (see `schema/009_unfinished_snapshots.sql`).
+    /// deletion, drops the files no entry references and the records of `unfinished` snapshot
+    /// commits with nothing left to keep (no pack holds the manifest, or its snapshot
+    /// row exists) (see `schema/009_unfinished_snapshots.sql`).
     /// `also` runs last, inside the same transaction: the layers above drop their rows
     /// of forgotten snapshots there.
     pub fn commit_prune(
