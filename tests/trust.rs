@@ -133,11 +133,13 @@ fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
 
 /// A snapshot commit that never finished (its export's cataloguing failed, or it was
 /// killed there: the manifest was already in a committed pack) leaves a manifest the
-/// index knows only as unfinished. Prune removes it instead of refusing as above;
-/// verify passes before and after, and the manifest is gone from the packs (a rebuild
-/// finds only the two real snapshots).
+/// index knows only as unfinished. Prune does not refuse as above, and keeps that
+/// manifest with everything it references: the record is no proof the commit died
+/// (an older copy of vault.db has it too). verify passes before and after; then
+/// `rebuild-index`, trusting the packs, lists it as a third snapshot, and restoring
+/// it gives its bytes back.
 #[test]
-fn prune_removes_a_snapshot_whose_commit_never_finished() {
+fn prune_keeps_a_snapshot_whose_commit_never_finished() {
     use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
     let (env, ids) = two_snapshots();
     let account = env.json(&["snapshots"])[0]["account"]
@@ -145,14 +147,14 @@ fn prune_removes_a_snapshot_whose_commit_never_finished() {
         .unwrap()
         .to_string();
     let vault = tt_vault::store::Vault::open(&env.vault()).unwrap();
+    let late = random_bytes(200_000, 7);
     {
         let lock = vault.lock_for_writing(false).unwrap();
         let quiet = |_| {};
         let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
-        let late = random_bytes(200_000, 7);
         b.add_reader(
             "media/late.mp4",
-            &mut std::io::Cursor::new(late),
+            &mut std::io::Cursor::new(late.clone()),
             "media",
             None,
             None,
@@ -174,23 +176,37 @@ fn prune_removes_a_snapshot_whose_commit_never_finished() {
     }
     assert_eq!(env.snapshot_ids(), ids);
     env.ok(&["verify"]);
-    let (out, err) = env.expect(&["prune", "--dry-run"], 0);
+    let kept = "1 snapshot(s) whose commit never finished (killed, or failed) kept in the packs";
+    for args in [
+        &["prune", "--dry-run"][..],
+        &["prune"],
+        &["prune", "--purge"],
+    ] {
+        let (out, err) = env.expect(args, 0);
+        assert!(
+            out.contains(kept) && out.contains("rebuild-index"),
+            "{args:?}: {out}{err}"
+        );
+    }
+    let r = env.json(&["prune"]);
+    assert_eq!(r["unfinished_snapshots"], 1, "{r}");
     assert!(
-        out.contains("1 snapshot(s) whose commit never finished") && out.contains("to remove"),
-        "{out}{err}"
+        r["unfinished_bytes"].as_u64().unwrap() >= late.len() as u64,
+        "{r}"
     );
-    let (out, err) = env.expect(&["prune"], 0);
-    assert!(
-        out.contains("1 snapshot(s) whose commit never finished")
-            && out.contains("removed from the packs"),
-        "{out}{err}"
-    );
-    let (out, _) = env.expect(&["prune"], 0);
-    assert!(!out.contains("never finished"), "{out}");
     env.ok(&["verify", "--read-data"]);
     assert_eq!(env.snapshot_ids(), ids);
+
     let r = env.json(&["rebuild-index"]);
-    assert_eq!(r["snapshots"], 2, "{r}");
+    assert_eq!(r["snapshots"], 3, "{r}");
+    let listed = env.snapshot_ids();
+    assert_eq!(&listed[..2], &ids[..]);
+    let to = env.path("restored");
+    env.ok(&["restore", "--snapshot", &listed[2], "--to", s(&to)]);
+    assert_eq!(fs::read(to.join("media/late.mp4")).unwrap(), late);
+    // Listed, it is a snapshot like any other: the next prune has nothing to say of it.
+    let (out, _) = env.expect(&["prune"], 0);
+    assert!(!out.contains("never finished"), "{out}");
     env.ok(&["verify", "--read-data"]);
 }
 
