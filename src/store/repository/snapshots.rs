@@ -139,12 +139,10 @@ pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// All snapshots, oldest first, optionally of one account.
 /// Records, committed at once (`conn` must not be in a transaction), that the commit
 /// of the snapshot whose manifest is `manifest` has started: called before the manifest
-/// goes to a pack, so a commit that never finishes leaves the evidence prune needs to
-/// tell its manifest from a live snapshot the index lost (see
-/// `schema/009_unfinished_snapshots.sql`). A row already there (the same manifest, a
+/// goes to a pack, so that prune, finding a manifest no snapshot row names, can go on
+/// (keeping it) instead of refusing (see `schema/009_unfinished_snapshots.sql`). A row already there (the same manifest, a
 /// commit tried again) stays.
 pub fn begin_commit(conn: &Connection, manifest: &Hash) -> Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO unfinished_snapshots (manifest) VALUES (?1)")?
@@ -166,6 +164,7 @@ pub fn unfinished(conn: &Connection) -> Result<HashSet<Hash>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// All snapshots, oldest first, optionally of one account.
 pub fn list(conn: &Connection, account: Option<&str>) -> Result<Vec<Snapshot>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM snapshots WHERE ?1 IS NULL OR account = ?1 ORDER BY taken_ms, id"
