@@ -250,8 +250,8 @@ fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<
     if let Some((first, pack)) = unknown.first() {
         return Err(StoreError::Vault(format!(
             "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
-             among others): the index is out of date, and pruning now would delete \
-             them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
+             first): the index (vault.db) is out of date or damaged, and pruning by it \
+             would delete them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
             unknown.len(),
             index::short_hash(first)
         )));
