@@ -24,12 +24,7 @@ fn snap(env: &Env, src: &Path, account: &str, time: &str) -> String {
 }
 
 fn snapshot_ids(env: &Env) -> BTreeSet<String> {
-    env.json(&["snapshots"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+    env.snapshot_ids().into_iter().collect()
 }
 
 fn stored_bytes(env: &Env) -> u64 {

@@ -131,6 +131,85 @@ fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
     env.ok(&["verify", "--read-data"]);
 }
 
+/// A snapshot commit that never finished (its export's cataloguing failed, or it was
+/// killed there: the manifest was already in a committed pack) leaves a manifest the
+/// index knows only as unfinished. Prune does not refuse as above, and keeps that
+/// manifest with everything it references: the record is no proof the commit died
+/// (an older copy of vault.db has it too). verify passes before and after; then
+/// `rebuild-index`, trusting the packs, lists it as a third snapshot, and restoring
+/// it gives its bytes back.
+#[test]
+fn prune_keeps_a_snapshot_whose_commit_never_finished() {
+    use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
+    let (env, ids) = two_snapshots();
+    let account = env.json(&["snapshots"])[0]["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vault = tt_vault::store::Vault::open(&env.vault()).unwrap();
+    let late = random_bytes(200_000, 7);
+    {
+        let lock = vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
+        b.add_reader(
+            "media/late.mp4",
+            &mut std::io::Cursor::new(late.clone()),
+            "media",
+            None,
+            None,
+        )
+        .unwrap();
+        let info = SnapshotInfo {
+            account: account.clone(),
+            taken_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+            sources: Vec::new(),
+            failed: Vec::new(),
+            meta: serde_json::json!({}),
+        };
+        let err = b
+            .commit_with(info, |_, _| {
+                Err("cataloguing the export failed: test; nothing was committed".into())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was committed"), "{err}");
+    }
+    assert_eq!(env.snapshot_ids(), ids);
+    env.ok(&["verify"]);
+    let kept = "1 snapshot(s) whose commit never finished (killed, or failed) kept in the packs";
+    for args in [
+        &["prune", "--dry-run"][..],
+        &["prune"],
+        &["prune", "--purge"],
+    ] {
+        let (out, err) = env.expect(args, 0);
+        assert!(
+            out.contains(kept) && out.contains("rebuild-index"),
+            "{args:?}: {out}{err}"
+        );
+    }
+    let r = env.json(&["prune"]);
+    assert_eq!(r["unfinished_snapshots"], 1, "{r}");
+    assert!(
+        r["unfinished_bytes"].as_u64().unwrap() >= late.len() as u64,
+        "{r}"
+    );
+    env.ok(&["verify", "--read-data"]);
+    assert_eq!(env.snapshot_ids(), ids);
+
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 3, "{r}");
+    let listed = env.snapshot_ids();
+    assert_eq!(&listed[..2], &ids[..]);
+    let to = env.path("restored");
+    env.ok(&["restore", "--snapshot", &listed[2], "--to", s(&to)]);
+    assert_eq!(fs::read(to.join("media/late.mp4")).unwrap(), late);
+    // Listed, it is a snapshot like any other: the next prune has nothing to say of it.
+    let (out, _) = env.expect(&["prune"], 0);
+    assert!(!out.contains("never finished"), "{out}");
+    env.ok(&["verify", "--read-data"]);
+}
+
 #[test]
 fn rebuild_index_works_from_any_state_of_vault_db() {
     let (env, ids) = two_snapshots();

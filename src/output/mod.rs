@@ -458,6 +458,15 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
         human_bytes(r.bytes_after),
         r.packs_after
     );
+    if r.unfinished_snapshots > 0 {
+        text.push_str(&format!(
+            "\n  {} snapshot(s) whose commit never finished (killed, or failed) kept in the \
+             packs, with {} no snapshot uses: run the same snapshot again to re-use them, or \
+             `tt-vault rebuild-index` to list them as snapshots (then `forget` drops them)",
+            r.unfinished_snapshots,
+            human_bytes(r.unfinished_bytes)
+        ));
+    }
     if r.unused_bytes_left > 0 {
         text.push_str(&format!(
             "\n  {} unused left in partly used packs (--max-unused / --max-repack)",

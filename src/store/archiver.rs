@@ -171,11 +171,23 @@ impl Archiver {
 
     /// Stores one blob unless the vault has it; returns its hash.
     pub fn store_blob(&self, kind: BlobKind, raw: Vec<u8>) -> Result<Hash> {
-        let hash = crypto::id(self.keys.as_deref(), &raw);
+        let hash = self.blob_id(&raw);
+        self.store_as(kind, hash, raw)?;
+        Ok(hash)
+    }
+
+    /// The id `raw` has as a blob of this vault.
+    fn blob_id(&self, raw: &[u8]) -> Hash {
+        crypto::id(self.keys.as_deref(), raw)
+    }
+
+    /// [`store_blob`](Self::store_blob) for a blob whose id `hash` the caller computed
+    /// with [`blob_id`](Self::blob_id).
+    fn store_as(&self, kind: BlobKind, hash: Hash, raw: Vec<u8>) -> Result<()> {
         if self.claim(&hash)? {
             self.send(kind, hash, raw)?;
         }
-        Ok(hash)
+        Ok(())
     }
 
     /// Streams a file's bytes into the vault; `progress` is called with each chunk's size.
@@ -488,6 +500,9 @@ pub struct Committed {
 /// Builds one snapshot; nothing is visible until [`SnapshotBuilder::commit`].
 pub struct SnapshotBuilder<'v> {
     vault: &'v Vault,
+    /// Held until the commit: prune, which holds it too, then knows that no commit is
+    /// in flight (see `schema/009_unfinished_snapshots.sql`).
+    _lock: &'v WriteLock,
     on_bytes: &'v (dyn Fn(u64) + Sync),
     archiver: Archiver,
     parent: HashMap<String, Entry>,
@@ -503,7 +518,7 @@ impl<'v> SnapshotBuilder<'v> {
     /// with the same size, mtime and inode. `on_bytes` hears of every byte added.
     pub fn new(
         vault: &'v Vault,
-        _lock: &WriteLock,
+        lock: &'v WriteLock,
         account: &str,
         rehash: bool,
         on_bytes: &'v (dyn Fn(u64) + Sync),
@@ -518,6 +533,7 @@ impl<'v> SnapshotBuilder<'v> {
         };
         Ok(SnapshotBuilder {
             vault,
+            _lock: lock,
             on_bytes,
             archiver: Archiver::new(vault)?,
             parent,
@@ -655,6 +671,14 @@ impl<'v> SnapshotBuilder<'v> {
     /// As [`commit`](Self::commit), with `extra` run inside the transaction that makes
     /// the snapshot visible (given the snapshot id), so that what a higher layer
     /// derives from it appears at the same moment or not at all.
+    ///
+    /// The manifest is durable in a committed pack before that transaction opens, so a
+    /// kill in between, or an `extra` that fails, leaves it in the packs with no
+    /// snapshot row. Its hash is recorded as unfinished first, in a committed (and
+    /// fsynced) transaction of its own, and the snapshot's transaction removes the
+    /// record: a record left behind lets prune go on, keeping that manifest and what it
+    /// references, instead of refusing to run on an index that looks out of date (see
+    /// pruner.rs).
     pub fn commit_with(
         self,
         info: SnapshotInfo,
@@ -688,17 +712,21 @@ impl<'v> SnapshotBuilder<'v> {
             meta: info.meta,
             entries,
         };
-        let hash = self
-            .archiver
-            .store_blob(BlobKind::Manifest, manifest.encode())?;
-        self.archiver.finish()?;
+        let raw = manifest.encode();
+        let hash = self.archiver.blob_id(&raw);
+        // A connection of `connect`'s own, synchronous FULL: the record is on disk
+        // before the manifest can be.
         let mut conn = self.vault.connect()?;
+        snapshots::begin_commit(&conn, &hash)?;
+        self.archiver.store_as(BlobKind::Manifest, hash, raw)?;
+        self.archiver.finish()?;
         let tx = conn.transaction()?;
         for f in self.files.into_inner().unwrap() {
             index::insert_file(&tx, &f)?;
         }
         let id = hex::encode(hash);
         snapshots::insert(&tx, &id, &manifest)?;
+        snapshots::end_commit(&tx, &hash)?;
         journal::clear(&tx)?;
         extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;
@@ -763,6 +791,8 @@ mod tests {
         let committed = b.commit(info("a", chrono::Utc::now())).unwrap();
         assert_eq!(snapshots::list(&conn, None).unwrap()[0].id, committed.id);
         assert!(journal::committed_files(&conn, "1").unwrap().is_empty());
+        // The commit's record of having started goes with it (see pruner.rs).
+        assert!(snapshots::unfinished(&conn).unwrap().is_empty());
     }
 
     #[test]

@@ -14,8 +14,8 @@ use super::{Result, Vault};
 
 #[derive(Debug, Default)]
 pub struct Census {
-    /// Every manifest in a pack's trailer, with the (first) pack holding it.
-    pub manifests: BTreeMap<Hash, String>,
+    /// Every manifest in a pack's trailer, with every pack holding it, in the order read.
+    pub manifests: BTreeMap<Hash, Vec<String>>,
     /// Every manifest a readable tombstone names.
     pub forgotten: HashSet<Hash>,
 }
@@ -42,10 +42,10 @@ impl Census {
             for e in &contents.entries {
                 match e.header.kind {
                     BlobKind::Manifest => {
-                        census
-                            .manifests
-                            .entry(e.header.hash)
-                            .or_insert_with(|| id.clone());
+                        let holders = census.manifests.entry(e.header.hash).or_default();
+                        if !holders.contains(&id) {
+                            holders.push(id.clone());
+                        }
                     }
                     BlobKind::Tombstone => {
                         let t = reader.read(&id, e).ok();
@@ -61,12 +61,17 @@ impl Census {
     }
 
     /// The live snapshots (manifests no tombstone names) missing from `known`, with
-    /// the pack holding each.
+    /// the first pack holding each.
     pub fn unknown(&self, known: &HashSet<Hash>) -> Vec<(Hash, &str)> {
         self.manifests
             .iter()
             .filter(|(h, _)| !self.forgotten.contains(*h) && !known.contains(*h))
-            .map(|(h, p)| (*h, p.as_str()))
+            .map(|(h, p)| (*h, p[0].as_str()))
             .collect()
+    }
+
+    /// The packs holding manifest `hash` (none when no pack does).
+    pub fn holders(&self, hash: &Hash) -> &[String] {
+        self.manifests.get(hash).map_or(&[], Vec::as_slice)
     }
 }

@@ -3,7 +3,8 @@
 //! # What is live
 //!
 //! The manifests of the remaining snapshots, the file maps and chunks of every file a
-//! remaining entry references, the blobs of files in the resume journal (a killed
+//! remaining entry references, the same for a manifest of a commit that never
+//! finished (see below), the blobs of files in the resume journal (a killed
 //! run's work, see `journal.rs`), and the tombstones that still name a manifest
 //! present in some pack (see `tombstone.rs`). Everything else is dead.
 //!
@@ -25,6 +26,24 @@
 //! entries). With `max_unused` 0 and `max_repack` 100 every byte that only forgotten
 //! snapshots held is freed, up to the trailer and footer of the new packs; with the
 //! defaults up to `max_unused` percent of the vault may stay in partly used packs.
+//!
+//! # Commits that never finished
+//!
+//! A snapshot's manifest reaches a committed pack before the transaction that inserts
+//! its row (see `SnapshotBuilder::commit_with`). A commit killed in between, or whose
+//! last step failed, leaves a manifest the index does not know: prune refuses to run
+//! on such an index, since the snapshot may be live and only the index out of date —
+//! unless the index records the commit as unfinished (`unfinished_snapshots`, written
+//! before the manifest was sent). The record lets prune go on, and nothing more: it
+//! is not proof that the commit died (a copy of vault.db taken during a commit's last
+//! seconds has the record and not the row, though the commit may have finished), so
+//! such a manifest is live like a snapshot's — itself, its files' maps and chunks,
+//! read from the packs as `rebuild-index` reads them; one that does not read stops
+//! prune. `rebuild-index` lists it as a snapshot (then `forget` can drop it), and a
+//! new snapshot of the same files re-uses its blobs. A record goes in prune's commit
+//! once no pack holds its manifest or its snapshot row exists. Prune holds the writer
+//! lock, as every snapshot does until its commit ends, so no record is of a commit
+//! still running.
 //!
 //! # The index forgets too
 //!
@@ -64,6 +83,7 @@ use super::lock::{DeleteLock, WriteLock};
 use super::pack::{self, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
 use super::reader::PackFiles;
+use super::rebuild::{self, Meta};
 use super::repository::{snapshot_hash, BlobLocation, Journal, Repository};
 use super::{failpoint, io_at, snapshots, tombstone, Result, StoreError, Vault};
 
@@ -120,6 +140,11 @@ pub struct PruneReport {
     /// Waste left in partly used packs that were not worth repacking.
     pub unused_bytes_left: u64,
     pub tombstones_dropped: u64,
+    /// Manifests of snapshot commits that never finished (killed, or failed) still in
+    /// the packs: kept, with everything they reference (see the module docs).
+    pub unfinished_snapshots: u64,
+    /// Stored bytes of the blobs only those manifests reference, kept for them.
+    pub unfinished_bytes: u64,
     /// vault.db compacted after the commit (not in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<Compaction>,
@@ -194,26 +219,108 @@ pub fn dry_run(vault: &Vault, repo: Repository, opts: &PruneOptions) -> Result<P
     run(vault, repo, &opts, &|_| (), &mut |_| Ok(()))
 }
 
+/// The snapshot commits the index records as never finished (see the module docs).
+#[derive(Debug, Default)]
+struct Unfinished {
+    /// Each manifest the packs hold that the index knows only as unfinished, with
+    /// every blob it references (itself, its files' maps and chunks): all kept live.
+    kept: Vec<(Hash, HashSet<Hash>)>,
+    /// The records with nothing left to keep: no pack holds their manifest any more,
+    /// or its snapshot row was committed after all. Dropped in prune's commit.
+    stale: Vec<Hash>,
+}
+
 /// Refuses to go on when the packs hold a live snapshot the index does not know (see
-/// census.rs): a wrong index must never make prune delete a live snapshot.
-fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<()> {
+/// census.rs): a wrong index must never make prune delete a live snapshot. A manifest
+/// the index records as an unfinished commit does not stop prune, but it is not
+/// proof that the commit died (an older copy of vault.db has the record too), so
+/// what it references is returned to be kept.
+fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<Unfinished> {
     let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
     let census = Census::take(vault, &given_up)?;
     let known: HashSet<Hash> = snapshots::list(repo.conn(), None)?
         .iter()
         .filter_map(|s| snapshot_hash(&s.id).ok())
         .collect();
-    let unknown = census.unknown(&known);
-    let Some((first, pack)) = unknown.first() else {
-        return Ok(());
+    let recorded = snapshots::unfinished(repo.conn())?;
+    let (kept, unknown): (Vec<_>, Vec<_>) = census
+        .unknown(&known)
+        .into_iter()
+        .partition(|(h, _)| recorded.contains(h));
+    if let Some((first, pack)) = unknown.first() {
+        return Err(StoreError::Vault(format!(
+            "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
+             first): the index (vault.db) is out of date or damaged, and pruning by it \
+             would delete them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
+            unknown.len(),
+            index::short_hash(first)
+        )));
+    }
+    let mut reader = PackFiles::new(vault);
+    let mut out = Unfinished::default();
+    for (manifest, pack) in kept {
+        let blobs = unfinished_blobs(repo, &mut reader, &manifest, pack)?;
+        out.kept.push((manifest, blobs));
+    }
+    out.stale = recorded
+        .into_iter()
+        .filter(|h| known.contains(h) || census.holders(h).is_empty())
+        .collect();
+    Ok(out)
+}
+
+/// Every blob unfinished manifest `manifest` (found in pack `pack`) references:
+/// itself, and each file's map and chunks, read from the packs as the rebuild reads
+/// them. Anything unreadable stops prune: what such a manifest needs cannot be told,
+/// and guessing could delete it.
+fn unfinished_blobs(
+    repo: &Repository,
+    reader: &mut PackFiles,
+    manifest: &Hash,
+    pack: &str,
+) -> Result<HashSet<Hash>> {
+    let refuse = |why: String| {
+        StoreError::Vault(format!(
+            "snapshot {} in pack {pack}, whose commit never finished, cannot be read: {why}. \
+             Prune keeps what it references and cannot tell what that is, so nothing was \
+             deleted; run `tt-vault verify`",
+            index::short_hash(manifest)
+        ))
     };
-    Err(StoreError::Vault(format!(
-        "the packs hold {} snapshot(s) the index does not know (snapshot {} in pack {pack}, \
-         first): the index (vault.db) is out of date or damaged, and pruning by it would delete \
-         them. Nothing was deleted; run `tt-vault rebuild-index`, then prune again",
-        unknown.len(),
-        index::short_hash(first)
-    )))
+    let mut read = |hash: &Hash, what: &str| {
+        let loc = repo.blob(hash)?.ok_or_else(|| {
+            refuse(format!(
+                "{what} {} is not in the index",
+                index::short_hash(hash)
+            ))
+        })?;
+        rebuild::read_meta(reader, &loc.pack, &loc.entry).map_err(refuse)
+    };
+    let Meta::Manifest(m) = read(manifest, "its manifest")? else {
+        return Err(refuse("its blob is not a manifest".into()));
+    };
+    let mut blobs = HashSet::from([*manifest]);
+    for e in &m.entries {
+        let Some(map) = e.map else {
+            blobs.extend(e.implied_file().into_iter().flat_map(|f| f.chunks));
+            continue;
+        };
+        if blobs.contains(&map) {
+            continue;
+        }
+        match read(&map, "file map")? {
+            Meta::FileMap(f) if f.hash == e.hash => blobs.extend(f.chunks),
+            _ => {
+                return Err(refuse(format!(
+                    "file map {} is not the map of {}",
+                    index::short_hash(&map),
+                    e.path
+                )))
+            }
+        }
+        blobs.insert(map);
+    }
+    Ok(blobs)
 }
 
 fn run(
@@ -223,7 +330,7 @@ fn run(
     progress: &dyn Fn(u64),
     also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
 ) -> Result<PruneReport> {
-    check_index_knows_every_snapshot(vault, &repo)?;
+    let unfinished = check_index_knows_every_snapshot(vault, &repo)?;
     let tombs = tombstone::indexed(vault, &repo)?;
     let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
@@ -241,7 +348,24 @@ fn run(
         }
     }
 
+    // What only unfinished commits reference: kept, and counted as theirs.
+    let only_unfinished: HashSet<Hash> = unfinished
+        .kept
+        .iter()
+        .flat_map(|(_, blobs)| blobs)
+        .filter(|h| !live.contains(*h))
+        .copied()
+        .collect();
+    live.extend(&only_unfinished);
+
     let packs = pack_use(&repo, &live)?;
+    report.unfinished_snapshots = unfinished.kept.len() as u64;
+    report.unfinished_bytes = packs
+        .iter()
+        .flat_map(|p| &p.live)
+        .filter(|b| only_unfinished.contains(&b.hash()))
+        .map(blob_bytes)
+        .sum();
     report.packs_before = packs.len() as u64;
     report.bytes_before = packs.iter().map(|p| p.size).sum();
     report.blobs_removed = packs.iter().map(|p| p.dead.len() as u64).sum();
@@ -285,7 +409,8 @@ fn run(
         .flat_map(|p| p.dead.iter().map(move |h| (p.id, *h)))
         .collect();
     let removed_packs: Vec<(i64, &str)> = removed.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, also);
+    let stale = &unfinished.stale;
+    let commit = repo.commit_prune(&dead_blobs, &removed_packs, &written, stale, also);
     if let Err(e) = commit {
         // Nothing points at the new packs: remove them rather than leave strays.
         for p in &written {
@@ -297,7 +422,7 @@ fn run(
     failpoint("prune-after-commit");
     finish_pending_deletes(vault, &repo)?;
     // Rewritten whenever rows went, so no stale fragment of them is left behind.
-    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty();
+    let changed = !dead_blobs.is_empty() || !removed_packs.is_empty() || !stale.is_empty();
     report.index = Some(repo.compact(changed)?);
 
     report.packs_written = written.len() as u64;
@@ -621,5 +746,265 @@ mod tests {
         });
         purged.sort();
         assert_eq!(purged, vec![1, 2]);
+    }
+}
+
+/// Prune on real vaults: a snapshot commit that never finished.
+#[cfg(test)]
+mod unfinished_tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::store::archiver::SnapshotBuilder;
+    use crate::store::manifest::{decode_file_map, Manifest};
+    use crate::store::names::RawPaths;
+    use crate::store::reader::BlobReader;
+    use crate::store::restorer::{self, RestoreOptions};
+    use crate::store::testing::{flip_byte, info, noise, snapshot, vault, TestVault};
+
+    /// A vault with one snapshot of `kept`, then a second commit (of `kept` and a new
+    /// file) whose last step failed as an export's catalogue ingest can: its manifest
+    /// is in a committed pack, beside the new file's blob, and no snapshot row names
+    /// it. Returns the vault, the first snapshot and the orphan manifest.
+    fn failed_commit(kept: &[u8]) -> (TestVault, crate::store::archiver::Committed, Hash) {
+        let t = vault();
+        let c1 = snapshot(
+            &t.vault,
+            "a",
+            "2026-01-01T00:00:00Z",
+            &[("kept", kept, None)],
+        );
+        let lock = t.vault.lock_for_writing(false).unwrap();
+        let quiet = |_| {};
+        let b = SnapshotBuilder::new(&t.vault, &lock, "a", true, &quiet).unwrap();
+        // "new" is an item the resume journal keeps (and prune with it) for the next run.
+        for (path, bytes, item) in [
+            ("kept", kept.to_vec(), None),
+            ("new", noise(50_000, 42), Some("9".to_string())),
+        ] {
+            b.add_reader(path, &mut Cursor::new(bytes), "media", item, None)
+                .unwrap();
+        }
+        let err = b
+            .commit_with(info("a", chrono::Utc::now()), |_, _| {
+                Err("cataloguing the export failed: test; nothing was committed".into())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was committed"), "{err}");
+        drop(lock);
+        let conn = t.vault.connect().unwrap();
+        assert_eq!(snapshots::list(&conn, None).unwrap().len(), 1);
+        let recorded: Vec<Hash> = snapshots::unfinished(&conn).unwrap().into_iter().collect();
+        assert_eq!(recorded.len(), 1, "the failed commit left its record");
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(census.manifests.contains_key(&recorded[0]));
+        (t, c1, recorded[0])
+    }
+
+    fn prune_with(v: &Vault, opts: &PruneOptions) -> Result<PruneReport> {
+        let lock = v.lock_for_writing(false).unwrap();
+        prune(v, &lock, opts, &|_| (), &mut |_| Ok(()))
+    }
+
+    /// Every blob `manifest` references (itself, its files' maps and chunks), read
+    /// back from the packs through the index; the file maps are checked to be there.
+    fn blobs_of(v: &Vault, manifest: &Hash) -> Vec<Hash> {
+        let mut reader = BlobReader::new(v).unwrap();
+        let m = Manifest::decode(&reader.read(manifest).unwrap()).unwrap();
+        let mut blobs = vec![*manifest];
+        for e in &m.entries {
+            match e.map {
+                Some(map) => {
+                    let f = decode_file_map(&reader.read(&map).unwrap(), map).unwrap();
+                    blobs.push(map);
+                    blobs.extend(f.chunks);
+                }
+                None => blobs.extend(e.implied_file().unwrap().chunks),
+            }
+        }
+        for h in &blobs {
+            reader.read(h).unwrap();
+        }
+        blobs
+    }
+
+    fn restores(v: &Vault, c: &crate::store::archiver::Committed, path: &str, bytes: &[u8]) {
+        let out = tempfile::tempdir().unwrap();
+        let opts = RestoreOptions {
+            target: out.path().to_path_buf(),
+            force: false,
+            verify: true,
+            raw_paths: RawPaths::new(),
+        };
+        let rr = restorer::restore(v, &c.manifest.entries, &opts, &|_| ()).unwrap();
+        assert!(rr.failed.is_empty(), "{:?}", rr.failed);
+        assert_eq!(fs::read(out.path().join(path)).unwrap(), bytes);
+    }
+
+    /// The record lets prune go on, and keeps the manifest with all it references:
+    /// the commit may have finished in an index this one is an older copy of.
+    #[test]
+    fn a_commit_that_never_finished_is_kept_whole_and_prune_goes_on() {
+        // Big enough for a file map: the maps are read from the packs too.
+        let kept = noise(9 << 20, 41);
+        let (t, c1, orphan) = failed_commit(&kept);
+        let blobs = blobs_of(&t.vault, &orphan);
+        assert!(
+            blobs.len() > 4,
+            "the manifest, a map, several chunks: {blobs:?}"
+        );
+
+        let repo = Repository::open_read_only(&t.vault).unwrap();
+        let r = dry_run(&t.vault, repo, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        for opts in [
+            PruneOptions::default(),
+            PruneOptions {
+                purge: true,
+                ..PruneOptions::default()
+            },
+        ] {
+            let r = prune_with(&t.vault, &opts).unwrap();
+            assert_eq!(r.unfinished_snapshots, 1, "{r:?}");
+            assert_eq!(r.blobs_removed, 0, "{r:?}");
+            let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+            assert!(census.manifests.contains_key(&orphan));
+            assert_eq!(blobs_of(&t.vault, &orphan), blobs);
+            let conn = t.vault.connect().unwrap();
+            assert_eq!(
+                snapshots::unfinished(&conn).unwrap(),
+                HashSet::from([orphan])
+            );
+            restores(&t.vault, &c1, "kept", &kept);
+        }
+    }
+
+    /// What only the unfinished manifest references outlives the snapshot that shared
+    /// it: forgotten, its pack would otherwise go.
+    #[test]
+    fn a_blob_only_an_unfinished_commit_references_is_kept() {
+        let kept = noise(9 << 20, 44);
+        let (t, c1, orphan) = failed_commit(&kept);
+        let blobs = blobs_of(&t.vault, &orphan);
+        assert!(c1.manifest.entries[0].map.is_some(), "a file map to keep");
+        let only_c1 = snapshot_hash(&c1.id).unwrap();
+        {
+            let lock = t.vault.lock_for_writing(false).unwrap();
+            tombstone::forget(&t.vault, &lock, std::slice::from_ref(&c1.id)).unwrap();
+        }
+        let r = prune_with(
+            &t.vault,
+            &PruneOptions {
+                purge: true,
+                ..PruneOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.unfinished_snapshots, 1);
+        assert!(r.unfinished_bytes > kept.len() as u64 / 2, "{r:?}");
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(
+            !repo.has_blob(&only_c1).unwrap(),
+            "the forgotten manifest went"
+        );
+        assert_eq!(blobs_of(&t.vault, &orphan), blobs);
+        // Listed as a snapshot again, it restores.
+        drop(repo);
+        {
+            let lock = t.vault.lock_for_rebuild(false).unwrap();
+            let rr = rebuild::rebuild_index(&t.vault, &lock).unwrap();
+            assert_eq!(rr.snapshots, 1, "{rr:?}");
+        }
+        let conn = t.vault.connect().unwrap();
+        let listed = snapshots::list(&conn, None).unwrap();
+        assert_eq!(listed[0].id, hex::encode(orphan));
+        let m =
+            Manifest::decode(&BlobReader::new(&t.vault).unwrap().read(&orphan).unwrap()).unwrap();
+        let again = crate::store::archiver::Committed {
+            id: listed[0].id.clone(),
+            manifest: m,
+        };
+        restores(&t.vault, &again, "kept", &kept);
+        prune_with(&t.vault, &PruneOptions::default()).unwrap();
+    }
+
+    /// Prune's error, checked to have left every pack file as it was.
+    fn refused(v: &Vault) -> String {
+        let packs = || {
+            let mut names = v.every_pack().unwrap();
+            names.sort();
+            names
+        };
+        let before = packs();
+        let err = prune_with(v, &PruneOptions::default()).unwrap_err();
+        assert_eq!(packs(), before, "prune changed the packs: {err}");
+        err.to_string()
+    }
+
+    /// A manifest prune must keep and cannot read stops it, naming snapshot and pack.
+    #[test]
+    fn an_unreadable_unfinished_manifest_or_file_map_stops_prune() {
+        for damaged in ["manifest", "map"] {
+            let (t, _, orphan) = failed_commit(&noise(9 << 20, 45));
+            let m = Manifest::decode(&BlobReader::new(&t.vault).unwrap().read(&orphan).unwrap())
+                .unwrap();
+            let target = match damaged {
+                "manifest" => orphan,
+                _ => m.entries.iter().find_map(|e| e.map).unwrap(),
+            };
+            flip_byte(&t.vault, &target);
+            let pack = Repository::open(&t.vault)
+                .unwrap()
+                .blob(&orphan)
+                .unwrap()
+                .unwrap()
+                .pack;
+            let err = refused(&t.vault);
+            assert!(
+                err.contains(&index::short_hash(&orphan))
+                    && err.contains(&pack)
+                    && err.contains("never finished")
+                    && err.contains("nothing was deleted"),
+                "{damaged}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manifest_neither_a_snapshot_nor_unfinished_still_stops_prune() {
+        let (t, _, orphan) = failed_commit(&noise(10_000, 43));
+        Repository::open(&t.vault)
+            .unwrap()
+            .conn()
+            .execute("DELETE FROM unfinished_snapshots", [])
+            .unwrap();
+        let err = refused(&t.vault);
+        assert!(
+            err.contains("1 snapshot(s) the index does not know")
+                && err.contains(&index::short_hash(&orphan))
+                && err.contains("rebuild-index"),
+            "{err}"
+        );
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(census.manifests.contains_key(&orphan));
+    }
+
+    /// A record whose snapshot row was committed after all (the same manifest stored
+    /// again), or whose manifest no pack holds (killed before it was sent), keeps
+    /// nothing alive and nothing dead: the snapshot stays, the records go.
+    #[test]
+    fn a_record_of_a_known_snapshot_or_of_no_manifest_is_dropped() {
+        let t = vault();
+        let c = snapshot(&t.vault, "a", "2026-01-01T00:00:00Z", &[("x", b"x", None)]);
+        let h = snapshot_hash(&c.id).unwrap();
+        let conn = t.vault.connect().unwrap();
+        snapshots::begin_commit(&conn, &h).unwrap();
+        snapshots::begin_commit(&conn, &[7; 32]).unwrap();
+        assert_eq!(snapshots::unfinished(&conn).unwrap().len(), 2);
+        let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
+        assert_eq!(r.unfinished_snapshots, 0);
+        let repo = Repository::open(&t.vault).unwrap();
+        assert!(repo.snapshot_exists(&c.id).unwrap() && repo.has_blob(&h).unwrap());
+        assert!(snapshots::unfinished(repo.conn()).unwrap().is_empty());
     }
 }

@@ -5,6 +5,14 @@
 //! their entries, except those a tombstone names (forgotten snapshots whose manifests
 //! prune has not yet removed; see tombstone.rs). The new index is built beside the old one and swapped in only
 //! when complete; the old one is kept as `vault.db.before-rebuild`.
+//!
+//! A snapshot whose commit never finished (killed, or its catalogue ingest failed;
+//! see `schema/009_unfinished_snapshots.sql`) left a whole manifest whose blobs are all
+//! in committed packs: the rebuild, which trusts the packs alone, brings it back as
+//! a snapshot (without the export catalogue's rows, which were never committed) and
+//! carries no `unfinished_snapshots` record over. Nothing is lost that way; the user
+//! who does not want it forgets it. Prune keeps such a manifest and what it references
+//! (it reads them with [`read_meta`]), so a rebuild after a prune finds it whole.
 
 use std::collections::HashSet;
 use std::fs;
@@ -14,9 +22,9 @@ use serde::Serialize;
 
 use super::lock::WriteLock;
 use super::manifest::{self, Manifest};
-use super::pack::{self, BlobKind, FinishedPack};
+use super::pack::{self, BlobEntry, BlobKind, FinishedPack};
 use super::reader::PackFiles;
-use super::repository::{index, Repository};
+use super::repository::{index, FileRow, Repository};
 use super::tombstone::Tombstone;
 use super::vault::PackFile;
 use super::{io_at, snapshots, Result, Vault};
@@ -91,32 +99,19 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
                 if e.header.kind == BlobKind::Data {
                     continue;
                 }
-                let Ok(raw) = reader.read(&id, e) else {
-                    report
-                        .unreadable
-                        .push(format!("{id}: blob {}", index::short_hash(&e.header.hash)));
-                    continue;
-                };
-                match e.header.kind {
-                    BlobKind::FileMap => {
-                        if let Some(f) = manifest::decode_file_map(&raw, e.header.hash) {
-                            known_files.insert(f.hash);
-                            index::insert_file(&tx, &f)?;
-                        }
+                match read_meta(&mut reader, &id, e) {
+                    Ok(Meta::FileMap(f)) => {
+                        known_files.insert(f.hash);
+                        index::insert_file(&tx, &f)?;
                     }
-                    BlobKind::Manifest => match Manifest::decode(&raw) {
-                        // A repack killed before its commit leaves a second copy.
-                        Ok(m) if seen.insert(e.header.hash) => {
+                    // A repack killed before its commit leaves a second copy.
+                    Ok(Meta::Manifest(m)) => {
+                        if seen.insert(e.header.hash) {
                             manifests.push((hex::encode(e.header.hash), m))
                         }
-                        Ok(_) => {}
-                        Err(err) => report.unreadable.push(format!("{id}: manifest: {err}")),
-                    },
-                    BlobKind::Tombstone => match Tombstone::decode(&raw) {
-                        Ok(t) => forgotten.extend(t.snapshots),
-                        Err(err) => report.unreadable.push(format!("{id}: tombstone: {err}")),
-                    },
-                    BlobKind::Data => {}
+                    }
+                    Ok(Meta::Tombstone(t)) => forgotten.extend(t.snapshots),
+                    Err(why) => report.unreadable.push(why),
                 }
             }
             report.packs += 1;
@@ -156,6 +151,40 @@ pub fn rebuild_index(vault: &Vault, _lock: &WriteLock) -> Result<RebuildReport> 
     }
     swap_in(vault, &fresh, &mut report)?;
     Ok(report)
+}
+
+/// A metadata blob, decoded.
+pub(super) enum Meta {
+    FileMap(FileRow),
+    Manifest(Manifest),
+    Tombstone(Tombstone),
+}
+
+/// Reads blob `e` (not a data chunk) of pack `pack` and decodes it by its kind, as the
+/// rebuild reads every one, and prune a manifest it keeps without a snapshot row
+/// (pruner.rs). The error names the pack and the blob.
+pub(super) fn read_meta(
+    reader: &mut PackFiles,
+    pack: &str,
+    e: &BlobEntry,
+) -> std::result::Result<Meta, String> {
+    let hash = e.header.hash;
+    let short = index::short_hash(&hash);
+    let raw = reader
+        .read(pack, e)
+        .map_err(|err| format!("{pack}: blob {short}: {err}"))?;
+    match e.header.kind {
+        BlobKind::FileMap => manifest::decode_file_map(&raw, hash)
+            .map(Meta::FileMap)
+            .ok_or_else(|| format!("{pack}: file map {short}: not a file map")),
+        BlobKind::Manifest => Manifest::decode(&raw)
+            .map(Meta::Manifest)
+            .map_err(|err| format!("{pack}: manifest {short}: {err}")),
+        BlobKind::Tombstone => Tombstone::decode(&raw)
+            .map(Meta::Tombstone)
+            .map_err(|err| format!("{pack}: tombstone {short}: {err}")),
+        BlobKind::Data => Err(format!("{pack}: blob {short}: a data chunk")),
+    }
 }
 
 /// `path` with `suffix` appended (`vault.db` → `vault.db-wal`).

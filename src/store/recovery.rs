@@ -151,7 +151,7 @@ mod tests {
         let mut repo = Repository::open(&t.vault).unwrap();
         let p = repo.packs().unwrap().remove(0);
         // A prune committed, then was killed before deleting the old pack's file.
-        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[], &mut |_| Ok(()))
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[], &[], &mut |_| Ok(()))
             .unwrap();
         drop(repo);
         let path = t.vault.pack_path(&p.name);

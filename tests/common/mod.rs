@@ -124,6 +124,16 @@ impl Env {
         ])
     }
 
+    /// The ids `snapshots` lists, in its order (oldest first).
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        self.json(&["snapshots"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// The paths in the latest snapshot.
     pub fn latest_paths(&self) -> Vec<String> {
         self.json(&["ls", "latest"])["entries"]

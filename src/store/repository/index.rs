@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "008_catalogue_search.sql",
         include_str!("../../../schema/008_catalogue_search.sql"),
     ),
+    (
+        "009_unfinished_snapshots.sql",
+        include_str!("../../../schema/009_unfinished_snapshots.sql"),
+    ),
 ];
 
 /// The schema version this tt-vault brings an index to (readers that never

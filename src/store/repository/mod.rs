@@ -384,7 +384,7 @@ mod tests {
         let p = &packs[0];
         let blobs = repo.pack_blobs(p.id).unwrap();
         assert_eq!(blobs.len(), 2, "the file's chunk and the manifest");
-        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[], &mut |_| Ok(()))
+        repo.commit_prune(&[], &[(p.id, p.name.as_str())], &[], &[], &mut |_| Ok(()))
             .unwrap();
         assert!(repo.packs().unwrap().is_empty());
         assert!(repo.all_blobs().unwrap().is_empty());

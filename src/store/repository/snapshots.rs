@@ -1,10 +1,13 @@
 //! Snapshot rows in the index: recording, listing and finding them.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql, Transaction};
 
 use super::{get_hash, get_opt_hash};
+use crate::store::chunker::Hash;
 use crate::store::manifest::{Entry, Manifest};
 use crate::store::{Result, StoreError};
 
@@ -136,6 +139,31 @@ pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
     Ok(())
 }
 
+/// Records, committed at once (`conn` must not be in a transaction), that the commit
+/// of the snapshot whose manifest is `manifest` has started: called before the manifest
+/// goes to a pack, so that prune, finding a manifest no snapshot row names, can go on
+/// (keeping it) instead of refusing (see `schema/009_unfinished_snapshots.sql`). A row already there (the same manifest, a
+/// commit tried again) stays.
+pub fn begin_commit(conn: &Connection, manifest: &Hash) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO unfinished_snapshots (manifest) VALUES (?1)")?
+        .execute([&manifest[..]])?;
+    Ok(())
+}
+
+/// Inside the transaction that inserts the snapshot's row: its commit is finished.
+pub fn end_commit(tx: &Transaction, manifest: &Hash) -> Result<()> {
+    tx.prepare_cached("DELETE FROM unfinished_snapshots WHERE manifest = ?1")?
+        .execute([&manifest[..]])?;
+    Ok(())
+}
+
+/// The manifests of snapshot commits that started and never finished.
+pub fn unfinished(conn: &Connection) -> Result<HashSet<Hash>> {
+    let mut stmt = conn.prepare("SELECT manifest FROM unfinished_snapshots")?;
+    let rows = stmt.query_map([], |r| get_hash(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// All snapshots, oldest first, optionally of one account.
 pub fn list(conn: &Connection, account: Option<&str>) -> Result<Vec<Snapshot>> {
     let mut stmt = conn.prepare(&format!(
@@ -256,7 +284,7 @@ pub fn entries_for_item(conn: &Connection, item_id: &str) -> Result<Vec<Entry>> 
 }
 
 /// Every item id (a TikTok post id) some snapshot holds.
-pub fn archived_items(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+pub fn archived_items(conn: &Connection) -> Result<HashSet<String>> {
     let mut stmt =
         conn.prepare_cached("SELECT DISTINCT item_id FROM entries WHERE item_id IS NOT NULL")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
