@@ -289,8 +289,11 @@ fn unfinished_blobs(
     };
     let mut read = |hash: &Hash, what: &str| {
         let loc = repo.blob(hash)?.ok_or_else(|| {
+            // A dry run runs no recovery: a pack a killed writer left uncommitted is
+            // adopted only by the next writer (a prune without --dry-run among them).
             refuse(format!(
-                "{what} {} is not in the index",
+                "{what} {} is not in the index (if a writer was killed, a prune without \
+                 --dry-run adopts the packs it left before it reads them)",
                 index::short_hash(hash)
             ))
         })?;
