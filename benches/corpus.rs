@@ -99,11 +99,21 @@ fn main() {
                 "read the files, write one file + fsync",
                 time(|| write_copy(&files, &copy)),
             );
+            assert_eq!(
+                fs::metadata(&copy).unwrap().len(),
+                bytes,
+                "the copy is whole"
+            );
             fs::remove_file(&copy).unwrap();
             cold.drop_caches();
             add(
                 "the same, reading and writing at once",
                 time(|| write_copy_overlapped(&files, &copy)),
+            );
+            assert_eq!(
+                fs::metadata(&copy).unwrap().len(),
+                bytes,
+                "the copy is whole"
             );
             fs::remove_file(&copy).unwrap();
         }
@@ -323,17 +333,10 @@ fn count(dir: &Path) -> usize {
 /// must at least do.
 fn write_copy(files: &[PathBuf], to: &Path) {
     let mut out = fs::File::create(to).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    for f in files {
-        let mut r = fs::File::open(f).unwrap();
-        loop {
-            let n = r.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n]).unwrap();
-        }
-    }
+    read_files(files, |buf| {
+        out.write_all(&buf).unwrap();
+        buf
+    });
     out.sync_all().unwrap();
 }
 
@@ -344,18 +347,10 @@ fn write_copy_overlapped(files: &[PathBuf], to: &Path) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
     std::thread::scope(|s| {
         s.spawn(move || {
-            for f in files {
-                let mut r = fs::File::open(f).unwrap();
-                loop {
-                    let mut buf = vec![0u8; 1 << 20];
-                    let n = r.read(&mut buf).unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    buf.truncate(n);
-                    tx.send(buf).unwrap();
-                }
-            }
+            read_files(files, |buf| {
+                tx.send(buf).unwrap();
+                Vec::new()
+            })
         });
         let mut out = fs::File::create(to).unwrap();
         for buf in rx {
@@ -363,6 +358,24 @@ fn write_copy_overlapped(files: &[PathBuf], to: &Path) {
         }
         out.sync_all().unwrap();
     });
+}
+
+/// Reads `files` start to end, 1 MiB a read: `each` gets every read's bytes and hands
+/// back the buffer to read into next (the same one, or an empty one when it kept it).
+fn read_files(files: &[PathBuf], mut each: impl FnMut(Vec<u8>) -> Vec<u8>) {
+    let mut buf = Vec::new();
+    for f in files {
+        let mut r = fs::File::open(f).unwrap();
+        loop {
+            buf.resize(1 << 20, 0);
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            buf = each(buf);
+        }
+    }
 }
 
 fn median(ts: &[f64]) -> f64 {

@@ -738,7 +738,7 @@ impl<'v> SnapshotBuilder<'v> {
         }
         let id = hex::encode(hash);
         snapshots::insert(&tx, &id, &manifest)?;
-        snapshots::end_commit(&tx, &hash)?;
+        snapshots::drop_unfinished(&tx, &hash)?;
         journal::clear(&tx)?;
         extra(&tx, &id).map_err(StoreError::Vault)?;
         tx.commit()?;

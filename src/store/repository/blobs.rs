@@ -232,11 +232,11 @@ impl Repository {
 
     /// Prune's one transaction: drops the rows of `dead` blobs, moves the blobs of the
     /// `removed` packs to the `written` ones, records the removed packs' files for
-    /// deletion, drops the files no entry references and the records of `unfinished` snapshot
-    /// commits with nothing left to keep (no pack holds the manifest, or its snapshot
-    /// row exists) (see `schema/009_unfinished_snapshots.sql`).
-    /// `also` runs last, inside the same transaction: the layers above drop their rows
-    /// of forgotten snapshots there.
+    /// deletion, drops the files no entry references, and the records of `unfinished`
+    /// snapshot commits with nothing left to keep (no pack holds the manifest, or its
+    /// snapshot row exists; see `schema/009_unfinished_snapshots.sql`). `also` runs
+    /// last, inside the same transaction: the layers above drop their rows of
+    /// forgotten snapshots there.
     pub fn commit_prune(
         &mut self,
         dead: &[(i64, Hash)],
@@ -247,10 +247,8 @@ impl Repository {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut finished =
-                tx.prepare("DELETE FROM unfinished_snapshots WHERE manifest = ?1")?;
             for h in unfinished {
-                finished.execute([&h[..]])?;
+                super::snapshots::drop_unfinished(&tx, h)?;
             }
             let mut drop_blob =
                 tx.prepare("DELETE FROM chunks WHERE hash = ?1 AND pack_id = ?2")?;

@@ -113,9 +113,9 @@ pub fn apply_key(conn: &Connection, keys: Option<&Keys>) -> Result<()> {
 /// because the next run redoes them: the resume journal (a lost row costs storing that
 /// item again) and a local vault's pack commits (a pack renamed into place but not in
 /// the index is adopted by recovery.rs). A long run's checkpoints make them durable
-/// with a WAL checkpoint (`SnapshotBuilder::checkpoint`). The pack itself is durable before its row is
-/// written, and the snapshot's own commit stays `FULL` on a connection of its own; its
-/// fsync makes every earlier frame of the WAL durable too. Measured on a cold 1.5 GB
+/// with a WAL checkpoint (`SnapshotBuilder::checkpoint`). The pack itself is durable
+/// before its row is written, and the snapshot's own commit stays `FULL` on a
+/// connection of its own; its fsync makes every earlier frame of the WAL durable too. Measured on a cold 1.5 GB
 /// first snapshot: one fsync per stored video held each worker 0.5 s.
 pub fn without_fsync(conn: Connection) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -140,18 +140,19 @@ pub fn insert(tx: &Transaction, id: &str, m: &Manifest) -> Result<()> {
 }
 
 /// Records, committed at once (`conn` must not be in a transaction), that the commit
-/// of the snapshot whose manifest is `manifest` has started: called before the manifest
-/// goes to a pack, so that prune, finding a manifest no snapshot row names, can go on
-/// (keeping it) instead of refusing (see `schema/009_unfinished_snapshots.sql`). A row already there (the same manifest, a
-/// commit tried again) stays.
+/// of the snapshot whose manifest is `manifest` has started: called before the
+/// manifest goes to a pack, so that prune, finding a manifest no snapshot row names,
+/// can go on (keeping it) instead of refusing (see `schema/009_unfinished_snapshots.sql`).
+/// A row already there (the same manifest, a commit tried again) stays.
 pub fn begin_commit(conn: &Connection, manifest: &Hash) -> Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO unfinished_snapshots (manifest) VALUES (?1)")?
         .execute([&manifest[..]])?;
     Ok(())
 }
 
-/// Inside the transaction that inserts the snapshot's row: its commit is finished.
-pub fn end_commit(tx: &Transaction, manifest: &Hash) -> Result<()> {
+/// Drops the record of `manifest`'s commit: in the transaction that inserts the
+/// snapshot's row (its commit is finished), or in prune's once nothing is left to keep.
+pub fn drop_unfinished(tx: &Transaction, manifest: &Hash) -> Result<()> {
     tx.prepare_cached("DELETE FROM unfinished_snapshots WHERE manifest = ?1")?
         .execute([&manifest[..]])?;
     Ok(())

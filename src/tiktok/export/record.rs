@@ -373,6 +373,7 @@ pub fn raw(path: String, value: Value) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// The first wanted key (normalised) that holds a value: the row's common fields
     /// found without [`Roles`], for the test below.
@@ -443,7 +444,6 @@ mod tests {
             }
         }
     }
-    use serde_json::json;
 
     /// A settings map cut at the size bound keeps the note on each entry it kept
     /// and makes no setting of it.
