@@ -173,6 +173,52 @@ fn json_2020_values_and_media_archived() {
     assert!(field(&searches, "term").contains(&"banneton".to_string()));
 }
 
+/// `show` into a pipe widens the pipe (the default 64 KiB made it wait on its reader
+/// every 64 KiB) and still writes every row, as JSON and as a table.
+#[cfg(target_os = "linux")]
+#[test]
+fn show_into_a_pipe_widens_it_and_writes_every_row() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::process::Stdio;
+
+    let env = Env::new();
+    env.ok(&[
+        "snapshot",
+        "--download",
+        "none",
+        "--export",
+        s(&fixture("json2020/user_data.json")),
+    ]);
+    let into_pipe = |args: &[&str]| {
+        let mut child = env.cmd().args(args).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        assert!(child.wait().unwrap().success(), "{args:?}");
+        // SAFETY: F_GETPIPE_SZ only reads the size of the pipe we still hold open.
+        let size = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        (text, size)
+    };
+    let max: i32 = fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (json, size) = into_pipe(&["show", "likes", "--json"]);
+    assert_eq!(
+        size,
+        max.min(1 << 20),
+        "the pipe's capacity after show --json"
+    );
+    let rows: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows, env.json(&["show", "likes"]));
+    let (table, size) = into_pipe(&["show", "likes"]);
+    assert_eq!(size, max.min(1 << 20), "the pipe's capacity after show");
+    assert_eq!(table, env.ok(&["show", "likes"]));
+    assert!(rows.as_array().is_some_and(|r| !r.is_empty()));
+}
+
 /// Catalogue rows in the vault's index.
 fn item_rows(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();

@@ -152,7 +152,7 @@ impl Table {
             block: Vec::new(),
             widths: None,
             rows: 0,
-            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+            out: super::bulk_stdout(),
         }
     }
 
