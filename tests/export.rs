@@ -182,14 +182,7 @@ fn show_into_a_pipe_widens_it_and_writes_every_row() {
     use std::os::fd::AsRawFd;
     use std::process::Stdio;
 
-    let env = Env::new();
-    env.ok(&[
-        "snapshot",
-        "--download",
-        "none",
-        "--export",
-        s(&fixture("json2020/user_data.json")),
-    ]);
+    let (env, _) = vault_with_one_snapshot();
     let into_pipe = |args: &[&str]| {
         let mut child = env.cmd().args(args).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = child.stdout.take().unwrap();
