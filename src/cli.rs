@@ -360,6 +360,13 @@ pub struct ForgetFlags {
     /// Wait for another writer to finish instead of failing
     #[arg(long)]
     wait: bool,
+    /// Forget the snapshot commits that started and never finished (killed, or failed)
+    /// instead of snapshots; prune then removes what only they hold
+    #[arg(long, conflicts_with_all = [
+        "ids", "account", "allow_video_loss", "keep_last", "keep_hourly", "keep_daily",
+        "keep_weekly", "keep_monthly", "keep_yearly", "keep_within",
+    ])]
+    unfinished: bool,
 }
 
 impl ForgetFlags {
@@ -372,6 +379,7 @@ impl ForgetFlags {
             prune: self.prune.then(|| self.limits.options(false)),
             allow_video_loss: self.allow_video_loss,
             wait: self.wait,
+            unfinished: self.unfinished,
         }
     }
 }

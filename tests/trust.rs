@@ -131,15 +131,11 @@ fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
     env.ok(&["verify", "--read-data"]);
 }
 
-/// A snapshot commit that never finished (its export's cataloguing failed, or it was
-/// killed there: the manifest was already in a committed pack) leaves a manifest the
-/// index knows only as unfinished. Prune does not refuse as above, and keeps that
-/// manifest with everything it references: the record is no proof the commit died
-/// (an older copy of vault.db has it too). verify passes before and after; then
-/// `rebuild-index`, trusting the packs, lists it as a third snapshot, and restoring
-/// it gives its bytes back.
-#[test]
-fn prune_keeps_a_snapshot_whose_commit_never_finished() {
+/// `two_snapshots`, then a third snapshot commit (of a new 200 KB file, returned) that
+/// never finished: its export's cataloguing failed, as a kill there leaves it, after
+/// its manifest reached a committed pack. The index knows that manifest only as
+/// unfinished.
+fn a_commit_that_never_finished() -> (Env, Vec<String>, Vec<u8>) {
     use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
     let (env, ids) = two_snapshots();
     let account = env.json(&["snapshots"])[0]["account"]
@@ -148,33 +144,44 @@ fn prune_keeps_a_snapshot_whose_commit_never_finished() {
         .to_string();
     let vault = tt_vault::store::Vault::open(&env.vault()).unwrap();
     let late = random_bytes(200_000, 7);
-    {
-        let lock = vault.lock_for_writing(false).unwrap();
-        let quiet = |_| {};
-        let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
-        b.add_reader(
-            "media/late.mp4",
-            &mut std::io::Cursor::new(late.clone()),
-            "media",
-            None,
-            None,
-        )
-        .unwrap();
-        let info = SnapshotInfo {
-            account: account.clone(),
-            taken_at: "2026-12-01T10:00:00Z".parse().unwrap(),
-            sources: Vec::new(),
-            failed: Vec::new(),
-            meta: serde_json::json!({}),
-        };
-        let err = b
-            .commit_with(info, |_, _| {
-                Err("cataloguing the export failed: test; nothing was committed".into())
-            })
-            .unwrap_err();
-        assert!(err.to_string().contains("nothing was committed"), "{err}");
-    }
+    let lock = vault.lock_for_writing(false).unwrap();
+    let quiet = |_| {};
+    let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
+    b.add_reader(
+        "media/late.mp4",
+        &mut std::io::Cursor::new(late.clone()),
+        "media",
+        None,
+        None,
+    )
+    .unwrap();
+    let info = SnapshotInfo {
+        account: account.clone(),
+        taken_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+        sources: Vec::new(),
+        failed: Vec::new(),
+        meta: serde_json::json!({}),
+    };
+    let err = b
+        .commit_with(info, |_, _| {
+            Err("cataloguing the export failed: test; nothing was committed".into())
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing was committed"), "{err}");
+    drop(lock);
     assert_eq!(env.snapshot_ids(), ids);
+    (env, ids, late)
+}
+
+/// A snapshot commit that never finished leaves a manifest the index knows only as
+/// unfinished. Prune does not refuse as above, and keeps that manifest with
+/// everything it references: the record is no proof the commit died (an older copy
+/// of vault.db has it too). verify passes before and after; then `rebuild-index`,
+/// trusting the packs, lists it as a third snapshot, and restoring it gives its
+/// bytes back.
+#[test]
+fn prune_keeps_a_snapshot_whose_commit_never_finished() {
+    let (env, ids, late) = a_commit_that_never_finished();
     env.ok(&["verify"]);
     let kept = "1 snapshot(s) whose commit never finished (killed, or failed) kept in the packs";
     for args in [
@@ -184,7 +191,9 @@ fn prune_keeps_a_snapshot_whose_commit_never_finished() {
     ] {
         let (out, err) = env.expect(args, 0);
         assert!(
-            out.contains(kept) && out.contains("rebuild-index"),
+            out.contains(kept)
+                && out.contains("rebuild-index")
+                && out.contains("`tt-vault forget --unfinished` to drop them"),
             "{args:?}: {out}{err}"
         );
     }
@@ -208,6 +217,156 @@ fn prune_keeps_a_snapshot_whose_commit_never_finished() {
     let (out, _) = env.expect(&["prune"], 0);
     assert!(!out.contains("never finished"), "{out}");
     env.ok(&["verify", "--read-data"]);
+}
+
+/// The manifests vault.db records as commits that never finished, in hex.
+fn unfinished_records(env: &Env) -> Vec<String> {
+    let conn = rusqlite::Connection::open(env.vault().join("vault.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT lower(hex(manifest)) FROM unfinished_snapshots ORDER BY 1")
+        .unwrap();
+    let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+    rows.collect::<rusqlite::Result<_>>().unwrap()
+}
+
+fn pack_bytes(env: &Env) -> u64 {
+    env.packs()
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// Every snapshot restored, each into `to`/its id.
+fn restore_all(env: &Env, ids: &[String], to: &Path) -> BTreeMap<String, String> {
+    for id in ids {
+        env.ok(&["restore", "--snapshot", id, "--to", s(&to.join(id))]);
+    }
+    tree(to)
+}
+
+/// `forget --unfinished` drops a commit that never finished in one step: a dry run
+/// changes nothing; then prune frees what only it held and has nothing left to keep,
+/// the real snapshots restore as before, and `rebuild-index` (the tombstone in the
+/// packs says it is forgotten) does not bring it back. Asked again, there is nothing
+/// to do; a record whose snapshot row exists goes without a tombstone; flags of
+/// forget's other modes with it are a usage error.
+#[test]
+fn forget_unfinished_drops_a_commit_that_never_finished() {
+    let (env, ids, late) = a_commit_that_never_finished();
+    let records = unfinished_records(&env);
+    assert_eq!(records.len(), 1);
+    let manifest = &records[0];
+    for args in [
+        &["forget", "--unfinished", "--keep-last", "1"][..],
+        &["forget", "--unfinished", &ids[0][..8]],
+        &["forget", "--unfinished", "--account", "someone"],
+        &["forget", "--unfinished", "--allow-video-loss"],
+    ] {
+        let (_, err) = env.expect(args, 2);
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+    let restored_before = restore_all(&env, &ids, &env.path("before"));
+
+    let vault_before = listing(&env.vault());
+    let (out, err) = env.expect(&["forget", "--unfinished", "--dry-run", "--prune"], 0);
+    assert!(
+        out.contains(&format!("remove  {}", &manifest[..8]))
+            && out.contains("would forget 1 unfinished snapshot commit(s)")
+            && out.contains("nothing to prune"),
+        "{out}{err}"
+    );
+    let r = env.json(&["forget", "--unfinished", "--dry-run"]);
+    assert_eq!(r["removed"], 1, "{r}");
+    assert_eq!(r["unfinished"][0]["id"], manifest.as_str(), "{r}");
+    assert_eq!(r["unfinished"][0]["finished"], false, "{r}");
+    // A read-only SQLite connection leaves an empty log where none was, as every dry
+    // run's does (prune's too): it holds nothing.
+    let mut vault_after = listing(&env.vault());
+    if vault_after
+        .get("vault.db-wal")
+        .is_some_and(|(size, _)| *size == 0)
+    {
+        vault_after.remove("vault.db-wal");
+    }
+    assert_eq!(vault_after, vault_before, "a dry run changed the vault");
+
+    let before = pack_bytes(&env);
+    let (out, err) = env.expect(&["forget", "--unfinished"], 0);
+    assert!(
+        out.contains(&format!("remove  {}", &manifest[..8]))
+            && out.contains("forgot 1 unfinished snapshot commit(s)"),
+        "{out}{err}"
+    );
+    assert!(unfinished_records(&env).is_empty());
+    assert_eq!(env.snapshot_ids(), ids);
+    let r = env.json(&["prune"]);
+    assert_eq!(r["unfinished_snapshots"], 0, "{r}");
+    let after = pack_bytes(&env);
+    assert!(
+        after + late.len() as u64 <= before,
+        "packs {before} -> {after} bytes: the unfinished commit's file is still held"
+    );
+    assert_eq!(restore_all(&env, &ids, &env.path("after")), restored_before);
+    env.ok(&["verify", "--read-data"]);
+
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 2, "{r}");
+    assert_eq!(env.snapshot_ids(), ids);
+    let (out, _) = env.expect(&["prune"], 0);
+    assert!(!out.contains("never finished"), "{out}");
+
+    let (out, _) = env.expect(&["forget", "--unfinished"], 0);
+    assert!(out.contains("no unfinished snapshot commits"), "{out}");
+    let r = env.json(&["forget", "--unfinished", "--prune"]);
+    assert_eq!(r["removed"], 0, "{r}");
+    assert_eq!(r["unfinished"], serde_json::json!([]), "{r}");
+
+    // A copy of vault.db from a commit's last seconds: the record of a snapshot that exists.
+    sql(
+        &env,
+        &format!(
+            "INSERT INTO unfinished_snapshots (manifest) VALUES (X'{}')",
+            ids[1]
+        ),
+    );
+    let packs = env.packs();
+    let r = env.json(&["forget", "--unfinished"]);
+    assert_eq!(r["removed"], 0, "{r}");
+    assert_eq!(r["unfinished"][0]["id"], ids[1].as_str(), "{r}");
+    assert_eq!(r["unfinished"][0]["finished"], true, "{r}");
+    assert!(unfinished_records(&env).is_empty());
+    assert_eq!(
+        env.packs(),
+        packs,
+        "no tombstone for a snapshot that exists"
+    );
+    assert_eq!(env.snapshot_ids(), ids);
+}
+
+/// Killed once its tombstone is durable and before its commit, `forget --unfinished`
+/// takes effect at the next writer: it adopts the tombstone's pack, and with it
+/// deletes the record.
+#[test]
+fn a_forget_unfinished_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
+    let (env, ids, _) = a_commit_that_never_finished();
+    let out = env
+        .cmd()
+        .env("TT_VAULT_FAILPOINT", "forget-after-tombstone")
+        .args(["forget", "--unfinished"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_none(),
+        "forget should have been killed"
+    );
+    assert_eq!(unfinished_records(&env).len(), 1);
+    let r = env.json(&["prune"]);
+    assert_eq!(r["unfinished_snapshots"], 0, "{r}");
+    assert!(unfinished_records(&env).is_empty());
+    env.ok(&["verify", "--read-data"]);
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 2, "{r}");
+    assert_eq!(env.snapshot_ids(), ids);
 }
 
 #[test]

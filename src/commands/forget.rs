@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::retention::{self, Candidate, Policy};
 use crate::store::pruner::{PruneOptions, RecoveryPending};
 use crate::store::snapshots::{self, Snapshot};
+use crate::store::tombstone::UnfinishedCommit;
 use crate::store::{recovery, tombstone, Vault};
 
 use super::{CommandError, Progress, Result};
@@ -32,6 +33,9 @@ pub struct ForgetArgs {
     pub prune: Option<PruneOptions>,
     pub allow_video_loss: bool,
     pub wait: bool,
+    /// Forget the snapshot commits that never finished instead (exclusive with ids,
+    /// a policy, an account and `allow_video_loss`).
+    pub unfinished: bool,
 }
 
 /// What forget decided for one snapshot.
@@ -70,10 +74,24 @@ pub struct ForgetReport {
     /// In a dry run, what crash recovery will do first (a killed run left work).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_pending: Option<RecoveryPending>,
+    /// With `unfinished`: every commit recorded as never finished, each dropped (and
+    /// counted in `removed` unless it had finished after all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Vec<UnfinishedCommit>>,
 }
 
 pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Result<ForgetReport> {
     let by_policy = !args.policy.is_empty();
+    if args.unfinished {
+        if !args.ids.is_empty() || by_policy || args.account.is_some() || args.allow_video_loss {
+            return Err(CommandError::Usage(
+                "--unfinished forgets every commit that never finished: give no snapshot \
+                 ids, --keep-* policy, --account or --allow-video-loss with it"
+                    .into(),
+            ));
+        }
+        return forget_unfinished(vault, args, progress);
+    }
     if args.ids.is_empty() && !by_policy {
         return Err(CommandError::Usage(
             "forget needs snapshot ids or a policy (--keep-last, --keep-hourly, --keep-daily, \
@@ -124,6 +142,7 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
         lost_videos,
         prune: None,
         recovery_pending,
+        unfinished: None,
     };
     if let Some(lock) = lock {
         tombstone::forget(vault, &lock, &removed)?;
@@ -137,6 +156,57 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
             report.prune = Some(super::prune::run_locked(vault, &lock, &options, progress)?);
         }
     }
+    Ok(report)
+}
+
+/// `forget --unfinished`: the snapshot commits recorded as never finished are dropped
+/// (see `tombstone::forget_unfinished`), then, if asked, the vault is pruned of what
+/// only they referenced.
+fn forget_unfinished(
+    vault: &Vault,
+    args: &ForgetArgs,
+    progress: &dyn Progress,
+) -> Result<ForgetReport> {
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(vault.lock_for_writing(args.wait)?),
+    };
+    let repo = match args.dry_run {
+        true => Repository::open_read_only(vault)?,
+        false => Repository::open(vault)?,
+    };
+    let recovery_pending = match args.dry_run {
+        true => Some(recovery::pending(vault, &repo)?).filter(|p| !p.is_empty()),
+        false => None,
+    };
+    let commits = tombstone::unfinished_commits(repo.conn())?;
+    drop(repo);
+    let mut report = ForgetReport {
+        dry_run: args.dry_run,
+        policy: None,
+        snapshots: Vec::new(),
+        kept: 0,
+        removed: commits.iter().filter(|c| !c.finished).count() as u64,
+        protected_videos: Vec::new(),
+        lost_videos: Vec::new(),
+        prune: None,
+        recovery_pending,
+        unfinished: None,
+    };
+    if let Some(lock) = lock {
+        if !commits.is_empty() {
+            tombstone::forget_unfinished(vault, &lock, &commits)?;
+        }
+        if let Some(options) = &args.prune {
+            // As for snapshots named by id: dropped to be rid of what they hold.
+            let options = PruneOptions {
+                purge: true,
+                ..*options
+            };
+            report.prune = Some(super::prune::run_locked(vault, &lock, &options, progress)?);
+        }
+    }
+    report.unfinished = Some(commits);
     Ok(report)
 }
 

@@ -21,6 +21,7 @@ use tt_vault::download::DownloadFailure;
 use tt_vault::store::checker::{Audit, Report};
 use tt_vault::store::pruner::RecoveryPending;
 use tt_vault::store::snapshots::{short, Snapshot};
+use tt_vault::store::tombstone::UnfinishedCommit;
 
 /// Stdout for output that may run to hundreds of megabytes (`show`), buffered.
 ///
@@ -392,6 +393,9 @@ impl Output {
     }
 
     fn forget_text(&self, r: &ForgetReport, prune_asked: bool) {
+        if let Some(commits) = &r.unfinished {
+            return self.forget_unfinished_text(r, commits, prune_asked);
+        }
         {
             if let Some(p) = &r.policy {
                 self.say(format!("policy: {p}"));
@@ -436,6 +440,58 @@ impl Output {
             if let Some(p) = &r.prune {
                 self.say(prune_summary(p));
             }
+        }
+    }
+
+    /// `forget --unfinished`: each record, what became of it, and the prune if any.
+    fn forget_unfinished_text(
+        &self,
+        r: &ForgetReport,
+        commits: &[UnfinishedCommit],
+        prune_asked: bool,
+    ) {
+        if let Some(p) = &r.recovery_pending {
+            self.say(recovery_line(p));
+        }
+        if commits.is_empty() {
+            self.say("no unfinished snapshot commits: nothing to forget");
+        }
+        for c in commits {
+            self.say(format!(
+                "{:<6}  {}  {}",
+                if c.finished { "record" } else { "remove" },
+                short(&c.id),
+                if c.finished {
+                    "its snapshot exists (the commit finished): only the stale record goes"
+                } else {
+                    "snapshot commit that never finished"
+                }
+            ));
+        }
+        if !commits.is_empty() {
+            let stale = commits.len() as u64 - r.removed;
+            self.say(format!(
+                "{} {} unfinished snapshot commit(s){}",
+                if r.dry_run { "would forget" } else { "forgot" },
+                r.removed,
+                if stale > 0 {
+                    format!(
+                        ", {} {stale} stale record(s)",
+                        if r.dry_run { "would drop" } else { "dropped" }
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            if !r.dry_run && !prune_asked && r.removed > 0 {
+                self.say("`tt-vault prune` removes what only they held");
+            }
+        }
+        if r.dry_run && prune_asked {
+            self.say("(dry run: nothing forgotten, so nothing to prune)");
+        }
+        if let Some(p) = &r.prune {
+            self.say(prune_summary(p));
         }
     }
 
@@ -487,8 +543,9 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
     if r.unfinished_snapshots > 0 {
         text.push_str(&format!(
             "\n  {} snapshot(s) whose commit never finished (killed, or failed) kept in the \
-             packs, with {} no snapshot uses: run the same snapshot again to re-use them, or \
-             `tt-vault rebuild-index` to list them as snapshots (then `forget` drops them)",
+             packs, with {} no snapshot uses: run the same snapshot again to re-use them, \
+             `tt-vault rebuild-index` to list them as snapshots, or `tt-vault forget \
+             --unfinished` to drop them",
             r.unfinished_snapshots,
             human_bytes(r.unfinished_bytes)
         ));

@@ -10,6 +10,11 @@
 //! - recovery (recovery.rs) that adopts a tombstone's pack left by a
 //!   killed forget deletes the snapshots it names, so the index agrees with the packs.
 //!
+//! `forget --unfinished` names in a tombstone the manifests of snapshot commits that
+//! never finished (no snapshot row; see `schema/009_unfinished_snapshots.sql`), and
+//! deletes their records in the transaction that commits it: prune's census then
+//! counts those manifests as forgotten and drops what only they referenced.
+//!
 //! # Format
 //!
 //! The raw bytes are JSON, stored raw (they are small):
@@ -25,7 +30,7 @@
 //! so a tombstone always outlives the manifests it names: the run that drops the last
 //! copy of a manifest keeps the tombstone, a later run drops it.
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::chunker::Hash;
@@ -72,6 +77,85 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
+    commit_tombstone(vault, ids, |tx| {
+        for id in ids {
+            snapshots::delete(tx, id)?;
+        }
+        Ok(())
+    })
+}
+
+/// A snapshot commit the index records as never finished (`unfinished_snapshots`,
+/// see `schema/009_unfinished_snapshots.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnfinishedCommit {
+    /// The hex hash of its manifest: the id its snapshot would have had.
+    pub id: String,
+    #[serde(skip)]
+    pub manifest: Hash,
+    /// Its snapshot row exists: the commit did finish, and the record is one a copy
+    /// of vault.db taken in the commit's last seconds kept. Only the record goes.
+    pub finished: bool,
+}
+
+/// Every commit recorded as never finished, by id.
+pub fn unfinished_commits(conn: &Connection) -> Result<Vec<UnfinishedCommit>> {
+    let mut out = Vec::new();
+    for manifest in snapshots::unfinished(conn)? {
+        let id = hex::encode(manifest);
+        let finished = snapshots::exists(conn, &id)?;
+        out.push(UnfinishedCommit {
+            id,
+            manifest,
+            finished,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Forgets snapshot commits that never finished (`forget --unfinished`): those without
+/// a snapshot row are named in a tombstone, as [`forget`] names snapshots, so the packs
+/// say they are forgotten (prune's census drops their manifests, `rebuild-index` does
+/// not list them); then one transaction commits the tombstone's pack and deletes every
+/// record. A record of a commit that finished is deleted without a tombstone.
+///
+/// Killed between the two, the next writer adopts the tombstone's pack, and
+/// [`apply_adopted`] deletes the records it names.
+pub fn forget_unfinished(
+    vault: &Vault,
+    _lock: &WriteLock,
+    commits: &[UnfinishedCommit],
+) -> Result<()> {
+    let drop_records = |tx: &Transaction| {
+        for c in commits {
+            snapshots::drop_unfinished(tx, &c.manifest)?;
+        }
+        Ok(())
+    };
+    let dead: Vec<String> = commits
+        .iter()
+        .filter(|c| !c.finished)
+        .map(|c| c.id.clone())
+        .collect();
+    if !dead.is_empty() {
+        return commit_tombstone(vault, &dead, drop_records);
+    }
+    let mut conn = vault.connect()?;
+    let tx = conn.transaction()?;
+    drop_records(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes a tombstone naming `ids` into a new pack and makes it durable; only then
+/// commits that pack together with what `forget_rows` deletes from the index, so
+/// the packs know of the forgetting before the index does.
+fn commit_tombstone(
+    vault: &Vault,
+    ids: &[String],
+    forget_rows: impl FnOnce(&Transaction) -> Result<()>,
+) -> Result<()> {
     let raw = Tombstone {
         format: FORMAT,
         forgotten_at: index::now_rfc3339(),
@@ -91,9 +175,7 @@ pub fn forget(vault: &Vault, _lock: &WriteLock, ids: &[String]) -> Result<()> {
     let mut conn = vault.connect()?;
     let tx = conn.transaction()?;
     index::insert_pack(&tx, &finished)?;
-    for id in ids {
-        snapshots::delete(&tx, id)?;
-    }
+    forget_rows(&tx)?;
     tx.commit()?;
     Ok(())
 }
@@ -147,6 +229,10 @@ pub fn apply_adopted(
         };
         for id in &t.snapshots {
             snapshots::delete(tx, id)?;
+        }
+        // A killed `forget --unfinished`: the records its tombstone was to delete.
+        for m in t.manifests() {
+            snapshots::drop_unfinished(tx, &m)?;
         }
     }
     Ok(())

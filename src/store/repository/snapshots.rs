@@ -151,7 +151,8 @@ pub fn begin_commit(conn: &Connection, manifest: &Hash) -> Result<()> {
 }
 
 /// Drops the record of `manifest`'s commit: in the transaction that inserts the
-/// snapshot's row (its commit is finished), or in prune's once nothing is left to keep.
+/// snapshot's row (its commit is finished), in prune's once nothing is left to keep,
+/// or in the one that commits a tombstone naming it (`forget --unfinished`).
 pub fn drop_unfinished(tx: &Transaction, manifest: &Hash) -> Result<()> {
     tx.prepare_cached("DELETE FROM unfinished_snapshots WHERE manifest = ?1")?
         .execute([&manifest[..]])?;
@@ -163,6 +164,13 @@ pub fn unfinished(conn: &Connection) -> Result<HashSet<Hash>> {
     let mut stmt = conn.prepare("SELECT manifest FROM unfinished_snapshots")?;
     let rows = stmt.query_map([], |r| get_hash(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether the snapshot `id` has a row.
+pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM snapshots WHERE id = ?1")?
+        .exists([id])?)
 }
 
 /// All snapshots, oldest first, optionally of one account.
