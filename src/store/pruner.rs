@@ -931,6 +931,48 @@ mod unfinished_tests {
         prune_with(&t.vault, &PruneOptions::default()).unwrap();
     }
 
+    /// `forget --unfinished`: its commit adds the tombstone's pack and deletes the
+    /// record at once, so the packs count the manifest as forgotten (the census does
+    /// not stop prune) and prune drops it; the next prune drops the tombstone.
+    #[test]
+    fn a_commit_forgotten_as_unfinished_is_pruned_away() {
+        let kept = noise(100_000, 45);
+        let (t, c1, orphan) = failed_commit(&kept);
+        {
+            let lock = t.vault.lock_for_writing(false).unwrap();
+            let conn = t.vault.connect().unwrap();
+            let commits = tombstone::unfinished_commits(&conn).unwrap();
+            assert_eq!(commits.len(), 1);
+            assert!(commits[0].manifest == orphan && !commits[0].finished);
+            tombstone::forget_unfinished(&t.vault, &lock, &commits).unwrap();
+        }
+        let conn = t.vault.connect().unwrap();
+        assert!(snapshots::unfinished(&conn).unwrap().is_empty());
+        let repo = Repository::open(&t.vault).unwrap();
+        let tombs = tombstone::indexed(&t.vault, &repo).unwrap();
+        assert_eq!(tombs.len(), 1, "the tombstone's pack is committed with it");
+        assert_eq!(tombs[0].1.manifests(), vec![orphan]);
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(census.forgotten.contains(&orphan));
+
+        // Purged: its pack (beside the journal's file) is otherwise under --max-unused.
+        let purge = PruneOptions {
+            purge: true,
+            ..PruneOptions::default()
+        };
+        let r = prune_with(&t.vault, &purge).unwrap();
+        assert_eq!(r.unfinished_snapshots, 0, "{r:?}");
+        assert!(!repo.has_blob(&orphan).unwrap(), "the manifest went");
+        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        assert!(
+            !census.manifests.contains_key(&orphan),
+            "and its pack with it"
+        );
+        restores(&t.vault, &c1, "kept", &kept);
+        let r = prune_with(&t.vault, &PruneOptions::default()).unwrap();
+        assert_eq!(r.tombstones_dropped, 1, "{r:?}");
+    }
+
     /// Prune's error, checked to have left every pack file as it was.
     fn refused(v: &Vault) -> String {
         let packs = || {
