@@ -39,8 +39,9 @@
 //! seconds has the record and not the row, though the commit may have finished), so
 //! such a manifest is live like a snapshot's — itself, its files' maps and chunks,
 //! read from the packs as `rebuild-index` reads them; one that does not read stops
-//! prune. `rebuild-index` lists it as a snapshot (then `forget` can drop it), and a
-//! new snapshot of the same files re-uses its blobs. A record goes in prune's commit
+//! prune. `rebuild-index` lists it as a snapshot (then `forget` can drop it),
+//! `forget --unfinished` drops it at once (a tombstone names it: see tombstone.rs),
+//! and a new snapshot of the same files re-uses its blobs. A record goes in prune's commit
 //! once no pack holds its manifest or its snapshot row exists. Prune holds the writer
 //! lock, as every snapshot does until its commit ends, so no record is of a commit
 //! still running.
