@@ -353,15 +353,9 @@ fn a_prune_killed_at_any_point_loses_nothing_and_a_rerun_finishes() {
         let env = Env::new();
         let (last, state, only_forgotten) = three_snapshots(&env);
         let before = stored_bytes(&env);
-        let out = env
-            .cmd()
-            .env("TT_VAULT_FAILPOINT", point)
-            .args(["prune", "--max-unused", "0", "--max-repack", "100"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().is_none(),
-            "{point}: prune should have been killed: {out:?}"
+        env.killed_at(
+            point,
+            &["prune", "--max-unused", "0", "--max-repack", "100"],
         );
 
         intact_and_rebuildable(&env, &last, &state, point);
@@ -389,16 +383,7 @@ fn a_forget_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
     write(&src.join("a.bin"), &random_bytes(100_000, 20));
     let first = snap(&env, &src, "alice", "2026-01-01T10:00:00Z");
     let second = snap(&env, &src, "alice", "2026-01-02T10:00:00Z");
-    let out = env
-        .cmd()
-        .env("TT_VAULT_FAILPOINT", "forget-after-tombstone")
-        .args(["forget", &first[..8]])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_none(),
-        "forget should have been killed"
-    );
+    env.killed_at("forget-after-tombstone", &["forget", &first[..8]]);
     // Not committed: the index still lists it, and the vault verifies.
     assert_eq!(snapshot_ids(&env).len(), 2);
     env.expect(&["verify", "--read-data"], 0);

@@ -59,13 +59,10 @@ fn listing(vault: &Path) -> BTreeMap<String, (u64, String)> {
 /// Kills a prune right after its commit: pending deletes and a `-wal` are left.
 fn kill_prune_after_commit(env: &Env, ids: &[String]) {
     env.ok(&["forget", &ids[0][..12], "--allow-video-loss"]);
-    let out = env
-        .cmd()
-        .env("TT_VAULT_FAILPOINT", "prune-after-commit")
-        .args(["prune", "--max-unused", "0", "--max-repack", "100"])
-        .output()
-        .unwrap();
-    assert!(out.status.code().is_none(), "prune should have been killed");
+    env.killed_at(
+        "prune-after-commit",
+        &["prune", "--max-unused", "0", "--max-repack", "100"],
+    );
     assert!(env.vault().join("vault.db-wal").exists());
 }
 
@@ -349,16 +346,7 @@ fn forget_unfinished_drops_a_commit_that_never_finished() {
 #[test]
 fn a_forget_unfinished_killed_after_its_tombstone_takes_effect_at_the_next_writer() {
     let (env, ids, _) = a_commit_that_never_finished();
-    let out = env
-        .cmd()
-        .env("TT_VAULT_FAILPOINT", "forget-after-tombstone")
-        .args(["forget", "--unfinished"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_none(),
-        "forget should have been killed"
-    );
+    env.killed_at("forget-after-tombstone", &["forget", "--unfinished"]);
     assert_eq!(unfinished_records(&env).len(), 1);
     let r = env.json(&["prune"]);
     assert_eq!(r["unfinished_snapshots"], 0, "{r}");

@@ -15,6 +15,7 @@ use crate::store::Repository;
 use serde::Serialize;
 
 use crate::retention::{self, Candidate, Policy};
+use crate::store::lock::WriteLock;
 use crate::store::pruner::{PruneOptions, RecoveryPending};
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::tombstone::UnfinishedCommit;
@@ -104,20 +105,7 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
             "give snapshot ids or a --keep-* policy, not both".into(),
         ));
     }
-    let lock = if args.dry_run {
-        None
-    } else {
-        Some(vault.lock_for_writing(args.wait)?)
-    };
-    // A dry run only reads (see prune::dry_run).
-    let repo = match args.dry_run {
-        true => Repository::open_read_only(vault)?,
-        false => Repository::open(vault)?,
-    };
-    let recovery_pending = match args.dry_run {
-        true => Some(recovery::pending(vault, &repo)?).filter(|p| !p.is_empty()),
-        false => None,
-    };
+    let (lock, repo, recovery_pending) = begin(vault, args)?;
     let mut verdicts = if by_policy {
         by_policy_per_account(repo.conn(), &args.policy, args.account.as_deref())?
     } else {
@@ -159,6 +147,21 @@ pub fn forget(vault: &Vault, args: &ForgetArgs, progress: &dyn Progress) -> Resu
     Ok(report)
 }
 
+/// The writer lock and the index, or, in a dry run, the index read-only (a dry run only
+/// reads, see prune::dry_run) and what crash recovery will do first.
+fn begin(
+    vault: &Vault,
+    args: &ForgetArgs,
+) -> Result<(Option<WriteLock>, Repository, Option<RecoveryPending>)> {
+    if !args.dry_run {
+        let lock = vault.lock_for_writing(args.wait)?;
+        return Ok((Some(lock), Repository::open(vault)?, None));
+    }
+    let repo = Repository::open_read_only(vault)?;
+    let pending = Some(recovery::pending(vault, &repo)?).filter(|p| !p.is_empty());
+    Ok((None, repo, pending))
+}
+
 /// `forget --unfinished`: the snapshot commits recorded as never finished are dropped
 /// (see `tombstone::forget_unfinished`), then, if asked, the vault is pruned of what
 /// only they referenced.
@@ -167,18 +170,7 @@ fn forget_unfinished(
     args: &ForgetArgs,
     progress: &dyn Progress,
 ) -> Result<ForgetReport> {
-    let lock = match args.dry_run {
-        true => None,
-        false => Some(vault.lock_for_writing(args.wait)?),
-    };
-    let repo = match args.dry_run {
-        true => Repository::open_read_only(vault)?,
-        false => Repository::open(vault)?,
-    };
-    let recovery_pending = match args.dry_run {
-        true => Some(recovery::pending(vault, &repo)?).filter(|p| !p.is_empty()),
-        false => None,
-    };
+    let (lock, repo, recovery_pending) = begin(vault, args)?;
     let commits = tombstone::unfinished_commits(repo.conn())?;
     drop(repo);
     let mut report = ForgetReport {

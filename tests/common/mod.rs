@@ -104,6 +104,21 @@ impl Env {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// Runs `tt-vault args` with failpoint `point` set, and demands that it was killed
+    /// there (see `tt_vault::store::failpoint`).
+    pub fn killed_at(&self, point: &str, args: &[&str]) {
+        let out = self
+            .cmd()
+            .env("TT_VAULT_FAILPOINT", point)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_none(),
+            "{args:?} should have been killed at {point}: {out:?}"
+        );
+    }
+
     pub fn json_code(&self, args: &[&str], code: i32) -> serde_json::Value {
         let mut all = args.to_vec();
         all.push("--json");
