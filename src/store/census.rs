@@ -6,9 +6,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use std::path::PathBuf;
+
+use super::backend::{Backend, BackendError};
 use super::chunker::Hash;
-use super::pack::{self, BlobKind};
+use super::crypto::Keys;
+use super::pack::{self, BlobEntry, BlobKind, PackError};
 use super::reader::PackFiles;
+use super::remote;
 use super::tombstone::Tombstone;
 use super::{Result, Vault};
 
@@ -26,12 +31,42 @@ impl Census {
     /// those in `skip` (packs a committed prune already gave up). A pack that does not
     /// read at all is left out: it holds nothing prune could delete by mistake that
     /// verify does not already report.
+    ///
+    /// A remote pack missing from the cache is not downloaded: its tail and its
+    /// tombstones are read by range ([`RemoteTail`]), since a prune of a large
+    /// off-site vault would otherwise fetch all of it for a few KiB a pack. Only a
+    /// pack whose tail does not read comes whole into the cache, to be scanned.
     pub fn take(vault: &Vault, skip: &HashSet<String>) -> Result<Census> {
         let mut census = Census::default();
         let mut reader = PackFiles::new(vault);
-        for id in vault.every_pack()? {
+        let packs: Vec<(String, Option<u64>)> = match vault.remote_listing()? {
+            Some(listing) => listing
+                .packs
+                .into_iter()
+                .map(|(id, size)| (id, Some(size)))
+                .collect(),
+            None => vault
+                .every_pack()?
+                .into_iter()
+                .map(|id| (id, None))
+                .collect(),
+        };
+        let backend = match vault.remote() {
+            Some(r) => Some(r.backend()?),
+            None => None,
+        };
+        let mut fetched = false;
+        for (id, remote_size) in packs {
             if skip.contains(&id) {
                 continue;
+            }
+            let uncached = remote_size.filter(|_| !vault.pack_path(&id).exists());
+            if let (Some(size), Some(backend)) = (uncached, backend) {
+                let mut tail = RemoteTail::fetch(vault, backend, &id, size)?;
+                if tail.census(&id, &mut census)? {
+                    continue;
+                }
+                fetched = true;
             }
             // A pack kept off-site that cannot be fetched stops prune: a pack left
             // out could hold a live snapshot the index lost.
@@ -40,24 +75,33 @@ impl Census {
                 continue;
             };
             for e in &contents.entries {
-                match e.header.kind {
-                    BlobKind::Manifest => {
-                        let holders = census.manifests.entry(e.header.hash).or_default();
-                        if !holders.contains(&id) {
-                            holders.push(id.clone());
-                        }
-                    }
-                    BlobKind::Tombstone => {
-                        let t = reader.read(&id, e).ok();
-                        if let Some(t) = t.and_then(|raw| Tombstone::decode(&raw).ok()) {
-                            census.forgotten.extend(t.manifests());
-                        }
-                    }
-                    BlobKind::Data | BlobKind::FileMap => {}
-                }
+                census.count(&id, e, || reader.read(&id, e).ok());
             }
         }
+        drop(reader);
+        if fetched {
+            vault.trim_cache();
+        }
         Ok(census)
+    }
+
+    /// Counts blob `e` of pack `id`: a manifest as held there, a tombstone's
+    /// snapshots (read by `tombstone`, when it reads) as forgotten.
+    fn count(&mut self, id: &str, e: &BlobEntry, tombstone: impl FnOnce() -> Option<Vec<u8>>) {
+        match e.header.kind {
+            BlobKind::Manifest => {
+                let holders = self.manifests.entry(e.header.hash).or_default();
+                if !holders.iter().any(|h| h == id) {
+                    holders.push(id.to_string());
+                }
+            }
+            BlobKind::Tombstone => {
+                if let Some(t) = tombstone().and_then(|raw| Tombstone::decode(&raw).ok()) {
+                    self.forgotten.extend(t.manifests());
+                }
+            }
+            BlobKind::Data | BlobKind::FileMap => {}
+        }
     }
 
     /// The live snapshots (manifests no tombstone names) missing from `known`, with
@@ -73,5 +117,97 @@ impl Census {
     /// The packs holding manifest `hash` (none when no pack does).
     pub fn holders(&self, hash: &Hash) -> &[String] {
         self.manifests.get(hash).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The last bytes of a remote pack, fetched by one ranged GET; reads past them are
+/// ranged GETs of exactly what is asked (a trailer longer than the tail, a
+/// tombstone). Nothing is written to the cache.
+struct RemoteTail<'a> {
+    backend: &'a Backend,
+    keys: Option<&'a Keys>,
+    key: String,
+    /// The remote object, for messages (`s3://bucket/prefix/packs/…`).
+    place: PathBuf,
+    size: u64,
+    /// Where `bytes` start in the pack.
+    start: u64,
+    bytes: Vec<u8>,
+    /// A GET that failed: prune stops, as for a pack it cannot download.
+    failed: Option<BackendError>,
+}
+
+impl<'a> RemoteTail<'a> {
+    /// Enough for the trailer of a pack of a few hundred blobs: most packs' table
+    /// of contents in one request.
+    const TAIL: u64 = 64 * 1024;
+
+    fn fetch(vault: &'a Vault, backend: &'a Backend, id: &str, size: u64) -> Result<Self> {
+        let key = remote::pack_key(id);
+        let start = size.saturating_sub(Self::TAIL);
+        let bytes = backend.read_range(&key, start..size)?;
+        Ok(RemoteTail {
+            backend,
+            keys: vault.keys(),
+            place: PathBuf::from(backend.describe(&key)),
+            key,
+            size,
+            start,
+            bytes,
+            failed: None,
+        })
+    }
+
+    /// `len` bytes at `offset`: from the tail when it holds them, else by range.
+    fn read(&mut self, offset: u64, len: usize) -> std::result::Result<Vec<u8>, PackError> {
+        let end = offset.saturating_add(len as u64);
+        if offset >= self.start && end <= self.start + self.bytes.len() as u64 {
+            let at = (offset - self.start) as usize;
+            return Ok(self.bytes[at..at + len].to_vec());
+        }
+        if end > self.size {
+            return Err(PackError::Damaged {
+                path: self.place.clone(),
+                what: format!("bytes {offset}..{end} lie past its {} bytes", self.size),
+            });
+        }
+        self.backend
+            .read_range(&self.key, offset..end)
+            .map_err(|e| {
+                let io = PackError::Io {
+                    path: self.place.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                };
+                self.failed = Some(e);
+                io
+            })
+    }
+
+    /// Counts pack `id` from its tail into `census`; false when the tail does not
+    /// parse (the caller scans the whole pack). A failed GET is an error.
+    fn census(&mut self, id: &str, census: &mut Census) -> Result<bool> {
+        let (keys, place, size) = (self.keys, self.place.clone(), self.size);
+        let toc = pack::read_toc(&place, size, keys, &mut |o, l| self.read(o, l));
+        if let Some(e) = self.failed.take() {
+            return Err(e.into());
+        }
+        let Ok(entries) = toc else {
+            return Ok(false);
+        };
+        for e in &entries {
+            let mut failed = None;
+            census.count(id, e, || {
+                let range = pack::blob_range(e);
+                let bytes = self
+                    .read(range.start, (range.end - range.start) as usize)
+                    .map_err(|_| failed = self.failed.take())
+                    .ok()?;
+                pack::raw_from(&place, e, &bytes, keys).ok()
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+        }
+        Ok(true)
     }
 }

@@ -578,6 +578,25 @@ fn make_dir(dir: &Path) -> Result<bool, PackError> {
 pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntry>), PackError> {
     let f = File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
+    let entries = read_toc(path, size, keys, &mut |offset, len| {
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset).map_err(io_err(path))?;
+        Ok(buf)
+    })?;
+    Ok((size, entries))
+}
+
+/// [`read_index`] of a pack of `size` bytes read through `read(offset, len)`, which
+/// gives exactly those bytes: a local file's, or a remote pack's tail fetched by
+/// range. `path` names the pack in errors. `read` is asked only for ranges inside
+/// `size`, and only after the footer's lengths were checked against it and the
+/// format's caps: never for a length the pack alone chose.
+pub fn read_toc(
+    path: &Path,
+    size: u64,
+    keys: Option<&Keys>,
+    read: &mut dyn FnMut(u64, usize) -> Result<Vec<u8>, PackError>,
+) -> Result<Vec<BlobEntry>, PackError> {
     let damaged = |what: String| PackError::Damaged {
         path: path.to_path_buf(),
         what,
@@ -585,9 +604,10 @@ pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntr
     if size < (PACK_MAGIC.len() + FOOTER_LEN) as u64 {
         return Err(damaged(format!("only {size} bytes, too short for a pack")));
     }
-    let mut footer = [0u8; FOOTER_LEN];
-    f.read_exact_at(&mut footer, size - FOOTER_LEN as u64)
-        .map_err(io_err(path))?;
+    let footer = read(size - FOOTER_LEN as u64, FOOTER_LEN)?;
+    if footer.len() != FOOTER_LEN {
+        return Err(damaged("the footer did not read whole".into()));
+    }
     let sealed = match (&footer[..8], keys) {
         (m, None) if m == FOOTER_MAGIC => false,
         (m, Some(_)) if m == SEALED_FOOTER_MAGIC => true,
@@ -606,14 +626,15 @@ pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntr
         false => trailer_len == count * TRAILER_ENTRY_LEN as u64,
         true => trailer_len >= seal::OVERHEAD as u64,
     };
-    if !entries_fit || trailer_len + fixed > size {
+    if !entries_fit || trailer_len + fixed > size || trailer_len > MAX_PACK_LEN {
         return Err(damaged("footer sizes do not fit the file".into()));
     }
-    // Bounded by the file's size, checked just above.
-    let mut trailer = vec![0u8; trailer_len as usize];
     let blobs_end = size - FOOTER_LEN as u64 - trailer_len;
-    f.read_exact_at(&mut trailer, blobs_end)
-        .map_err(io_err(path))?;
+    // Bounded by the pack's size and MAX_PACK_LEN, checked just above.
+    let mut trailer = read(blobs_end, trailer_len as usize)?;
+    if trailer.len() as u64 != trailer_len {
+        return Err(damaged("the trailer did not read whole".into()));
+    }
     if let Some(keys) = keys {
         trailer = keys
             .open(TRAILER_AD, &trailer)
@@ -637,7 +658,7 @@ pub fn read_index(path: &Path, keys: Option<&Keys>) -> Result<(u64, Vec<BlobEntr
             .map_err(|what| damaged(format!("trailer entry {i}: {what}")))?;
         entries.push(entry);
     }
-    Ok((size, entries))
+    Ok(entries)
 }
 
 /// Checks that a blob (header and stored bytes) lies after the pack magic and ends
@@ -776,15 +797,57 @@ pub fn read_stored(
     let start = entry.offset - HEADER_LEN as u64;
     let mut head = [0u8; HEADER_LEN];
     f.read_exact_at(&mut head, start).map_err(io_err(path))?;
-    if head != entry.header.encode_for(sealed) {
-        return Err(damaged(format!(
-            "blob header at offset {start} does not match the index"
-        )));
-    }
+    check_head(path, entry, &head, sealed)?;
     let mut buf = vec![0u8; entry.header.stored_len as usize];
     f.read_exact_at(&mut buf, entry.offset)
         .map_err(io_err(path))?;
     Ok(buf)
+}
+
+/// Checks the in-pack header found at `entry`'s place against the entry (from the
+/// index or a trailer): the bytes there are the blob it names.
+fn check_head(path: &Path, entry: &BlobEntry, head: &[u8], sealed: bool) -> Result<(), PackError> {
+    if head != entry.header.encode_for(sealed) {
+        return Err(PackError::Damaged {
+            path: path.to_path_buf(),
+            what: format!(
+                "blob header at offset {} does not match the index",
+                entry.offset.saturating_sub(HEADER_LEN as u64)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Where blob `entry` lies in its pack, its in-pack header included: the range a
+/// reader of a remote pack fetches to read it alone (see [`raw_from`]).
+pub fn blob_range(entry: &BlobEntry) -> std::ops::Range<u64> {
+    entry.offset.saturating_sub(HEADER_LEN as u64)
+        ..entry
+            .offset
+            .saturating_add(u64::from(entry.header.stored_len))
+}
+
+/// One blob's raw bytes from `bytes`, what lies at its [`blob_range`] (a ranged
+/// read of a remote pack), checked as [`read_raw`] checks a file's.
+pub fn raw_from(
+    path: &Path,
+    entry: &BlobEntry,
+    bytes: &[u8],
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>, PackError> {
+    if bytes.len() as u64 != HEADER_LEN as u64 + u64::from(entry.header.stored_len) {
+        return Err(PackError::Damaged {
+            path: path.to_path_buf(),
+            what: format!(
+                "blob {}: a partial read",
+                hex::encode(&entry.header.hash[..8])
+            ),
+        });
+    }
+    let (head, stored) = bytes.split_at(HEADER_LEN);
+    check_head(path, entry, head, keys.is_some())?;
+    decode_checked(path, entry, stored, keys)
 }
 
 /// Checks a sealed blob's stored bytes against their tag without opening them: any
