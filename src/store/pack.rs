@@ -1193,6 +1193,122 @@ mod tests {
         fs::read(pack_path(dir.path(), &p.id)).unwrap()
     }
 
+    /// A reader of pack `bytes` as the census reads a remote one: its last `tail`
+    /// bytes are at hand, anything else is a request, and every request is logged.
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        bytes: &[u8],
+        tail: usize,
+    ) -> (
+        impl FnMut(u64, usize) -> Result<Vec<u8>, PackError> + '_,
+        std::rc::Rc<std::cell::RefCell<Vec<(u64, usize)>>>,
+    ) {
+        let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = asked.clone();
+        let start = bytes.len().saturating_sub(tail) as u64;
+        let read = move |offset: u64, len: usize| {
+            if offset < start {
+                log.borrow_mut().push((offset, len));
+            }
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            bytes
+                .get(at..at.saturating_add(len))
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| PackError::Damaged {
+                    path: "tail".into(),
+                    what: format!("no bytes {offset}+{len}"),
+                })
+        };
+        (read, asked)
+    }
+
+    #[test]
+    fn a_tail_reads_as_the_file_does_plain_and_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        for sealed in [false, true] {
+            let bytes = sample_pack(sealed);
+            let path = dir.path().join(format!("{sealed}.pack"));
+            fs::write(&path, &bytes).unwrap();
+            let keys = sealed.then(test_keys);
+            let keys = keys.as_deref();
+            let (_, from_file) = read_index(&path, keys).unwrap();
+            let size = bytes.len() as u64;
+            // The whole table of contents in the tail: no request beyond it.
+            let (mut read, asked) = serve(&bytes, 64 * 1024);
+            assert_eq!(read_toc(&path, size, keys, &mut read).unwrap(), from_file);
+            assert!(asked.borrow().is_empty(), "{:?}", asked.borrow());
+            // A tail shorter than the trailer: one more read, of exactly the trailer.
+            let (mut read, asked) = serve(&bytes, FOOTER_LEN);
+            assert_eq!(read_toc(&path, size, keys, &mut read).unwrap(), from_file);
+            let trailer_len = if sealed {
+                3 * TRAILER_ENTRY_LEN + seal::OVERHEAD
+            } else {
+                3 * TRAILER_ENTRY_LEN
+            };
+            let trailer_at = size - (FOOTER_LEN + trailer_len) as u64;
+            assert_eq!(*asked.borrow(), vec![(trailer_at, trailer_len)]);
+            // A blob read alone by its range, checked as a file's.
+            let f = File::open(&path).unwrap();
+            for e in &from_file {
+                let r = blob_range(e);
+                let raw = raw_from(&path, e, &bytes[r.start as usize..r.end as usize], keys);
+                assert_eq!(raw.unwrap(), read_raw(&f, &path, e, keys).unwrap());
+                let short = &bytes[r.start as usize..r.end as usize - 1];
+                assert!(raw_from(&path, e, short, keys).is_err());
+            }
+            // Read with the wrong keys (none, or some for a plain pack): refused.
+            let other = if sealed { None } else { Some(&*test_keys()) };
+            let (mut read, _) = serve(&bytes, 64 * 1024);
+            assert!(read_toc(&path, size, other, &mut read).is_err());
+        }
+    }
+
+    #[test]
+    fn a_damaged_tail_is_an_error_and_asks_for_nothing_the_footer_alone_sized() {
+        let path = Path::new("remote.pack");
+        for sealed in [false, true] {
+            let keys = sealed.then(test_keys);
+            let keys = keys.as_deref();
+            let good = sample_pack(sealed);
+            let footer_at = good.len() - FOOTER_LEN;
+            // Truncated: the last bytes lost, so no footer where one should be.
+            let cut = &good[..good.len() - 10];
+            let (mut read, asked) = serve(cut, 64 * 1024);
+            let e = read_toc(path, cut.len() as u64, keys, &mut read).unwrap_err();
+            assert!(e.to_string().contains("no footer"), "{e}");
+            assert!(asked.borrow().is_empty());
+            // Too short to be a pack at all.
+            let (mut read, _) = serve(&good[..20], 64);
+            assert!(read_toc(path, 20, keys, &mut read).is_err());
+            // The footer's magic overwritten.
+            let mut bad = good.clone();
+            bad[footer_at..footer_at + 8].copy_from_slice(b"XXXXXXXX");
+            let (mut read, _) = serve(&bad, 64 * 1024);
+            let e = read_toc(path, bad.len() as u64, keys, &mut read).unwrap_err();
+            assert!(e.to_string().contains("no footer"), "{e}");
+            // A trailer length past the pack (and past any tail): refused before a
+            // read of that length is asked for.
+            for len in [good.len() as u32, u32::MAX] {
+                let mut bad = good.clone();
+                bad[footer_at + 12..footer_at + 16].copy_from_slice(&len.to_le_bytes());
+                if !sealed {
+                    // Count agreeing with the length, as a forger would make it.
+                    let count = len / TRAILER_ENTRY_LEN as u32;
+                    bad[footer_at + 8..footer_at + 12].copy_from_slice(&count.to_le_bytes());
+                }
+                let (mut read, asked) = serve(&bad, FOOTER_LEN);
+                let e = read_toc(path, bad.len() as u64, keys, &mut read).unwrap_err();
+                assert!(e.to_string().contains("do not fit"), "{e}");
+                assert!(asked.borrow().is_empty(), "{:?}", asked.borrow());
+            }
+            // A trailer byte changed: the checksum, or the seal, says so.
+            let mut bad = good.clone();
+            bad[footer_at - 5] ^= 1;
+            let (mut read, _) = serve(&bad, 64 * 1024);
+            assert!(read_toc(path, bad.len() as u64, keys, &mut read).is_err());
+        }
+    }
+
     /// Reads `bytes` as a pack every way there is, plain and sealed; only errors may
     /// come back.
     fn read_every_way(bytes: &[u8]) {
@@ -1211,6 +1327,9 @@ mod tests {
             }
             if let Ok(c) = contents(&path, keys) {
                 found.extend(c.entries);
+            }
+            if let Ok(e) = read_toc(&path, bytes.len() as u64, keys, &mut serve(bytes, 64).0) {
+                found.extend(e);
             }
             for e in found {
                 let _ = read_raw(&f, &path, &e, keys);
