@@ -81,11 +81,35 @@ impl Site {
 
     /// The finished packs in the vault's local cache.
     fn cached_packs(&self, vault: &str) -> usize {
-        let mut n = 0;
-        common::each_file(&self.path(vault).join("packs"), &mut |p, _| {
-            n += usize::from(p.extension().is_some_and(|e| e == "pack"));
+        self.cached_pack_files(vault).len()
+    }
+
+    /// The files of the finished packs in the vault's local cache.
+    fn cached_pack_files(&self, vault: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        common::each_file(&self.path(vault).join("packs"), &mut |_, p| {
+            if p.extension().is_some_and(|e| e == "pack") {
+                found.push(p.to_path_buf());
+            }
         });
-        n
+        found
+    }
+
+    /// Empties the vault's local cache of packs (all of them are off-site).
+    fn drop_cached_packs(&self, vault: &str) {
+        for p in self.cached_pack_files(vault) {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+
+    /// Takes snapshot `id` out of the index, as a damaged or out-of-date vault.db
+    /// would lack it (its packs still hold it).
+    fn lose_from_index(&self, vault: &str, id: &str) {
+        let db = rusqlite::Connection::open(self.path(vault).join("vault.db")).unwrap();
+        db.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; DELETE FROM snapshots WHERE id = '{id}'"
+        ))
+        .unwrap();
     }
 }
 
@@ -591,6 +615,123 @@ fn a_damaged_pack_in_a_bounded_cache_is_fetched_again() {
     damage();
     assert_eq!(site.restored("v", &id, "out"), as_restored(&src));
     site.json("v", &["verify", "--read-data"], 0);
+}
+
+/// Prune's census reads an uncached remote pack's tail by range (and a tombstone by
+/// its own range), not the whole pack: a prune of a vault whose cache holds nothing
+/// fetches a few KiB a pack, and leaves in the cache only packs it wrote.
+#[test]
+fn prune_of_a_vault_whose_cache_is_empty_reads_only_pack_tails() {
+    let Some((_moto, proxy, site)) = proxied_site("census", "cs", &[]) else {
+        return;
+    };
+    let (a, b) = (sources(&site, 30), sources(&site, 31));
+    let old = site.snapshot("v", &a, "2026-09-01T00:00:00Z");
+    let keep = site.snapshot("v", &b, "2026-09-02T00:00:00Z");
+    let got = &proxy.faults.pack_get_bytes;
+    let ordering = std::sync::atomic::Ordering::SeqCst;
+    let pruned = |args: &[&str]| {
+        site.drop_cached_packs("v");
+        let before: Vec<String> = indexed_packs(&site, "v");
+        got.store(0, ordering);
+        site.expect("v", args, 0);
+        let fetched = got.load(ordering);
+        // Whatever is cached now, prune wrote (packs are fetched whole only to be
+        // rewritten; a tail read leaves nothing behind).
+        for p in site.cached_pack_files("v") {
+            let id = pack_id(&p.to_string_lossy());
+            assert!(!before.contains(&id), "{args:?} left {id} in the cache");
+        }
+        eprintln!(
+            "{args:?}: {fetched} bytes of packs fetched, {} packs",
+            before.len()
+        );
+        (fetched, before.len() as u64)
+    };
+    // At most a 64 KiB tail a pack, and the listing of packs/ (counted too).
+    let bound = |packs: u64| packs * 64 * 1024 + 16 * 1024;
+    for args in [&["prune", "--dry-run"][..], &["prune"]] {
+        let (fetched, packs) = pruned(args);
+        assert!(packs >= 2);
+        assert!(fetched <= bound(packs), "{args:?}: fetched {fetched}");
+    }
+    // A forgotten snapshot: its tombstone (in a pack of its own, not cached) is read
+    // by range too, or the census would take the snapshot for a live one the index
+    // lost, and prune would refuse.
+    site.expect("v", &["forget", &old], 0);
+    // Tails read twice: by the census, and to tell whether the tombstone is still
+    // needed (whether a pack still holds the snapshot it forgets).
+    let (fetched, packs) = pruned(&["prune"]);
+    assert!(fetched <= 2 * bound(packs), "fetched {fetched}");
+    assert_eq!(
+        site.json("v", &["snapshots"], 0).as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(site.restored("v", &keep, "out"), as_restored(&b));
+    let report = site.json("v", &["verify", "--read-data"], 0);
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+/// The census exists for this: a snapshot the index lost but the packs hold stops
+/// prune, read by range from the bucket as it was from whole packs.
+#[test]
+fn a_snapshot_the_index_lost_stops_prune_of_an_uncached_vault() {
+    let Some((moto, site)) = moto_site("census-lost") else {
+        return;
+    };
+    init_remote(&site, "v", "lost", &[]);
+    let lost = site.snapshot("v", &sources(&site, 32), "2026-09-01T00:00:00Z");
+    site.snapshot("v", &sources(&site, 33), "2026-09-02T00:00:00Z");
+    site.lose_from_index("v", &lost);
+    let keys = pack_keys(&moto, "lost");
+    for args in [&["prune", "--dry-run"][..], &["prune"]] {
+        site.drop_cached_packs("v");
+        let (_, err) = site.expect("v", args, 2);
+        assert!(
+            err.contains("does not know") && err.contains(&lost[..16]),
+            "{args:?}: {err}"
+        );
+        assert_eq!(pack_keys(&moto, "lost"), keys, "{args:?} deleted packs");
+        assert_eq!(site.cached_packs("v"), 0, "{args:?} downloaded packs");
+    }
+    site.expect("v", &["rebuild-index"], 0);
+    site.expect("v", &["prune"], 0);
+    assert_eq!(
+        site.json("v", &["snapshots"], 0).as_array().unwrap().len(),
+        2
+    );
+}
+
+/// A remote pack whose tail is damaged is fetched whole and scanned, as before the
+/// census read tails: the snapshot the index lost is still found (here in a folder
+/// remote, which needs no S3 server).
+#[test]
+fn a_damaged_pack_tail_in_the_remote_falls_back_to_a_scan() {
+    let site = Site::new(String::new());
+    let remote = site.path("remote");
+    site.expect("v", &["init", "--remote", s(&remote)], 0);
+    let lost = site.snapshot("v", &sources(&site, 34), "2026-09-01T00:00:00Z");
+    site.snapshot("v", &sources(&site, 35), "2026-09-02T00:00:00Z");
+    site.lose_from_index("v", &lost);
+    let mut damaged = 0;
+    common::each_file(&remote.join("packs"), &mut |_, p| {
+        let mut bytes = std::fs::read(p).unwrap();
+        let n = bytes.len();
+        bytes[n - 40..].fill(0xee);
+        std::fs::write(p, &bytes).unwrap();
+        damaged += 1;
+    });
+    assert!(damaged >= 2);
+    let packs = tree(&remote.join("packs"));
+    for args in [&["prune", "--dry-run"][..], &["prune"]] {
+        site.drop_cached_packs("v");
+        let (_, err) = site.expect("v", args, 2);
+        assert!(
+            err.contains("does not know") && err.contains(&lost[..16]),
+            "{args:?}: {err}"
+        );
+        assert_eq!(tree(&remote.join("packs")), packs, "{args:?}");
+    }
 }
 
 #[test]

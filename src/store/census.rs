@@ -51,19 +51,16 @@ impl Census {
                 .map(|id| (id, None))
                 .collect(),
         };
-        let backend = match vault.remote() {
-            Some(r) => Some(r.backend()?),
-            None => None,
-        };
         let mut fetched = false;
         for (id, remote_size) in packs {
             if skip.contains(&id) {
                 continue;
             }
-            let uncached = remote_size.filter(|_| !vault.pack_path(&id).exists());
-            if let (Some(size), Some(backend)) = (uncached, backend) {
-                let mut tail = RemoteTail::fetch(vault, backend, &id, size)?;
-                if tail.census(&id, &mut census)? {
+            if let Some(mut tail) = RemoteTail::uncached(vault, &id, remote_size)? {
+                if let Some(entries) = tail.toc()? {
+                    for e in &entries {
+                        census.count(&id, e, || tail.raw(e))?;
+                    }
                     continue;
                 }
                 fetched = true;
@@ -75,7 +72,7 @@ impl Census {
                 continue;
             };
             for e in &contents.entries {
-                census.count(&id, e, || reader.read(&id, e).ok());
+                census.count(&id, e, || Ok(reader.read(&id, e).ok()))?;
             }
         }
         drop(reader);
@@ -87,7 +84,12 @@ impl Census {
 
     /// Counts blob `e` of pack `id`: a manifest as held there, a tombstone's
     /// snapshots (read by `tombstone`, when it reads) as forgotten.
-    fn count(&mut self, id: &str, e: &BlobEntry, tombstone: impl FnOnce() -> Option<Vec<u8>>) {
+    fn count(
+        &mut self,
+        id: &str,
+        e: &BlobEntry,
+        tombstone: impl FnOnce() -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
         match e.header.kind {
             BlobKind::Manifest => {
                 let holders = self.manifests.entry(e.header.hash).or_default();
@@ -96,12 +98,13 @@ impl Census {
                 }
             }
             BlobKind::Tombstone => {
-                if let Some(t) = tombstone().and_then(|raw| Tombstone::decode(&raw).ok()) {
+                if let Some(t) = tombstone()?.and_then(|raw| Tombstone::decode(&raw).ok()) {
                     self.forgotten.extend(t.manifests());
                 }
             }
             BlobKind::Data | BlobKind::FileMap => {}
         }
+        Ok(())
     }
 
     /// The live snapshots (manifests no tombstone names) missing from `known`, with
@@ -123,7 +126,7 @@ impl Census {
 /// The last bytes of a remote pack, fetched by one ranged GET; reads past them are
 /// ranged GETs of exactly what is asked (a trailer longer than the tail, a
 /// tombstone). Nothing is written to the cache.
-struct RemoteTail<'a> {
+pub(crate) struct RemoteTail<'a> {
     backend: &'a Backend,
     keys: Option<&'a Keys>,
     key: String,
@@ -133,20 +136,34 @@ struct RemoteTail<'a> {
     /// Where `bytes` start in the pack.
     start: u64,
     bytes: Vec<u8>,
-    /// A GET that failed: prune stops, as for a pack it cannot download.
+    /// A GET that failed: the caller stops, as for a pack it cannot download.
     failed: Option<BackendError>,
 }
 
 impl<'a> RemoteTail<'a> {
-    /// Enough for the trailer of a pack of a few hundred blobs: most packs' table
-    /// of contents in one request.
+    /// Enough for the trailer of a pack of a thousand blobs: most packs' table of
+    /// contents in one request.
     const TAIL: u64 = 64 * 1024;
 
-    fn fetch(vault: &'a Vault, backend: &'a Backend, id: &str, size: u64) -> Result<Self> {
+    /// The tail of pack `id` (of `size` bytes by the remote's listing) when the
+    /// vault keeps it off-site and the cache lacks it; None when it is to be read
+    /// from the local file (no remote, cached, or not listed).
+    pub(crate) fn uncached(
+        vault: &'a Vault,
+        id: &str,
+        size: Option<u64>,
+    ) -> Result<Option<RemoteTail<'a>>> {
+        let (Some(remote), Some(size)) = (vault.remote(), size) else {
+            return Ok(None);
+        };
+        if !pack::is_pack_id(id) || vault.pack_path(id).exists() {
+            return Ok(None);
+        }
+        let backend = remote.backend()?;
         let key = remote::pack_key(id);
         let start = size.saturating_sub(Self::TAIL);
         let bytes = backend.read_range(&key, start..size)?;
-        Ok(RemoteTail {
+        Ok(Some(RemoteTail {
             backend,
             keys: vault.keys(),
             place: PathBuf::from(backend.describe(&key)),
@@ -155,7 +172,7 @@ impl<'a> RemoteTail<'a> {
             start,
             bytes,
             failed: None,
-        })
+        }))
     }
 
     /// `len` bytes at `offset`: from the tail when it holds them, else by range.
@@ -183,31 +200,28 @@ impl<'a> RemoteTail<'a> {
             })
     }
 
-    /// Counts pack `id` from its tail into `census`; false when the tail does not
-    /// parse (the caller scans the whole pack). A failed GET is an error.
-    fn census(&mut self, id: &str, census: &mut Census) -> Result<bool> {
+    /// The pack's table of contents, as [`pack::read_index`] reads a file's; None
+    /// when the tail does not parse (the caller scans the whole pack). A failed GET
+    /// is an error.
+    pub(crate) fn toc(&mut self) -> Result<Option<Vec<BlobEntry>>> {
         let (keys, place, size) = (self.keys, self.place.clone(), self.size);
         let toc = pack::read_toc(&place, size, keys, &mut |o, l| self.read(o, l));
         if let Some(e) = self.failed.take() {
             return Err(e.into());
         }
-        let Ok(entries) = toc else {
-            return Ok(false);
-        };
-        for e in &entries {
-            let mut failed = None;
-            census.count(id, e, || {
-                let range = pack::blob_range(e);
-                let bytes = self
-                    .read(range.start, (range.end - range.start) as usize)
-                    .map_err(|_| failed = self.failed.take())
-                    .ok()?;
-                pack::raw_from(&place, e, &bytes, keys).ok()
-            });
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
+        Ok(toc.ok())
+    }
+
+    /// The raw bytes of blob `e` (an entry [`RemoteTail::toc`] gave), checked as a
+    /// file's; None when they do not read. A failed GET is an error.
+    fn raw(&mut self, e: &BlobEntry) -> Result<Option<Vec<u8>>> {
+        let range = pack::blob_range(e);
+        let bytes = self.read(range.start, (range.end - range.start) as usize);
+        if let Some(e) = self.failed.take() {
+            return Err(e.into());
         }
-        Ok(true)
+        Ok(bytes
+            .ok()
+            .and_then(|b| pack::raw_from(&self.place, e, &b, self.keys).ok()))
     }
 }

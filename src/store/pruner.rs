@@ -77,7 +77,7 @@ use std::fs;
 use rusqlite::Transaction;
 use serde::Serialize;
 
-use super::census::Census;
+use super::census::{Census, RemoteTail};
 use super::chunker::Hash;
 use super::index::{self, Compaction};
 use super::lock::{DeleteLock, WriteLock};
@@ -474,9 +474,24 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
 /// Every blob hash in the trailer of an indexed pack, whether indexed or not. A pack
 /// whose trailer does not read is scanned; one that cannot be read at all counts as
 /// holding everything, so no tombstone is dropped on a guess.
+///
+/// An off-site pack the cache lacks is read by range (see census.rs), not fetched.
 fn blobs_in_packs(vault: &Vault, repo: &Repository) -> Result<BlobsPresent> {
     let mut present = HashSet::new();
+    let listing = vault.remote_listing().ok().flatten();
     for name in repo.pack_names()? {
+        let size = listing.as_ref().and_then(|l| l.packs.get(&name).copied());
+        match RemoteTail::uncached(vault, &name, size).and_then(|t| match t {
+            Some(mut tail) => tail.toc(),
+            None => Ok(None),
+        }) {
+            Ok(Some(entries)) => {
+                present.extend(entries.iter().map(|e| e.header.hash));
+                continue;
+            }
+            Ok(None) => {}
+            Err(_) => return Ok(BlobsPresent::Unknown),
+        }
         match vault
             .cached_pack(&name)
             .and_then(|p| Ok(pack::contents(&p, vault.keys())?))

@@ -302,6 +302,32 @@ impl Vault {
         Ok(path)
     }
 
+    /// Blob `entry` (from the index) of pack `id`, by one ranged GET of its bytes,
+    /// when the vault keeps the pack off-site and the cache lacks it: a small blob
+    /// (a tombstone) costs no download of its pack. None: read it from the cache as
+    /// usual. Checked as a read from the file is, its lengths first against the
+    /// format's caps, so the GET is bounded.
+    pub fn read_uncached_blob(&self, id: &str, entry: &pack::BlobEntry) -> Result<Option<Vec<u8>>> {
+        let Some(remote) = self.remote() else {
+            return Ok(None);
+        };
+        if !pack::is_pack_id(id) || self.pack_path(id).exists() {
+            return Ok(None);
+        }
+        let backend = remote.backend()?;
+        let key = pack_key(id);
+        let place = PathBuf::from(backend.describe(&key));
+        entry
+            .header
+            .check(self.keys().is_some())
+            .map_err(|what| pack::PackError::Damaged {
+                path: place.clone(),
+                what,
+            })?;
+        let bytes = backend.read_range(&key, pack::blob_range(entry))?;
+        Ok(Some(pack::raw_from(&place, entry, &bytes, self.keys())?))
+    }
+
     /// Drops pack `id` from a bounded cache (a copy that failed its checks: the next
     /// read fetches it again). False where the local file is the only or a durable
     /// copy, which is then left alone for verify to report.

@@ -195,7 +195,12 @@ pub fn indexed(vault: &Vault, repo: &Repository) -> Result<Vec<(Hash, Tombstone)
         let loc = repo
             .blob(&h)?
             .ok_or_else(|| unreadable("not in the index".into()))?;
-        let raw = packs.read_at(&loc).map_err(|e| unreadable(e.to_string()))?;
+        // Off-site and not cached: the tombstone alone, not its whole pack.
+        let raw = match vault.read_uncached_blob(&loc.pack, &loc.entry) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => packs.read_at(&loc).map_err(|e| unreadable(e.to_string()))?,
+            Err(e) => return Err(unreadable(e.to_string())),
+        };
         let t = Tombstone::decode(&raw).map_err(|e| {
             StoreError::Vault(format!(
                 "tombstone {} is unreadable: {e}",
