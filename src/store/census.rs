@@ -23,6 +23,10 @@ pub struct Census {
     pub manifests: BTreeMap<Hash, Vec<String>>,
     /// Every manifest a readable tombstone names.
     pub forgotten: HashSet<Hash>,
+    /// The packs whose blobs were read (by trailer or scan).
+    pub packs_read: HashSet<String>,
+    /// Taken `with_blobs`: every blob in those packs.
+    pub blobs: HashSet<Hash>,
 }
 
 impl Census {
@@ -36,7 +40,7 @@ impl Census {
     /// tombstones are read by range ([`RemoteTail`]), since a prune of a large
     /// off-site vault would otherwise fetch all of it for a few KiB a pack. Only a
     /// pack whose tail does not read comes whole into the cache, to be scanned.
-    pub fn take(vault: &Vault, skip: &HashSet<String>) -> Result<Census> {
+    pub fn take(vault: &Vault, skip: &HashSet<String>, with_blobs: bool) -> Result<Census> {
         let mut census = Census::default();
         let mut reader = PackFiles::new(vault);
         let packs: Vec<(String, Option<u64>)> = match vault.remote_listing()? {
@@ -61,6 +65,7 @@ impl Census {
                     for e in &entries {
                         census.count(&id, e, || tail.raw(e))?;
                     }
+                    census.read(&id, &entries, with_blobs);
                     continue;
                 }
                 fetched = true;
@@ -74,12 +79,21 @@ impl Census {
             for e in &contents.entries {
                 census.count(&id, e, || Ok(reader.read(&id, e).ok()))?;
             }
+            census.read(&id, &contents.entries, with_blobs);
         }
         drop(reader);
         if fetched {
             vault.trim_cache();
         }
         Ok(census)
+    }
+
+    /// Notes pack `id` as read, and its blobs `with_blobs`.
+    fn read(&mut self, id: &str, entries: &[BlobEntry], with_blobs: bool) {
+        self.packs_read.insert(id.to_string());
+        if with_blobs {
+            self.blobs.extend(entries.iter().map(|e| e.header.hash));
+        }
     }
 
     /// Counts blob `e` of pack `id`: a manifest as held there, a tombstone's

@@ -81,7 +81,7 @@ use super::census::{Census, RemoteTail};
 use super::chunker::Hash;
 use super::index::{self, Compaction};
 use super::lock::{DeleteLock, WriteLock};
-use super::pack::{self, FinishedPack, PackWriter};
+use super::pack::{self, BlobKind, FinishedPack, PackWriter};
 use super::pack::{FOOTER_LEN, HEADER_LEN, PACK_MAGIC, TARGET_PACK_SIZE, TRAILER_ENTRY_LEN};
 use super::reader::PackFiles;
 use super::rebuild::{self, Meta};
@@ -236,9 +236,11 @@ struct Unfinished {
 /// the index records as an unfinished commit does not stop prune, but it is not
 /// proof that the commit died (an older copy of vault.db has the record too), so
 /// what it references is returned to be kept.
-fn check_index_knows_every_snapshot(vault: &Vault, repo: &Repository) -> Result<Unfinished> {
-    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
-    let census = Census::take(vault, &given_up)?;
+fn check_index_knows_every_snapshot(
+    vault: &Vault,
+    repo: &Repository,
+    census: &Census,
+) -> Result<Unfinished> {
     let known: HashSet<Hash> = snapshots::list(repo.conn(), None)?
         .iter()
         .filter_map(|s| snapshot_hash(&s.id).ok())
@@ -334,7 +336,12 @@ fn run(
     progress: &dyn Fn(u64),
     also: &mut dyn FnMut(&Transaction) -> rusqlite::Result<()>,
 ) -> Result<PruneReport> {
-    let unfinished = check_index_knows_every_snapshot(vault, &repo)?;
+    let given_up: HashSet<String> = repo.pending_deletes()?.into_iter().collect();
+    // With tombstones indexed, the census also keeps every blob it saw, for telling
+    // below which tombstones still name a manifest in a pack.
+    let with_tombstones = !repo.blobs_of_kind(BlobKind::Tombstone)?.is_empty();
+    let mut census = Census::take(vault, &given_up, with_tombstones)?;
+    let unfinished = check_index_knows_every_snapshot(vault, &repo, &census)?;
     let tombs = tombstone::indexed(vault, &repo)?;
     let mut live = repo.live_blobs(Journal::Include)?;
     let mut report = PruneReport {
@@ -342,7 +349,7 @@ fn run(
         ..PruneReport::default()
     };
     if !tombs.is_empty() {
-        let present = blobs_in_packs(vault, &repo)?;
+        let present = blobs_in_packs(vault, &repo, &mut census)?;
         for (hash, t) in &tombs {
             if t.manifests().iter().any(|m| present.contains(m)) {
                 live.insert(*hash);
@@ -471,15 +478,21 @@ pub fn finish_pending_deletes(vault: &Vault, repo: &Repository) -> Result<()> {
     repo.clear_pending_deletes(&names)
 }
 
-/// Every blob hash in the trailer of an indexed pack, whether indexed or not. A pack
-/// whose trailer does not read is scanned; one that cannot be read at all counts as
-/// holding everything, so no tombstone is dropped on a guess.
+/// Every blob hash in the trailer of an indexed pack, whether indexed or not: those
+/// the census read (taken with its blobs), and the rest read here. A pack whose
+/// trailer does not read is scanned; one that cannot be read at all counts as
+/// holding everything, so no tombstone is dropped on a guess. (A pack the census
+/// read that the index does not hold only keeps a tombstone longer.)
 ///
 /// An off-site pack the cache lacks is read by range (see census.rs), not fetched.
-fn blobs_in_packs(vault: &Vault, repo: &Repository) -> Result<BlobsPresent> {
-    let mut present = HashSet::new();
-    let listing = vault.remote_listing().ok().flatten();
+fn blobs_in_packs(vault: &Vault, repo: &Repository, census: &mut Census) -> Result<BlobsPresent> {
+    let mut present = std::mem::take(&mut census.blobs);
+    let mut listing = None;
     for name in repo.pack_names()? {
+        if census.packs_read.contains(&name) {
+            continue;
+        }
+        let listing = listing.get_or_insert_with(|| vault.remote_listing().ok().flatten());
         let size = listing.as_ref().and_then(|l| l.packs.get(&name).copied());
         match RemoteTail::uncached(vault, &name, size).and_then(|t| match t {
             Some(mut tail) => tail.toc(),
@@ -815,7 +828,7 @@ mod unfinished_tests {
         assert_eq!(snapshots::list(&conn, None).unwrap().len(), 1);
         let recorded: Vec<Hash> = snapshots::unfinished(&conn).unwrap().into_iter().collect();
         assert_eq!(recorded.len(), 1, "the failed commit left its record");
-        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        let census = Census::take(&t.vault, &HashSet::new(), false).unwrap();
         assert!(census.manifests.contains_key(&recorded[0]));
         (t, c1, recorded[0])
     }
@@ -886,7 +899,7 @@ mod unfinished_tests {
             let r = prune_with(&t.vault, &opts).unwrap();
             assert_eq!(r.unfinished_snapshots, 1, "{r:?}");
             assert_eq!(r.blobs_removed, 0, "{r:?}");
-            let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+            let census = Census::take(&t.vault, &HashSet::new(), false).unwrap();
             assert!(census.manifests.contains_key(&orphan));
             assert_eq!(blobs_of(&t.vault, &orphan), blobs);
             let conn = t.vault.connect().unwrap();
@@ -1046,7 +1059,7 @@ mod unfinished_tests {
                 && err.contains("rebuild-index"),
             "{err}"
         );
-        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        let census = Census::take(&t.vault, &HashSet::new(), false).unwrap();
         assert!(census.manifests.contains_key(&orphan));
     }
 
