@@ -5,7 +5,6 @@
 //! look dead and be deleted.
 
 use std::collections::{BTreeMap, HashSet};
-
 use std::path::PathBuf;
 
 use super::backend::{Backend, BackendError};
@@ -34,7 +33,8 @@ impl Census {
     /// the remote for a vault with one) except
     /// those in `skip` (packs a committed prune already gave up). A pack that does not
     /// read at all is left out: it holds nothing prune could delete by mistake that
-    /// verify does not already report.
+    /// verify does not already report. `with_blobs` keeps every blob seen in
+    /// [`Census::blobs`] (prune's tombstone check, which would read them again).
     ///
     /// A remote pack missing from the cache is not downloaded: its tail and its
     /// tombstones are read by range ([`RemoteTail`]), since a prune of a large
