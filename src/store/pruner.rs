@@ -981,7 +981,7 @@ mod unfinished_tests {
         let tombs = tombstone::indexed(&t.vault, &repo).unwrap();
         assert_eq!(tombs.len(), 1, "the tombstone's pack is committed with it");
         assert_eq!(tombs[0].1.manifests(), vec![orphan]);
-        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        let census = Census::take(&t.vault, &HashSet::new(), false).unwrap();
         assert!(census.forgotten.contains(&orphan));
 
         // Purged: its pack (beside the journal's file) is otherwise under --max-unused.
@@ -992,7 +992,7 @@ mod unfinished_tests {
         let r = prune_with(&t.vault, &purge).unwrap();
         assert_eq!(r.unfinished_snapshots, 0, "{r:?}");
         assert!(!repo.has_blob(&orphan).unwrap(), "the manifest went");
-        let census = Census::take(&t.vault, &HashSet::new()).unwrap();
+        let census = Census::take(&t.vault, &HashSet::new(), false).unwrap();
         assert!(
             !census.manifests.contains_key(&orphan),
             "and its pack with it"
