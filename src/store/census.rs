@@ -22,9 +22,10 @@ pub struct Census {
     pub manifests: BTreeMap<Hash, Vec<String>>,
     /// Every manifest a readable tombstone names.
     pub forgotten: HashSet<Hash>,
-    /// The packs whose blobs were read (by trailer or scan).
+    /// Taken `with_blobs`: the packs whose blobs were read (by trailer or scan)...
     pub packs_read: HashSet<String>,
-    /// Taken `with_blobs`: every blob in those packs.
+    /// ...and every blob in them. Both stay empty without `with_blobs`, so no caller
+    /// can take a pack as read without its blobs.
     pub blobs: HashSet<Hash>,
 }
 
@@ -88,10 +89,10 @@ impl Census {
         Ok(census)
     }
 
-    /// Notes pack `id` as read, and its blobs `with_blobs`.
+    /// Notes pack `id` as read, with its blobs, when taken `with_blobs`.
     fn read(&mut self, id: &str, entries: &[BlobEntry], with_blobs: bool) {
-        self.packs_read.insert(id.to_string());
         if with_blobs {
+            self.packs_read.insert(id.to_string());
             self.blobs.extend(entries.iter().map(|e| e.header.hash));
         }
     }
