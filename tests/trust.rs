@@ -133,41 +133,43 @@ fn a_wrong_index_cannot_make_prune_delete_a_live_snapshot() {
 /// its manifest reached a committed pack. The index knows that manifest only as
 /// unfinished.
 fn a_commit_that_never_finished() -> (Env, Vec<String>, Vec<u8>) {
-    use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
     let (env, ids) = two_snapshots();
+    let late = random_bytes(200_000, 7);
+    let err = commit_late(&env, &late, true).unwrap_err();
+    assert!(err.contains("nothing was committed"), "{err}");
+    assert_eq!(env.snapshot_ids(), ids);
+    (env, ids, late)
+}
+
+/// Commits `late` as media/late.mp4 in a snapshot of the vault's first account taken
+/// 2026-12-01 10:00, through the library's builder; with `fail`, its last step fails
+/// as a catalogue ingest that failed does (nothing committed, its record left).
+fn commit_late(env: &Env, late: &[u8], fail: bool) -> Result<String, String> {
+    use tt_vault::store::archiver::{SnapshotBuilder, SnapshotInfo};
     let account = env.json(&["snapshots"])[0]["account"]
         .as_str()
         .unwrap()
         .to_string();
     let vault = tt_vault::store::Vault::open(&env.vault()).unwrap();
-    let late = random_bytes(200_000, 7);
     let lock = vault.lock_for_writing(false).unwrap();
     let quiet = |_| {};
     let b = SnapshotBuilder::new(&vault, &lock, &account, false, &quiet).unwrap();
-    b.add_reader(
-        "media/late.mp4",
-        &mut std::io::Cursor::new(late.clone()),
-        "media",
-        None,
-        None,
-    )
-    .unwrap();
+    let mut reader = std::io::Cursor::new(late.to_vec());
+    b.add_reader("media/late.mp4", &mut reader, "media", None, None)
+        .unwrap();
     let info = SnapshotInfo {
-        account: account.clone(),
+        account,
         taken_at: "2026-12-01T10:00:00Z".parse().unwrap(),
         sources: Vec::new(),
         failed: Vec::new(),
         meta: serde_json::json!({}),
     };
-    let err = b
-        .commit_with(info, |_, _| {
-            Err("cataloguing the export failed: test; nothing was committed".into())
-        })
-        .unwrap_err();
-    assert!(err.to_string().contains("nothing was committed"), "{err}");
-    drop(lock);
-    assert_eq!(env.snapshot_ids(), ids);
-    (env, ids, late)
+    b.commit_with(info, |_, _| match fail {
+        true => Err("cataloguing the export failed: test; nothing was committed".into()),
+        false => Ok(()),
+    })
+    .map(|c| c.id)
+    .map_err(|e| e.to_string())
 }
 
 /// A snapshot commit that never finished leaves a manifest the index knows only as
@@ -213,6 +215,35 @@ fn prune_keeps_a_snapshot_whose_commit_never_finished() {
     // Listed, it is a snapshot like any other: the next prune has nothing to say of it.
     let (out, _) = env.expect(&["prune"], 0);
     assert!(!out.contains("never finished"), "{out}");
+    env.ok(&["verify", "--read-data"]);
+}
+
+/// A commit retried after `forget --unfinished`, identical to one the tombstone names
+/// (same account, time and files, nothing new stored), gets an id of its own: under
+/// the forgotten id, rebuild-index would leave it out and the prune after that drop
+/// its file.
+#[test]
+fn a_retried_commit_that_was_forgotten_gets_an_id_of_its_own() {
+    let (env, ids, late) = a_commit_that_never_finished();
+    // The second attempt stores nothing new: its manifest is the one an identical
+    // third attempt makes.
+    commit_late(&env, &late, true).unwrap_err();
+    let forgotten = unfinished_records(&env);
+    assert_eq!(forgotten.len(), 2, "{forgotten:?}");
+    env.ok(&["forget", "--unfinished"]);
+    let id = commit_late(&env, &late, false).unwrap();
+    assert!(!forgotten.contains(&id), "{id} is named by the tombstone");
+
+    env.ok(&["prune", "--purge"]);
+    let r = env.json(&["rebuild-index"]);
+    assert_eq!(r["snapshots"], 3, "{r}");
+    let mut want = ids.clone();
+    want.push(id.clone());
+    assert_eq!(env.snapshot_ids(), want);
+    env.ok(&["prune", "--purge"]);
+    let to = env.path("restored");
+    env.ok(&["restore", "--snapshot", &id, "--to", s(&to)]);
+    assert_eq!(fs::read(to.join("media/late.mp4")).unwrap(), late);
     env.ok(&["verify", "--read-data"]);
 }
 

@@ -33,7 +33,7 @@ use super::index::{self, FileRow};
 use super::lock::WriteLock;
 use super::manifest::{self, Entry, Manifest, Source, Stats};
 use super::pack::{BlobKind, FinishedPack, PackWriter, PackedBlob, TARGET_PACK_SIZE};
-use super::{journal, page_cache, snapshots, Result, StoreError, Vault};
+use super::{journal, page_cache, snapshots, tombstone, Result, StoreError, Vault};
 
 thread_local! {
     /// zstd's state, one per thread that packs blobs (it is reused chunk after chunk).
@@ -712,7 +712,7 @@ impl<'v> SnapshotBuilder<'v> {
             new_bytes: self.archiver.new_bytes.load(Ordering::Relaxed),
             stored_bytes: self.archiver.stored_bytes.load(Ordering::Relaxed),
         };
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             format: manifest::FORMAT,
             account: info.account,
             taken_at: info
@@ -724,8 +724,25 @@ impl<'v> SnapshotBuilder<'v> {
             meta: info.meta,
             entries,
         };
-        let raw = manifest.encode();
-        let hash = self.archiver.blob_id(&raw);
+        let mut raw = manifest.encode();
+        let mut hash = self.archiver.blob_id(&raw);
+        if tombstone::may_name(self.vault, &hash) {
+            // The same snapshot (same account, time and files, nothing new stored) was
+            // started or committed before and forgotten since: under that id the
+            // tombstone would make rebuild-index leave this commit out and prune drop
+            // what only it holds. A nonce in its meta gives it an id of its own.
+            let mut nonce = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+            let mut meta = match std::mem::take(&mut manifest.meta) {
+                serde_json::Value::Object(m) => m,
+                serde_json::Value::Null => serde_json::Map::new(),
+                other => serde_json::Map::from_iter([("value".to_string(), other)]),
+            };
+            meta.insert("commit_nonce".into(), hex::encode(nonce).into());
+            manifest.meta = serde_json::Value::Object(meta);
+            raw = manifest.encode();
+            hash = self.archiver.blob_id(&raw);
+        }
         // A connection of `connect`'s own, synchronous FULL: the record is on disk
         // before the manifest can be.
         let mut conn = self.vault.connect()?;

@@ -180,6 +180,22 @@ fn commit_tombstone(
     Ok(())
 }
 
+/// Whether an indexed tombstone may name manifest `hash`: true when one does, and
+/// when the index or a tombstone does not read (a wrong guess then costs a new
+/// snapshot id, never a snapshot taken for forgotten).
+pub fn may_name(vault: &Vault, hash: &Hash) -> bool {
+    let Ok(repo) = Repository::open_read_only(vault) else {
+        return true;
+    };
+    match repo.blobs_of_kind(BlobKind::Tombstone) {
+        Ok(tombs) if tombs.is_empty() => false,
+        Ok(_) => indexed(vault, &repo).map_or(true, |tombs| {
+            tombs.iter().any(|(_, t)| t.manifests().contains(hash))
+        }),
+        Err(_) => true,
+    }
+}
+
 /// Every tombstone the index knows, with its hash.
 pub fn indexed(vault: &Vault, repo: &Repository) -> Result<Vec<(Hash, Tombstone)>> {
     let mut packs = PackFiles::new(vault);
