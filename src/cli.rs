@@ -360,8 +360,9 @@ pub struct ForgetFlags {
     /// Wait for another writer to finish instead of failing
     #[arg(long)]
     wait: bool,
-    /// Forget the snapshot commits that started and never finished (killed, or failed)
-    /// instead of snapshots; prune then removes what only they hold
+    /// Forget the snapshot commits recorded as started and not finished (killed, or
+    /// failed) instead of snapshots; prune then removes what only they hold. If vault.db
+    /// was restored from a copy, run rebuild-index instead
     #[arg(long, conflicts_with_all = [
         "ids", "account", "allow_video_loss", "keep_last", "keep_hourly", "keep_daily",
         "keep_weekly", "keep_monthly", "keep_yearly", "keep_within",

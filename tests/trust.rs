@@ -307,6 +307,17 @@ fn forget_unfinished_drops_a_commit_that_never_finished() {
     assert_eq!(r["removed"], 1, "{r}");
     assert_eq!(r["unfinished"][0]["id"], manifest.as_str(), "{r}");
     assert_eq!(r["unfinished"][0]["finished"], false, "{r}");
+    // What its manifest says, for the user to recognise it, and the way out when
+    // vault.db was restored from a copy.
+    let described = &r["unfinished"][0]["snapshot"];
+    assert_eq!(described["taken_at"], "2026-12-01T10:00:00.000Z", "{r}");
+    assert_eq!(described["files"], 1, "{r}");
+    assert_eq!(described["bytes"], late.len() as u64, "{r}");
+    assert!(
+        out.contains("taken 2026-12-01T10:00:00.000Z, 1 file(s)")
+            && out.contains("restored from a copy, run `tt-vault rebuild-index` instead"),
+        "{out}"
+    );
     // A read-only SQLite connection leaves an empty log where none was, as every dry
     // run's does (prune's too): it holds nothing.
     let mut vault_after = listing(&env.vault());

@@ -171,7 +171,7 @@ fn forget_unfinished(
     progress: &dyn Progress,
 ) -> Result<ForgetReport> {
     let (lock, repo, recovery_pending) = begin(vault, args)?;
-    let commits = tombstone::unfinished_commits(repo.conn())?;
+    let commits = tombstone::unfinished_commits(vault, &repo)?;
     drop(repo);
     let mut report = ForgetReport {
         dry_run: args.dry_run,

@@ -457,16 +457,31 @@ impl Output {
             self.say("no unfinished snapshot commits: nothing to forget");
         }
         for c in commits {
+            let what = match (&c.snapshot, c.finished) {
+                (_, true) => {
+                    "its snapshot exists (the commit finished): only the stale record goes".into()
+                }
+                (Some(s), false) => format!(
+                    "{} taken {}, {} file(s), {}: recorded as started, not finished",
+                    s.account,
+                    s.taken_at,
+                    s.files,
+                    human_bytes(s.bytes)
+                ),
+                (None, false) => "recorded as started; no pack holds its manifest".into(),
+            };
             self.say(format!(
-                "{:<6}  {}  {}",
+                "{:<6}  {}  {what}",
                 if c.finished { "record" } else { "remove" },
                 short(&c.id),
-                if c.finished {
-                    "its snapshot exists (the commit finished): only the stale record goes"
-                } else {
-                    "snapshot commit that never finished"
-                }
             ));
+        }
+        if r.removed > 0 {
+            self.say(
+                "(a copy of vault.db taken while a snapshot was committing records that commit \
+                 the same way: if vault.db was restored from a copy, run `tt-vault \
+                 rebuild-index` instead, which lists every snapshot the packs hold)",
+            );
         }
         if !commits.is_empty() {
             let stale = commits.len() as u64 - r.removed;
@@ -544,8 +559,8 @@ fn prune_summary(outcome: &PruneOutcome) -> String {
         text.push_str(&format!(
             "\n  {} snapshot(s) whose commit never finished (killed, or failed) kept in the \
              packs, with {} no snapshot uses: run the same snapshot again to re-use them, \
-             `tt-vault rebuild-index` to list them as snapshots, or `tt-vault forget \
-             --unfinished` to drop them",
+             `tt-vault rebuild-index` to list them as snapshots (do that if vault.db was \
+             restored from a copy), or `tt-vault forget --unfinished` to drop them",
             r.unfinished_snapshots,
             human_bytes(r.unfinished_bytes)
         ));

@@ -969,8 +969,8 @@ mod unfinished_tests {
         let (t, c1, orphan) = failed_commit(&kept);
         {
             let lock = t.vault.lock_for_writing(false).unwrap();
-            let conn = t.vault.connect().unwrap();
-            let commits = tombstone::unfinished_commits(&conn).unwrap();
+            let repo = Repository::open(&t.vault).unwrap();
+            let commits = tombstone::unfinished_commits(&t.vault, &repo).unwrap();
             assert_eq!(commits.len(), 1);
             assert!(commits[0].manifest == orphan && !commits[0].finished);
             tombstone::forget_unfinished(&t.vault, &lock, &commits).unwrap();

@@ -30,7 +30,7 @@
 //! so a tombstone always outlives the manifests it names: the run that drops the last
 //! copy of a manifest keeps the tombstone, a later run drops it.
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 
 use super::chunker::Hash;
@@ -41,7 +41,7 @@ use super::lock::WriteLock;
 use super::pack::{BlobEntry, BlobKind, PackWriter};
 use super::reader::PackFiles;
 use super::repository::Repository;
-use super::{snapshots, Result, StoreError, Vault};
+use super::{rebuild, snapshots, Result, StoreError, Vault};
 
 pub const FORMAT: u32 = 1;
 
@@ -96,18 +96,46 @@ pub struct UnfinishedCommit {
     /// Its snapshot row exists: the commit did finish, and the record is one a copy
     /// of vault.db taken in the commit's last seconds kept. Only the record goes.
     pub finished: bool,
+    /// What its manifest says, for the user to recognise it (a copy of vault.db taken
+    /// in a commit's last seconds records a finished commit the same way); None when
+    /// no pack holds it (the commit died before) or it does not read.
+    pub snapshot: Option<UnfinishedSnapshot>,
 }
 
-/// Every commit recorded as never finished, by id.
-pub fn unfinished_commits(conn: &Connection) -> Result<Vec<UnfinishedCommit>> {
+/// The snapshot an unfinished commit was making, as its manifest describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnfinishedSnapshot {
+    pub account: String,
+    pub taken_at: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Every commit recorded as never finished, by id, with its manifest's description.
+pub fn unfinished_commits(vault: &Vault, repo: &Repository) -> Result<Vec<UnfinishedCommit>> {
+    let conn = repo.conn();
+    let mut reader = PackFiles::new(vault);
     let mut out = Vec::new();
     for manifest in snapshots::unfinished(conn)? {
         let id = hex::encode(manifest);
         let finished = snapshots::exists(conn, &id)?;
+        let snapshot = match repo.blob(&manifest)? {
+            Some(loc) => match rebuild::read_meta(&mut reader, &loc.pack, &loc.entry) {
+                Ok(rebuild::Meta::Manifest(m)) => Some(UnfinishedSnapshot {
+                    account: m.account,
+                    taken_at: m.taken_at,
+                    files: m.stats.files,
+                    bytes: m.stats.bytes,
+                }),
+                _ => None,
+            },
+            None => None,
+        };
         out.push(UnfinishedCommit {
             id,
             manifest,
             finished,
+            snapshot,
         });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
