@@ -701,17 +701,24 @@ fn a_snapshot_the_index_lost_stops_prune_of_an_uncached_vault() {
     );
 }
 
+/// Vault `v` with a folder remote (no S3 server needed) and two snapshots, the first
+/// taken out of the index (its packs still hold it): the site, the remote, its id.
+fn folder_remote_that_lost_a_snapshot(seed: u64) -> (Site, PathBuf, String) {
+    let site = Site::new(String::new());
+    let remote = site.path("remote");
+    site.expect("v", &["init", "--remote", s(&remote)], 0);
+    let lost = site.snapshot("v", &sources(&site, seed), "2026-09-01T00:00:00Z");
+    site.snapshot("v", &sources(&site, seed + 1), "2026-09-02T00:00:00Z");
+    site.lose_from_index("v", &lost);
+    (site, remote, lost)
+}
+
 /// A remote pack whose tail is damaged is fetched whole and scanned, as before the
 /// census read tails: the snapshot the index lost is still found (here in a folder
 /// remote, which needs no S3 server).
 #[test]
 fn a_damaged_pack_tail_in_the_remote_falls_back_to_a_scan() {
-    let site = Site::new(String::new());
-    let remote = site.path("remote");
-    site.expect("v", &["init", "--remote", s(&remote)], 0);
-    let lost = site.snapshot("v", &sources(&site, 34), "2026-09-01T00:00:00Z");
-    site.snapshot("v", &sources(&site, 35), "2026-09-02T00:00:00Z");
-    site.lose_from_index("v", &lost);
+    let (site, remote, lost) = folder_remote_that_lost_a_snapshot(34);
     let mut damaged = 0;
     common::each_file(&remote.join("packs"), &mut |_, p| {
         let mut bytes = std::fs::read(p).unwrap();
@@ -725,6 +732,33 @@ fn a_damaged_pack_tail_in_the_remote_falls_back_to_a_scan() {
     prune_refuses_for_the_lost(&site, &lost, &|args| {
         assert_eq!(tree(&remote.join("packs")), packs, "{args:?}");
     });
+}
+
+/// A bounded cache is not fsynced: a crash can leave a cached pack empty or cut short.
+/// The census then reads the remote's copy rather than leave the pack out (or take a
+/// scan of its first half for all of it), so a snapshot the index lost still stops
+/// prune (a folder remote, no S3 server needed).
+#[test]
+fn a_cut_short_cached_pack_is_read_from_the_remote_by_prune() {
+    let (site, remote, lost) = folder_remote_that_lost_a_snapshot(36);
+    let packs = tree(&remote.join("packs"));
+    // Emptied, then cut to half its length.
+    for (args, keep) in [(&["prune", "--dry-run"][..], 0), (&["prune"], 2)] {
+        // In the cache as a restore would leave them (the census drops a damaged copy).
+        common::copy_tree(&remote.join("packs"), &site.path("v").join("packs"));
+        let cached = site.cached_pack_files("v");
+        assert!(cached.len() >= 2, "{args:?}");
+        for p in cached {
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 2 * keep / 2]).unwrap();
+        }
+        let (_, err) = site.expect("v", args, 2);
+        assert!(
+            err.contains("does not know") && err.contains(&lost[..16]),
+            "{args:?}: {err}"
+        );
+        assert_eq!(tree(&remote.join("packs")), packs, "{args:?}");
+    }
 }
 
 /// `prune --dry-run`, then `prune`, of vault `v` (whose index lost snapshot `lost`),

@@ -61,32 +61,70 @@ impl Census {
             if skip.contains(&id) {
                 continue;
             }
-            if let Some(mut tail) = RemoteTail::uncached(vault, &id, remote_size)? {
-                if let Some(entries) = tail.toc()? {
-                    for e in &entries {
-                        census.count(&id, e, || tail.raw(e))?;
-                    }
-                    census.read(&id, &entries, with_blobs);
-                    continue;
-                }
-                fetched = true;
-            }
-            // A pack kept off-site that cannot be fetched stops prune: a pack left
-            // out could hold a live snapshot the index lost.
-            let path = vault.cached_pack(&id)?;
-            let Ok(contents) = pack::contents(&path, vault.keys()) else {
-                continue;
-            };
-            for e in &contents.entries {
-                census.count(&id, e, || Ok(reader.read(&id, e).ok()))?;
-            }
-            census.read(&id, &contents.entries, with_blobs);
+            census.take_pack(
+                vault,
+                &mut reader,
+                &id,
+                remote_size,
+                with_blobs,
+                &mut fetched,
+            )?;
         }
         drop(reader);
         if fetched {
             vault.trim_cache();
         }
         Ok(census)
+    }
+
+    /// Counts pack `id` (`remote_size` bytes in the remote's listing, for a vault
+    /// with one): from its remote tail when the cache lacks it, else from the local
+    /// file. `fetched`: a pack came whole into the cache.
+    fn take_pack(
+        &mut self,
+        vault: &Vault,
+        reader: &mut PackFiles,
+        id: &str,
+        remote_size: Option<u64>,
+        with_blobs: bool,
+        fetched: &mut bool,
+    ) -> Result<()> {
+        // A bounded cache is not fsynced: a cached copy that is not whole (no trailer,
+        // or nothing) may be what a crash left, and its scan stops at the first damage.
+        // It is dropped, once, and the remote's copy read instead; a copy just
+        // downloaded is the remote's and is taken as it reads.
+        let mut dropped = false;
+        loop {
+            let mut fresh = false;
+            if let Some(mut tail) = RemoteTail::uncached(vault, id, remote_size)? {
+                if let Some(entries) = tail.toc()? {
+                    for e in &entries {
+                        self.count(id, e, || tail.raw(e))?;
+                    }
+                    self.read(id, &entries, with_blobs);
+                    return Ok(());
+                }
+                *fetched = true;
+                fresh = true;
+            }
+            // A pack kept off-site that cannot be fetched stops prune: a pack left
+            // out could hold a live snapshot the index lost.
+            let path = vault.cached_pack(id)?;
+            let contents = pack::contents(&path, vault.keys());
+            let whole = contents.as_ref().is_ok_and(|c| !c.salvaged);
+            if !whole && !fresh && !dropped && vault.evict_cached(id) {
+                dropped = true;
+                continue;
+            }
+            let Ok(contents) = contents else {
+                return Ok(());
+            };
+            for e in &contents.entries {
+                self.count(id, e, || Ok(reader.read(id, e).ok()))?;
+            }
+            self.read(id, &contents.entries, with_blobs);
+            return Ok(());
+        }
     }
 
     /// Notes pack `id` as read, with its blobs, when taken `with_blobs`.
