@@ -476,7 +476,8 @@ impl Output {
                 short(&c.id),
             ));
         }
-        if r.removed > 0 {
+        // Said before, not after: once forgotten, rebuild-index no longer lists them.
+        if r.dry_run && r.removed > 0 {
             self.say(
                 "(a copy of vault.db taken while a snapshot was committing records that commit \
                  the same way: if vault.db was restored from a copy, run `tt-vault \

@@ -206,12 +206,9 @@ impl<'a> RemoteTail<'a> {
         id: &str,
         size: Option<u64>,
     ) -> Result<Option<RemoteTail<'a>>> {
-        let (Some(remote), Some(size)) = (vault.remote(), size) else {
+        let (Some(remote), Some(size)) = (vault.off_site_only(id), size) else {
             return Ok(None);
         };
-        if !pack::is_pack_id(id) || vault.pack_path(id).exists() {
-            return Ok(None);
-        }
         let backend = remote.backend()?;
         let key = remote::pack_key(id);
         let start = size.saturating_sub(Self::TAIL);

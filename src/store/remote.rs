@@ -302,18 +302,22 @@ impl Vault {
         Ok(path)
     }
 
+    /// The remote of a vault that keeps pack `id` off-site while its cache lacks it:
+    /// what reads the pack by range instead of downloading it ask this.
+    pub(crate) fn off_site_only(&self, id: &str) -> Option<&Remote> {
+        self.remote()
+            .filter(|_| pack::is_pack_id(id) && !self.pack_path(id).exists())
+    }
+
     /// Blob `entry` (from the index) of pack `id`, by one ranged GET of its bytes,
     /// when the vault keeps the pack off-site and the cache lacks it: a small blob
     /// (a tombstone) costs no download of its pack. None: read it from the cache as
     /// usual. Checked as a read from the file is, its lengths first against the
     /// format's caps, so the GET is bounded.
     pub fn read_uncached_blob(&self, id: &str, entry: &pack::BlobEntry) -> Result<Option<Vec<u8>>> {
-        let Some(remote) = self.remote() else {
+        let Some(remote) = self.off_site_only(id) else {
             return Ok(None);
         };
-        if !pack::is_pack_id(id) || self.pack_path(id).exists() {
-            return Ok(None);
-        }
         let backend = remote.backend()?;
         let key = pack_key(id);
         let place = PathBuf::from(backend.describe(&key));

@@ -119,17 +119,17 @@ pub fn unfinished_commits(vault: &Vault, repo: &Repository) -> Result<Vec<Unfini
     for manifest in snapshots::unfinished(conn)? {
         let id = hex::encode(manifest);
         let finished = snapshots::exists(conn, &id)?;
-        let snapshot = match repo.blob(&manifest)? {
-            Some(loc) => match rebuild::read_meta(&mut reader, &loc.pack, &loc.entry) {
-                Ok(rebuild::Meta::Manifest(m)) => Some(UnfinishedSnapshot {
-                    account: m.account,
-                    taken_at: m.taken_at,
-                    files: m.stats.files,
-                    bytes: m.stats.bytes,
-                }),
-                _ => None,
-            },
-            None => None,
+        let read = repo
+            .blob(&manifest)?
+            .map(|loc| rebuild::read_meta(&mut reader, &loc.pack, &loc.entry));
+        let snapshot = match read {
+            Some(Ok(rebuild::Meta::Manifest(m))) => Some(UnfinishedSnapshot {
+                account: m.account,
+                taken_at: m.taken_at,
+                files: m.stats.files,
+                bytes: m.stats.bytes,
+            }),
+            _ => None,
         };
         out.push(UnfinishedCommit {
             id,

@@ -115,8 +115,9 @@ pub fn apply_key(conn: &Connection, keys: Option<&Keys>) -> Result<()> {
 /// the index is adopted by recovery.rs). A long run's checkpoints make them durable
 /// with a WAL checkpoint (`SnapshotBuilder::checkpoint`). The pack itself is durable
 /// before its row is written, and the snapshot's own commit stays `FULL` on a
-/// connection of its own; its fsync makes every earlier frame of the WAL durable too. Measured on a cold 1.5 GB
-/// first snapshot: one fsync per stored video held each worker 0.5 s.
+/// connection of its own; its fsync makes every earlier frame of the WAL durable too.
+/// Measured on a cold 1.5 GB first snapshot: one fsync per stored video held each
+/// worker 0.5 s.
 pub fn without_fsync(conn: Connection) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
